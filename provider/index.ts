@@ -1,0 +1,2 @@
+export type { ConnectionArgs } from "./connection";
+export { Namespace, type NamespaceArgs } from "./resources/namespace";

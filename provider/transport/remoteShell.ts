@@ -1,0 +1,146 @@
+import { randomBytes } from "node:crypto";
+import type { Client, ClientChannel } from "ssh2";
+import { quote } from "../shell";
+import { CommandError, ConnectError } from "./errors";
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// sbin directories hold ip and iptables; non-root logins often lack them in PATH.
+const SHELL_SETUP =
+  "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; unset HISTFILE; umask 022\n";
+
+interface Pending {
+  command: string;
+  resolve: (r: CommandResult) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * One long-lived `/bin/sh` on an SSH channel, speaking a small framed protocol:
+ * each command is written to its stdin and followed by an end marker (with the
+ * exit code) on stdout and on stderr. A command then costs a few milliseconds
+ * instead of a new exec session (tens of ms) or a new connection (hundreds).
+ * The marker carries a per-shell random nonce, so command output cannot forge it.
+ */
+export class RemoteShell {
+  private stdout = "";
+  private stderr = "";
+  private pending: Pending | undefined;
+  private closed = false;
+  private readonly marker = `__PNETNS_${randomBytes(12).toString("hex")}`;
+
+  private constructor(
+    private readonly channel: ClientChannel,
+    private readonly host: string,
+  ) {
+    channel.on("data", (chunk: Buffer) => {
+      this.stdout += chunk.toString("utf8");
+      this.settle();
+    });
+    channel.stderr.on("data", (chunk: Buffer) => {
+      this.stderr += chunk.toString("utf8");
+      this.settle();
+    });
+    channel.on("close", () => this.onClose());
+    channel.on("error", () => this.onClose());
+  }
+
+  /** Opens a shell (through `sudo -n` when asked) and waits until it answers. */
+  static async open(client: Client, host: string, sudo: boolean): Promise<RemoteShell> {
+    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      client.exec(sudo ? "sudo -n /bin/sh" : "/bin/sh", (err, ch) => (err ? reject(err) : resolve(ch)));
+    });
+    const shell = new RemoteShell(channel, host);
+    channel.write(SHELL_SETUP);
+    try {
+      await shell.run("true", 30_000);
+    } catch (e) {
+      shell.close();
+      const stderr = e instanceof CommandError ? e.stderr.trim() : String(e);
+      if (sudo)
+        throw new ConnectError(
+          `cannot run commands as root through "sudo -n" on ${host}: ${stderr || "the shell closed"}. ` +
+            "The user needs passwordless sudo (NOPASSWD) for sudo: true.",
+          false,
+        );
+      throw new ConnectError(`cannot start /bin/sh on ${host}: ${stderr || "the channel closed"}`, true);
+    }
+    return shell;
+  }
+
+  get alive(): boolean {
+    return !this.closed;
+  }
+
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Runs one script in a subshell with stdin from /dev/null; resolves with its exit code. */
+  run(script: string, timeoutMs: number): Promise<CommandResult> {
+    if (this.closed) return Promise.reject(new CommandError(this.host, script, null, "", "the shell had already closed"));
+    if (this.pending) return Promise.reject(new Error("RemoteShell.run called while busy"));
+    return new Promise<CommandResult>((resolve, reject) => {
+      const pending: Pending = { command: script, resolve, reject };
+      this.pending = pending;
+      pending.timer = setTimeout(() => {
+        if (this.pending !== pending) return;
+        this.pending = undefined;
+        // The shell's state is unknown now: never reuse it.
+        this.close();
+        reject(new CommandError(this.host, script, null, this.stdout, `timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.channel.write(
+        `( eval ${quote(script)} ) </dev/null; __rc=$?; printf '\\n%s %d\\n' ${this.marker} "$__rc"; printf '\\n%s\\n' ${this.marker} >&2\n`,
+      );
+    });
+  }
+
+  private settle(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    const outEnd = this.stdout.indexOf(`\n${this.marker} `);
+    const errEnd = this.stderr.indexOf(`\n${this.marker}\n`);
+    if (outEnd < 0 || errEnd < 0) return;
+    const tail = /^ (\d+)\n/.exec(this.stdout.slice(outEnd + 1 + this.marker.length));
+    if (!tail) return;
+    const result: CommandResult = {
+      code: Number(tail[1]),
+      stdout: this.stdout.slice(0, outEnd),
+      stderr: this.stderr.slice(0, errEnd),
+    };
+    this.stdout = this.stdout.slice(outEnd + 1 + this.marker.length + tail[0].length);
+    this.stderr = this.stderr.slice(errEnd + this.marker.length + 2);
+    this.pending = undefined;
+    clearTimeout(pending.timer);
+    pending.resolve(result);
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new CommandError(this.host, pending.command, null, this.stdout, this.stderr));
+    }
+  }
+
+  close(): void {
+    if (!this.closed) {
+      try {
+        this.channel.end();
+        this.channel.close();
+      } catch {
+        // already gone
+      }
+    }
+    this.onClose();
+  }
+}

@@ -1,0 +1,164 @@
+import * as ipaddr from "ipaddr.js";
+
+/**
+ * Input validation shared by every resource. Each validator returns a reason
+ * (naming the field and the value) or undefined. Nothing reaches a remote
+ * shell unless it passed one of these first.
+ */
+
+/** The SDK's marker for a value not yet known during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function isUnknown(value: unknown): boolean {
+  return value === UNKNOWN;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/** Shows a value in an error message without letting it break the message. */
+export function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (value === undefined) return "undefined";
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * Collects failures for one resource's check. Unknown values (preview) pass
+ * every rule: they are validated again when they become known.
+ */
+export class Checker {
+  readonly failures: CheckFailure[] = [];
+
+  fail(property: string, reason: string): void {
+    this.failures.push({ property, reason: `${property}: ${reason}` });
+  }
+
+  /** Runs `rule` on a present, known value; records its reason if it objects. */
+  field(property: string, value: unknown, rule: (v: unknown) => string | undefined, required = false): void {
+    if (isUnknown(value)) return;
+    if (value === undefined || value === null) {
+      if (required) this.fail(property, "is required");
+      return;
+    }
+    const reason = rule(value);
+    if (reason) this.fail(property, reason);
+  }
+
+  get ok(): boolean {
+    return this.failures.length === 0;
+  }
+}
+
+// Names the kernel treats specially (sysctl directories, the loopback device).
+const RESERVED_INTERFACE_NAMES = new Set(["lo", "all", "default", ".", ".."]);
+
+/** A Linux interface name: 1-15 chars the kernel accepts, safe in any shell. */
+export function interfaceName(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  if (v.length < 1 || v.length > 15) return `${show(v)} must be 1-15 characters (IFNAMSIZ), not ${v.length}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v))
+    return `${show(v)} may contain only letters, digits, '_', '.', '-' and must start with a letter or digit`;
+  if (RESERVED_INTERFACE_NAMES.has(v)) return `${show(v)} is a reserved interface name`;
+  return undefined;
+}
+
+/** A named network namespace (`ip netns`): a file name under /run/netns. */
+export function namespaceName(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  if (v.length < 1 || v.length > 64) return `${show(v)} must be 1-64 characters, not ${v.length}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v))
+    return `${show(v)} may contain only letters, digits, '_', '.', '-' and must start with a letter or digit (no path separators)`;
+  return undefined;
+}
+
+export function boolean(v: unknown): string | undefined {
+  return typeof v === "boolean" ? undefined : `${show(v)} is not a boolean`;
+}
+
+export function integerIn(min: number, max: number): (v: unknown) => string | undefined {
+  return (v) =>
+    typeof v === "number" && Number.isInteger(v) && v >= min && v <= max
+      ? undefined
+      : `${show(v)} is not an integer from ${min} to ${max}`;
+}
+
+export const port = integerIn(1, 65535);
+export const mtu = integerIn(68, 65535);
+
+/** A positive number of seconds (fractions allowed). */
+export function seconds(v: unknown): string | undefined {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 && v <= 3600
+    ? undefined
+    : `${show(v)} is not a number of seconds between 0 and 3600`;
+}
+
+/** A DNS name or an IP address that cannot be mistaken for an option. */
+export function hostName(v: unknown): string | undefined {
+  if (typeof v !== "string" || v.length === 0) return `${show(v)} is not a host name or address`;
+  if (ipaddr.isValid(v) && (ipaddr.IPv4.isValidFourPartDecimal(v) || v.includes(":"))) return undefined;
+  if (v.length > 253) return `${show(v)} is longer than 253 characters`;
+  const label = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  if (!v.split(".").every((part) => label.test(part)))
+    return `${show(v)} is not a valid host name or IP address`;
+  return undefined;
+}
+
+export function userName(v: unknown): string | undefined {
+  if (typeof v !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v))
+    return `${show(v)} is not a valid user name`;
+  return undefined;
+}
+
+/** A pinned host key: "ssh-ed25519 AAAA..." (comment allowed) or "SHA256:<43 base64 chars>". */
+export function hostKey(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  if (/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(v)) return undefined;
+  const m = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) ([A-Za-z0-9+/]+={0,2})( [^\n\r]*)?$/.exec(
+    v,
+  );
+  if (!m) return `${show(v)} is neither "<type> <base64 key>" (as in known_hosts) nor a "SHA256:..." fingerprint`;
+  const blob = Buffer.from(m[2], "base64");
+  const typeLength = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  if (typeLength <= 0 || blob.subarray(4, 4 + typeLength).toString() !== m[1])
+    return `${show(v)} does not hold a ${m[1]} key`;
+  return undefined;
+}
+
+/** An address without prefix, e.g. "192.168.15.5". */
+export function ipv4Address(v: unknown): string | undefined {
+  if (typeof v !== "string" || !ipaddr.IPv4.isValidFourPartDecimal(v))
+    return `${show(v)} is not an IPv4 address (like 192.168.15.5)`;
+  return undefined;
+}
+
+/** An interface address in CIDR form, e.g. "192.168.15.1/24" (host bits allowed). */
+export function ipv4Interface(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  const [addr, prefix, ...rest] = v.split("/");
+  if (prefix === undefined || rest.length > 0) return `${show(v)} must be an address with a prefix, like 192.168.15.1/24`;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) return `${show(v)} does not start with an IPv4 address`;
+  if (!/^\d{1,2}$/.test(prefix) || Number(prefix) < 1 || Number(prefix) > 32)
+    return `${show(v)} has prefix length ${show(prefix)}; it must be 1-32`;
+  return undefined;
+}
+
+/** A network in CIDR form, e.g. "192.168.15.0/24": host bits must be zero. */
+export function ipv4Network(v: unknown): string | undefined {
+  const reason = ipv4Interface(v);
+  if (reason) return reason;
+  const [addr, prefix] = (v as string).split("/");
+  const network = ipaddr.IPv4.networkAddressFromCIDR(v as string).toString();
+  if (network !== addr) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
+  return undefined;
+}
+
+export function oneOf(...allowed: string[]): (v: unknown) => string | undefined {
+  return (v) => (typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`);
+}
