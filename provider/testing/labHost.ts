@@ -89,6 +89,8 @@ export interface LabHost {
   /** Starts a long-running process in the lab (or LAN peer); stop() kills it. */
   spawn(cmd: string[], opts?: LabSpawnOptions): LabProcess;
   /** Kills everything in the lab and removes every trace of it. Idempotent. */
+  /** Authorizes a fresh client key pair for root and returns its private key (to test credential changes). */
+  addClientKey(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -394,8 +396,15 @@ export function isLabAlive(state: LabHostState): boolean {
 // steps run asynchronously from stop() and synchronously from an `exit` handler.
 
 function* teardownSteps(state: LabHostState, log: (l: string) => void): Generator<number, void, void> {
-  const netNs = new Set([state.netNs, state.lanNetNs]);
-  const mntNs = new Set([state.mntNs]);
+  // Namespace inode numbers are reused once a namespace is freed, so a recorded id is
+  // only trusted while one of the lab's own recorded processes still holds it.
+  const holds = (pids: number[], kind: "mnt" | "net", ns: string) => pids.some((p) => p > 0 && nsLink(p, kind) === ns);
+  const mine = [state.holderPid, state.sshdPid];
+  const netNs = new Set<string>();
+  const mntNs = new Set<string>();
+  if (holds(mine, "mnt", state.mntNs)) mntNs.add(state.mntNs);
+  if (holds(mine, "net", state.netNs)) netNs.add(state.netNs);
+  if (holds([state.lanPid], "net", state.lanNetNs)) netNs.add(state.lanNetNs);
   // Guard against ever matching this machine's own namespaces (a corrupt state file).
   for (const kind of ["mnt", "net"] as const) {
     const own = nsLink(process.pid, kind);
@@ -456,7 +465,14 @@ function* teardownSteps(state: LabHostState, log: (l: string) => void): Generato
       log(`lab ${state.name}: ip link del ${state.rootVeth}: ${r.stderr.trim()}`);
     }
   }
-  fs.rmSync(state.dir, { recursive: true, force: true });
+  // A state file is data from disk: never let it point rm at anything but a lab dir.
+  if (
+    path.isAbsolute(state.dir) &&
+    path.basename(state.dir).startsWith("pulumi-netns-lab-") &&
+    !state.dir.includes("..")
+  ) {
+    fs.rmSync(state.dir, { recursive: true, force: true });
+  }
   try {
     const recorded = readLabState(state.name);
     if (recorded && recorded.holderPid === state.holderPid) fs.unlinkSync(statePath(state.name));
@@ -582,13 +598,26 @@ class LabHostImpl implements LabHost {
     return run(this.labArgv(cmd, opts.namespace), opts);
   }
 
+  async addClientKey(): Promise<string> {
+    const keyFile = path.join(this.state.dir, `extra_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`);
+    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-lab-extra", "-f", keyFile], {});
+    fs.appendFileSync(path.join(this.state.dir, "authorized_keys"), fs.readFileSync(`${keyFile}.pub`));
+    return fs.readFileSync(keyFile, "utf8");
+  }
+
   execLan(cmd: string[], opts: Omit<LabExecOptions, "namespace"> = {}): Promise<LabExecResult> {
     return run(this.lanArgv(cmd), opts);
   }
 
   spawn(cmd: string[], opts: LabSpawnOptions = {}): LabProcess {
     if (this.stopping) throw new Error(`lab ${this.name} is stopped`);
-    const argv = ["setpriv", "--pdeathsig", "KILL", "--", ...(opts.lan ? this.lanArgv(cmd) : this.labArgv(cmd, opts.namespace))];
+    const argv = [
+      "setpriv",
+      "--pdeathsig",
+      "KILL",
+      "--",
+      ...(opts.lan ? this.lanArgv(cmd) : this.labArgv(cmd, opts.namespace)),
+    ];
     const child = spawn(argv[0], argv.slice(1), { env: LAB_ENV, stdio: ["ignore", "pipe", "pipe"] });
     this.track(child);
     let out = "";
@@ -620,7 +649,11 @@ class LabHostImpl implements LabHost {
         await teardown(this.state, this.log);
         // Let node reap its own children so no handles outlive the lab.
         await Promise.race([
-          Promise.all([...this.children].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once("exit", r))))),
+          Promise.all(
+            [...this.children].map(
+              (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once("exit", r))),
+            ),
+          ),
           sleep(2000),
         ]);
         this.forget();
@@ -657,11 +690,13 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
   const name = opts.name ?? `lab-${randomBytes(3).toString("hex")}`;
   if (!NAME_RE.test(name)) throw new Error(`invalid lab name ${JSON.stringify(name)}: use [a-z0-9-], max 32 chars`);
   if (liveLabs.has(name)) throw new Error(`lab ${name} is already running in this process`);
-  const existing = readLabState(name);
-  if (existing) {
-    if (isLabAlive(existing)) throw new Error(`lab ${name} is already running (pid ${existing.holderPid})`);
-    await teardown(existing, log); // leftovers of a lab whose owner died
+  // A recorded lab whose holder is gone was left by a process that died without
+  // running its exit handlers (kill -9): the kernel took its namespaces, files remain.
+  for (const stale of listLabStates()) {
+    if (!isLabAlive(stale) && !liveLabs.has(stale.name)) await teardown(stale, log);
   }
+  const existing = readLabState(name);
+  if (existing) throw new Error(`lab ${name} is already running (pid ${existing.holderPid})`);
   // pdeathsig ties each process to this node process's lifetime, covering kill -9.
   const guard = detached ? [] : ["setpriv", "--pdeathsig", "KILL", "--"];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pulumi-netns-lab-${name}-`));
@@ -674,7 +709,11 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
         detached,
         `lab ${name} holder`,
       ),
-      startHolder([...guard, "unshare", "--net", "--", "sh", "-c", LAN_HOLDER_SCRIPT], detached, `lab ${name} LAN peer`),
+      startHolder(
+        [...guard, "unshare", "--net", "--", "sh", "-c", LAN_HOLDER_SCRIPT],
+        detached,
+        `lab ${name} LAN peer`,
+      ),
     ]);
     for (const s of started) if (s.status === "fulfilled") children.push(s.value);
     for (const s of started) if (s.status === "rejected") throw s.reason;
@@ -691,8 +730,30 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
     if (!partial.mntNs || !partial.netNs || !partial.lanNetNs) throw new Error(`lab ${name}: holder vanished`);
 
     const keysReady = Promise.all([
-      run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `pulumi-netns-lab ${name} host`, "-f", path.join(dir, "ssh_host_ed25519_key")]),
-      run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `pulumi-netns-lab ${name} client`, "-f", path.join(dir, "id_ed25519")]),
+      run([
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        `pulumi-netns-lab ${name} host`,
+        "-f",
+        path.join(dir, "ssh_host_ed25519_key"),
+      ]),
+      run([
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        `pulumi-netns-lab ${name} client`,
+        "-f",
+        path.join(dir, "id_ed25519"),
+      ]),
     ]);
 
     const block = await pickManagementBlock();
@@ -701,9 +762,12 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
     let rootVeth = "";
     for (let i = 0; ; i++) {
       const candidate = `pnl${randomBytes(3).toString("hex")}`;
-      const r = await run(["ip", "link", "add", candidate, "type", "veth", "peer", "name", "mgmt0", "netns", String(holderPid)], {
-        allowFailure: true,
-      });
+      const r = await run(
+        ["ip", "link", "add", candidate, "type", "veth", "peer", "name", "mgmt0", "netns", String(holderPid)],
+        {
+          allowFailure: true,
+        },
+      );
       if (r.code === 0) {
         rootVeth = candidate;
         break;
@@ -764,7 +828,20 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
       ].join("\n"),
     );
     const sshdLog = fs.openSync(path.join(dir, "sshd.log"), "a");
-    const sshdArgv = [...guard, "nsenter", "-t", String(holderPid), "-n", "-m", "--", SSHD, "-D", "-e", "-f", path.join(dir, "sshd_config")];
+    const sshdArgv = [
+      ...guard,
+      "nsenter",
+      "-t",
+      String(holderPid),
+      "-n",
+      "-m",
+      "--",
+      SSHD,
+      "-D",
+      "-e",
+      "-f",
+      path.join(dir, "sshd_config"),
+    ];
     const sshd = spawn(sshdArgv[0], sshdArgv.slice(1), {
       env: LAB_ENV,
       stdio: ["ignore", sshdLog, detached ? sshdLog : "pipe"],
@@ -784,7 +861,12 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
     sshd.unref();
     await waitForPort(address, 22, 5000, () => (sshdExited ? `sshd exited: ${sshdErr.trim()}` : undefined));
 
-    const hostKey = fs.readFileSync(path.join(dir, "ssh_host_ed25519_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    const hostKey = fs
+      .readFileSync(path.join(dir, "ssh_host_ed25519_key.pub"), "utf8")
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(" ");
     const state: LabHostState = {
       version: 1,
       name,
@@ -836,7 +918,12 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
   }
 }
 
-async function waitForPort(host: string, port: number, timeoutMs: number, failed: () => string | undefined): Promise<void> {
+async function waitForPort(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  failed: () => string | undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const why = failed();
@@ -857,7 +944,8 @@ async function waitForPort(host: string, port: number, timeoutMs: number, failed
       s.once("error", () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`sshd on ${host}:${port} not accepting connections after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`sshd on ${host}:${port} not accepting connections after ${timeoutMs} ms`);
     await sleep(20);
   }
 }

@@ -1,0 +1,176 @@
+import * as ipaddr from "ipaddr.js";
+import { interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, port, show } from "../provider/validate";
+
+/**
+ * The topology of an IsolatedNetwork as plain data: addresses and names are
+ * decided here, before any resource exists, so they can be tested and shown
+ * on their own (Mininet keeps its topology apart from what realizes it).
+ */
+export interface NetworkSpec {
+  bridge: string;
+  subnet: string;
+  gateway?: string;
+  namespaces: Array<{ name: string; address?: string; vethName?: string }>;
+  outboundNat?: boolean;
+  portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
+}
+
+export interface NamespacePlan {
+  name: string;
+  /** Without prefix, e.g. "192.168.15.1". */
+  address: string;
+  /** With the subnet's prefix, e.g. "192.168.15.1/24". */
+  cidr: string;
+  /** The veth end inside the namespace. */
+  vethName: string;
+  /** The veth end on the bridge, in the host namespace. */
+  bridgePortName: string;
+}
+
+export interface PortForwardPlan {
+  namespace: string;
+  hostPort: number;
+  port: number;
+  protocol: "tcp" | "udp";
+  toAddress: string;
+}
+
+export interface NetworkPlan {
+  bridge: string;
+  subnet: string;
+  prefixLength: number;
+  gateway: string;
+  gatewayCidr: string;
+  namespaces: NamespacePlan[];
+  outboundNat: boolean;
+  portForwards: PortForwardPlan[];
+}
+
+export class PlanError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`IsolatedNetwork: ${problems.join("; ")}`);
+    this.name = "PlanError";
+  }
+}
+
+/** FNV-1a: a small stable hash, so derived names and addresses do not depend on list order. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of Buffer.from(text)) {
+    h ^= ch;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** A name that fits IFNAMSIZ: the readable form when it fits, else a stable hash of the namespace name. */
+function fitName(readable: string, prefix: string, namespace: string): string {
+  return readable.length <= 15 ? readable : `${prefix}${fnv1a(namespace).toString(16).padStart(8, "0")}`;
+}
+
+const toNumber = (a: string) => ipaddr.IPv4.parse(a).toByteArray().reduce((n, b) => n * 256 + b, 0);
+const toAddress = (n: number) => ipaddr.IPv4.parse([24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")).toString();
+
+export function planNetwork(spec: NetworkSpec): NetworkPlan {
+  const problems: string[] = [];
+  const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
+  reason("bridge", interfaceName(spec.bridge));
+  reason("subnet", ipv4Network(spec.subnet));
+  if (problems.length) throw new PlanError(problems);
+
+  const [networkText, prefixText] = spec.subnet.split("/");
+  const prefixLength = Number(prefixText);
+  if (prefixLength > 30) throw new PlanError([`subnet: ${show(spec.subnet)} has no room for a gateway and a namespace (use /30 or larger)`]);
+  const network = toNumber(networkText);
+  const size = 2 ** (32 - prefixLength);
+  const first = network + 1;
+  const last = network + size - 2;
+  const inside = (n: number) => n >= first && n <= last;
+
+  let gateway = first;
+  if (spec.gateway !== undefined) {
+    reason("gateway", ipv4Address(spec.gateway));
+    if (!ipv4Address(spec.gateway)) {
+      gateway = toNumber(spec.gateway);
+      if (!inside(gateway)) problems.push(`gateway: ${show(spec.gateway)} is not a usable address of ${spec.subnet}`);
+    }
+  }
+
+  const taken = new Map<number, string>([[gateway, "the gateway"]]);
+  const names = new Set<string>();
+  const vethNames = new Map<string, string>();
+  const planned = new Map<string, Partial<NamespacePlan>>();
+  if (!Array.isArray(spec.namespaces) || spec.namespaces.length === 0) problems.push("namespaces: at least one namespace is needed");
+  for (const [i, ns] of (spec.namespaces ?? []).entries()) {
+    const field = `namespaces[${i}]`;
+    if (reason(`${field}.name`, namespaceName(ns.name))) continue;
+    if (names.has(ns.name)) problems.push(`${field}.name: ${show(ns.name)} is listed twice`);
+    names.add(ns.name);
+    const vethName = ns.vethName ?? fitName(`veth-${ns.name}`, "veth-", ns.name);
+    reason(`${field}.vethName`, interfaceName(vethName));
+    const bridgePortName = fitName(`${vethName}-br`, "vbr-", ns.name);
+    for (const n of [vethName, bridgePortName]) {
+      const owner = vethNames.get(n);
+      if (owner && owner !== ns.name) problems.push(`${field}: interface name ${show(n)} is also used by namespace ${show(owner)}`);
+      vethNames.set(n, ns.name);
+    }
+    if (bridgePortName === spec.bridge) problems.push(`${field}: interface name ${show(bridgePortName)} is the bridge's name`);
+    const entry: Partial<NamespacePlan> = { name: ns.name, vethName, bridgePortName };
+    if (ns.address !== undefined) {
+      if (!reason(`${field}.address`, ipv4Address(ns.address))) {
+        const n = toNumber(ns.address);
+        if (!inside(n)) problems.push(`${field}.address: ${show(ns.address)} is not a usable address of ${spec.subnet}`);
+        else if (taken.has(n)) problems.push(`${field}.address: ${show(ns.address)} is already ${taken.get(n)}`);
+        else {
+          taken.set(n, `namespace ${show(ns.name)}'s address`);
+          entry.address = ns.address;
+        }
+      }
+    }
+    planned.set(ns.name, entry);
+  }
+
+  // Addresses nobody chose: start from a hash of the name and probe upward, in
+  // name order, so adding or removing a namespace leaves the others' addresses alone.
+  const free = last - first + 1 - taken.size;
+  const wanting = [...planned.values()].filter((p) => !p.address).sort((a, b) => a.name!.localeCompare(b.name!));
+  if (wanting.length > free)
+    problems.push(`namespaces: ${spec.subnet} has ${free} free addresses for ${wanting.length} namespaces without one`);
+  else
+    for (const p of wanting) {
+      let n = first + (fnv1a(p.name!) % (last - first + 1));
+      while (taken.has(n)) n = n === last ? first : n + 1;
+      taken.set(n, `namespace ${show(p.name)}'s address`);
+      p.address = toAddress(n);
+    }
+
+  const portForwards: PortForwardPlan[] = [];
+  const hostPorts = new Set<string>();
+  for (const [i, pf] of (spec.portForwards ?? []).entries()) {
+    const field = `portForwards[${i}]`;
+    const target = planned.get(pf.namespace);
+    if (!target) problems.push(`${field}.namespace: ${show(pf.namespace)} is not one of this network's namespaces`);
+    reason(`${field}.hostPort`, port(pf.hostPort));
+    if (pf.port !== undefined) reason(`${field}.port`, port(pf.port));
+    const protocol = pf.protocol ?? "tcp";
+    reason(`${field}.protocol`, oneOf("tcp", "udp")(protocol));
+    const key = `${protocol}/${pf.hostPort}`;
+    if (hostPorts.has(key)) problems.push(`${field}.hostPort: ${protocol} port ${pf.hostPort} is forwarded twice`);
+    hostPorts.add(key);
+    if (target)
+      portForwards.push({ namespace: pf.namespace, hostPort: pf.hostPort, port: pf.port ?? pf.hostPort, protocol, toAddress: target.address ?? "" });
+  }
+  if (problems.length) throw new PlanError(problems);
+
+  const gatewayText = toAddress(gateway);
+  return {
+    bridge: spec.bridge,
+    subnet: spec.subnet,
+    prefixLength,
+    gateway: gatewayText,
+    gatewayCidr: `${gatewayText}/${prefixLength}`,
+    namespaces: [...planned.values()].map((p) => ({ ...(p as NamespacePlan), cidr: `${p.address}/${prefixLength}` })),
+    outboundNat: spec.outboundNat ?? true,
+    portForwards: portForwards.map((pf) => ({ ...pf, toAddress: planned.get(pf.namespace)?.address ?? pf.toAddress })),
+  };
+}

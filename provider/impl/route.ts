@@ -1,0 +1,113 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { type Connection, endpoint } from "../connection";
+import { allOrNothing, readSections } from "../kernel/exec";
+import {
+  type RouteSpec,
+  type RouteState,
+  addRouteStep,
+  deleteRouteScript,
+  parseRoute,
+  replaceRouteStep,
+  showRouteScript,
+} from "../kernel/route";
+import { CommandError, type Remote } from "../transport";
+import { integerIn, interfaceName, ipv4Address, ipv4Network, isUnknown, namespaceName, show } from "../validate";
+import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+
+export interface RouteInputs extends RouteSpec {
+  connection: Connection;
+}
+
+export interface RouteOutputs extends RouteInputs, BaseOutputs {
+  /** The device the kernel chose (when `device` was not given). */
+  observedDevice?: string;
+}
+
+export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  const checker = startCheck(news);
+  checker.field(
+    "destination",
+    news.destination,
+    (v) => (v === "default" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`),
+    true,
+  );
+  checker.field("via", news.via, ipv4Address);
+  checker.field("device", news.device, interfaceName);
+  checker.field("namespace", news.namespace, namespaceName);
+  checker.field("metric", news.metric, integerIn(0, 4294967295));
+  if (news.via === undefined && news.device === undefined)
+    checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
+  const destination = news.destination === "0.0.0.0/0" ? "default" : news.destination;
+  return checkResult(checker, { ...news, destination });
+}
+
+export async function diff(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.DiffResult> {
+  const replaces: string[] = [];
+  const conn = diffConnection(olds.connection, news.connection);
+  if (conn.replace) replaces.push("connection");
+  if (isUnknown(news.destination) || olds.destination !== news.destination) replaces.push("destination");
+  if (olds.namespace !== news.namespace) replaces.push("namespace");
+  const update = conn.update || olds.via !== news.via || olds.device !== news.device || (olds.metric ?? 0) !== (news.metric ?? 0);
+  return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
+}
+
+async function readRoute(remote: Remote, spec: RouteSpec): Promise<RouteState | undefined> {
+  const [text] = await readSections(remote, [showRouteScript(spec)]);
+  return parseRoute(text, spec);
+}
+
+function outputs(inputs: RouteInputs, remote: Remote, state: RouteState, known?: Record<string, string>): RouteOutputs {
+  return {
+    ...inputs,
+    ...(inputs.via !== undefined ? { via: state.via } : {}),
+    ...(inputs.device !== undefined ? { device: state.device } : {}),
+    observedDevice: state.device,
+    knownHostKeys: recordHostKeys(remote, known),
+  };
+}
+
+const idOf = (i: RouteInputs) => `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
+const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
+
+export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
+  const remote = await remoteFor(inputs);
+  try {
+    await remote.run(addRouteStep(inputs));
+  } catch (e) {
+    if (e instanceof CommandError && (await readRoute(remote, inputs)))
+      throw new Error(
+        `a route to ${inputs.destination} with metric ${inputs.metric ?? 0} already exists in ${where(inputs)} on ${remote.label}; nothing was changed`,
+      );
+    throw e;
+  }
+  const state = await readRoute(remote, inputs);
+  if (!state) throw new Error(`the route to ${inputs.destination} is not in ${where(inputs)} after it was added`);
+  return { id: idOf(inputs), outs: outputs(inputs, remote, state) };
+}
+
+export async function read(id: string, props: RouteOutputs): Promise<pulumi.dynamic.ReadResult> {
+  const remote = await remoteFor(props);
+  const state = await readRoute(remote, props);
+  if (!state) return {};
+  return { id, props: outputs(props, remote, state, props.knownHostKeys) };
+}
+
+export async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.UpdateResult> {
+  const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
+  if ((olds.metric ?? 0) !== (news.metric ?? 0)) {
+    // The metric is part of the route's identity: add the new route, then remove the old one.
+    await remote.run(allOrNothing([addRouteStep(news), deleteRouteScript(olds)], deleteRouteScript(news)));
+  } else if (olds.via !== news.via || olds.device !== news.device) {
+    await remote.run(replaceRouteStep(news));
+  }
+  const state = await readRoute(remote, news);
+  if (!state) throw new Error(`the route to ${news.destination} is not in ${where(news)} after the update`);
+  return { outs: outputs(news, remote, state, olds.knownHostKeys) };
+}
+
+export async function remove(_id: string, props: RouteOutputs): Promise<void> {
+  const remote = await remoteFor(props);
+  const result = await remote.run(deleteRouteScript(props));
+  if (parseRoute(result.stdout, props))
+    throw new Error(`the route to ${props.destination} is still in ${where(props)} on ${remote.label} after ip route del`);
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import { SECTION, allOrNothing, namespaceExists, readSections } from "../kernel/exec";
+import {
+  type Rule,
+  type SavedTables,
+  addRuleStep,
+  checkRulesScript,
+  deleteRuleScript,
+  describeRule,
+  dropEmptyTableScript,
+  ownerComment,
+  parseOwners,
+  parseSave,
+  saveScript,
+} from "../kernel/iptables";
+import { SYSCTLS, type SysctlKey, parseSysctls, readSysctlsScript, writeSysctlStep } from "../kernel/sysctl";
+import type { Remote } from "../transport";
+
+/**
+ * What MasqueradeRule and PortForward share: a set of owner-tagged iptables
+ * rules plus sysctls that must be 1 while any owner needs them. The value a
+ * sysctl had before the first owner changed it, and whether a table existed,
+ * are recorded in the owners' comments on the host itself, so the last owner
+ * to go puts the host back as it was, whichever resource goes last.
+ */
+export interface RuleSetState {
+  ruleId: string;
+  comment: string;
+  rules: string[];
+}
+
+const TABLE_CLAIM: Record<string, string> = { nat: "tnat", filter: "tfilter" };
+
+function claimsFor(saved: SavedTables, current: Record<string, string>, sysctls: SysctlKey[], rules: Rule[]): Record<string, string> {
+  const owners = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
+  const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
+  const claims: Record<string, string> = {};
+  for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
+  for (const table of new Set(rules.map((r) => r.table)))
+    claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
+  return claims;
+}
+
+export async function createRuleSet(remote: Remote, kind: string, ns: string | undefined, rules: Rule[], sysctls: SysctlKey[]): Promise<RuleSetState> {
+  const [saveText, sysctlText] = await readSections(remote, [saveScript(ns), readSysctlsScript(ns, sysctls)]);
+  const saved = parseSave(saveText);
+  const current = parseSysctls(sysctlText);
+  const ruleId = randomBytes(4).toString("hex");
+  const comment = ownerComment(kind, ruleId, claimsFor(saved, current, sysctls, rules));
+  const steps = [...rules.map((r) => addRuleStep(ns, r, comment))];
+  const undo = rules.map((r) => deleteRuleScript(ns, r, comment));
+  for (const key of sysctls) {
+    if (current[key] === "1") continue;
+    steps.push(writeSysctlStep(ns, key, "1"));
+    undo.push(writeSysctlStep(ns, key, current[key] ?? "0"));
+  }
+  await remote.run(allOrNothing(steps, undo.join("; ")));
+  return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
+}
+
+export interface RuleSetObservation {
+  namespaceGone: boolean;
+  missing: string[];
+  /** Sysctls this set needs that are not 1 on the host. */
+  sysctlsOff: SysctlKey[];
+}
+
+export async function observeRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, sysctls: SysctlKey[]): Promise<RuleSetObservation> {
+  const [exists, codes, sysctlText] = await readSections(remote, [
+    `if ${namespaceExists(ns)}; then echo yes; fi`,
+    checkRulesScript(ns, rules, comment),
+    readSysctlsScript(ns, sysctls),
+  ]);
+  if (exists.trim() !== "yes") return { namespaceGone: true, missing: rules.map((r) => describeRule(r, comment)), sysctlsOff: [] };
+  const present = codes.trim().split("\n");
+  const values = parseSysctls(sysctlText);
+  return {
+    namespaceGone: false,
+    missing: rules.filter((_, i) => present[i] !== "0").map((r) => describeRule(r, comment)),
+    sysctlsOff: sysctls.filter((k) => values[k] !== "1"),
+  };
+}
+
+/** Puts back missing rules and sysctls (after drift seen by refresh). */
+export async function repairRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, sysctls: SysctlKey[]): Promise<void> {
+  const observation = await observeRuleSet(remote, ns, rules, comment, sysctls);
+  const steps = rules
+    .filter((r) => observation.missing.includes(describeRule(r, comment)))
+    .map((r) => addRuleStep(ns, r, comment));
+  for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(ns, key, "1"));
+  if (steps.length) await remote.run(steps.join(" && "));
+}
+
+/**
+ * Removes this set's rules, then, if no other owner on the host still claims
+ * a sysctl or table, restores the value recorded in this owner's comment.
+ */
+export async function deleteRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, ruleId: string): Promise<void> {
+  const removal = rules.map((r) => deleteRuleScript(ns, r, comment)).join("\n");
+  const result = await remote.run(`${removal}\nif ${namespaceExists(ns)}; then echo ${SECTION}; ${saveScript(ns)}; fi`);
+  const [, saveText] = result.stdout.split(`${SECTION}\n`);
+  if (saveText === undefined) return; // the namespace is gone, and everything in it
+  const saved = parseSave(saveText);
+  const others = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()].filter((o) => o.id !== ruleId);
+  const ours = parseOwners(`--comment ${comment}`).get(ruleId);
+  if (!ours) return;
+  const steps: string[] = [];
+  for (const [key, value] of Object.entries(ours.claims)) {
+    if (others.some((o) => o.claims[key] !== undefined)) continue;
+    if (key in SYSCTLS) steps.push(writeSysctlStep(ns, key as SysctlKey, value));
+    const table = Object.keys(TABLE_CLAIM).find((t) => TABLE_CLAIM[t] === key) as "nat" | "filter" | undefined;
+    const untouched = table && (saved.rules.get(table) ?? []).length === 0 && Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT");
+    if (table && value === "0" && untouched) steps.push(dropEmptyTableScript(ns, table));
+  }
+  if (steps.length) await remote.run(steps.join("\n"));
+}

@@ -1,0 +1,205 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { type Connection, endpoint } from "../connection";
+import { SECTION, allOrNothing, ip, readSections } from "../kernel/exec";
+import {
+  type LinkState,
+  addressSteps,
+  deleteLinkScript,
+  parseLink,
+  sameAddresses,
+  setMasterStep,
+  setMtuStep,
+  setUpStep,
+  showLinkScript,
+} from "../kernel/link";
+import { CommandError, type Remote } from "../transport";
+import { boolean, isUnknown, mtu } from "../validate";
+import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type InterfaceEnd, checkEnd } from "./ends";
+
+export interface VethEndOutput extends InterfaceEnd {
+  mac: string;
+  ifindex: number;
+}
+
+export interface VethPairInputs {
+  connection: Connection;
+  a: InterfaceEnd;
+  b: InterfaceEnd;
+  mtu?: number;
+  adopt: boolean;
+}
+
+export interface VethPairOutputs extends BaseOutputs {
+  a: VethEndOutput;
+  b: VethEndOutput;
+  mtu?: number;
+  adopt: boolean;
+  adopted: boolean;
+}
+
+const where = (end: InterfaceEnd) => (end.namespace ? `namespace ${JSON.stringify(end.namespace)}` : "the host namespace");
+
+export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  const checker = startCheck(news);
+  const a = checkEnd(checker, "a", news.a) as InterfaceEnd;
+  const b = checkEnd(checker, "b", news.b) as InterfaceEnd;
+  checker.field("mtu", news.mtu, mtu);
+  checker.field("adopt", news.adopt, boolean);
+  if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
+    checker.fail("b.name", `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`);
+  return checkResult(checker, { ...news, a, b, adopt: news.adopt ?? false });
+}
+
+export async function diff(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.DiffResult> {
+  const replaces: string[] = [];
+  const conn = diffConnection(olds.connection, news.connection);
+  if (conn.replace) replaces.push("connection");
+  let update = conn.update || olds.mtu !== news.mtu || olds.adopt !== news.adopt;
+  for (const key of ["a", "b"] as const) {
+    const o = olds[key];
+    const n = news[key];
+    if (isUnknown(n) || o.name !== n.name || o.namespace !== n.namespace) {
+      replaces.push(key);
+      continue;
+    }
+    if (o.bridge !== n.bridge || o.up !== n.up || !sameAddresses(o.addresses, n.addresses)) update = true;
+  }
+  return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
+}
+
+/** Creates the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
+function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: InterfaceEnd } {
+  if (!a.namespace && b.namespace)
+    return { step: ip(undefined, "link", "add", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace), first: a };
+  if (a.namespace && !b.namespace)
+    return { step: ip(undefined, "link", "add", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace), first: b };
+  const peer = b.namespace && b.namespace !== a.namespace ? ["netns", b.namespace] : [];
+  return { step: ip(a.namespace, "link", "add", a.name, "type", "veth", "peer", "name", b.name, ...peer), first: a };
+}
+
+function configureSteps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): string[] {
+  const steps: string[] = [];
+  if (pairMtu !== undefined && current?.mtu !== pairMtu) steps.push(setMtuStep(end.namespace, end.name, pairMtu));
+  if (end.bridge !== current?.master) steps.push(setMasterStep(end.namespace, end.name, end.bridge));
+  steps.push(...addressSteps(end.namespace, end.name, current?.addresses ?? [], end.addresses));
+  if (end.up !== (current?.up ?? false)) steps.push(setUpStep(end.namespace, end.name, end.up));
+  return steps;
+}
+
+async function readEnds(remote: Remote, a: InterfaceEnd, b: InterfaceEnd): Promise<[LinkState | undefined, LinkState | undefined]> {
+  const [ta, tb] = await readSections(remote, [showLinkScript(a.namespace, a.name), showLinkScript(b.namespace, b.name)]);
+  return [parseLink(ta, `veth end ${a.name}`), parseLink(tb, `veth end ${b.name}`)];
+}
+
+function observed(end: InterfaceEnd, state: LinkState): VethEndOutput {
+  return {
+    ...end,
+    bridge: state.master,
+    up: state.up,
+    addresses: sameAddresses(end.addresses, state.addresses) ? end.addresses : state.addresses,
+    mac: state.mac,
+    ifindex: state.ifindex,
+  };
+}
+
+function outputs(inputs: VethPairInputs, remote: Remote, a: LinkState, b: LinkState, adopted: boolean, known?: Record<string, string>): VethPairOutputs {
+  return {
+    ...inputs,
+    a: observed(inputs.a, a),
+    b: observed(inputs.b, b),
+    ...(inputs.mtu !== undefined ? { mtu: a.mtu } : {}),
+    adopted,
+    knownHostKeys: recordHostKeys(remote, known),
+  };
+}
+
+function idOf(inputs: VethPairInputs): string {
+  const end = (e: InterfaceEnd) => `${e.namespace ?? ""}/${e.name}`;
+  return `veth/${end(inputs.a)}~${end(inputs.b)}@${endpoint(inputs.connection)}`;
+}
+
+export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
+  const remote = await remoteFor(inputs);
+  const { a, b } = inputs;
+  if (inputs.adopt) {
+    const [sa, sb] = await readEnds(remote, a, b);
+    if (sa && sb) {
+      await applyAndRead(remote, [...configureSteps(a, sa, inputs.mtu), ...configureSteps(b, sb, inputs.mtu)]);
+      const [na, nb] = await readEnds(remote, a, b);
+      return { id: idOf(inputs), outs: outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true) };
+    }
+  }
+  const { step, first } = createStep(a, b);
+  const configure = [...configureSteps(a, undefined, inputs.mtu), ...configureSteps(b, undefined, inputs.mtu)];
+  const script = `${step} || exit $?\n${allOrNothing(configure, deleteLinkScript(first.namespace, first.name))} || exit $?\necho ${SECTION}\n${showLinkScript(a.namespace, a.name)}\necho ${SECTION}\n${showLinkScript(b.namespace, b.name)}`;
+  let stdout: string;
+  try {
+    stdout = (await remote.run(script)).stdout;
+  } catch (e) {
+    if (e instanceof CommandError && !inputs.adopt) {
+      const [sa, sb] = await readEnds(remote, a, b);
+      const taken = sa ? a : sb ? b : undefined;
+      if (taken && e.stderr.includes("File exists"))
+        throw new Error(
+          `interface ${JSON.stringify(taken.name)} already exists in ${where(taken)} on ${remote.label}; nothing was changed. ` +
+            "Set adopt: true to take over an existing pair, or choose other names.",
+        );
+    }
+    throw e;
+  }
+  const [, ta = "", tb = ""] = stdout.split(`${SECTION}\n`);
+  const sa = mustExist(parseLink(ta, a.name), a);
+  const sb = mustExist(parseLink(tb, b.name), b);
+  return { id: idOf(inputs), outs: outputs(inputs, remote, sa, sb, false) };
+}
+
+function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
+  if (!state) throw new Error(`veth end ${JSON.stringify(end.name)} is not in ${where(end)} after it was set up`);
+  return state;
+}
+
+async function applyAndRead(remote: Remote, steps: string[]): Promise<void> {
+  if (steps.length > 0) await remote.run(steps.join(" && "));
+}
+
+export async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
+  const remote = await remoteFor(props);
+  const [sa, sb] = await readEnds(remote, props.a, props.b);
+  if (!sa || !sb) return {};
+  return {
+    id,
+    props: {
+      ...props,
+      a: observed(props.a, sa),
+      b: observed(props.b, sb),
+      ...(props.mtu !== undefined ? { mtu: sa.mtu } : {}),
+    },
+  };
+}
+
+export async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.UpdateResult> {
+  const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
+  const asState = (o: VethEndOutput, m: number | undefined): LinkState => ({
+    ifname: o.name,
+    ifindex: o.ifindex,
+    mac: o.mac,
+    mtu: m ?? -1,
+    up: o.up,
+    master: o.bridge,
+    addresses: o.addresses,
+  });
+  const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
+  await applyAndRead(remote, [
+    ...configureSteps(news.a, asState(olds.a, olds.mtu), pairMtu),
+    ...configureSteps(news.b, asState(olds.b, olds.mtu), pairMtu),
+  ]);
+  const [sa, sb] = await readEnds(remote, news.a, news.b);
+  return { outs: outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys) };
+}
+
+export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
+  const remote = await remoteFor(props);
+  // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
+  await remote.run(`${deleteLinkScript(props.a.namespace, props.a.name)}\n${deleteLinkScript(props.b.namespace, props.b.name)}`);
+}

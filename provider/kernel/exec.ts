@@ -1,0 +1,44 @@
+import { command, quote } from "../shell";
+import type { Remote } from "../transport";
+
+/** Where iproute2 keeps named namespaces (a compile-time constant of iproute2). */
+export const NETNS_RUN_DIR = "/var/run/netns";
+
+/** Separates the parts of a multi-part read; it is never valid JSON or iptables output. */
+export const SECTION = "--pulumi-netns-section--";
+
+/** `ip` in a named namespace, or in the host's own when `namespace` is absent. */
+export function ip(namespace: string | undefined, ...args: Array<string | number>): string {
+  return namespace ? command("ip", "-n", namespace, ...args) : command("ip", ...args);
+}
+
+/** Any other command in a named namespace (`ip netns exec`), or on the host. */
+export function inNamespace(namespace: string | undefined, ...argv: Array<string | number>): string {
+  return namespace ? command("ip", "netns", "exec", namespace, ...argv) : command(...argv);
+}
+
+/** A shell test that is true when the namespace exists (always true for the host's own). */
+export function namespaceExists(namespace: string | undefined): string {
+  return namespace ? `[ -e ${quote(`${NETNS_RUN_DIR}/${namespace}`)} ]` : "true";
+}
+
+/**
+ * Runs several read-only scripts in one round trip and returns each one's
+ * stdout. A part whose script fails yields "" (callers treat that as absent).
+ */
+export async function readSections(remote: Remote, scripts: string[]): Promise<string[]> {
+  const joined = scripts.map((s) => `{ ${s} ; } 2>/dev/null || true; echo ${SECTION}`).join("\n");
+  const result = await remote.run(joined);
+  const parts = result.stdout.split(`${SECTION}\n`);
+  return scripts.map((_, i) => parts[i] ?? "");
+}
+
+/**
+ * Wraps steps so that, if any fails, `undo` runs and the script exits with the
+ * failing step's code: the host is left as it was and its error text reaches
+ * the user through the command error.
+ */
+export function allOrNothing(steps: string[], undo: string): string {
+  if (steps.length === 0) return "true";
+  return `{ ${steps.join(" && ")} ; } || { rc=$?; { ${undo} ; } >/dev/null 2>&1; exit $rc; }`;
+}

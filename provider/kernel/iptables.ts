@@ -1,0 +1,124 @@
+import { command } from "../shell";
+import { inNamespace, namespaceExists } from "./exec";
+
+/**
+ * One iptables rule this package owns. Every rule carries the owner's comment
+ * (`pulumi-netns/<kind>/<id>/<claims>`), so it is found and removed exactly,
+ * and so the host itself records which sysctls its owners changed.
+ */
+export interface Rule {
+  table: "nat" | "filter";
+  chain: string;
+  /** Insert at the top (FORWARD accepts must come before a DROP a host may already have). */
+  insert?: boolean;
+  /** Matches and target, without the comment. */
+  spec: string[];
+}
+
+export const OWNER_PREFIX = "pulumi-netns/";
+
+function argv(ns: string | undefined, verb: string, rule: Rule, comment: string): string {
+  return inNamespace(ns, "iptables", "-w", "-t", rule.table, verb, rule.chain, ...withComment(rule.spec, comment));
+}
+
+/** The comment goes before the target (`-j`), where iptables -S prints it too. */
+function withComment(spec: string[], comment: string): string[] {
+  const j = spec.indexOf("-j");
+  const at = j < 0 ? spec.length : j;
+  return [...spec.slice(0, at), "-m", "comment", "--comment", comment, ...spec.slice(at)];
+}
+
+export function addRuleStep(ns: string | undefined, rule: Rule, comment: string): string {
+  return argv(ns, rule.insert ? "-I" : "-A", rule, comment);
+}
+
+/** Removes every copy of the rule; a rule (or namespace) already gone is not an error. */
+export function deleteRuleScript(ns: string | undefined, rule: Rule, comment: string): string {
+  return `if ${namespaceExists(ns)}; then while ${argv(ns, "-C", rule, comment)} 2>/dev/null; do ${argv(ns, "-D", rule, comment)} || exit $?; done; fi`;
+}
+
+/** Prints one exit code per rule: 0 present, anything else missing. */
+export function checkRulesScript(ns: string | undefined, rules: Rule[], comment: string): string {
+  return rules.map((r) => `${argv(ns, "-C", r, comment)} >/dev/null 2>&1; echo $?`).join("; ");
+}
+
+/** Lists the rules of both tables this package may touch (`iptables -S`). */
+export function listRulesScript(ns: string | undefined): string {
+  return `${inNamespace(ns, "iptables", "-w", "-t", "nat", "-S")}; ${inNamespace(ns, "iptables", "-w", "-t", "filter", "-S")}`;
+}
+
+export interface Owner {
+  kind: string;
+  id: string;
+  /** sysctl claims: key -> the value the host had before the first claimant changed it. */
+  claims: Record<string, string>;
+}
+
+/** Finds every owner comment in `iptables -S` output. */
+export function parseOwners(text: string): Map<string, Owner> {
+  const owners = new Map<string, Owner>();
+  const re = /--comment "?(pulumi-netns\/([a-z]+)\/([0-9a-f]+)\/([a-z0-9=,]*))"?/g;
+  for (const m of text.matchAll(re)) {
+    const claims: Record<string, string> = {};
+    for (const part of m[4].split(",").filter(Boolean)) {
+      const [k, v] = part.split("=");
+      if (k && v !== undefined) claims[k] = v;
+    }
+    owners.set(m[3], { kind: m[2], id: m[3], claims });
+  }
+  return owners;
+}
+
+export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
+  return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",")}`;
+}
+
+/** Prints a rule as `iptables -S` would, for humans reading outputs. */
+export function describeRule(rule: Rule, comment: string): string {
+  return command("-t", rule.table, rule.insert ? "-I" : "-A", rule.chain, ...withComment(rule.spec, comment));
+}
+
+/** Dumps every table that exists (`iptables-save` lists only those; `-t` would create one). */
+export function saveScript(ns: string | undefined): string {
+  return inNamespace(ns, "iptables-save");
+}
+
+export interface SavedTables {
+  /** Tables that exist, e.g. "nat", "filter". */
+  tables: Set<string>;
+  /** Rule lines ("-A ...") per table. */
+  rules: Map<string, string[]>;
+  /** Chain policies per table, e.g. filter -> { FORWARD: "DROP" }. */
+  policies: Map<string, Record<string, string>>;
+}
+
+export function parseSave(text: string): SavedTables {
+  const saved: SavedTables = { tables: new Set(), rules: new Map(), policies: new Map() };
+  let table = "";
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) {
+      table = line.slice(1).trim();
+      saved.tables.add(table);
+      saved.rules.set(table, []);
+      saved.policies.set(table, {});
+    } else if (line.startsWith("-A ")) saved.rules.get(table)?.push(line);
+    else if (line.startsWith(":")) {
+      const [chain, policy] = line.slice(1).split(" ");
+      const policies = saved.policies.get(table);
+      if (policies && policy !== "-") policies[chain] = policy;
+    }
+  }
+  return saved;
+}
+
+/**
+ * Deletes a table this package's rules brought into existence, once it holds
+ * no rule and no non-default policy again (nf_tables keeps empty tables). On
+ * hosts without `nft` (or with the legacy backend) the empty table stays.
+ */
+export function dropEmptyTableScript(ns: string | undefined, table: "nat" | "filter"): string {
+  const nft = inNamespace(ns, "nft", "delete", "table", "ip", table);
+  return `if command -v nft >/dev/null 2>&1 && iptables -V 2>/dev/null | grep -q nf_tables; then ${nft} 2>/dev/null || true; fi`;
+}

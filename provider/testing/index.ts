@@ -1,0 +1,2 @@
+export * from "./labHost";
+export * from "./runner";

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+import { isLabAlive, LAB_STATE_DIR, listLabStates, readLabState, startDetachedLabHost, stopLabByName } from "./labHost";
+
+const HELP = `Usage: pulumi-netns-lab <command>
+
+Throwaway "lab hosts" for trying pulumi-netns: each is a fake Linux machine made of
+network + mount namespaces on this machine, with sshd on a 198.18.0.0/15 address
+and an upstream LAN peer (203.0.113.1, "internet" 198.51.100.1). Needs root.
+
+Commands:
+  start [--name N] [--heavy-shell] [--forward-drop]
+        Start a lab host that keeps running after this command exits, and print its
+        SSH connection as JSON: {host, port, user, privateKey, hostKey}.
+        The private key is a throwaway generated for this lab only.
+        --heavy-shell   root's ~/.bashrc sleeps 0.15 s (a slow login shell)
+        --forward-drop  iptables FORWARD policy DROP inside the lab (like Docker)
+  stop <name>|--all   Kill everything in the lab and remove every trace of it.
+  list                Show the lab hosts recorded in ${LAB_STATE_DIR}.
+  env <name>          Print the lab's SSH connection as JSON.
+`;
+
+function fail(msg: string): never {
+  process.stderr.write(`pulumi-netns-lab: ${msg}\n`);
+  process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  switch (cmd) {
+    case "start": {
+      let name: string | undefined;
+      let heavyShell = false;
+      let forwardPolicyDrop = false;
+      for (let i = 0; i < rest.length; i++) {
+        const a = rest[i];
+        if (a === "--name") name = rest[++i] ?? fail("--name needs a value");
+        else if (a.startsWith("--name=")) name = a.slice("--name=".length);
+        else if (a === "--heavy-shell") heavyShell = true;
+        else if (a === "--forward-drop") forwardPolicyDrop = true;
+        else fail(`start: unknown argument ${a}`);
+      }
+      const state = await startDetachedLabHost({ name, heavyShell, forwardPolicyDrop, log });
+      process.stdout.write(`${JSON.stringify(state.connection, null, 2)}\n`);
+      log(
+        `lab host ${state.name} running (ssh root@${state.address}); stop it with: pulumi-netns-lab stop ${state.name}`,
+      );
+      return;
+    }
+    case "stop": {
+      if (rest.length !== 1) fail("usage: stop <name>|--all");
+      const names = rest[0] === "--all" ? listLabStates().map((s) => s.name) : rest;
+      for (const n of names) {
+        if (!(await stopLabByName(n, log))) fail(`no lab host named ${n}`);
+      }
+      return;
+    }
+    case "list": {
+      for (const s of listLabStates()) {
+        const alive = isLabAlive(s) ? "running" : "dead";
+        const owner = s.ownerPid === null ? "detached" : `owner pid ${s.ownerPid}`;
+        process.stdout.write(`${s.name}\t${s.address}\t${alive}\t${owner}\t${s.startedAt}\n`);
+      }
+      return;
+    }
+    case "env": {
+      if (rest.length !== 1) fail("usage: env <name>");
+      const s = readLabState(rest[0]) ?? fail(`no lab host named ${rest[0]}`);
+      process.stdout.write(`${JSON.stringify(s.connection, null, 2)}\n`);
+      return;
+    }
+    case undefined:
+    case "help":
+    case "-h":
+    case "--help":
+      process.stdout.write(HELP);
+      return;
+    default:
+      process.stderr.write(HELP);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  fail(err instanceof Error ? err.message : String(err));
+});
