@@ -21,6 +21,8 @@ export function diagramOf(plan: NetworkPlan, hostLabel = "host"): string {
   if (plan.outboundNat || plan.portForwards.length) lines.push(`  lan((${label("LAN / internet")}))`);
   if (plan.outboundNat) lines.push(`  ${bridge} --> nat --> lan`);
   for (const pf of plan.portForwards)
-    lines.push(`  lan -.->|${label(`${pf.protocol} :${pf.hostPort} to ${pf.toAddress}:${pf.port}`)}| ${id("ns", pf.namespace)}`);
+    lines.push(
+      `  lan -.->|${label(`${pf.protocol} :${pf.hostPort} to ${pf.toAddress}:${pf.port}`)}| ${id("ns", pf.namespace)}`,
+    );
   return `${lines.join("\n")}\n`;
 }

@@ -68,8 +68,12 @@ function fitName(readable: string, prefix: string, namespace: string): string {
   return readable.length <= 15 ? readable : `${prefix}${fnv1a(namespace).toString(16).padStart(8, "0")}`;
 }
 
-const toNumber = (a: string) => ipaddr.IPv4.parse(a).toByteArray().reduce((n, b) => n * 256 + b, 0);
-const toAddress = (n: number) => ipaddr.IPv4.parse([24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")).toString();
+const toNumber = (a: string) =>
+  ipaddr.IPv4.parse(a)
+    .toByteArray()
+    .reduce((n, b) => n * 256 + b, 0);
+const toAddress = (n: number) =>
+  ipaddr.IPv4.parse([24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")).toString();
 
 export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const problems: string[] = [];
@@ -80,7 +84,8 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
 
   const [networkText, prefixText] = spec.subnet.split("/");
   const prefixLength = Number(prefixText);
-  if (prefixLength > 30) throw new PlanError([`subnet: ${show(spec.subnet)} has no room for a gateway and a namespace (use /30 or larger)`]);
+  if (prefixLength > 30)
+    throw new PlanError([`subnet: ${show(spec.subnet)} has no room for a gateway and a namespace (use /30 or larger)`]);
   const network = toNumber(networkText);
   const size = 2 ** (32 - prefixLength);
   const first = network + 1;
@@ -100,7 +105,8 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const names = new Set<string>();
   const vethNames = new Map<string, string>();
   const planned = new Map<string, Partial<NamespacePlan>>();
-  if (!Array.isArray(spec.namespaces) || spec.namespaces.length === 0) problems.push("namespaces: at least one namespace is needed");
+  if (!Array.isArray(spec.namespaces) || spec.namespaces.length === 0)
+    problems.push("namespaces: at least one namespace is needed");
   for (const [i, ns] of (spec.namespaces ?? []).entries()) {
     const field = `namespaces[${i}]`;
     if (reason(`${field}.name`, namespaceName(ns.name))) continue;
@@ -111,15 +117,18 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
     const bridgePortName = fitName(`${vethName}-br`, "vbr-", ns.name);
     for (const n of [vethName, bridgePortName]) {
       const owner = vethNames.get(n);
-      if (owner && owner !== ns.name) problems.push(`${field}: interface name ${show(n)} is also used by namespace ${show(owner)}`);
+      if (owner && owner !== ns.name)
+        problems.push(`${field}: interface name ${show(n)} is also used by namespace ${show(owner)}`);
       vethNames.set(n, ns.name);
     }
-    if (bridgePortName === spec.bridge) problems.push(`${field}: interface name ${show(bridgePortName)} is the bridge's name`);
+    if (bridgePortName === spec.bridge)
+      problems.push(`${field}: interface name ${show(bridgePortName)} is the bridge's name`);
     const entry: Partial<NamespacePlan> = { name: ns.name, vethName, bridgePortName };
     if (ns.address !== undefined) {
       if (!reason(`${field}.address`, ipv4Address(ns.address))) {
         const n = toNumber(ns.address);
-        if (!inside(n)) problems.push(`${field}.address: ${show(ns.address)} is not a usable address of ${spec.subnet}`);
+        if (!inside(n))
+          problems.push(`${field}.address: ${show(ns.address)} is not a usable address of ${spec.subnet}`);
         else if (taken.has(n)) problems.push(`${field}.address: ${show(ns.address)} is already ${taken.get(n)}`);
         else {
           taken.set(n, `namespace ${show(ns.name)}'s address`);
@@ -158,7 +167,13 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
     if (hostPorts.has(key)) problems.push(`${field}.hostPort: ${protocol} port ${pf.hostPort} is forwarded twice`);
     hostPorts.add(key);
     if (target)
-      portForwards.push({ namespace: pf.namespace, hostPort: pf.hostPort, port: pf.port ?? pf.hostPort, protocol, toAddress: target.address ?? "" });
+      portForwards.push({
+        namespace: pf.namespace,
+        hostPort: pf.hostPort,
+        port: pf.port ?? pf.hostPort,
+        protocol,
+        toAddress: target.address ?? "",
+      });
   }
   if (problems.length) throw new PlanError(problems);
 

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { Checker, boolean, hostKey, hostName, integerIn, port, seconds, show, userName } from "./validate";
+import { boolean, type Checker, hostKey, hostName, integerIn, port, seconds, show, userName } from "./validate";
 
 /**
  * How to reach a Linux host over SSH. Same field names as `@pulumi/command`'s
@@ -36,7 +36,6 @@ export interface Connection {
   perDialTimeout?: number;
 }
 
-
 export const DEFAULT_PORT = 22;
 export const DEFAULT_USER = "root";
 export const DEFAULT_DIAL_ERROR_LIMIT = 10;
@@ -58,7 +57,12 @@ export function endpoint(conn: Connection): string {
 
 /** Validates a connection (and its chain of jump hosts) without ever echoing a secret. */
 export function checkConnection(checker: Checker, property: string, conn: unknown, depth = 0): void {
-  checker.field(property, conn, (v) => (typeof v === "object" && !Array.isArray(v) ? undefined : `${show(v)} is not an object`), true);
+  checker.field(
+    property,
+    conn,
+    (v) => (typeof v === "object" && !Array.isArray(v) ? undefined : `${show(v)} is not an object`),
+    true,
+  );
   if (typeof conn !== "object" || conn === null) return;
   const c = conn as Record<string, unknown>;
   const known = new Set([
@@ -95,7 +99,9 @@ export function checkConnection(checker: Checker, property: string, conn: unknow
       : "is not a PEM or OpenSSH private key (its text is not shown)",
   );
   checker.field(`${property}.agentSocketPath`, c.agentSocketPath, (v) =>
-    typeof v === "string" && v.startsWith("/") && !/[\0\n]/.test(v) ? undefined : `${show(v)} is not an absolute socket path`,
+    typeof v === "string" && v.startsWith("/") && !/[\0\n]/.test(v)
+      ? undefined
+      : `${show(v)} is not an absolute socket path`,
   );
   if (c.proxy !== undefined) {
     if (depth >= MAX_PROXY_DEPTH) checker.fail(`${property}.proxy`, `more than ${MAX_PROXY_DEPTH} jump hosts`);

@@ -1,7 +1,10 @@
+export { diagramOf } from "../components/diagram";
+export { IsolatedNetwork, type IsolatedNetworkArgs } from "../components/isolatedNetwork";
+export { type NamespacePlan, type NetworkPlan, type NetworkSpec, PlanError, planNetwork } from "../components/plan";
 export type { ConnectionArgs } from "./connection";
-export { Namespace, type NamespaceArgs } from "./resources/namespace";
-export { VethPair, type VethPairArgs, type VethEnd, type VethEndOutput } from "./resources/vethPair";
 export { Bridge, type BridgeArgs } from "./resources/bridge";
-export { Route, type RouteArgs } from "./resources/route";
 export { MasqueradeRule, type MasqueradeRuleArgs } from "./resources/masqueradeRule";
+export { Namespace, type NamespaceArgs } from "./resources/namespace";
 export { PortForward, type PortForwardArgs } from "./resources/portForward";
+export { Route, type RouteArgs } from "./resources/route";
+export { type VethEnd, type VethEndOutput, VethPair, type VethPairArgs } from "./resources/vethPair";

@@ -105,14 +105,12 @@ export function hostName(v: unknown): string | undefined {
   if (ipaddr.isValid(v) && (ipaddr.IPv4.isValidFourPartDecimal(v) || v.includes(":"))) return undefined;
   if (v.length > 253) return `${show(v)} is longer than 253 characters`;
   const label = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-  if (!v.split(".").every((part) => label.test(part)))
-    return `${show(v)} is not a valid host name or IP address`;
+  if (!v.split(".").every((part) => label.test(part))) return `${show(v)} is not a valid host name or IP address`;
   return undefined;
 }
 
 export function userName(v: unknown): string | undefined {
-  if (typeof v !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v))
-    return `${show(v)} is not a valid user name`;
+  if (typeof v !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v)) return `${show(v)} is not a valid user name`;
   return undefined;
 }
 
@@ -120,9 +118,10 @@ export function userName(v: unknown): string | undefined {
 export function hostKey(v: unknown): string | undefined {
   if (typeof v !== "string") return `${show(v)} is not a string`;
   if (/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(v)) return undefined;
-  const m = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) ([A-Za-z0-9+/]+={0,2})( [^\n\r]*)?$/.exec(
-    v,
-  );
+  const m =
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) ([A-Za-z0-9+/]+={0,2})( [^\n\r]*)?$/.exec(
+      v,
+    );
   if (!m) return `${show(v)} is neither "<type> <base64 key>" (as in known_hosts) nor a "SHA256:..." fingerprint`;
   const blob = Buffer.from(m[2], "base64");
   const typeLength = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
@@ -142,7 +141,8 @@ export function ipv4Address(v: unknown): string | undefined {
 export function ipv4Interface(v: unknown): string | undefined {
   if (typeof v !== "string") return `${show(v)} is not a string`;
   const [addr, prefix, ...rest] = v.split("/");
-  if (prefix === undefined || rest.length > 0) return `${show(v)} must be an address with a prefix, like 192.168.15.1/24`;
+  if (prefix === undefined || rest.length > 0)
+    return `${show(v)} must be an address with a prefix, like 192.168.15.1/24`;
   if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) return `${show(v)} does not start with an IPv4 address`;
   if (!/^\d{1,2}$/.test(prefix) || Number(prefix) < 1 || Number(prefix) > 32)
     return `${show(v)} has prefix length ${show(prefix)}; it must be 1-32`;
@@ -160,5 +160,6 @@ export function ipv4Network(v: unknown): string | undefined {
 }
 
 export function oneOf(...allowed: string[]): (v: unknown) => string | undefined {
-  return (v) => (typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`);
+  return (v) =>
+    typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`;
 }

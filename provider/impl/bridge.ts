@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { SECTION, allOrNothing, ip, readSections } from "../kernel/exec";
+import { allOrNothing, ip, readSections, SECTION } from "../kernel/exec";
+import type { Rule } from "../kernel/iptables";
 import {
-  type LinkState,
   addressSteps,
   deleteLinkScript,
+  type LinkState,
   parseLink,
   sameAddresses,
   setMtuStep,
@@ -14,8 +15,9 @@ import {
 } from "../kernel/link";
 import { CommandError, type Remote } from "../transport";
 import { boolean, interfaceName, isUnknown, mtu, namespaceName } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 import { checkAddresses } from "./ends";
+import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 
 export interface BridgeInputs {
   connection: Connection;
@@ -27,10 +29,21 @@ export interface BridgeInputs {
   adopt: boolean;
 }
 
-export interface BridgeOutputs extends BridgeInputs, BaseOutputs {
+export interface BridgeOutputs extends BridgeInputs, BaseOutputs, RuleSetState {
   mac: string;
   ifindex: number;
   adopted: boolean;
+  /** Rules refresh found missing on the host; the next update puts them back. */
+  missingRules: string[];
+}
+
+/**
+ * Where br_netfilter is loaded (Docker loads it), frames between two ports of
+ * a bridge pass the iptables FORWARD chain, and a DROP policy there would cut
+ * red off from blue. Like Docker for docker0, accept bridge-to-bridge traffic.
+ */
+function rulesOf(i: { name: string }): Rule[] {
+  return [{ table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] }];
 }
 
 export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
@@ -41,7 +54,12 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   checker.field("mtu", news.mtu, mtu);
   checker.field("up", news.up, boolean);
   checker.field("adopt", news.adopt, boolean);
-  return checkResult(checker, { ...news, addresses: news.addresses ?? [], up: news.up ?? true, adopt: news.adopt ?? false });
+  return checkResult(checker, {
+    ...news,
+    addresses: news.addresses ?? [],
+    up: news.up ?? true,
+    adopt: news.adopt ?? false,
+  });
 }
 
 export async function diff(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.DiffResult> {
@@ -51,7 +69,12 @@ export async function diff(_id: string, olds: BridgeOutputs, news: BridgeInputs)
   if (isUnknown(news.name) || olds.name !== news.name) replaces.push("name");
   if (olds.namespace !== news.namespace) replaces.push("namespace");
   const update =
-    conn.update || olds.up !== news.up || olds.mtu !== news.mtu || olds.adopt !== news.adopt || !sameAddresses(olds.addresses, news.addresses);
+    conn.update ||
+    (olds.missingRules ?? []).length > 0 ||
+    olds.up !== news.up ||
+    olds.mtu !== news.mtu ||
+    olds.adopt !== news.adopt ||
+    !sameAddresses(olds.addresses, news.addresses);
   return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
 }
 
@@ -74,15 +97,27 @@ function configureSteps(inputs: BridgeInputs, current: LinkState | undefined, se
   return steps;
 }
 
-async function readBridge(remote: Remote, inputs: { name: string; namespace?: string }): Promise<LinkState | undefined> {
+async function readBridge(
+  remote: Remote,
+  inputs: { name: string; namespace?: string },
+): Promise<LinkState | undefined> {
   const [text] = await readSections(remote, [showLinkScript(inputs.namespace, inputs.name)]);
   const state = parseLink(text, `bridge ${inputs.name}`);
   return state?.kind === "bridge" ? state : undefined;
 }
 
-function outputs(inputs: BridgeInputs, remote: Remote, state: LinkState, adopted: boolean, known?: Record<string, string>): BridgeOutputs {
+function outputs(
+  inputs: BridgeInputs,
+  remote: Remote,
+  state: LinkState,
+  adopted: boolean,
+  rules: RuleSetState,
+  known?: Record<string, string>,
+): BridgeOutputs {
   return {
     ...inputs,
+    ...rules,
+    missingRules: [],
     addresses: sameAddresses(inputs.addresses, state.addresses) ? inputs.addresses : state.addresses,
     up: state.up,
     ...(inputs.mtu !== undefined ? { mtu: state.mtu } : {}),
@@ -105,7 +140,8 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
       if (steps.length) await remote.run(steps.join(" && "));
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
-      return { id: idOf(inputs), outs: outputs(inputs, remote, after, true) };
+      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
+      return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
   const add = ip(inputs.namespace, "link", "add", inputs.name, "address", stableMac(), "type", "bridge");
@@ -122,18 +158,31 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
     throw e;
   }
   const state = parseLink(stdout.split(`${SECTION}\n`)[1] ?? "", inputs.name);
-  if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
-  return { id: idOf(inputs), outs: outputs(inputs, remote, state, false) };
+  let rules: RuleSetState;
+  try {
+    if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
+    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
+  } catch (e) {
+    await remote.run(deleteLinkScript(inputs.namespace, inputs.name), { allowFailure: true });
+    throw e;
+  }
+  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
 }
 
 export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readBridge(remote, props);
   if (!state) return {};
-  return { id, props: { ...outputs(props, remote, state, props.adopted, props.knownHostKeys) } };
+  const seen = await observeRuleSet(remote, props.namespace, rulesOf(props), props.comment, []);
+  const outs = outputs(props, remote, state, props.adopted, props, props.knownHostKeys);
+  return { id, props: plain({ ...outs, missingRules: seen.missing }) };
 }
 
-export async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(
+  _id: string,
+  olds: BridgeOutputs,
+  news: BridgeInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const current: LinkState = {
     ifname: olds.name,
@@ -145,12 +194,15 @@ export async function update(_id: string, olds: BridgeOutputs, news: BridgeInput
   };
   const steps = configureSteps(news, current, news.mtu !== olds.mtu);
   if (steps.length) await remote.run(steps.join(" && "));
+  if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
   const state = await readBridge(remote, news);
-  if (!state) throw new Error(`bridge ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
-  return { outs: outputs(news, remote, state, olds.adopted, olds.knownHostKeys) };
+  if (!state)
+    throw new Error(`bridge ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
+  return { outs: plain(outputs(news, remote, state, olds.adopted, olds, olds.knownHostKeys)) };
 }
 
 export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
+  if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
   await remote.run(deleteLinkScript(props.namespace, props.name));
 }

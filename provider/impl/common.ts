@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, DEFAULT_PORT, checkConnection } from "../connection";
-import { type Remote, openRemote } from "../transport";
+import { type Connection, checkConnection, DEFAULT_PORT } from "../connection";
+import { openRemote, type Remote } from "../transport";
 import { Checker, isUnknown } from "../validate";
 
 /** Outputs every resource of this package carries, so delete and read need nothing else. */
@@ -36,7 +36,10 @@ export function checkResult(checker: Checker, inputs: Record<string, unknown>): 
  * replace. Anything else (user, credentials, key pin, jump host, sudo) only
  * changes how we reach the same host: update in place.
  */
-export function diffConnection(olds: Connection | undefined, news: Connection | undefined): { replace: boolean; update: boolean } {
+export function diffConnection(
+  olds: Connection | undefined,
+  news: Connection | undefined,
+): { replace: boolean; update: boolean } {
   if (!olds || !news) return { replace: true, update: false };
   if (isUnknown(news) || isUnknown(news.host) || isUnknown(news.port)) return { replace: true, update: false };
   const replace = olds.host !== news.host || (olds.port ?? DEFAULT_PORT) !== (news.port ?? DEFAULT_PORT);
@@ -61,4 +64,12 @@ export function same(a: unknown, b: unknown): boolean {
 export function failWith(what: string, err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);
   throw new Error(`${what}: ${message}`);
+}
+
+/**
+ * Outputs as the engine can store them: the provider host's protobuf
+ * conversion rejects `undefined`, so absent optional fields are dropped.
+ */
+export function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value));
 }

@@ -1,4 +1,13 @@
-import { type Checker, UNKNOWN, boolean, interfaceName, ipv4Interface, isUnknown, namespaceName, show } from "../validate";
+import {
+  boolean,
+  type Checker,
+  interfaceName,
+  ipv4Interface,
+  isUnknown,
+  namespaceName,
+  show,
+  UNKNOWN,
+} from "../validate";
 
 /** Checks a list of interface addresses in CIDR form, with no duplicates. */
 export function checkAddresses(checker: Checker, property: string, value: unknown): void {
@@ -24,11 +33,17 @@ export interface InterfaceEnd {
 
 /** Checks one end of a veth pair and fills in its defaults. */
 export function checkEnd(checker: Checker, property: string, value: unknown): unknown {
-  checker.field(property, value, (v) => (typeof v === "object" && !Array.isArray(v) ? undefined : `${show(v)} is not an object`), true);
+  checker.field(
+    property,
+    value,
+    (v) => (typeof v === "object" && !Array.isArray(v) ? undefined : `${show(v)} is not an object`),
+    true,
+  );
   if (typeof value !== "object" || value === null || isUnknown(value)) return value;
   const end = value as Record<string, unknown>;
   for (const key of Object.keys(end))
-    if (!["name", "namespace", "bridge", "addresses", "up"].includes(key)) checker.fail(`${property}.${key}`, "unknown field");
+    if (!["name", "namespace", "bridge", "addresses", "up"].includes(key))
+      checker.fail(`${property}.${key}`, "unknown field");
   checker.field(`${property}.name`, end.name, interfaceName, true);
   checker.field(`${property}.namespace`, end.namespace, namespaceName);
   checker.field(`${property}.bridge`, end.bridge, interfaceName);

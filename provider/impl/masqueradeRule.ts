@@ -3,7 +3,7 @@ import { type Connection, endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { boolean, interfaceName, ipv4Network, isUnknown, namespaceName, show } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 import { createRuleSet, deleteRuleSet, observeRuleSet, repairRuleSet } from "./ruleSet";
 
 export interface MasqueradeRuleInputs {
@@ -58,7 +58,11 @@ export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
 
 const sysctlsOf = (i: MasqueradeRuleInputs): SysctlKey[] => (i.enableIpForward ? ["ipfw"] : []);
 
-export async function diff(_id: string, olds: MasqueradeRuleOutputs, news: MasqueradeRuleInputs): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(
+  _id: string,
+  olds: MasqueradeRuleOutputs,
+  news: MasqueradeRuleInputs,
+): Promise<pulumi.dynamic.DiffResult> {
   const replaces: string[] = [];
   const conn = diffConnection(olds.connection, news.connection);
   if (conn.replace) replaces.push("connection");
@@ -75,10 +79,10 @@ export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynam
     ...inputs,
     ...state,
     missingRules: [],
-    ipForwardOn: inputs.enableIpForward,
+    ipForwardOn: true,
     knownHostKeys: recordHostKeys(remote),
   };
-  return { id: `masquerade/${state.ruleId}@${endpoint(inputs.connection)}`, outs };
+  return { id: `masquerade/${state.ruleId}@${endpoint(inputs.connection)}`, outs: plain(outs) };
 }
 
 export async function read(id: string, props: MasqueradeRuleOutputs): Promise<pulumi.dynamic.ReadResult> {
@@ -86,20 +90,24 @@ export async function read(id: string, props: MasqueradeRuleOutputs): Promise<pu
   const rules = rulesOf(props);
   const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
   if (seen.namespaceGone || seen.missing.length === rules.length) return {};
-  return { id, props: { ...props, missingRules: seen.missing, ipForwardOn: props.enableIpForward && seen.sysctlsOff.length === 0 } };
+  return { id, props: plain({ ...props, missingRules: seen.missing, ipForwardOn: seen.sysctlsOff.length === 0 }) };
 }
 
-export async function update(_id: string, olds: MasqueradeRuleOutputs, news: MasqueradeRuleInputs): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(
+  _id: string,
+  olds: MasqueradeRuleOutputs,
+  news: MasqueradeRuleInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
   const outs: MasqueradeRuleOutputs = {
     ...olds,
     ...news,
     missingRules: [],
-    ipForwardOn: news.enableIpForward,
+    ipForwardOn: true,
     knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
   };
-  return { outs };
+  return { outs: plain(outs) };
 }
 
 export async function remove(_id: string, props: MasqueradeRuleOutputs): Promise<void> {

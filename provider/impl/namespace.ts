@@ -3,7 +3,7 @@ import { type Connection, endpoint } from "../connection";
 import { addNamespaceScript, deleteNamespaceScript, readNamespace, setLoopbackScript } from "../kernel/netns";
 import { CommandError } from "../transport";
 import { boolean, namespaceName } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 
 export interface NamespaceInputs {
   connection: Connection;
@@ -29,7 +29,11 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   return checkResult(checker, { ...news, loopbackUp: news.loopbackUp ?? true, adopt: news.adopt ?? false });
 }
 
-export async function diff(_id: string, olds: NamespaceOutputs, news: NamespaceInputs): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(
+  _id: string,
+  olds: NamespaceOutputs,
+  news: NamespaceInputs,
+): Promise<pulumi.dynamic.DiffResult> {
   const replaces: string[] = [];
   const conn = diffConnection(olds.connection, news.connection);
   if (conn.replace) replaces.push("connection");
@@ -64,21 +68,29 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
     }
   }
   const outs: NamespaceOutputs = { ...inputs, adopted, knownHostKeys: recordHostKeys(remote) };
-  return { id: idOf(inputs), outs };
+  return { id: idOf(inputs), outs: plain(outs) };
 }
 
 export async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readNamespace(remote, props.name);
   if (!state.exists) return {};
-  return { id, props: { ...props, loopbackUp: state.loopbackUp } };
+  return { id, props: plain({ ...props, loopbackUp: state.loopbackUp }) };
 }
 
-export async function update(_id: string, olds: NamespaceOutputs, news: NamespaceInputs): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(
+  _id: string,
+  olds: NamespaceOutputs,
+  news: NamespaceInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   if (olds.loopbackUp !== news.loopbackUp) await remote.run(setLoopbackScript(news.name, news.loopbackUp));
-  const outs: NamespaceOutputs = { ...news, adopted: olds.adopted, knownHostKeys: recordHostKeys(remote, olds.knownHostKeys) };
-  return { outs };
+  const outs: NamespaceOutputs = {
+    ...news,
+    adopted: olds.adopted,
+    knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
+  };
+  return { outs: plain(outs) };
 }
 
 export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {

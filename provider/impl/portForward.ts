@@ -3,7 +3,7 @@ import { type Connection, endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { boolean, interfaceName, ipv4Address, isUnknown, namespaceName, oneOf, port } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 import { createRuleSet, deleteRuleSet, observeRuleSet, repairRuleSet } from "./ruleSet";
 
 export interface PortForwardInputs {
@@ -99,7 +99,11 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
 
-export async function diff(_id: string, olds: PortForwardOutputs, news: PortForwardInputs): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(
+  _id: string,
+  olds: PortForwardOutputs,
+  news: PortForwardInputs,
+): Promise<pulumi.dynamic.DiffResult> {
   const replaces: string[] = [];
   const conn = diffConnection(olds.connection, news.connection);
   if (conn.replace) replaces.push("connection");
@@ -113,8 +117,17 @@ export async function diff(_id: string, olds: PortForwardOutputs, news: PortForw
 export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
-  const outs: PortForwardOutputs = { ...inputs, ...state, missingRules: [], sysctlsOn: true, knownHostKeys: recordHostKeys(remote) };
-  return { id: `portforward/${inputs.protocol}/${inputs.hostPort}/${state.ruleId}@${endpoint(inputs.connection)}`, outs };
+  const outs: PortForwardOutputs = {
+    ...inputs,
+    ...state,
+    missingRules: [],
+    sysctlsOn: true,
+    knownHostKeys: recordHostKeys(remote),
+  };
+  return {
+    id: `portforward/${inputs.protocol}/${inputs.hostPort}/${state.ruleId}@${endpoint(inputs.connection)}`,
+    outs: plain(outs),
+  };
 }
 
 export async function read(id: string, props: PortForwardOutputs): Promise<pulumi.dynamic.ReadResult> {
@@ -122,10 +135,14 @@ export async function read(id: string, props: PortForwardOutputs): Promise<pulum
   const rules = rulesOf(props);
   const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
   if (seen.namespaceGone || seen.missing.length === rules.length) return {};
-  return { id, props: { ...props, missingRules: seen.missing, sysctlsOn: seen.sysctlsOff.length === 0 } };
+  return { id, props: plain({ ...props, missingRules: seen.missing, sysctlsOn: seen.sysctlsOff.length === 0 }) };
 }
 
-export async function update(_id: string, olds: PortForwardOutputs, news: PortForwardInputs): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(
+  _id: string,
+  olds: PortForwardOutputs,
+  news: PortForwardInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
   const outs: PortForwardOutputs = {
@@ -135,7 +152,7 @@ export async function update(_id: string, olds: PortForwardOutputs, news: PortFo
     sysctlsOn: true,
     knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
   };
-  return { outs };
+  return { outs: plain(outs) };
 }
 
 export async function remove(_id: string, props: PortForwardOutputs): Promise<void> {

@@ -2,17 +2,17 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
 import { allOrNothing, readSections } from "../kernel/exec";
 import {
-  type RouteSpec,
-  type RouteState,
   addRouteStep,
   deleteRouteScript,
   parseRoute,
+  type RouteSpec,
+  type RouteState,
   replaceRouteStep,
   showRouteScript,
 } from "../kernel/route";
 import { CommandError, type Remote } from "../transport";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, isUnknown, namespaceName, show } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 
 export interface RouteInputs extends RouteSpec {
   connection: Connection;
@@ -47,7 +47,8 @@ export async function diff(_id: string, olds: RouteOutputs, news: RouteInputs): 
   if (conn.replace) replaces.push("connection");
   if (isUnknown(news.destination) || olds.destination !== news.destination) replaces.push("destination");
   if (olds.namespace !== news.namespace) replaces.push("namespace");
-  const update = conn.update || olds.via !== news.via || olds.device !== news.device || (olds.metric ?? 0) !== (news.metric ?? 0);
+  const update =
+    conn.update || olds.via !== news.via || olds.device !== news.device || (olds.metric ?? 0) !== (news.metric ?? 0);
   return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
 }
 
@@ -66,7 +67,8 @@ function outputs(inputs: RouteInputs, remote: Remote, state: RouteState, known?:
   };
 }
 
-const idOf = (i: RouteInputs) => `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
+const idOf = (i: RouteInputs) =>
+  `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
 const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
 
 export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
@@ -82,14 +84,14 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   }
   const state = await readRoute(remote, inputs);
   if (!state) throw new Error(`the route to ${inputs.destination} is not in ${where(inputs)} after it was added`);
-  return { id: idOf(inputs), outs: outputs(inputs, remote, state) };
+  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state)) };
 }
 
 export async function read(id: string, props: RouteOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readRoute(remote, props);
   if (!state) return {};
-  return { id, props: outputs(props, remote, state, props.knownHostKeys) };
+  return { id, props: plain(outputs(props, remote, state, props.knownHostKeys)) };
 }
 
 export async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.UpdateResult> {
@@ -102,12 +104,14 @@ export async function update(_id: string, olds: RouteOutputs, news: RouteInputs)
   }
   const state = await readRoute(remote, news);
   if (!state) throw new Error(`the route to ${news.destination} is not in ${where(news)} after the update`);
-  return { outs: outputs(news, remote, state, olds.knownHostKeys) };
+  return { outs: plain(outputs(news, remote, state, olds.knownHostKeys)) };
 }
 
 export async function remove(_id: string, props: RouteOutputs): Promise<void> {
   const remote = await remoteFor(props);
   const result = await remote.run(deleteRouteScript(props));
   if (parseRoute(result.stdout, props))
-    throw new Error(`the route to ${props.destination} is still in ${where(props)} on ${remote.label} after ip route del`);
+    throw new Error(
+      `the route to ${props.destination} is still in ${where(props)} on ${remote.label} after ip route del`,
+    );
 }

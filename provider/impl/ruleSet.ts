@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { SECTION, allOrNothing, namespaceExists, readSections } from "../kernel/exec";
+import { allOrNothing, namespaceExists, readSections, SECTION } from "../kernel/exec";
 import {
-  type Rule,
-  type SavedTables,
   addRuleStep,
   checkRulesScript,
   deleteRuleScript,
@@ -11,9 +9,11 @@ import {
   ownerComment,
   parseOwners,
   parseSave,
+  type Rule,
+  type SavedTables,
   saveScript,
 } from "../kernel/iptables";
-import { SYSCTLS, type SysctlKey, parseSysctls, readSysctlsScript, writeSysctlStep } from "../kernel/sysctl";
+import { parseSysctls, readSysctlsScript, SYSCTLS, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
 
 /**
@@ -31,7 +31,12 @@ export interface RuleSetState {
 
 const TABLE_CLAIM: Record<string, string> = { nat: "tnat", filter: "tfilter" };
 
-function claimsFor(saved: SavedTables, current: Record<string, string>, sysctls: SysctlKey[], rules: Rule[]): Record<string, string> {
+function claimsFor(
+  saved: SavedTables,
+  current: Record<string, string>,
+  sysctls: SysctlKey[],
+  rules: Rule[],
+): Record<string, string> {
   const owners = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
   const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
   const claims: Record<string, string> = {};
@@ -41,7 +46,13 @@ function claimsFor(saved: SavedTables, current: Record<string, string>, sysctls:
   return claims;
 }
 
-export async function createRuleSet(remote: Remote, kind: string, ns: string | undefined, rules: Rule[], sysctls: SysctlKey[]): Promise<RuleSetState> {
+export async function createRuleSet(
+  remote: Remote,
+  kind: string,
+  ns: string | undefined,
+  rules: Rule[],
+  sysctls: SysctlKey[],
+): Promise<RuleSetState> {
   const [saveText, sysctlText] = await readSections(remote, [saveScript(ns), readSysctlsScript(ns, sysctls)]);
   const saved = parseSave(saveText);
   const current = parseSysctls(sysctlText);
@@ -65,13 +76,20 @@ export interface RuleSetObservation {
   sysctlsOff: SysctlKey[];
 }
 
-export async function observeRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, sysctls: SysctlKey[]): Promise<RuleSetObservation> {
+export async function observeRuleSet(
+  remote: Remote,
+  ns: string | undefined,
+  rules: Rule[],
+  comment: string,
+  sysctls: SysctlKey[],
+): Promise<RuleSetObservation> {
   const [exists, codes, sysctlText] = await readSections(remote, [
     `if ${namespaceExists(ns)}; then echo yes; fi`,
     checkRulesScript(ns, rules, comment),
     readSysctlsScript(ns, sysctls),
   ]);
-  if (exists.trim() !== "yes") return { namespaceGone: true, missing: rules.map((r) => describeRule(r, comment)), sysctlsOff: [] };
+  if (exists.trim() !== "yes")
+    return { namespaceGone: true, missing: rules.map((r) => describeRule(r, comment)), sysctlsOff: [] };
   const present = codes.trim().split("\n");
   const values = parseSysctls(sysctlText);
   return {
@@ -82,7 +100,13 @@ export async function observeRuleSet(remote: Remote, ns: string | undefined, rul
 }
 
 /** Puts back missing rules and sysctls (after drift seen by refresh). */
-export async function repairRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, sysctls: SysctlKey[]): Promise<void> {
+export async function repairRuleSet(
+  remote: Remote,
+  ns: string | undefined,
+  rules: Rule[],
+  comment: string,
+  sysctls: SysctlKey[],
+): Promise<void> {
   const observation = await observeRuleSet(remote, ns, rules, comment, sysctls);
   const steps = rules
     .filter((r) => observation.missing.includes(describeRule(r, comment)))
@@ -95,7 +119,13 @@ export async function repairRuleSet(remote: Remote, ns: string | undefined, rule
  * Removes this set's rules, then, if no other owner on the host still claims
  * a sysctl or table, restores the value recorded in this owner's comment.
  */
-export async function deleteRuleSet(remote: Remote, ns: string | undefined, rules: Rule[], comment: string, ruleId: string): Promise<void> {
+export async function deleteRuleSet(
+  remote: Remote,
+  ns: string | undefined,
+  rules: Rule[],
+  comment: string,
+  ruleId: string,
+): Promise<void> {
   const removal = rules.map((r) => deleteRuleScript(ns, r, comment)).join("\n");
   const result = await remote.run(`${removal}\nif ${namespaceExists(ns)}; then echo ${SECTION}; ${saveScript(ns)}; fi`);
   const [, saveText] = result.stdout.split(`${SECTION}\n`);
@@ -109,7 +139,10 @@ export async function deleteRuleSet(remote: Remote, ns: string | undefined, rule
     if (others.some((o) => o.claims[key] !== undefined)) continue;
     if (key in SYSCTLS) steps.push(writeSysctlStep(ns, key as SysctlKey, value));
     const table = Object.keys(TABLE_CLAIM).find((t) => TABLE_CLAIM[t] === key) as "nat" | "filter" | undefined;
-    const untouched = table && (saved.rules.get(table) ?? []).length === 0 && Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT");
+    const untouched =
+      table &&
+      (saved.rules.get(table) ?? []).length === 0 &&
+      Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT");
     if (table && value === "0" && untouched) steps.push(dropEmptyTableScript(ns, table));
   }
   if (steps.length) await remote.run(steps.join("\n"));

@@ -1,10 +1,10 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { SECTION, allOrNothing, ip, readSections } from "../kernel/exec";
+import { allOrNothing, ip, readSections, SECTION } from "../kernel/exec";
 import {
-  type LinkState,
   addressSteps,
   deleteLinkScript,
+  type LinkState,
   parseLink,
   sameAddresses,
   setMasterStep,
@@ -14,8 +14,8 @@ import {
 } from "../kernel/link";
 import { CommandError, type Remote } from "../transport";
 import { boolean, isUnknown, mtu } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, recordHostKeys, remoteFor, startCheck } from "./common";
-import { type InterfaceEnd, checkEnd } from "./ends";
+import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { checkEnd, type InterfaceEnd } from "./ends";
 
 export interface VethEndOutput extends InterfaceEnd {
   mac: string;
@@ -38,7 +38,8 @@ export interface VethPairOutputs extends BaseOutputs {
   adopted: boolean;
 }
 
-const where = (end: InterfaceEnd) => (end.namespace ? `namespace ${JSON.stringify(end.namespace)}` : "the host namespace");
+const where = (end: InterfaceEnd) =>
+  end.namespace ? `namespace ${JSON.stringify(end.namespace)}` : "the host namespace";
 
 export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
   const checker = startCheck(news);
@@ -47,11 +48,18 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   checker.field("mtu", news.mtu, mtu);
   checker.field("adopt", news.adopt, boolean);
   if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
-    checker.fail("b.name", `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`);
+    checker.fail(
+      "b.name",
+      `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,
+    );
   return checkResult(checker, { ...news, a, b, adopt: news.adopt ?? false });
 }
 
-export async function diff(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.DiffResult> {
+export async function diff(
+  _id: string,
+  olds: VethPairOutputs,
+  news: VethPairInputs,
+): Promise<pulumi.dynamic.DiffResult> {
   const replaces: string[] = [];
   const conn = diffConnection(olds.connection, news.connection);
   if (conn.replace) replaces.push("connection");
@@ -71,9 +79,15 @@ export async function diff(_id: string, olds: VethPairOutputs, news: VethPairInp
 /** Creates the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
 function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: InterfaceEnd } {
   if (!a.namespace && b.namespace)
-    return { step: ip(undefined, "link", "add", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace), first: a };
+    return {
+      step: ip(undefined, "link", "add", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace),
+      first: a,
+    };
   if (a.namespace && !b.namespace)
-    return { step: ip(undefined, "link", "add", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace), first: b };
+    return {
+      step: ip(undefined, "link", "add", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace),
+      first: b,
+    };
   const peer = b.namespace && b.namespace !== a.namespace ? ["netns", b.namespace] : [];
   return { step: ip(a.namespace, "link", "add", a.name, "type", "veth", "peer", "name", b.name, ...peer), first: a };
 }
@@ -87,8 +101,15 @@ function configureSteps(end: InterfaceEnd, current: LinkState | undefined, pairM
   return steps;
 }
 
-async function readEnds(remote: Remote, a: InterfaceEnd, b: InterfaceEnd): Promise<[LinkState | undefined, LinkState | undefined]> {
-  const [ta, tb] = await readSections(remote, [showLinkScript(a.namespace, a.name), showLinkScript(b.namespace, b.name)]);
+async function readEnds(
+  remote: Remote,
+  a: InterfaceEnd,
+  b: InterfaceEnd,
+): Promise<[LinkState | undefined, LinkState | undefined]> {
+  const [ta, tb] = await readSections(remote, [
+    showLinkScript(a.namespace, a.name),
+    showLinkScript(b.namespace, b.name),
+  ]);
   return [parseLink(ta, `veth end ${a.name}`), parseLink(tb, `veth end ${b.name}`)];
 }
 
@@ -103,7 +124,14 @@ function observed(end: InterfaceEnd, state: LinkState): VethEndOutput {
   };
 }
 
-function outputs(inputs: VethPairInputs, remote: Remote, a: LinkState, b: LinkState, adopted: boolean, known?: Record<string, string>): VethPairOutputs {
+function outputs(
+  inputs: VethPairInputs,
+  remote: Remote,
+  a: LinkState,
+  b: LinkState,
+  adopted: boolean,
+  known?: Record<string, string>,
+): VethPairOutputs {
   return {
     ...inputs,
     a: observed(inputs.a, a),
@@ -127,7 +155,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
     if (sa && sb) {
       await applyAndRead(remote, [...configureSteps(a, sa, inputs.mtu), ...configureSteps(b, sb, inputs.mtu)]);
       const [na, nb] = await readEnds(remote, a, b);
-      return { id: idOf(inputs), outs: outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true) };
+      return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true)) };
     }
   }
   const { step, first } = createStep(a, b);
@@ -151,7 +179,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   const [, ta = "", tb = ""] = stdout.split(`${SECTION}\n`);
   const sa = mustExist(parseLink(ta, a.name), a);
   const sb = mustExist(parseLink(tb, b.name), b);
-  return { id: idOf(inputs), outs: outputs(inputs, remote, sa, sb, false) };
+  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, false)) };
 }
 
 function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
@@ -169,16 +197,20 @@ export async function read(id: string, props: VethPairOutputs): Promise<pulumi.d
   if (!sa || !sb) return {};
   return {
     id,
-    props: {
+    props: plain({
       ...props,
       a: observed(props.a, sa),
       b: observed(props.b, sb),
       ...(props.mtu !== undefined ? { mtu: sa.mtu } : {}),
-    },
+    }),
   };
 }
 
-export async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(
+  _id: string,
+  olds: VethPairOutputs,
+  news: VethPairInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const asState = (o: VethEndOutput, m: number | undefined): LinkState => ({
     ifname: o.name,
@@ -195,11 +227,15 @@ export async function update(_id: string, olds: VethPairOutputs, news: VethPairI
     ...configureSteps(news.b, asState(olds.b, olds.mtu), pairMtu),
   ]);
   const [sa, sb] = await readEnds(remote, news.a, news.b);
-  return { outs: outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys) };
+  return {
+    outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys)),
+  };
 }
 
 export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
-  await remote.run(`${deleteLinkScript(props.a.namespace, props.a.name)}\n${deleteLinkScript(props.b.namespace, props.b.name)}`);
+  await remote.run(
+    `${deleteLinkScript(props.a.namespace, props.a.name)}\n${deleteLinkScript(props.b.namespace, props.b.name)}`,
+  );
 }

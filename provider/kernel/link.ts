@@ -48,7 +48,12 @@ export function parseLink(text: string, what: string): LinkState | undefined {
 }
 
 /** Commands that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
-export function addressSteps(namespace: string | undefined, dev: string, current: string[], wanted: string[]): string[] {
+export function addressSteps(
+  namespace: string | undefined,
+  dev: string,
+  current: string[],
+  wanted: string[],
+): string[] {
   const steps: string[] = [];
   for (const a of current) if (!wanted.includes(a)) steps.push(ip(namespace, "addr", "del", a, "dev", dev));
   for (const a of wanted) if (!current.includes(a)) steps.push(ip(namespace, "addr", "replace", a, "dev", dev));
@@ -64,7 +69,9 @@ export function setMtuStep(namespace: string | undefined, dev: string, mtu: numb
 }
 
 export function setMasterStep(namespace: string | undefined, dev: string, bridge: string | undefined): string {
-  return bridge ? ip(namespace, "link", "set", "dev", dev, "master", bridge) : ip(namespace, "link", "set", "dev", dev, "nomaster");
+  return bridge
+    ? ip(namespace, "link", "set", "dev", dev, "master", bridge)
+    : ip(namespace, "link", "set", "dev", dev, "nomaster");
 }
 
 /** Deletes an interface; one already gone (or whose namespace is gone) is not an error. */

@@ -1,6 +1,6 @@
 import { command } from "../shell";
 import type { Remote } from "../transport";
-import { NETNS_RUN_DIR, SECTION, ip, namespaceExists } from "./exec";
+import { ip, NETNS_RUN_DIR, namespaceExists, SECTION } from "./exec";
 import { parseIpJson } from "./json";
 
 export interface NamespaceState {

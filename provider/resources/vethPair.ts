@@ -53,7 +53,15 @@ export class VethPair extends pulumi.dynamic.Resource {
     super(
       provider,
       name,
-      { connection: args.connection, a: args.a, b: args.b, mtu: args.mtu, adopt: args.adopt, adopted: undefined, knownHostKeys: undefined },
+      {
+        connection: args.connection,
+        a: args.a,
+        b: args.b,
+        mtu: args.mtu,
+        adopt: args.adopt,
+        adopted: undefined,
+        knownHostKeys: undefined,
+      },
       withSecretConnection(opts),
       "netns",
       "VethPair",

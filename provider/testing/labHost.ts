@@ -599,7 +599,10 @@ class LabHostImpl implements LabHost {
   }
 
   async addClientKey(): Promise<string> {
-    const keyFile = path.join(this.state.dir, `extra_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`);
+    const keyFile = path.join(
+      this.state.dir,
+      `extra_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`,
+    );
     await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-lab-extra", "-f", keyFile], {});
     fs.appendFileSync(path.join(this.state.dir, "authorized_keys"), fs.readFileSync(`${keyFile}.pub`));
     return fs.readFileSync(keyFile, "utf8");

@@ -7,7 +7,8 @@ export class CommandError extends Error {
     readonly stdout: string,
     readonly stderr: string,
   ) {
-    const what = code === null ? "did not finish (the channel closed; exit code null)" : `failed with exit code ${code}`;
+    const what =
+      code === null ? "did not finish (the channel closed; exit code null)" : `failed with exit code ${code}`;
     const shown = command.length > 400 ? `${command.slice(0, 397)}...` : command;
     const err = stderr.trim();
     super(`command on ${host} ${what}: ${shown}${err ? `\n${err}` : ""}`);
@@ -28,7 +29,10 @@ export class HostKeyMismatchError extends Error {
 
 /** Dialing, authentication or session setup failed. */
 export class ConnectError extends Error {
-  constructor(message: string, readonly retryable: boolean) {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
     super(message);
     this.name = "ConnectError";
   }

@@ -83,7 +83,8 @@ export class RemoteShell {
 
   /** Runs one script in a subshell with stdin from /dev/null; resolves with its exit code. */
   run(script: string, timeoutMs: number): Promise<CommandResult> {
-    if (this.closed) return Promise.reject(new CommandError(this.host, script, null, "", "the shell had already closed"));
+    if (this.closed)
+      return Promise.reject(new CommandError(this.host, script, null, "", "the shell had already closed"));
     if (this.pending) return Promise.reject(new Error("RemoteShell.run called while busy"));
     return new Promise<CommandResult>((resolve, reject) => {
       const pending: Pending = { command: script, resolve, reject };

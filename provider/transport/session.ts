@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
+import type { Duplex } from "node:stream";
 import { NodeSSH } from "node-ssh";
 import type { Client } from "ssh2";
-import type { Duplex } from "node:stream";
 import {
   type Connection,
   DEFAULT_DIAL_ERROR_LIMIT,
@@ -12,7 +12,7 @@ import {
   endpoint,
 } from "../connection";
 import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
-import { type HostKey, fingerprintOf, hostKeyFromBlob, hostKeyMatches, preferredAlgorithms } from "./hostKey";
+import { fingerprintOf, type HostKey, hostKeyFromBlob, hostKeyMatches, preferredAlgorithms } from "./hostKey";
 import { type CommandResult, RemoteShell } from "./remoteShell";
 import { trace } from "./trace";
 
@@ -144,7 +144,9 @@ export class HostSession {
     const hop = endpoint(this.conn);
     const expected = this.conn.hostKey ?? expectedKeys[hop] ?? this.seenKeys.get(hop)?.text;
     let mismatch: HostKeyMismatchError | undefined;
-    const sock = this.proxy ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, expectedKeys) : undefined;
+    const sock = this.proxy
+      ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, expectedKeys)
+      : undefined;
     const ssh = new NodeSSH();
     const useAgent = !this.conn.privateKey && !this.conn.password;
     const started = Date.now();
@@ -165,7 +167,12 @@ export class HostSession {
         hostVerifier: (blob: Buffer) => {
           const presented = hostKeyFromBlob(blob);
           if (expected && !hostKeyMatches(expected, presented)) {
-            mismatch = new HostKeyMismatchError(this.label, fingerprintOf(expected), presented.fingerprint, presented.type);
+            mismatch = new HostKeyMismatchError(
+              this.label,
+              fingerprintOf(expected),
+              presented.fingerprint,
+              presented.type,
+            );
             return false;
           }
           this.seenKeys.set(hop, presented);
@@ -213,7 +220,9 @@ export class HostSession {
             this.maxShells = Math.max(1, this.shells.filter((s) => s.alive).length);
             continue;
           }
-          throw err instanceof CommandError || err instanceof ConnectError ? err : new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
+          throw err instanceof CommandError || err instanceof ConnectError
+            ? err
+            : new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
         } finally {
           this.opening--;
         }

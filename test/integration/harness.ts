@@ -44,7 +44,9 @@ export function scratchProject(): string {
   run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], SCRATCH);
   const real = fs.realpathSync(path.join(SCRATCH, "node_modules", "pulumi-netns"));
   if (!real.startsWith(path.join(SCRATCH, "node_modules")))
-    throw new Error(`pulumi-netns in the scratch project resolves outside it (${real}): not installed from the tarball`);
+    throw new Error(
+      `pulumi-netns in the scratch project resolves outside it (${real}): not installed from the tarball`,
+    );
   installed = SCRATCH;
   return SCRATCH;
 }
@@ -73,4 +75,9 @@ export function rewriteProgram(dir: string, source: string): void {
 export function removeScratch(): void {
   fs.rmSync(SCRATCH, { recursive: true, force: true });
   installed = undefined;
+}
+
+/** The installed testing kit if a test already installed it (for cleanup hooks). */
+export function installedKit(): typeof import("../../provider/testing") | undefined {
+  return installed ? testingKit() : undefined;
 }

@@ -72,7 +72,10 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
     assert.ok(await loopbackUp(lab, "red"));
     assert.equal(result.outputs.name, "red");
     const keys = result.outputs.knownHostKeys as Record<string, string>;
-    assert.equal(keys[`${lab.connection.host}:${lab.connection.port}`], lab.connection.hostKey.split(" ").slice(0, 2).join(" "));
+    assert.equal(
+      keys[`${lab.connection.host}:${lab.connection.port}`],
+      lab.connection.hostKey.split(" ").slice(0, 2).join(" "),
+    );
   });
 
   it("keeps the private key out of the state file in plain text", async () => {
@@ -101,7 +104,11 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
   it("updates (never replaces) when only the credentials change", async () => {
     const kit = testingKit();
     const newKey = await lab.addClientKey();
-    const creds = new kit.LocalStack({ programDir: dir, config: config({ privateKey: newKey }), log: (l) => trace.push(l) });
+    const creds = new kit.LocalStack({
+      programDir: dir,
+      config: config({ privateKey: newKey }),
+      log: (l) => trace.push(l),
+    });
     const result = await creds.up();
     assert.ok(result.ok, result.error);
     assert.equal(result.counts.update, 1, JSON.stringify(result.steps));
@@ -135,7 +142,10 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
 
   it("renaming replaces: the old namespace goes before the new one comes", async () => {
     const kit = testingKit();
-    const renamed = new kit.LocalStack({ programDir: dir, config: config({ name: "red2", privateKey: lab.connection.privateKey }) });
+    const renamed = new kit.LocalStack({
+      programDir: dir,
+      config: config({ name: "red2", privateKey: lab.connection.privateKey }),
+    });
     const result = await renamed.up();
     assert.ok(result.ok, result.error);
     assert.equal(result.counts.replace, 1);
@@ -148,7 +158,11 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
     assert.deepEqual(await namespacesOn(lab), []);
     const again = await stack.destroy();
     assert.ok(again.ok, again.error);
-    const commands = fs.readFileSync(path.join(dir, "commands.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const commands = fs
+      .readFileSync(path.join(dir, "commands.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.ok(commands.some((c) => c.event === "command"));
   });
 });

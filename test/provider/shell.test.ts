@@ -3,7 +3,20 @@ import { execFileSync } from "node:child_process";
 import { command, quote } from "../../provider/shell";
 
 describe("shell quoting", () => {
-  const awkward = ["plain", "with space", "it's", "$(touch /tmp/pwned)", "`id`", "a;b", "-n", "new\nline", "", "*", "\\", '"'];
+  const awkward = [
+    "plain",
+    "with space",
+    "it's",
+    "$(touch /tmp/pwned)",
+    "`id`",
+    "a;b",
+    "-n",
+    "new\nline",
+    "",
+    "*",
+    "\\",
+    '"',
+  ];
 
   for (const word of awkward) {
     it(`passes ${JSON.stringify(word)} to a real /bin/sh as one unchanged argument`, () => {

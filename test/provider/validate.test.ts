@@ -2,7 +2,6 @@ import { strict as assert } from "node:assert";
 import { checkConnection } from "../../provider/connection";
 import {
   Checker,
-  UNKNOWN,
   hostKey,
   hostName,
   interfaceName,
@@ -10,6 +9,7 @@ import {
   ipv4Network,
   namespaceName,
   port,
+  UNKNOWN,
 } from "../../provider/validate";
 
 const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMnlN704wY9t56XP9j7/DMfZp6WJMyBwE2Z7HlDq7TB/";

@@ -1,0 +1,107 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { ConnectionArgs } from "../provider/connection";
+import { Bridge } from "../provider/resources/bridge";
+import { MasqueradeRule } from "../provider/resources/masqueradeRule";
+import { Namespace } from "../provider/resources/namespace";
+import { PortForward } from "../provider/resources/portForward";
+import { Route } from "../provider/resources/route";
+import { VethPair } from "../provider/resources/vethPair";
+import { diagramOf } from "./diagram";
+import { type NetworkPlan, type NetworkSpec, planNetwork } from "./plan";
+
+export interface IsolatedNetworkArgs {
+  connection: pulumi.Input<ConnectionArgs>;
+  /** The bridge's name, e.g. "v-net-0". */
+  bridge: string;
+  /** e.g. "192.168.15.0/24". */
+  subnet: string;
+  /** The bridge's address, e.g. "192.168.15.5"; default: the first usable address. */
+  gateway?: string;
+  /** Namespaces to put on the bridge. An address not given is derived from the name, stable as the list changes. */
+  namespaces: Array<{ name: string; address?: string; vethName?: string }>;
+  /** MASQUERADE + forwarding + a default route in each namespace (default true). */
+  outboundNat?: boolean;
+  portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
+}
+
+/**
+ * The lesson's network as one resource: a bridge with the gateway address,
+ * per namespace a Namespace and a VethPair to the bridge, outbound NAT with a
+ * default route per namespace, and port forwards. The plan (names and
+ * addresses) is computed first as plain data; see `planNetwork`.
+ */
+export class IsolatedNetwork extends pulumi.ComponentResource {
+  readonly bridgeName: pulumi.Output<string>;
+  readonly gateway: pulumi.Output<string>;
+  /** Namespace name -> address (without prefix). */
+  readonly addresses: pulumi.Output<Record<string, string>>;
+  /** A Mermaid flowchart of the topology. */
+  readonly diagram: pulumi.Output<string>;
+  /** The plan the resources were made from. */
+  readonly plan: NetworkPlan;
+
+  constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
+    const spec: NetworkSpec = {
+      bridge: args.bridge,
+      subnet: args.subnet,
+      gateway: args.gateway,
+      namespaces: args.namespaces,
+      outboundNat: args.outboundNat,
+      portForwards: args.portForwards,
+    };
+    const plan = planNetwork(spec);
+    this.plan = plan;
+    const connection = args.connection;
+    const child = { parent: this };
+
+    const bridge = new Bridge(
+      `${name}-${plan.bridge}`,
+      { connection, name: plan.bridge, addresses: [plan.gatewayCidr] },
+      child,
+    );
+    const cables = new Map<string, VethPair>();
+    for (const ns of plan.namespaces) {
+      const namespace = new Namespace(`${name}-${ns.name}`, { connection, name: ns.name }, child);
+      cables.set(
+        ns.name,
+        new VethPair(
+          `${name}-${ns.name}-veth`,
+          {
+            connection,
+            a: { name: ns.vethName, namespace: namespace.name, addresses: [ns.cidr] },
+            b: { name: ns.bridgePortName, bridge: bridge.name },
+          },
+          { ...child, dependsOn: [namespace, bridge] },
+        ),
+      );
+    }
+    if (plan.outboundNat) {
+      new MasqueradeRule(`${name}-nat`, { connection, source: plan.subnet, excludeOutInterface: bridge.name }, child);
+      for (const ns of plan.namespaces)
+        new Route(
+          `${name}-${ns.name}-default`,
+          { connection, namespace: ns.name, destination: "default", via: plan.gateway },
+          { ...child, dependsOn: [cables.get(ns.name)!] },
+        );
+    }
+    for (const pf of plan.portForwards)
+      new PortForward(
+        `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}`,
+        { connection, hostPort: pf.hostPort, toAddress: pf.toAddress, toPort: pf.port, protocol: pf.protocol },
+        { ...child, dependsOn: [cables.get(pf.namespace)!] },
+      );
+
+    this.bridgeName = bridge.name;
+    this.gateway = pulumi.output(plan.gateway);
+    this.addresses = pulumi.output(Object.fromEntries(plan.namespaces.map((ns) => [ns.name, ns.address])));
+    // The host name is not secret even when the connection holds a secret key.
+    this.diagram = pulumi.unsecret(pulumi.output(connection).apply((c) => diagramOf(plan, `host ${c.host}`)));
+    this.registerOutputs({
+      bridgeName: this.bridgeName,
+      gateway: this.gateway,
+      addresses: this.addresses,
+      diagram: this.diagram,
+    });
+  }
+}

@@ -1,0 +1,212 @@
+import { strict as assert } from "node:assert";
+import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
+import { rewriteProgram, testingKit, writeProgram } from "./harness";
+import { bridged, DIRECT, program } from "./programs";
+
+const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
+const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
+
+/** A TCP server in a lab namespace that answers every connection with one line. */
+const SERVER = (text: string, port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+];
+/** A TCP client that prints what the server says. */
+const CLIENT = (host: string, port: number) => [
+  process.execPath,
+  "-e",
+  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
+];
+
+async function linksIn(lab: LabHost, ns: string): Promise<string[]> {
+  return JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: ns })).stdout)
+    .map((l: { ifname: string }) => l.ifname)
+    .sort();
+}
+
+async function ping(lab: LabHost, address: string, namespace?: string) {
+  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
+}
+
+async function waitListening(proc: { stdout(): string }) {
+  for (let i = 0; i < 50 && !proc.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+for (const forwardPolicyDrop of [false, true]) {
+  describe(`the lesson, step by step, on a lab host${forwardPolicyDrop ? " whose FORWARD policy is DROP" : ""}`, function () {
+    this.timeout(600_000);
+    let lab: LabHost;
+    let stack: LocalStack;
+    let dir: string;
+    let pristine: string;
+    const log: string[] = [];
+
+    before(async () => {
+      const kit = testingKit();
+      lab = await kit.startLabHost({ name: forwardPolicyDrop ? "it-lesson-drop" : "it-lesson", forwardPolicyDrop });
+      pristine = await kit.fingerprint(lab);
+      dir = writeProgram("lesson", program(DIRECT));
+      stack = new kit.LocalStack({
+        programDir: dir,
+        config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+        log: (l) => log.push(l),
+      });
+    });
+
+    after(async () => {
+      if (stack) await stack.destroy().catch(() => undefined);
+      if (lab) await lab.stop();
+    });
+
+    if (!forwardPolicyDrop) {
+      it("1. one veth pair: red pings blue; red sees only lo and veth-red; red's ARP table has blue's MAC, the host's does not", async () => {
+        const up = await stack.up();
+        ok(up, log);
+        assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0);
+        assert.deepEqual(await linksIn(lab, "red"), ["lo", "veth-red"]);
+        const neigh = JSON.parse((await lab.exec(["ip", "-j", "neigh", "show"], { namespace: "red" })).stdout);
+        const entry = neigh.find((n: { dst: string }) => n.dst === "192.168.15.2");
+        assert.equal(entry?.lladdr, up.outputs.blueMac);
+        const hostNeigh = JSON.parse((await lab.exec(["ip", "-j", "neigh", "show"])).stdout);
+        assert.ok(!hostNeigh.some((n: { dst: string }) => n.dst.startsWith("192.168.15.")));
+      });
+    }
+
+    it("2. bridge v-net-0 replaces the direct pair: red and blue ping each other, the host pings red", async () => {
+      if (!forwardPolicyDrop) {
+        // As in the lesson: first the direct pair goes (its names are reused), then the bridge version comes.
+        rewriteProgram(dir, program(bridged({ withoutCables: true })));
+        const removed = await stack.up();
+        ok(removed, log);
+        assert.equal(removed.counts.delete, 1, "the direct pair is removed");
+        assert.deepEqual(await linksIn(lab, "red"), ["lo"]);
+      }
+      rewriteProgram(dir, program(bridged()));
+      const up = await stack.up();
+      ok(up, log);
+      assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0);
+      assert.equal((await ping(lab, "192.168.15.1", "blue")).code, 0);
+      assert.equal((await ping(lab, "192.168.15.1")).code, 0);
+      const br = JSON.parse((await lab.exec(["ip", "-j", "addr", "show", "dev", "v-net-0"])).stdout)[0];
+      assert.deepEqual(
+        br.addr_info
+          .filter((a: { family: string }) => a.family === "inet")
+          .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`),
+        ["192.168.15.5/24"],
+      );
+      assert.equal(br.address, up.outputs.bridgeMac, "the bridge keeps the MAC it was created with");
+    });
+
+    it("3. blue cannot reach the LAN until a Route and a MasqueradeRule exist; then the LAN peer, with no route back, answers", async () => {
+      const unreachable = await ping(lab, lab.lan.peerAddress, "blue");
+      assert.notEqual(unreachable.code, 0);
+      assert.match(unreachable.stdout + unreachable.stderr, /Network is unreachable/);
+      rewriteProgram(dir, program(bridged({ lanRoute: true, nat: true })));
+      ok(await stack.up(), log);
+      const lanRoute = await lab.execLan(["ip", "-j", "route", "get", "192.168.15.2"], { allowFailure: true });
+      assert.notEqual(lanRoute.code, 0, "the LAN peer must have no route to 192.168.15.0/24");
+      assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0);
+    });
+
+    it("4. a default route gives red the 'internet' behind the LAN", async () => {
+      assert.notEqual((await ping(lab, lab.lan.internetAddress, "red")).code, 0);
+      rewriteProgram(dir, program(bridged({ lanRoute: true, nat: true, redDefault: true })));
+      ok(await stack.up(), log);
+      assert.equal((await ping(lab, lab.lan.internetAddress, "red")).code, 0);
+    });
+
+    it("5. PortForward: the LAN peer reaches a server in blue through the lab host's port, and so does the lab host itself", async () => {
+      const server = lab.spawn(SERVER("hello from blue", 80), { namespace: "blue" });
+      await waitListening(server);
+      rewriteProgram(dir, program(bridged({ lanRoute: true, nat: true, redDefault: true, portForward: true })));
+      ok(await stack.up(), log);
+      const fromLan = await lab.execLan(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
+      assert.equal(fromLan.stdout, "hello from blue\n", fromLan.stderr);
+      const fromHostLan = await lab.exec(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
+      assert.equal(fromHostLan.stdout, "hello from blue\n", fromHostLan.stderr);
+      const fromLocalhost = await lab.exec(CLIENT("127.0.0.1", 8080), { allowFailure: true });
+      assert.equal(fromLocalhost.stdout, "hello from blue\n", fromLocalhost.stderr);
+      await server.kill();
+    });
+
+    it("6. a second up changes nothing and refresh finds no drift", async () => {
+      const again = await stack.up();
+      ok(again, log);
+      assert.equal(changes(again), 0, JSON.stringify(again.steps));
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.equal(refreshed.counts.update + refreshed.counts.delete, 0, JSON.stringify(refreshed.steps));
+    });
+
+    it("6. editing an address and a route's metric updates in place", async () => {
+      rewriteProgram(
+        dir,
+        program(
+          bridged({
+            lanRoute: true,
+            nat: true,
+            redDefault: true,
+            portForward: true,
+            redAddresses: ["192.168.15.1/24", "192.168.15.11/24"],
+            routeMetric: 7,
+          }),
+        ),
+      );
+      const up = await stack.up();
+      ok(up, log);
+      assert.equal(up.counts.update, 2, JSON.stringify(up.steps));
+      assert.equal(up.counts.replace + up.counts.create + up.counts.delete, 0, JSON.stringify(up.steps));
+      assert.equal((await ping(lab, "192.168.15.11", "blue")).code, 0);
+      const routes = JSON.parse(
+        (await lab.exec(["ip", "-j", "route", "show", "exact", "203.0.113.0/24"], { namespace: "blue" })).stdout,
+      );
+      assert.deepEqual(
+        routes.map((r: { metric?: number }) => r.metric ?? 0),
+        [7],
+      );
+    });
+
+    it("6. a namespace, a link and a rule removed behind the program's back: refresh sees it, up repairs it", async () => {
+      await lab.exec(["ip", "netns", "del", "red"]);
+      await lab.exec(["ip", "link", "del", "veth-blue-br"]);
+      const masq = (await lab.exec(["iptables-save", "-t", "nat"])).stdout
+        .split("\n")
+        .find((l) => l.includes("MASQUERADE") && l.includes("192.168.15.0/24"));
+      assert.ok(masq, "the masquerade rule is there");
+      await lab.exec([
+        "iptables",
+        "-w",
+        "-t",
+        "nat",
+        ...masq
+          .replace(/^-A/, "-D")
+          .match(/"[^"]*"|\S+/g)!
+          .map((w) => w.replace(/^"|"$/g, "")),
+      ]);
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.ok(
+        refreshed.counts.delete >= 3,
+        `refresh should drop red, its cable, red's route and blue's cable: ${JSON.stringify(refreshed.steps)}`,
+      );
+      assert.ok(
+        refreshed.steps.some((s) => s.op === "refresh-update" && s.urn.includes("MasqueradeRule")),
+        JSON.stringify(refreshed.steps),
+      );
+      const up = await stack.up();
+      ok(up, log);
+      assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0);
+      assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0);
+      assert.equal((await ping(lab, lab.lan.internetAddress, "red")).code, 0);
+      const second = await stack.up();
+      assert.equal(changes(second), 0, JSON.stringify(second.steps));
+    });
+
+    it("7. destroy puts the lab host back exactly as it was", async () => {
+      const down = await stack.destroy();
+      ok(down, log);
+      assert.equal(await testingKit().fingerprint(lab), pristine);
+    });
+  });
+}
