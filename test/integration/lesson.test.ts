@@ -44,7 +44,7 @@ for (const forwardPolicyDrop of [false, true]) {
 
     before(async () => {
       const kit = testingKit();
-      lab = await kit.startLabHost({ name: forwardPolicyDrop ? "it-lesson-drop" : "it-lesson", forwardPolicyDrop });
+      lab = await kit.startLabHost({ name: `it-lesson${forwardPolicyDrop ? "-drop" : ""}-${process.pid}`, forwardPolicyDrop });
       pristine = await kit.fingerprint(lab);
       dir = writeProgram("lesson", program(DIRECT));
       stack = new kit.LocalStack({

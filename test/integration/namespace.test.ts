@@ -49,7 +49,7 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
 
   before(async () => {
     const kit = testingKit();
-    lab = await kit.startLabHost({ name: "it-namespace" });
+    lab = await kit.startLabHost({ name: `it-namespace-${process.pid}` });
     dir = writeProgram("namespace", PROGRAM);
     stack = new kit.LocalStack({
       programDir: dir,

@@ -232,7 +232,7 @@ describe("testing/labHost", function () {
   });
 
   it("cleans up through pdeathsig when the owning node process is killed with SIGKILL", async () => {
-    const script = `require(${JSON.stringify(path.join(REPO, "provider/testing/labHost"))}).startLabHost({ name: "killed-owner" })
+    const script = `require(${JSON.stringify(path.join(REPO, "provider/testing/labHost"))}).startLabHost({ name: "killed-owner-" + process.pid })
       .then(() => { process.stdout.write("up\\n"); setInterval(() => {}, 1000); })
       .catch((e) => { console.error(e); process.exit(1); });`;
     const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
