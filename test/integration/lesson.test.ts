@@ -44,7 +44,10 @@ for (const forwardPolicyDrop of [false, true]) {
 
     before(async () => {
       const kit = testingKit();
-      lab = await kit.startLabHost({ name: `it-lesson${forwardPolicyDrop ? "-drop" : ""}-${process.pid}`, forwardPolicyDrop });
+      lab = await kit.startLabHost({
+        name: `it-lesson${forwardPolicyDrop ? "-drop" : ""}-${process.pid}`,
+        forwardPolicyDrop,
+      });
       pristine = await kit.fingerprint(lab);
       dir = writeProgram("lesson", program(DIRECT));
       stack = new kit.LocalStack({
