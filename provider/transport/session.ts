@@ -212,6 +212,7 @@ export class HostSession {
           const shell = await RemoteShell.open(this.ssh?.connection as Client, this.label, this.conn.sudo ?? false);
           this.shells.push(shell);
           this.lent.add(shell);
+          trace({ event: "shell-open", host: this.label, shells: this.shells.filter((s) => s.alive).length });
           return shell;
         } catch (e) {
           const err = e as Error;

@@ -232,7 +232,8 @@ describe("testing/labHost", function () {
   });
 
   it("cleans up through pdeathsig when the owning node process is killed with SIGKILL", async () => {
-    const script = `require(${JSON.stringify(path.join(REPO, "provider/testing/labHost"))}).startLabHost({ name: "killed-owner-" + process.pid })
+    const name = `killed-owner-${process.pid}`;
+    const script = `require(${JSON.stringify(path.join(REPO, "provider/testing/labHost"))}).startLabHost({ name: ${JSON.stringify(name)} })
       .then(() => { process.stdout.write("up\\n"); setInterval(() => {}, 1000); })
       .catch((e) => { console.error(e); process.exit(1); });`;
     const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
@@ -244,7 +245,7 @@ describe("testing/labHost", function () {
         child.stdout.on("data", (d: Buffer) => d.toString().includes("up") && resolve());
         child.on("exit", (c) => reject(new Error(`child exited with ${c}`)));
       });
-      const state = readLabState("killed-owner") as LabHostState;
+      const state = readLabState(name) as LabHostState;
       assert.ok(state && pidAlive(state.holderPid));
       child.kill("SIGKILL");
       await waitFor("holders to die", () => ![state.holderPid, state.lanPid, state.sshdPid].some(pidAlive));
@@ -255,7 +256,7 @@ describe("testing/labHost", function () {
       assertGone(state);
     } finally {
       child.kill("SIGKILL");
-      await stopLabByName("killed-owner");
+      await stopLabByName(name);
     }
   });
 
