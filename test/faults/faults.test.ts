@@ -63,30 +63,8 @@ describe("faults: dropped connections, restarts, a rebooted host, drift of every
     if (lab) await lab.stop();
   });
 
-  it("the SSH connection drops in the middle of up: up fails clearly or finishes; the next up converges with nothing doubled", async () => {
-    const running = stack.up();
-    // Wait until the provider host has sent some commands, then cut every session.
-    for (let i = 0; i < 200 && traceEvents(traceFile).filter((e) => e.event === "command").length < 3; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    const killed = await dropSshSessions(lab);
-    assert.ok(killed >= 1, "there was a session to kill");
-    const first = await running;
-    if (!first.ok) assert.match(first.error ?? "", /closed|did not finish|connect|exit code null/i, first.error);
-    const second = await stack.up();
-    ok(second, log);
-    const third = await stack.up();
-    assert.equal(changes(third), 0, JSON.stringify(third.steps));
-    assert.deepEqual((await namespaces(lab)).sort(), ["blue", "red"]);
-    const nat = (await lab.exec(["iptables-save"])).stdout.split("\n").filter((l) => l.includes("pulumi-netns/"));
-    const masquerades = nat.filter((l) => l.includes("-j MASQUERADE") && l.includes("192.168.15.0/24"));
-    assert.equal(masquerades.length, 1, `exactly one masquerade rule:\n${nat.join("\n")}`);
-    const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
-      (l: { ifname: string }) => l.ifname,
-    );
-    assert.deepEqual(links.filter((n: string) => n.startsWith("veth")).sort(), ["veth-blue-br", "veth-red-br"]);
-  });
-
-  it("sshd sessions die between up and refresh/destroy-time operations: the pool reconnects", async () => {
+  it("sshd sessions die between up and refresh: the pool reconnects", async () => {
+    ok(await stack.up(), log);
     await dropSshSessions(lab);
     const refreshed = await stack.refresh();
     ok(refreshed, log);
@@ -241,3 +219,68 @@ for (const parallel of [8, 16]) {
     });
   });
 }
+
+describe("faults: the SSH connection drops in the middle of up", function () {
+  this.timeout(600_000);
+  let lab: LabHost;
+  let stack: LocalStack;
+  let pristine: string;
+  let traceFile: string;
+  const log: string[] = [];
+  const COUNT = 15;
+
+  before(async () => {
+    const kit = testingKit();
+    lab = await kit.startLabHost({ name: `it-drop-${process.pid}` });
+    pristine = await kit.fingerprint(lab);
+    const dir = writeProgram("drop", manyNamespaces(COUNT));
+    traceFile = path.join(dir, "trace.jsonl");
+    stack = new kit.LocalStack({
+      programDir: dir,
+      config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+      log: (l) => log.push(l),
+      env: { PULUMI_NETNS_TRACE: traceFile },
+    });
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    if (lab) await lab.stop();
+  });
+
+  it("up fails clearly (or finishes); the next up converges with nothing doubled; destroy leaves the host as it was", async () => {
+    let finished = false;
+    const running = stack.up().finally(() => {
+      finished = true;
+    });
+    // Cut every session as soon as the provider host has sent its first commands.
+    let killed = 0;
+    for (let i = 0; i < 6000 && !finished && killed === 0; i++) {
+      if (traceEvents(traceFile).filter((e) => e.event === "command").length >= 2) killed = await dropSshSessions(lab);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    const first = await running;
+    assert.ok(killed >= 1, `a session was cut while up ran (up finished first: ${finished})`);
+    if (!first.ok) assert.match(first.error ?? "", /closed|did not finish|connect|exit code null/i, first.error);
+    ok(await stack.up(), log);
+    const again = await stack.up();
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
+    assert.equal((await namespaces(lab)).length, COUNT);
+    const rules = (await lab.exec(["iptables-save"])).stdout.split("\n").filter((l) => l.includes("pulumi-netns/"));
+    assert.equal(
+      rules.filter((l) => l.includes("-j MASQUERADE")).length,
+      1,
+      `exactly one masquerade rule:\n${rules.join("\n")}`,
+    );
+    const veths = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "type", "veth"])).stdout).filter(
+      (v: { ifname: string }) => !["mgmt0", "eth0"].includes(v.ifname),
+    );
+    assert.equal(
+      veths.length,
+      COUNT,
+      `no orphan veth in the host namespace: ${veths.map((v: { ifname: string }) => v.ifname).join(" ")}\n${first.error}\n${log.join("\n")}`,
+    );
+    ok(await stack.destroy(), log);
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+});
