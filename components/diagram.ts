@@ -1,7 +1,11 @@
 import type { NetworkPlan } from "./plan";
 
-/** Mermaid node ids: letters, digits and underscores only. */
-const id = (prefix: string, name: string) => `${prefix}_${name.replace(/[^A-Za-z0-9]/g, "_")}`;
+/**
+ * Mermaid node ids: letters, digits and underscores only. Other characters are
+ * escaped (`-` -> `_2d`), so "a-b", "a.b" and "a_b" stay three nodes.
+ */
+const id = (prefix: string, name: string) =>
+  `${prefix}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}`;
 /** Mermaid labels in double quotes: no double quotes inside. */
 const label = (text: string) => `"${text.replace(/"/g, "'")}"`;
 

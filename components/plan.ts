@@ -142,7 +142,10 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   // Addresses nobody chose: start from a hash of the name and probe upward, in
   // name order, so adding or removing a namespace leaves the others' addresses alone.
   const free = last - first + 1 - taken.size;
-  const wanting = [...planned.values()].filter((p) => !p.address).sort((a, b) => a.name!.localeCompare(b.name!));
+  // Code-unit order, not localeCompare: the order must not depend on the user's locale (da_DK sorts "aa" after "z").
+  const wanting = [...planned.values()]
+    .filter((p) => !p.address)
+    .sort((a, b) => (a.name! < b.name! ? -1 : a.name! > b.name! ? 1 : 0));
   if (wanting.length > free)
     problems.push(`namespaces: ${spec.subnet} has ${free} free addresses for ${wanting.length} namespaces without one`);
   else

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { packAndInstall, REPO } from "../../scripts/scratch";
+import { packAndInstall, REPO } from "../../examples/demo/scratch";
 
 /**
  * Integration tests use the package the way users get it: `npm pack`, then the

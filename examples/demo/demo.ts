@@ -1,0 +1,290 @@
+/**
+ * `npm run demo`: the lesson, live, on a throwaway lab host (run as root on Linux).
+ *
+ * Packs this package and installs it into a scratch project, starts a lab host
+ * (a network namespace with sshd, a LAN peer and an "internet" behind it),
+ * takes examples/lesson-bridge up through the runner, proves every lesson step
+ * on the kernel, prints the topology as a Mermaid diagram, destroys the stack,
+ * shows the host is back exactly as it was, and removes everything it made,
+ * also on failure and on Ctrl-C.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { checkLabPrerequisites } from "../../provider/testing/labHost";
+import { packAndInstall, REPO } from "./scratch";
+
+type Kit = typeof import("../../provider/testing");
+type Pkg = typeof import("../../provider/index");
+type Lab = import("../../provider/testing").LabHost;
+type Stack = import("../../provider/testing").LocalStack;
+
+const SCRATCH = path.join(REPO, ".scratch", `demo-${process.pid}`);
+const EXAMPLE = path.join(REPO, "examples", "lesson-bridge");
+const TOTAL = 14;
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const green = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
+const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
+const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
+
+let lab: Lab | undefined;
+let stack: Stack | undefined;
+let stepNo = 0;
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+const runnerLog: string[] = [];
+
+class StepFailed extends Error {}
+
+/** Runs one numbered step: prints what it does, then ok with its result and time, or FAIL with the reason. */
+async function step<T>(what: string, fn: () => Promise<T> | T, result?: (value: T) => string): Promise<T> {
+  const n = ++stepNo;
+  const t0 = Date.now();
+  process.stdout.write(`[${String(n).padStart(2)}/${TOTAL}] ${what} ... `);
+  try {
+    const value = await fn();
+    const detail = result ? result(value) : "";
+    console.log(`${green("ok")} ${dim(`${Date.now() - t0} ms`)}${detail ? `  ${detail}` : ""}`);
+    return value;
+  } catch (err) {
+    console.log(`${red("FAIL")} ${dim(`${Date.now() - t0} ms`)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    throw new StepFailed(`step ${n} (${what}) failed: ${message}`);
+  }
+}
+
+function expect(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+/** Stops the lab and removes the scratch project; safe to call twice. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (lab) await lab.stop().catch((e) => console.error(`could not stop the lab host: ${e}`));
+    fs.rmSync(SCRATCH, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    interrupted = true;
+    console.log(`\n${red("interrupted")}: stopping the lab host and removing ${path.relative(REPO, SCRATCH)} ...`);
+    // The lab kit's own handler has already killed the lab synchronously if it was running; this finishes the job.
+    void cleanup().finally(() => process.exit(130));
+  });
+
+/** A one-line TCP server, and a client printing its reply (node is on every lab host: it is this machine). */
+const SERVER = (text: string, port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+];
+const CLIENT = (host: string, port: number) => [
+  process.execPath,
+  "-e",
+  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => process.stdout.write(d)); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
+];
+
+/** One ping; a second and third try only if the first is lost, and then the result says so. */
+async function ping(from: string, to: string): Promise<string> {
+  let r: { code: number; stdout: string; stderr: string } | undefined;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    r = await lab!.exec(["ping", "-c", "1", "-W", "2", to], { namespace: from, allowFailure: true });
+    if (r.code === 0) {
+      const rtt = /time=([\d.]+ ms)/.exec(r.stdout)?.[1] ?? "";
+      return attempt === 1 ? rtt : `${rtt} (attempt ${attempt})`;
+    }
+    await new Promise((done) => setTimeout(done, 300));
+  }
+  throw new Error(`ping ${to} from ${from} exited with ${r?.code}: ${`${r?.stdout}\n${r?.stderr}`.trim()}`);
+}
+
+function ensureOk(r: import("../../provider/testing").OperationResult): void {
+  expect(r.ok, `${r.error}\n${runnerLog.slice(-20).join("\n")}`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log("pulumi-netns demo: the network-namespaces lesson as code, on a throwaway lab host\n");
+
+  await step("check prerequisites (Linux, root, ip, iptables, sshd, ping, nft, setpriv)", () => {
+    const missing = checkLabPrerequisites();
+    if (missing.length)
+      throw new Error(
+        `missing:\n  - ${missing.join("\n  - ")}\n` +
+          "On Debian/Ubuntu, as root: sh .ci/install-system-packages.sh\n" +
+          "  (= apt-get install -y iproute2 iptables openssh-server openssh-client iputils-ping nftables procps util-linux)",
+      );
+  });
+
+  const dir = await step(
+    "build, npm pack and install the tarball into a scratch project",
+    () => packAndInstall(SCRATCH),
+    (d) => path.relative(REPO, d),
+  );
+  const kit: Kit = require(require.resolve("pulumi-netns/testing", { paths: [dir] }));
+  const pkg: Pkg = require(require.resolve("pulumi-netns", { paths: [dir] }));
+
+  lab = await step(
+    "start a throwaway lab host (netns + sshd + LAN peer)",
+    () => kit.startLabHost({ name: `demo-${process.pid}` }),
+    (l) => `ssh root@${l.connection.host}:${l.connection.port}, LAN peer ${l.lan.peerAddress}`,
+  );
+  const theLab = lab;
+  const before = await step(
+    "fingerprint the lab host (links, addresses, routes, iptables, nft, sysctls)",
+    () => kit.fingerprint(theLab),
+    (f) => `${f.split("\n").length} lines`,
+  );
+
+  const programDir = path.join(dir, "programs", "lesson-bridge");
+  fs.mkdirSync(programDir, { recursive: true });
+  for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(EXAMPLE, f), path.join(programDir, f));
+  stack = new kit.LocalStack({
+    programDir,
+    config: {
+      host: theLab.connection.host,
+      port: String(theLab.connection.port),
+      privateKey: theLab.connection.privateKey,
+      hostKey: theLab.connection.hostKey,
+      lanSubnet: "203.0.113.0/24",
+    },
+    log: (l) => {
+      runnerLog.push(l);
+      if (runnerLog.length > 200) runnerLog.shift();
+    },
+  });
+  const theStack = stack;
+  const up = await step(
+    "pulumi up examples/lesson-bridge (through the runner)",
+    async () => {
+      const r = await theStack.up();
+      ensureOk(r);
+      return r;
+    },
+    (r) => `${r.counts.create} created (stack, 2 namespaces, bridge, 2 veth pairs, 3 routes, NAT, port forward)`,
+  );
+
+  await step(
+    "red pings blue across bridge v-net-0 (192.168.15.1 -> .2)",
+    () => ping("red", "192.168.15.2"),
+    (t) => t,
+  );
+
+  await step(
+    "red's ARP table holds blue's MAC (the one the VethPair reports)",
+    async () => {
+      const neigh = JSON.parse((await theLab.exec(["ip", "-j", "neigh", "show"], { namespace: "red" })).stdout);
+      const entry = neigh.find((n: { dst: string }) => n.dst === "192.168.15.2");
+      expect(
+        entry?.lladdr === up.outputs.blueMac,
+        `red's entry for 192.168.15.2 is ${entry?.lladdr}, blue's MAC is ${up.outputs.blueMac}`,
+      );
+      return entry.lladdr as string;
+    },
+    (mac) => `192.168.15.2 lladdr ${mac}`,
+  );
+
+  await step(
+    "NAT: blue pings the LAN peer 203.0.113.1, which has no route back to 192.168.15.0/24",
+    async () => {
+      const back = await theLab.execLan(["ip", "-j", "route", "get", "192.168.15.2"], { allowFailure: true });
+      expect(back.code !== 0, "the LAN peer unexpectedly has a route to 192.168.15.0/24");
+      const nat = (await theLab.exec(["iptables-save", "-t", "nat"])).stdout;
+      const rule = nat
+        .split("\n")
+        .find((l) => /^-A POSTROUTING -s 192\.168\.15\.0\/24 ! -o v-net-0 .*-j MASQUERADE$/.test(l));
+      expect(rule, `no MASQUERADE rule for 192.168.15.0/24 ! -o v-net-0 in:\n${nat}`);
+      return `${await ping("blue", theLab.lan.peerAddress)}; ${rule.replace(/ -m comment --comment "[^"]*"/, "")}`;
+    },
+    (t) => t,
+  );
+
+  await step(
+    "default route: red reaches the 'internet' 198.51.100.1 behind the LAN",
+    () => ping("red", theLab.lan.internetAddress),
+    (t) => t,
+  );
+
+  await step(
+    "port forward: the LAN peer connects to 203.0.113.2:8080 and reaches a server on blue:80",
+    async () => {
+      const server = theLab.spawn(SERVER("hello from blue", 80), { namespace: "blue" });
+      try {
+        for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const reply = await theLab.execLan(CLIENT(theLab.lan.hostAddress, 8080), { allowFailure: true });
+        expect(reply.stdout === "hello from blue\n", `got ${JSON.stringify(reply.stdout)} ${reply.stderr.trim()}`);
+        return reply.stdout.trim();
+      } finally {
+        await server.kill();
+      }
+    },
+    (t) => JSON.stringify(t),
+  );
+
+  await step(
+    "a second up changes nothing",
+    async () => {
+      const r = await theStack.up();
+      ensureOk(r);
+      const changed = r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
+      expect(changed === 0, `${changed} changes: ${JSON.stringify(r.steps.filter((s) => s.op !== "same"))}`);
+      return r.counts.same;
+    },
+    (same) => `${same} resources unchanged`,
+  );
+
+  const diagram = await step("the topology as a Mermaid diagram (planNetwork + diagramOf)", () =>
+    pkg.diagramOf(
+      pkg.planNetwork({
+        bridge: "v-net-0",
+        subnet: "192.168.15.0/24",
+        gateway: "192.168.15.5",
+        namespaces: [
+          { name: "red", address: "192.168.15.1" },
+          { name: "blue", address: "192.168.15.2" },
+        ],
+        outboundNat: true,
+        portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
+      }),
+      `lab host ${theLab.connection.host}`,
+    ),
+  );
+  console.log(`\n\`\`\`mermaid\n${diagram}\`\`\`\n`);
+
+  await step(
+    "pulumi destroy; the lab host is back exactly as it was (fingerprint equal)",
+    async () => {
+      const r = await theStack.destroy();
+      ensureOk(r);
+      const after = await kit.fingerprint(theLab);
+      if (after !== before) {
+        const a = before.split("\n");
+        const b = after.split("\n");
+        const diff = b.filter((l, i) => l !== a[i]).slice(0, 5);
+        throw new Error(`the lab differs after destroy:\n  ${diff.join("\n  ")}`);
+      }
+      return r.counts.delete;
+    },
+    (n) => `${n} deleted`,
+  );
+
+  await step("stop the lab host and remove the scratch project", () => cleanup());
+  console.log(`\n${green("demo passed")} in ${((Date.now() - started) / 1000).toFixed(1)} s; nothing left behind.`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    if (interrupted) return; // the signal handler cleans up and exits 130
+    console.error(`\n${red("demo failed")}: ${err instanceof StepFailed ? err.message : (err?.stack ?? err)}`);
+    if (stack && lab) {
+      // Best effort: take the stack down first so a failure report is about the failure, not leftovers.
+      await stack.destroy().catch(() => undefined);
+    }
+    await cleanup();
+    console.error("cleaned up: lab host stopped, scratch project removed.");
+    process.exit(1);
+  },
+);

@@ -1,0 +1,161 @@
+import { strict as assert } from "node:assert";
+import * as fc from "fast-check";
+import { JSDOM } from "jsdom";
+import { diagramOf } from "../../components/diagram";
+import { type NetworkSpec, planNetwork } from "../../components/plan";
+
+/** Mermaid is ESM-only: a real dynamic import (ts-node would turn `import()` into `require`). */
+const importEsm = new Function("s", "return import(s)") as (specifier: string) => Promise<any>;
+
+interface Vertex {
+  id: string;
+  text: string;
+  type?: string;
+}
+interface Edge {
+  start: string;
+  end: string;
+  text: string;
+  type: string;
+  stroke: string;
+}
+interface Graph {
+  vertices: Map<string, Vertex>;
+  edges: Edge[];
+  subgraphs: Array<{ id: string; title: string; nodes: string[] }>;
+}
+
+const LESSON: NetworkSpec = {
+  bridge: "v-net-0",
+  subnet: "192.168.15.0/24",
+  gateway: "192.168.15.5",
+  namespaces: [
+    { name: "red", address: "192.168.15.1" },
+    { name: "blue", address: "192.168.15.2" },
+  ],
+  outboundNat: true,
+  portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
+};
+
+describe("diagramOf (Mermaid text, checked with the real mermaid parser)", function () {
+  this.timeout(60_000);
+  let mermaid: any;
+  const saved: Record<string, unknown> = {};
+  const globals = ["window", "document"] as const;
+
+  before(async () => {
+    // Mermaid (and DOMPurify inside it) wants a browser: give it jsdom's window for the duration of this file.
+    const dom = new JSDOM("<!doctype html><html><body></body></html>", { pretendToBeVisual: true });
+    const g = globalThis as any;
+    for (const k of globals) saved[k] = g[k];
+    g.window = dom.window;
+    g.document = dom.window.document;
+    mermaid = (await importEsm("mermaid")).default;
+    mermaid.initialize({ startOnLoad: false });
+  });
+
+  after(() => {
+    const g = globalThis as any;
+    for (const k of globals) {
+      if (saved[k] === undefined) delete g[k];
+      else g[k] = saved[k];
+    }
+  });
+
+  /** Parses (throws on a syntax error) and returns the flowchart's nodes, edges and subgraphs as mermaid sees them. */
+  async function parse(text: string): Promise<Graph> {
+    const result = await mermaid.parse(text);
+    assert.equal(result.diagramType, "flowchart-v2");
+    const diagram = await mermaid.mermaidAPI.getDiagramFromText(text);
+    return {
+      vertices: diagram.db.getVertices(),
+      edges: diagram.db.getEdges(),
+      subgraphs: diagram.db.getSubGraphs(),
+    };
+  }
+
+  const vertexWith = (g: Graph, ...parts: string[]) =>
+    [...g.vertices.values()].find((v) => parts.every((p) => v.text.includes(p)));
+
+  it("the lesson network parses; namespaces carry their veth and address, the bridge its gateway, NAT and the port forward are edges", async () => {
+    const text = diagramOf(planNetwork(LESSON), "host 10.20.0.2");
+    const g = await parse(text);
+    const red = vertexWith(g, "netns red", "veth-red 192.168.15.1/24");
+    const blue = vertexWith(g, "netns blue", "veth-blue 192.168.15.2/24");
+    const bridge = vertexWith(g, "bridge v-net-0", "192.168.15.5/24");
+    const nat = vertexWith(g, "MASQUERADE 192.168.15.0/24", "ip_forward=1");
+    const lan = vertexWith(g, "LAN / internet");
+    assert.ok(red && blue && bridge && nat && lan, text);
+    const edge = (a: Vertex, b: Vertex) => g.edges.find((e) => e.start === a.id && e.end === b.id);
+    assert.equal(edge(red, bridge)?.text, "veth-red-br");
+    assert.equal(edge(blue, bridge)?.text, "veth-blue-br");
+    assert.ok(edge(bridge, nat) && edge(nat, lan), "bridge --> nat --> lan");
+    const forward = edge(lan, blue);
+    assert.equal(forward?.text, "tcp :8080 to 192.168.15.2:80");
+    assert.equal(forward?.stroke, "dotted");
+    assert.equal(g.edges.length, 5, JSON.stringify(g.edges));
+    const host = g.subgraphs.find((s) => s.title === "host 10.20.0.2");
+    assert.deepEqual(host?.nodes.sort(), [bridge.id, nat.id].sort());
+  });
+
+  it("a broken diagram fails to parse (the check above can fail)", async () => {
+    const text = diagramOf(planNetwork(LESSON));
+    // Drop the closing pipe of the port forward's edge label: a real syntax error.
+    const broken = text.replace(/\|(\s+ns_[^\s]+\s*)$/m, "$1");
+    assert.notEqual(broken, text);
+    await assert.rejects(() => mermaid.parse(broken), /Parse error/);
+    await assert.rejects(() => mermaid.parse('flowchart LR\n  a["unclosed --> b\n'), /Parse error|Lexical error/);
+  });
+
+  it("without NAT and port forwards there is no LAN node and no NAT node", async () => {
+    const g = await parse(diagramOf(planNetwork({ ...LESSON, outboundNat: false, portForwards: [] })));
+    assert.equal(vertexWith(g, "LAN"), undefined);
+    assert.equal(vertexWith(g, "MASQUERADE"), undefined);
+    assert.equal(g.edges.length, 2);
+  });
+
+  it("awkward names (mermaid keywords, '.', '-', '_', quotes in the host label) parse and stay distinct nodes", async () => {
+    const names = ["end", "graph", "subgraph", "a-b", "a.b", "a_b", "A", "x".repeat(40)];
+    const plan = planNetwork({
+      bridge: "end",
+      subnet: "10.7.0.0/24",
+      namespaces: names.map((name) => ({ name })),
+      portForwards: names.map((namespace, i) => ({ namespace, hostPort: 9000 + i })),
+    });
+    const g = await parse(diagramOf(plan, 'host "quoted" & <b>'));
+    // (mermaid normalizes <br/> to <br>)
+    for (const ns of plan.namespaces) assert.ok(vertexWith(g, `netns ${ns.name}<br>`, ns.cidr), ns.name);
+    const nsVertices = [...g.vertices.values()].filter((v) => v.text.startsWith("netns "));
+    assert.equal(nsVertices.length, names.length, "one node per namespace ('a-b', 'a.b', 'a_b' must not merge)");
+    const lanEdges = g.edges.filter((e) => e.text.startsWith("tcp :"));
+    assert.equal(new Set(lanEdges.map((e) => e.end)).size, names.length);
+  });
+
+  it("any valid plan's diagram parses, with one node per namespace and one edge per port forward", async () => {
+    const nsName = fc.stringMatching(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,12}$/);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(nsName, { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        fc.array(fc.record({ pick: fc.nat(), udp: fc.boolean() }), { maxLength: 4 }),
+        async (names, outboundNat, forwards) => {
+          const plan = planNetwork({
+            bridge: "br-test",
+            subnet: "172.16.0.0/16",
+            namespaces: names.map((name) => ({ name })),
+            outboundNat,
+            portForwards: forwards.map((f, i) => ({
+              namespace: names[f.pick % names.length],
+              hostPort: 10000 + i,
+              protocol: f.udp ? "udp" : "tcp",
+            })),
+          });
+          const g = await parse(diagramOf(plan));
+          assert.equal([...g.vertices.values()].filter((v) => v.text.startsWith("netns ")).length, names.length);
+          assert.equal(g.edges.filter((e) => /^(tcp|udp) :/.test(e.text)).length, forwards.length);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});

@@ -1,0 +1,188 @@
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { LabHost, OperationResult } from "../../provider/testing";
+import { testingKit, writeProgram } from "./harness";
+
+/**
+ * Every directory under examples/ is an ordinary Pulumi program; here each one
+ * runs through the runner against lab hosts from the packed tarball: up, a
+ * check on the kernel specific to that example, a second up that changes
+ * nothing, destroy, and the lab back exactly as it was.
+ */
+const EXAMPLES = path.resolve(__dirname, "..", "..", "examples");
+
+const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
+const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
+
+const SERVER = (text: string, port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+];
+const CLIENT = (host: string, port: number) => [
+  process.execPath,
+  "-e",
+  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
+];
+
+async function ping(lab: LabHost, address: string, namespace?: string) {
+  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
+}
+
+/** Copies an example (Pulumi.yaml + index.ts, as a user has them) into the scratch project. */
+function copyExample(name: string): string {
+  const source = path.join(EXAMPLES, name);
+  const dir = writeProgram(name, fs.readFileSync(path.join(source, "index.ts"), "utf8"));
+  fs.copyFileSync(path.join(source, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  return dir;
+}
+
+const connectionConfig = (lab: LabHost, suffix = "") => ({
+  [`host${suffix}`]: lab.connection.host,
+  [`port${suffix}`]: String(lab.connection.port),
+  [`privateKey${suffix}`]: lab.connection.privateKey,
+  // Pinned: the examples accept the lab's host key through config, as a user would.
+  [`hostKey${suffix}`]: lab.connection.hostKey,
+});
+
+interface Case {
+  labs: number;
+  config?: (labs: LabHost[]) => Record<string, string>;
+  check: (labs: LabHost[], outputs: Record<string, unknown>) => Promise<void>;
+}
+
+const CASES: Record<string, Case> = {
+  "lesson-direct": {
+    labs: 1,
+    async check([lab], outputs) {
+      assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0, "red -> blue over the cable");
+      const neigh = JSON.parse((await lab.exec(["ip", "-j", "neigh", "show"], { namespace: "red" })).stdout);
+      assert.equal(neigh.find((n: { dst: string }) => n.dst === "192.168.15.2")?.lladdr, outputs.blueMac);
+      const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: "red" })).stdout);
+      assert.deepEqual(links.map((l: { ifname: string }) => l.ifname).sort(), ["lo", "veth-red"]);
+    },
+  },
+  "lesson-bridge": {
+    labs: 1,
+    config: ([lab]) => ({ lanSubnet: `${lab.lan.peerAddress.replace(/\.\d+$/, ".0")}/24` }),
+    async check([lab]) {
+      assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0, "red -> blue over v-net-0");
+      const master = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "master", "v-net-0"])).stdout);
+      assert.deepEqual(master.map((l: { ifname: string }) => l.ifname).sort(), ["veth-blue-br", "veth-red-br"]);
+      const nat = (await lab.exec(["iptables-save", "-t", "nat"])).stdout;
+      assert.match(nat, /^-A POSTROUTING -s 192\.168\.15\.0\/24 ! -o v-net-0 .*-j MASQUERADE$/m);
+      const back = await lab.execLan(["ip", "-j", "route", "get", "192.168.15.2"], { allowFailure: true });
+      assert.notEqual(back.code, 0, "the LAN peer must have no route back");
+      assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, "blue -> LAN peer through NAT");
+      assert.equal((await ping(lab, lab.lan.internetAddress, "red")).code, 0, "red -> internet by default route");
+      const server = lab.spawn(SERVER("hello from blue", 80), { namespace: "blue" });
+      try {
+        for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const reply = await lab.execLan(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
+        assert.equal(reply.stdout, "hello from blue\n", reply.stderr);
+      } finally {
+        await server.kill();
+      }
+    },
+  },
+  "isolated-network": {
+    labs: 1,
+    async check([lab], outputs) {
+      const addresses = outputs.addresses as Record<string, string>;
+      assert.deepEqual(Object.keys(addresses).sort(), ["blue", "green", "red"]);
+      assert.equal(addresses.red, "192.168.15.1");
+      assert.equal(outputs.bridgeName, "v-net-0");
+      assert.equal(outputs.gateway, "192.168.15.5");
+      assert.equal((await ping(lab, "192.168.15.1", "green")).code, 0, "green -> red");
+      const addr = JSON.parse(
+        (await lab.exec(["ip", "-j", "addr", "show", "dev", "veth-green"], { namespace: "green" })).stdout,
+      );
+      assert.equal(addr[0].addr_info.find((a: { family: string }) => a.family === "inet")?.local, addresses.green);
+      assert.match(
+        String(outputs.diagram),
+        new RegExp(`netns green<br/>veth-green ${addresses.green.replace(/\./g, "\\.")}/24`),
+      );
+    },
+  },
+  "multi-host": {
+    labs: 2,
+    async check(labs, outputs) {
+      assert.deepEqual(outputs.addressesA, outputs.addressesB, "the same plan on both hosts");
+      const { web, db } = outputs.addressesA as Record<string, string>;
+      for (const lab of labs) {
+        assert.equal((await ping(lab, db, "web")).code, 0, `${lab.name}: web -> db`);
+        assert.equal((await ping(lab, lab.lan.peerAddress, "db")).code, 0, `${lab.name}: db -> LAN`);
+        const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "master", "v-net-0"])).stdout);
+        assert.equal(links.length, 2, `${lab.name}: two ports on v-net-0`);
+      }
+      assert.ok(web);
+    },
+  },
+};
+
+describe("examples/ run as written, against lab hosts", function () {
+  this.timeout(600_000);
+  const labs: LabHost[] = [];
+  const pristine: string[] = [];
+
+  before(async () => {
+    const kit = testingKit();
+    labs.push(
+      ...(await Promise.all(["a", "b"].map((s) => kit.startLabHost({ name: `it-examples-${s}-${process.pid}` })))),
+    );
+    for (const lab of labs) pristine.push(await kit.fingerprint(lab));
+  });
+
+  after(async () => {
+    await Promise.all(labs.map((l) => l.stop()));
+  });
+
+  it("every example directory has Pulumi.yaml, index.ts, README.md and a case here; the top-level Pulumi.yaml runs lesson-bridge", () => {
+    const dirs = fs
+      .readdirSync(EXAMPLES, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+    assert.deepEqual(dirs, Object.keys(CASES).sort());
+    for (const d of dirs) {
+      for (const f of ["Pulumi.yaml", "index.ts", "README.md"])
+        assert.ok(fs.existsSync(path.join(EXAMPLES, d, f)), `examples/${d}/${f} is missing`);
+      const yaml = fs.readFileSync(path.join(EXAMPLES, d, "Pulumi.yaml"), "utf8");
+      assert.match(yaml, new RegExp(`^name: ${d}$`, "m"));
+      assert.match(yaml, /^runtime: nodejs$/m);
+      assert.match(fs.readFileSync(path.join(EXAMPLES, d, "index.ts"), "utf8"), /from "pulumi-netns"/);
+    }
+    const top = fs.readFileSync(path.join(EXAMPLES, "..", "Pulumi.yaml"), "utf8");
+    assert.match(top, /^main: examples\/lesson-bridge\/$/m);
+    assert.match(top, /^runtime: nodejs$/m);
+  });
+
+  for (const [name, c] of Object.entries(CASES)) {
+    it(`${name}: up, on the kernel as described, a second up changes nothing, destroy leaves the lab${c.labs > 1 ? "s" : ""} as before`, async () => {
+      const kit = testingKit();
+      const used = labs.slice(0, c.labs);
+      const config: Record<string, string> =
+        c.labs === 1
+          ? connectionConfig(used[0])
+          : Object.assign({}, ...used.map((lab, i) => connectionConfig(lab, "AB"[i])));
+      Object.assign(config, c.config?.(used) ?? {});
+      const log: string[] = [];
+      const stack = new kit.LocalStack({ programDir: copyExample(name), config, log: (l) => log.push(l) });
+      try {
+        const up = await stack.up();
+        ok(up, log);
+        await c.check(used, up.outputs);
+        const again = await stack.up();
+        ok(again, log);
+        assert.equal(changes(again), 0, JSON.stringify(again.steps));
+      } finally {
+        const down = await stack.destroy();
+        ok(down, log);
+      }
+      for (const [i, lab] of used.entries())
+        assert.equal(await kit.fingerprint(lab), pristine[i], `${lab.name} after ${name}`);
+    });
+  }
+});

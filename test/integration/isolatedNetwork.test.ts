@@ -1,0 +1,275 @@
+import { strict as assert } from "node:assert";
+import { diagramOf } from "../../components/diagram";
+import { type NetworkSpec, planNetwork } from "../../components/plan";
+import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
+import { rewriteProgram, testingKit, writeProgram } from "./harness";
+import { HEADER } from "./programs";
+
+const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
+const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
+/** Operations on the provider's resources only (the runner also counts the stack and component resources). */
+const counts = (r: OperationResult) => {
+  const out = { create: 0, update: 0, replace: 0, delete: 0 };
+  for (const s of r.steps)
+    if (s.type.startsWith("pulumi-nodejs:dynamic/") && s.op in out) out[s.op as keyof typeof out]++;
+  return out;
+};
+
+/** A TCP server in a lab namespace that answers every connection with one line. */
+const SERVER = (text: string, port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+];
+/** A TCP client that prints what the server says. */
+const CLIENT = (host: string, port: number) => [
+  process.execPath,
+  "-e",
+  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
+];
+
+async function ping(lab: LabHost, address: string, namespace?: string) {
+  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
+}
+
+async function waitListening(proc: { stdout(): string }) {
+  for (let i = 0; i < 50 && !proc.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(proc.stdout().includes("listening"), "the test server did not start");
+}
+
+async function netnsList(lab: LabHost): Promise<string[]> {
+  const text = (await lab.exec(["ip", "-j", "netns", "list"])).stdout.trim();
+  return text ? JSON.parse(text).map((n: { name: string }) => n.name) : [];
+}
+
+/** The lesson network as a spec; the program below builds the same spec through the installed package. */
+const lesson = (extra: string[] = []): NetworkSpec => ({
+  bridge: "v-net-0",
+  subnet: "192.168.15.0/24",
+  gateway: "192.168.15.5",
+  namespaces: [
+    { name: "red", address: "192.168.15.1" },
+    { name: "blue", address: "192.168.15.2" },
+    ...extra.map((name) => ({ name })),
+  ],
+  outboundNat: true,
+  portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
+});
+
+/** A second network for the same host: another bridge, subnet and names. */
+const SECOND: NetworkSpec = {
+  bridge: "v-net-1",
+  subnet: "10.31.0.0/24",
+  namespaces: [{ name: "alpha" }, { name: "beta" }],
+  outboundNat: true,
+  portForwards: [{ namespace: "alpha", hostPort: 8081, port: 80 }],
+};
+
+function networkProgram(spec: NetworkSpec, second?: NetworkSpec): string {
+  let body = `${HEADER}
+const net = new netns.IsolatedNetwork("lesson", { connection, ...${JSON.stringify(spec)} });
+export const addresses = net.addresses;
+export const gateway = net.gateway;
+export const bridgeName = net.bridgeName;
+export const diagram = net.diagram;
+`;
+  if (second)
+    body += `
+const other = new netns.IsolatedNetwork("other", { connection, ...${JSON.stringify(second)} });
+export const otherAddresses = other.addresses;
+`;
+  return body;
+}
+
+describe("IsolatedNetwork on a lab host (through the runner, from the packed tarball)", function () {
+  this.timeout(600_000);
+  let lab: LabHost;
+  let stack: LocalStack;
+  let dir: string;
+  let pristine: string;
+  const log: string[] = [];
+
+  before(async () => {
+    const kit = testingKit();
+    lab = await kit.startLabHost({ name: `it-isonet-${process.pid}` });
+    pristine = await kit.fingerprint(lab);
+    dir = writeProgram("isolated", networkProgram(lesson()));
+    stack = new kit.LocalStack({
+      programDir: dir,
+      config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+      log: (l) => log.push(l),
+    });
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    if (lab) await lab.stop();
+  });
+
+  it("the lesson network: red<->blue, NAT to a LAN peer with no route back, port 8080 to blue:80 from the LAN; outputs as planned", async () => {
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(up.outputs.addresses, { red: "192.168.15.1", blue: "192.168.15.2" });
+    assert.equal(up.outputs.gateway, "192.168.15.5");
+    assert.equal(up.outputs.bridgeName, "v-net-0");
+    assert.equal(up.outputs.diagram, diagramOf(planNetwork(lesson()), `host ${lab.connection.host}`));
+
+    assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0, "red -> blue");
+    assert.equal((await ping(lab, "192.168.15.1", "blue")).code, 0, "blue -> red");
+    const back = await lab.execLan(["ip", "-j", "route", "get", "192.168.15.2"], { allowFailure: true });
+    assert.notEqual(back.code, 0, "the LAN peer must have no route to 192.168.15.0/24");
+    assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, "blue -> LAN peer through NAT");
+    assert.equal((await ping(lab, lab.lan.internetAddress, "red")).code, 0, "red -> 'internet' by its default route");
+
+    const server = lab.spawn(SERVER("hello from blue", 80), { namespace: "blue" });
+    try {
+      await waitListening(server);
+      const fromLan = await lab.execLan(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
+      assert.equal(fromLan.stdout, "hello from blue\n", fromLan.stderr);
+    } finally {
+      await server.kill();
+    }
+    const again = await stack.up();
+    ok(again, log);
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
+  });
+
+  it("adding a third namespace creates only its Namespace, VethPair and default Route, at the planned address", async () => {
+    rewriteProgram(dir, networkProgram(lesson(["green"])));
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(counts(up), { create: 3, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    const created = up.steps.filter((s) => s.op === "create").map((s) => s.type);
+    assert.deepEqual(created.map((t) => t.split(":").pop()).sort(), ["Namespace", "Route", "VethPair"].sort());
+    const green = planNetwork(lesson(["green"])).namespaces.find((n) => n.name === "green")!;
+    assert.deepEqual(up.outputs.addresses, { red: "192.168.15.1", blue: "192.168.15.2", green: green.address });
+    assert.equal((await ping(lab, "192.168.15.1", "green")).code, 0, "green -> red");
+    assert.equal((await ping(lab, green.address, "blue")).code, 0, "blue -> green");
+    assert.equal((await ping(lab, lab.lan.peerAddress, "green")).code, 0, "green -> LAN through NAT");
+  });
+
+  it("removing it deletes only those three; red and blue keep working", async () => {
+    rewriteProgram(dir, networkProgram(lesson()));
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(counts(up), { create: 0, update: 0, replace: 0, delete: 3 }, JSON.stringify(up.steps));
+    assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
+    const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
+      (l: { ifname: string }) => l.ifname,
+    );
+    assert.ok(!links.some((n: string) => n.includes("green")), links.join());
+    assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0);
+  });
+
+  it("a second IsolatedNetwork (other bridge, subnet, names, port) coexists on the same host; removing it leaves the first", async () => {
+    rewriteProgram(dir, networkProgram(lesson(), SECOND));
+    const up = await stack.up();
+    ok(up, log);
+    // bridge + (namespace, veth, default route) x 2 + masquerade + port forward
+    assert.deepEqual(counts(up), { create: 9, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    const plan = planNetwork(SECOND);
+    const [alpha, beta] = plan.namespaces;
+    assert.deepEqual(up.outputs.otherAddresses, { alpha: alpha.address, beta: beta.address });
+    assert.equal((await ping(lab, beta.address, "alpha")).code, 0, "alpha -> beta");
+    assert.equal((await ping(lab, lab.lan.peerAddress, "alpha")).code, 0, "alpha -> LAN through its own NAT");
+    assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0, "red -> blue still");
+    const nat = (await lab.exec(["iptables-save", "-t", "nat"])).stdout;
+    assert.match(nat, /^-A POSTROUTING -s 192\.168\.15\.0\/24 ! -o v-net-0 .*-j MASQUERADE$/m);
+    assert.match(nat, /^-A POSTROUTING -s 10\.31\.0\.0\/24 ! -o v-net-1 .*-j MASQUERADE$/m);
+
+    const servers = [
+      lab.spawn(SERVER("hello from blue", 80), { namespace: "blue" }),
+      lab.spawn(SERVER("hello from alpha", 80), { namespace: "alpha" }),
+    ];
+    try {
+      for (const s of servers) await waitListening(s);
+      const blue = await lab.execLan(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
+      assert.equal(blue.stdout, "hello from blue\n", blue.stderr);
+      const alphaReply = await lab.execLan(CLIENT(lab.lan.hostAddress, 8081), { allowFailure: true });
+      assert.equal(alphaReply.stdout, "hello from alpha\n", alphaReply.stderr);
+    } finally {
+      for (const s of servers) await s.kill();
+    }
+
+    rewriteProgram(dir, networkProgram(lesson()));
+    const down = await stack.up();
+    ok(down, log);
+    assert.deepEqual(counts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
+    assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, "the first network's NAT survived");
+  });
+
+  it("destroy puts the lab host back exactly as it was", async () => {
+    const down = await stack.destroy();
+    ok(down, log);
+    assert.deepEqual(counts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+});
+
+describe("IsolatedNetwork: two hosts in one program", function () {
+  this.timeout(600_000);
+  const labs: LabHost[] = [];
+  let stack: LocalStack;
+  const pristine: string[] = [];
+  const log: string[] = [];
+
+  before(async () => {
+    const kit = testingKit();
+    labs.push(
+      ...(await Promise.all(["a", "b"].map((s) => kit.startLabHost({ name: `it-isonet2${s}-${process.pid}` })))),
+    );
+    for (const lab of labs) pristine.push(await kit.fingerprint(lab));
+    const connection = (s: string) => `{
+  host: cfg.require("host${s}"),
+  port: cfg.requireNumber("port${s}"),
+  user: "root",
+  privateKey: cfg.requireSecret("privateKey${s}"),
+}`;
+    const spec = JSON.stringify(lesson());
+    const dir = writeProgram(
+      "twohosts",
+      `import * as pulumi from "@pulumi/pulumi";
+import * as netns from "pulumi-netns";
+const cfg = new pulumi.Config();
+const a = new netns.IsolatedNetwork("a", { connection: ${connection("A")}, ...${spec} });
+const b = new netns.IsolatedNetwork("b", { connection: ${connection("B")}, ...${spec}, namespaces: [...${spec}.namespaces, { name: "only-on-b" }] });
+export const addressesA = a.addresses;
+export const addressesB = b.addresses;
+`,
+    );
+    const config: Record<string, string> = {};
+    for (const [i, s] of ["A", "B"].entries()) {
+      config[`host${s}`] = labs[i].connection.host;
+      config[`port${s}`] = String(labs[i].connection.port);
+      config[`privateKey${s}`] = labs[i].connection.privateKey;
+    }
+    stack = new kit.LocalStack({ programDir: dir, config, log: (l) => log.push(l) });
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    await Promise.all(labs.map((l) => l.stop()));
+  });
+
+  it("each host gets its own network (host B one namespace more); destroy restores both", async () => {
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(counts(up), { create: 9 + 12, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    const [a, b] = labs;
+    assert.deepEqual((await netnsList(a)).sort(), ["blue", "red"]);
+    assert.deepEqual((await netnsList(b)).sort(), ["blue", "only-on-b", "red"]);
+    for (const lab of labs) {
+      assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0, `${lab.name}: red -> blue`);
+      assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, `${lab.name}: blue -> LAN`);
+    }
+    const onB = (up.outputs.addressesB as Record<string, string>)["only-on-b"];
+    assert.equal((await ping(b, onB, "red")).code, 0, "red -> only-on-b on host B");
+    const again = await stack.up();
+    ok(again, log);
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
+    const down = await stack.destroy();
+    ok(down, log);
+    for (const [i, lab] of labs.entries()) assert.equal(await testingKit().fingerprint(lab), pristine[i], lab.name);
+  });
+});
