@@ -4,7 +4,7 @@
 # so it is cheap to run at the start of every CI job.
 set -eu
 
-PACKAGES="iproute2 iptables openssh-server openssh-client iputils-ping nftables procps util-linux"
+PACKAGES="iproute2 iptables openssh-server openssh-client iputils-ping nftables procps util-linux sudo passwd"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -22,6 +22,8 @@ export interface CheckFailure {
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (value === undefined) return "undefined";
+  // JSON would show NaN and Infinity as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
@@ -105,7 +107,12 @@ export function hostName(v: unknown): string | undefined {
   if (ipaddr.isValid(v) && (ipaddr.IPv4.isValidFourPartDecimal(v) || v.includes(":"))) return undefined;
   if (v.length > 253) return `${show(v)} is longer than 253 characters`;
   const label = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-  if (!v.split(".").every((part) => label.test(part))) return `${show(v)} is not a valid host name or IP address`;
+  const labels = v.split(".");
+  if (!labels.every((part) => label.test(part))) return `${show(v)} is not a valid host name or IP address`;
+  // The resolver reads "127.1", "10.1.2" or "0x7f000001" as other IPv4 addresses (inet_aton):
+  // only the four-part decimal form is taken as an address.
+  if (/^\d+$/.test(labels[labels.length - 1]) || labels.every((part) => /^(0x[0-9a-f]*|\d+)$/i.test(part)))
+    return `${show(v)} looks like an IPv4 address but is not four decimal parts (like 192.168.15.5)`;
   return undefined;
 }
 
@@ -139,19 +146,29 @@ export function ipv4Address(v: unknown): string | undefined {
 
 /** An interface address in CIDR form, e.g. "192.168.15.1/24" (host bits allowed). */
 export function ipv4Interface(v: unknown): string | undefined {
+  const reason = ipv4Cidr(v);
+  if (reason) return reason;
+  // The kernel accepts `ip addr add 0.0.0.0/8` without error and adds nothing.
+  if ((v as string).startsWith("0.0.0.0/")) return `${show(v)} has the unspecified address 0.0.0.0`;
+  return undefined;
+}
+
+/** "a.b.c.d/len" with a four-part decimal address and a prefix 1-32 without leading zeros. */
+function ipv4Cidr(v: unknown): string | undefined {
   if (typeof v !== "string") return `${show(v)} is not a string`;
   const [addr, prefix, ...rest] = v.split("/");
   if (prefix === undefined || rest.length > 0)
     return `${show(v)} must be an address with a prefix, like 192.168.15.1/24`;
   if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) return `${show(v)} does not start with an IPv4 address`;
-  if (!/^\d{1,2}$/.test(prefix) || Number(prefix) < 1 || Number(prefix) > 32)
+  // No leading zeros: the kernel reports "/8" for "/08", and state must match what it reports.
+  if (!/^[1-9]\d?$/.test(prefix) || Number(prefix) > 32)
     return `${show(v)} has prefix length ${show(prefix)}; it must be 1-32`;
   return undefined;
 }
 
 /** A network in CIDR form, e.g. "192.168.15.0/24": host bits must be zero. */
 export function ipv4Network(v: unknown): string | undefined {
-  const reason = ipv4Interface(v);
+  const reason = ipv4Cidr(v);
   if (reason) return reason;
   const [addr, prefix] = (v as string).split("/");
   const network = ipaddr.IPv4.networkAddressFromCIDR(v as string).toString();

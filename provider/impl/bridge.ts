@@ -144,7 +144,7 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
-  const add = ip(inputs.namespace, "link", "add", inputs.name, "address", stableMac(), "type", "bridge");
+  const add = ip(inputs.namespace, "link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge");
   const script = `${add} || exit $?\n${allOrNothing(configureSteps(inputs, undefined, true), deleteLinkScript(inputs.namespace, inputs.name))} || exit $?\necho ${SECTION}\n${showLinkScript(inputs.namespace, inputs.name)}`;
   let stdout: string;
   try {

@@ -28,7 +28,7 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   checker.field(
     "destination",
     news.destination,
-    (v) => (v === "default" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`),
+    (v) => (v === "default" || v === "0.0.0.0/0" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`),
     true,
   );
   checker.field("via", news.via, ipv4Address);
@@ -73,8 +73,13 @@ const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.n
 
 export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  let shown: string;
   try {
-    await remote.run(addRouteStep(inputs));
+    // Add and read back in one round trip; the read part behaves as readSections does.
+    const result = await remote.run(
+      `${addRouteStep(inputs)} || exit $?\n{ ${showRouteScript(inputs)} ; } 2>/dev/null || true`,
+    );
+    shown = result.stdout;
   } catch (e) {
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
       throw new Error(
@@ -82,7 +87,7 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
       );
     throw e;
   }
-  const state = await readRoute(remote, inputs);
+  const state = parseRoute(shown, inputs);
   if (!state) throw new Error(`the route to ${inputs.destination} is not in ${where(inputs)} after it was added`);
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state)) };
 }

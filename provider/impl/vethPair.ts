@@ -80,16 +80,19 @@ export async function diff(
 function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: InterfaceEnd } {
   if (!a.namespace && b.namespace)
     return {
-      step: ip(undefined, "link", "add", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace),
+      step: ip(undefined, "link", "add", "name", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace),
       first: a,
     };
   if (a.namespace && !b.namespace)
     return {
-      step: ip(undefined, "link", "add", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace),
+      step: ip(undefined, "link", "add", "name", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace),
       first: b,
     };
   const peer = b.namespace && b.namespace !== a.namespace ? ["netns", b.namespace] : [];
-  return { step: ip(a.namespace, "link", "add", a.name, "type", "veth", "peer", "name", b.name, ...peer), first: a };
+  return {
+    step: ip(a.namespace, "link", "add", "name", a.name, "type", "veth", "peer", "name", b.name, ...peer),
+    first: a,
+  };
 }
 
 function configureSteps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): string[] {

@@ -89,8 +89,16 @@ export interface LabHost {
   /** Starts a long-running process in the lab (or LAN peer); stop() kills it. */
   spawn(cmd: string[], opts?: LabSpawnOptions): LabProcess;
   /** Kills everything in the lab and removes every trace of it. Idempotent. */
-  /** Authorizes a fresh client key pair for root and returns its private key (to test credential changes). */
-  addClientKey(): Promise<string>;
+  /**
+   * Authorizes a fresh client key pair (for every user) and returns its private key (to test
+   * credential changes); with `passphrase`, the private key is encrypted with it.
+   */
+  addClientKey(passphrase?: string): Promise<string>;
+  /**
+   * Gives sshd a new host key (the host "was rebuilt"): sshd reloads (SIGHUP) and presents
+   * it from then on. Updates `connection.hostKey`; returns the new `ssh-ed25519 AAAA...`.
+   */
+  rotateHostKey(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -598,14 +606,48 @@ class LabHostImpl implements LabHost {
     return run(this.labArgv(cmd, opts.namespace), opts);
   }
 
-  async addClientKey(): Promise<string> {
+  async addClientKey(passphrase = ""): Promise<string> {
     const keyFile = path.join(
       this.state.dir,
       `extra_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`,
     );
-    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pulumi-netns-lab-extra", "-f", keyFile], {});
+    await run(
+      ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "pulumi-netns-lab-extra", "-f", keyFile],
+      {},
+    );
     fs.appendFileSync(path.join(this.state.dir, "authorized_keys"), fs.readFileSync(`${keyFile}.pub`));
     return fs.readFileSync(keyFile, "utf8");
+  }
+
+  async rotateHostKey(): Promise<string> {
+    const keyFile = path.join(this.state.dir, "ssh_host_ed25519_key");
+    fs.rmSync(keyFile, { force: true });
+    fs.rmSync(`${keyFile}.pub`, { force: true });
+    await run([
+      "ssh-keygen",
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      `pulumi-netns-lab ${this.name} host`,
+      "-f",
+      keyFile,
+    ]);
+    const hostKey = fs.readFileSync(`${keyFile}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    // sshd re-executes itself on SIGHUP (same pid) and loads the host key files again.
+    process.kill(this.state.sshdPid, "SIGHUP");
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const scan = await run(["ssh-keyscan", "-T", "2", "-t", "ed25519", this.address], { allowFailure: true });
+      if (scan.stdout.includes(hostKey.split(" ")[1])) break;
+      if (Date.now() > deadline) throw new Error(`lab ${this.name}: sshd did not present its new host key`);
+      await sleep(50);
+    }
+    this.state.connection.hostKey = hostKey;
+    writeState(this.state);
+    return hostKey;
   }
 
   execLan(cmd: string[], opts: Omit<LabExecOptions, "namespace"> = {}): Promise<LabExecResult> {
@@ -811,6 +853,10 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
 
     await keysReady;
     fs.copyFileSync(path.join(dir, "id_ed25519.pub"), path.join(dir, "authorized_keys"));
+    // sshd reads authorized_keys as the user logging in: let non-root users of the lab (sudo
+    // tests) reach it. The directory can be traversed, not listed; private keys stay 0600.
+    fs.chmodSync(dir, 0o711);
+    fs.chmodSync(path.join(dir, "authorized_keys"), 0o644);
     fs.writeFileSync(
       path.join(dir, "sshd_config"),
       [

@@ -185,6 +185,9 @@ export class HostSession {
       const err = e as Error & { level?: string };
       if (err.level === "client-authentication")
         throw new ConnectError(`authentication to ${this.label} failed: ${err.message}`, false);
+      // A key that cannot be parsed or decrypted (wrong passphrase) will not get better by retrying.
+      if (/cannot parse privatekey|passphrase/i.test(err.message))
+        throw new ConnectError(`cannot use the private key for ${this.label}: ${err.message}`, false);
       throw new ConnectError(`cannot connect to ${this.label}: ${err.message}`, true);
     }
     const client = ssh.connection as Client;

@@ -1,0 +1,119 @@
+import { strict as assert } from "node:assert";
+import type * as pulumi from "@pulumi/pulumi";
+import * as bridge from "../../provider/impl/bridge";
+import * as masqueradeRule from "../../provider/impl/masqueradeRule";
+import * as namespace from "../../provider/impl/namespace";
+import * as portForward from "../../provider/impl/portForward";
+import * as route from "../../provider/impl/route";
+import * as vethPair from "../../provider/impl/vethPair";
+import {
+  connectionOf,
+  type HostileCase,
+  hostileCases,
+  type ResourceKind,
+  secretText,
+  shownValue,
+  VALID_ARGS,
+  VALID_CONNECTION,
+} from "./cases";
+
+type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
+
+const CHECKS: Record<ResourceKind, Check> = {
+  namespace: namespace.check,
+  vethPair: vethPair.check,
+  bridge: bridge.check,
+  route: route.check,
+  masqueradeRule: masqueradeRule.check,
+  portForward: portForward.check,
+};
+
+/** Checks one row; returns what is wrong with the outcome, or undefined. */
+function judge(c: HostileCase, failures: Array<{ property: string; reason: string }>): string | undefined {
+  const hit = failures.find((f) => f.property === c.property);
+  if (!hit) return `no failure for ${c.property}; got ${JSON.stringify(failures)}`;
+  if (c.secret) {
+    const hidden = c.hidden ?? secretText(c.value);
+    const leak = failures.find((f) => f.reason.includes(hidden) || f.property.includes(hidden));
+    if (leak) return `secret ${JSON.stringify(hidden)} shown: ${leak.reason}`;
+  }
+  if (c.expect !== undefined) {
+    if (!hit.reason.includes(c.expect)) return `reason lacks ${JSON.stringify(c.expect)}: ${hit.reason}`;
+  } else if (!c.secret && !hit.reason.includes(shownValue(c.value))) {
+    return `reason does not show the value ${shownValue(c.value)}: ${hit.reason}`;
+  }
+  if (!hit.reason.startsWith(`${c.property}:`)) return `reason does not name the field: ${hit.reason}`;
+  return undefined;
+}
+
+const label = (c: HostileCase) =>
+  `${c.resource} ${c.property} = ${c.value === undefined ? "(missing)" : JSON.stringify(c.value).slice(0, 50)}`;
+
+describe("security: hostile and impossible input fails at check (unit layer)", () => {
+  const cases = hostileCases();
+
+  it(`has at least 150 rows covering every resource (${cases.length} rows)`, () => {
+    assert.ok(cases.length >= 150, String(cases.length));
+    for (const kind of Object.keys(CHECKS))
+      assert.ok(
+        cases.some((c) => c.resource === kind),
+        kind,
+      );
+    const distinct = new Set(cases.map((c) => JSON.stringify([typeof c.value, c.value])));
+    assert.ok(distinct.size >= 150, `only ${distinct.size} distinct values`);
+  });
+
+  it("accepts the valid baseline of every resource (so each row fails for its own field)", async () => {
+    for (const [kind, check] of Object.entries(CHECKS)) {
+      const result = await check({}, { connection: VALID_CONNECTION, ...VALID_ARGS[kind as ResourceKind] });
+      assert.equal(result.failures, undefined, `${kind}: ${JSON.stringify(result.failures)}`);
+    }
+  });
+
+  it("fails every row at check, naming the field and showing the value (never a secret)", async () => {
+    const wrong: string[] = [];
+    for (const c of cases) {
+      const news = { ...c.args, connection: connectionOf(c) };
+      if (news.connection === undefined) delete news.connection;
+      const result = await CHECKS[c.resource]({}, news);
+      const why = judge(c, result.failures ?? []);
+      if (why) wrong.push(`${label(c)}: ${why}`);
+    }
+    assert.deepEqual(wrong, [], `${wrong.length} of ${cases.length} rows wrong:\n${wrong.join("\n")}`);
+  });
+
+  it("keeps the private key out of every failure, whatever else is wrong", async () => {
+    const key = VALID_CONNECTION.privateKey;
+    for (const c of cases.slice(0, 60)) {
+      const result = await CHECKS[c.resource]({}, { ...c.args, connection: connectionOf(c) });
+      for (const f of result.failures ?? []) assert.ok(!f.reason.includes(key.split("\n")[0]), f.reason);
+    }
+  });
+
+  it("accepts awkward but valid values (no over-blocking)", async () => {
+    const ok: Array<[ResourceKind, Record<string, unknown>]> = [
+      ["namespace", { name: "a" }],
+      ["namespace", { name: "x".repeat(64) }],
+      ["namespace", { name: "A.b_c-9" }],
+      ["bridge", { name: "a".repeat(15), addresses: ["255.255.255.255/32", "1.2.3.4/1", "10.0.0.0/8"] }],
+      ["route", { destination: "0.0.0.0/0", via: "192.168.15.5" }],
+      ["route", { destination: "default", device: "eth0" }],
+      ["route", { destination: "0.0.0.0/1", device: "eth0", metric: 4294967295 }],
+      ["portForward", { hostPort: 1, toAddress: "10.0.0.1", toPort: 65535, protocol: "udp" }],
+      ["masqueradeRule", { source: "10.0.0.0/8", excludeOutInterface: "v-net-0" }],
+    ];
+    const conns: Array<Record<string, unknown>> = [
+      VALID_CONNECTION,
+      { ...VALID_CONNECTION, host: "::1" },
+      { ...VALID_CONNECTION, host: "fe80::1%eth0" },
+      { ...VALID_CONNECTION, host: "lab-1.example.com" },
+      { ...VALID_CONNECTION, host: "1.2.3.example" },
+      { ...VALID_CONNECTION, hostKey: "SHA256:0OB9hZpFyn3HYoo66AYx037q2Dtv0oX3/KLKy1nF1pI" },
+    ];
+    for (const [kind, args] of ok)
+      for (const connection of conns) {
+        const result = await CHECKS[kind]({}, { connection, ...args });
+        assert.equal(result.failures, undefined, `${kind} ${JSON.stringify(args)}: ${JSON.stringify(result.failures)}`);
+      }
+  });
+});
