@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
-import { rewriteProgram, testingKit, writeProgram } from "../integration/harness";
+import { testingKit, writeProgram } from "../integration/harness";
 import { bridged, program } from "../integration/programs";
 
 const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
