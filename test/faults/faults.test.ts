@@ -1,12 +1,10 @@
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
+import type { LabHost, LocalStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
 import { bridged, program } from "../integration/programs";
+import { changes, netnsList, ok, ping, traceEvents } from "../integration/support";
 
-const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
-const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-30).join("\n")}`);
 const FULL = { lanRoute: true, nat: true, redDefault: true, portForward: true };
 
 /** Kills the lab's sshd session processes (what a restart or a dropped link does to open connections). */
@@ -14,25 +12,6 @@ async function dropSshSessions(lab: LabHost): Promise<number> {
   const script =
     'n=0; for p in $(pgrep -f "^sshd: root"); do if [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then kill -9 $p && n=$((n+1)); fi; done; echo $n';
   return Number((await lab.exec(["sh", "-c", script])).stdout.trim());
-}
-
-async function ping(lab: LabHost, address: string, namespace?: string): Promise<number> {
-  return (await lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true })).code;
-}
-
-async function namespaces(lab: LabHost): Promise<string[]> {
-  const out = (await lab.exec(["ip", "-j", "netns", "list"])).stdout.trim();
-  return out ? JSON.parse(out).map((n: { name: string }) => n.name) : [];
-}
-
-function traceEvents(file: string): Array<Record<string, unknown>> {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
 }
 
 describe("faults: dropped connections, restarts, a rebooted host, drift of every kind", function () {
@@ -193,7 +172,7 @@ for (const parallel of [8, 16]) {
       ok(up, log);
       const state = await stack.state();
       assert.equal(state.resources.filter((r) => r.custom).length, 200);
-      assert.equal((await namespaces(lab)).length, COUNT);
+      assert.equal((await netnsList(lab)).length, COUNT);
       const ports = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "master", "v-many"])).stdout);
       assert.equal(ports.length, COUNT);
       for (const ns of ["ns000", "ns033", "ns065"]) {
@@ -265,7 +244,7 @@ describe("faults: the SSH connection drops in the middle of up", function () {
     ok(await stack.up(), log);
     const again = await stack.up();
     assert.equal(changes(again), 0, JSON.stringify(again.steps));
-    assert.equal((await namespaces(lab)).length, COUNT);
+    assert.equal((await netnsList(lab)).length, COUNT);
     const rules = (await lab.exec(["iptables-save"])).stdout.split("\n").filter((l) => l.includes("pulumi-netns/"));
     assert.equal(
       rules.filter((l) => l.includes("-j MASQUERADE")).length,

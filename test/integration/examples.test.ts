@@ -1,8 +1,9 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { LabHost, OperationResult } from "../../provider/testing";
+import type { LabHost } from "../../provider/testing";
 import { testingKit, writeProgram } from "./harness";
+import { CLIENT, changes, labConfig, ok, ping, SERVER } from "./support";
 
 /**
  * Every directory under examples/ is an ordinary Pulumi program; here each one
@@ -12,23 +13,11 @@ import { testingKit, writeProgram } from "./harness";
  */
 const EXAMPLES = path.resolve(__dirname, "..", "..", "examples");
 
-const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
-const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
-
-const SERVER = (text: string, port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
-];
-const CLIENT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
-];
-
-async function ping(lab: LabHost, address: string, namespace?: string) {
-  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
-}
+/** The example's config for a lab host; the host key is pinned through config, as a user would. */
+const exampleConfig = (lab: LabHost, suffix = "") => ({
+  ...labConfig(lab, suffix),
+  [`hostKey${suffix}`]: lab.connection.hostKey,
+});
 
 /** Copies an example (Pulumi.yaml + index.ts, as a user has them) into the scratch project. */
 function copyExample(name: string): string {
@@ -37,14 +26,6 @@ function copyExample(name: string): string {
   fs.copyFileSync(path.join(source, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
   return dir;
 }
-
-const connectionConfig = (lab: LabHost, suffix = "") => ({
-  [`host${suffix}`]: lab.connection.host,
-  [`port${suffix}`]: String(lab.connection.port),
-  [`privateKey${suffix}`]: lab.connection.privateKey,
-  // Pinned: the examples accept the lab's host key through config, as a user would.
-  [`hostKey${suffix}`]: lab.connection.hostKey,
-});
 
 interface Case {
   labs: number;
@@ -164,9 +145,7 @@ describe("examples/ run as written, against lab hosts", function () {
       const kit = testingKit();
       const used = labs.slice(0, c.labs);
       const config: Record<string, string> =
-        c.labs === 1
-          ? connectionConfig(used[0])
-          : Object.assign({}, ...used.map((lab, i) => connectionConfig(lab, "AB"[i])));
+        c.labs === 1 ? exampleConfig(used[0]) : Object.assign({}, ...used.map((lab, i) => exampleConfig(lab, "AB"[i])));
       Object.assign(config, c.config?.(used) ?? {});
       const log: string[] = [];
       const stack = new kit.LocalStack({ programDir: copyExample(name), config, log: (l) => log.push(l) });

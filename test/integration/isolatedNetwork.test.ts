@@ -1,46 +1,10 @@
 import { strict as assert } from "node:assert";
 import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
-import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
+import type { LabHost, LocalStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { HEADER } from "./programs";
-
-const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
-const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
-/** Operations on the provider's resources only (the runner also counts the stack and component resources). */
-const counts = (r: OperationResult) => {
-  const out = { create: 0, update: 0, replace: 0, delete: 0 };
-  for (const s of r.steps)
-    if (s.type.startsWith("pulumi-nodejs:dynamic/") && s.op in out) out[s.op as keyof typeof out]++;
-  return out;
-};
-
-/** A TCP server in a lab namespace that answers every connection with one line. */
-const SERVER = (text: string, port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
-];
-/** A TCP client that prints what the server says. */
-const CLIENT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
-];
-
-async function ping(lab: LabHost, address: string, namespace?: string) {
-  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
-}
-
-async function waitListening(proc: { stdout(): string }) {
-  for (let i = 0; i < 50 && !proc.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(proc.stdout().includes("listening"), "the test server did not start");
-}
-
-async function netnsList(lab: LabHost): Promise<string[]> {
-  const text = (await lab.exec(["ip", "-j", "netns", "list"])).stdout.trim();
-  return text ? JSON.parse(text).map((n: { name: string }) => n.name) : [];
-}
+import { CLIENT, changes, netnsList, ok, ping, providerCounts, SERVER, waitListening } from "./support";
 
 /** The lesson network as a spec; the program below builds the same spec through the installed package. */
 const lesson = (extra: string[] = []): NetworkSpec => ({
@@ -138,7 +102,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     rewriteProgram(dir, networkProgram(lesson(["green"])));
     const up = await stack.up();
     ok(up, log);
-    assert.deepEqual(counts(up), { create: 3, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    assert.deepEqual(providerCounts(up), { create: 3, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
     const created = up.steps.filter((s) => s.op === "create").map((s) => s.type);
     assert.deepEqual(created.map((t) => t.split(":").pop()).sort(), ["Namespace", "Route", "VethPair"].sort());
     const green = planNetwork(lesson(["green"])).namespaces.find((n) => n.name === "green")!;
@@ -152,7 +116,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     rewriteProgram(dir, networkProgram(lesson()));
     const up = await stack.up();
     ok(up, log);
-    assert.deepEqual(counts(up), { create: 0, update: 0, replace: 0, delete: 3 }, JSON.stringify(up.steps));
+    assert.deepEqual(providerCounts(up), { create: 0, update: 0, replace: 0, delete: 3 }, JSON.stringify(up.steps));
     assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
     const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
       (l: { ifname: string }) => l.ifname,
@@ -166,7 +130,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     const up = await stack.up();
     ok(up, log);
     // bridge + (namespace, veth, default route) x 2 + masquerade + port forward
-    assert.deepEqual(counts(up), { create: 9, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    assert.deepEqual(providerCounts(up), { create: 9, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
     const plan = planNetwork(SECOND);
     const [alpha, beta] = plan.namespaces;
     assert.deepEqual(up.outputs.otherAddresses, { alpha: alpha.address, beta: beta.address });
@@ -194,7 +158,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     rewriteProgram(dir, networkProgram(lesson()));
     const down = await stack.up();
     ok(down, log);
-    assert.deepEqual(counts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.deepEqual(providerCounts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
     assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
     assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, "the first network's NAT survived");
   });
@@ -202,7 +166,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
   it("destroy puts the lab host back exactly as it was", async () => {
     const down = await stack.destroy();
     ok(down, log);
-    assert.deepEqual(counts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.deepEqual(providerCounts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });
@@ -231,6 +195,7 @@ describe("IsolatedNetwork: two hosts in one program", function () {
       "twohosts",
       `import * as pulumi from "@pulumi/pulumi";
 import * as netns from "pulumi-netns";
+import { CLIENT, SERVER, changes, netnsList, ok, ping, providerCounts, waitListening } from "./support";
 const cfg = new pulumi.Config();
 const a = new netns.IsolatedNetwork("a", { connection: ${connection("A")}, ...${spec} });
 const b = new netns.IsolatedNetwork("b", { connection: ${connection("B")}, ...${spec}, namespaces: [...${spec}.namespaces, { name: "only-on-b" }] });
@@ -255,7 +220,11 @@ export const addressesB = b.addresses;
   it("each host gets its own network (host B one namespace more); destroy restores both", async () => {
     const up = await stack.up();
     ok(up, log);
-    assert.deepEqual(counts(up), { create: 9 + 12, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    assert.deepEqual(
+      providerCounts(up),
+      { create: 9 + 12, update: 0, replace: 0, delete: 0 },
+      JSON.stringify(up.steps),
+    );
     const [a, b] = labs;
     assert.deepEqual((await netnsList(a)).sort(), ["blue", "red"]);
     assert.deepEqual((await netnsList(b)).sort(), ["blue", "only-on-b", "red"]);

@@ -1,36 +1,13 @@
 import { strict as assert } from "node:assert";
-import type { LabHost, LocalStack, OperationResult } from "../../provider/testing";
+import type { LabHost, LocalStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { bridged, DIRECT, program } from "./programs";
-
-const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
-const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
-
-/** A TCP server in a lab namespace that answers every connection with one line. */
-const SERVER = (text: string, port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
-];
-/** A TCP client that prints what the server says. */
-const CLIENT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
-];
+import { CLIENT, changes, ok, ping, SERVER, waitListening } from "./support";
 
 async function linksIn(lab: LabHost, ns: string): Promise<string[]> {
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: ns })).stdout)
     .map((l: { ifname: string }) => l.ifname)
     .sort();
-}
-
-async function ping(lab: LabHost, address: string, namespace?: string) {
-  return lab.exec(["ping", "-c", "1", "-W", "2", address], { namespace, allowFailure: true });
-}
-
-async function waitListening(proc: { stdout(): string }) {
-  for (let i = 0; i < 50 && !proc.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 for (const forwardPolicyDrop of [false, true]) {

@@ -3,22 +3,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "./harness";
+import { program } from "./programs";
 
-const PROGRAM = `
-import * as pulumi from "@pulumi/pulumi";
-import * as netns from "pulumi-netns";
-
-const cfg = new pulumi.Config();
-const connection = {
-  host: cfg.require("host"),
-  port: cfg.requireNumber("port"),
-  user: "root",
-  privateKey: cfg.requireSecret("privateKey"),
-};
+const PROGRAM = program(`
 const red = new netns.Namespace("red", { connection, name: cfg.get("name") ?? "red" });
 export const name = red.name;
 export const knownHostKeys = red.knownHostKeys;
-`;
+`);
 
 interface NetnsEntry {
   name: string;
