@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { type PropertyPath, pathKey, type StateFile, type StateResource } from "./runnerState";
+import { type PropertyPath, pathKey, type StateChange, type StateFile, type StateResource } from "./runnerState";
 
 export const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
 export const PROVIDER_KEY = "__provider";
@@ -423,8 +423,11 @@ export interface EngineOptions {
   project: string;
   stack: string;
   log: (line: string) => void;
-  /** Persists `state` (called after every completed step; not called in preview). */
-  save: (state: StateFile) => void;
+  /**
+   * Persists one completed step: `changes` were applied to `state` (called after every
+   * completed step that changed the state; not called in preview, nor for unchanged resources).
+   */
+  save: (state: StateFile, changes: StateChange[]) => void;
 }
 
 const SYMBOL: Record<string, string> = {
@@ -468,9 +471,9 @@ export class Engine {
     return s;
   }
 
-  private save(): void {
+  private save(...changes: StateChange[]): void {
     if (!this.o.preview) {
-      this.o.save(this.o.state);
+      this.o.save(this.o.state, changes);
     }
   }
 
@@ -612,9 +615,11 @@ export class Engine {
         provider: "",
         createdAt: old?.createdAt ?? this.nextSeq(),
       };
-      this.putLive(rec);
+      if (!old || !deepEqual(old, rec)) {
+        this.putLive(rec);
+        this.save({ put: rec });
+      }
       this.step(old ? "same" : "create", r);
-      this.save();
     } else {
       const res = await this.registerCustom(req, r, parent, [...deps]);
       id = res.id;
@@ -703,8 +708,9 @@ export class Engine {
             return { id: "", wire: wireOf(inputs) };
           }
           const created = await host.create(r, inputs);
-          this.putLive(record(created.id, inputs, created.outputs, this.nextSeq()));
-          this.save();
+          const rec = record(created.id, inputs, created.outputs, this.nextSeq());
+          this.putLive(rec);
+          this.save({ put: rec });
           this.step("create", r, elapsed());
           return { id: created.id, wire: wireOf(created.outputs) };
         }
@@ -735,25 +741,31 @@ export class Engine {
               await host.delete(old);
             }
             this.remove(old);
-            this.save();
+            this.save({ remove: old });
             this.o.log(`- delete  ${r.type} ${r.name} ... ok (delete-before-replace)`);
             const created = await host.create(r, inputs);
-            this.putLive(record(created.id, inputs, created.outputs, this.nextSeq()));
-            this.save();
+            const rec = record(created.id, inputs, created.outputs, this.nextSeq());
+            this.putLive(rec);
+            this.save({ put: rec });
             this.step("replace", r, elapsed(), detail);
             return { id: created.id, wire: wireOf(created.outputs) };
           }
           const created = await host.create(r, inputs);
           this.remove(old);
-          this.o.state.resources.push({ ...old, delete: true });
-          this.putLive(record(created.id, inputs, created.outputs, this.nextSeq()));
-          this.save();
+          const pending: StateResource = { ...old, delete: true };
+          this.o.state.resources.push(pending);
+          const rec = record(created.id, inputs, created.outputs, this.nextSeq());
+          this.putLive(rec);
+          this.save({ put: pending }, { put: rec });
           this.step("replace", r, elapsed(), detail);
           return { id: created.id, wire: wireOf(created.outputs) };
         }
         if (diff.changes === 1 /* DIFF_NONE */) {
-          this.putLive(record(old.id, inputs, old.outputs, old.createdAt));
-          this.save();
+          const rec = record(old.id, inputs, old.outputs, old.createdAt);
+          if (!deepEqual(old, rec)) {
+            this.putLive(rec);
+            this.save({ put: rec });
+          }
           this.step("same", r);
           return { id: old.id, wire: wireOf(old.outputs) };
         }
@@ -767,8 +779,9 @@ export class Engine {
           return { id: old.id, wire: wireOf(inputs) };
         }
         const outs = await host.update(r, old.id, old.outputs, inputs, old.inputs);
-        this.putLive(record(old.id, inputs, outs, old.createdAt));
-        this.save();
+        const rec = record(old.id, inputs, outs, old.createdAt);
+        this.putLive(rec);
+        this.save({ put: rec });
         this.step("update", r, elapsed(), detail);
         return { id: old.id, wire: wireOf(outs) };
       } catch (e) {
@@ -789,9 +802,13 @@ export class Engine {
     }
     if (!rec.custom) {
       const secrets: PropertyPath[] = [];
-      rec.outputs = unwrapSecrets(this.sigs, raw, [], secrets) as Record<string, unknown>;
-      rec.secretPaths = secrets;
-      this.save();
+      const outputs = unwrapSecrets(this.sigs, raw, [], secrets) as Record<string, unknown>;
+      if (!deepEqual(rec.outputs, outputs) || !deepEqual(rec.secretPaths, secrets)) {
+        // A new record (not a mutation): the state store caches records' encrypted forms by identity.
+        const updated: StateResource = { ...rec, outputs, secretPaths: secrets };
+        this.putLive(updated);
+        this.save({ put: updated });
+      }
     }
   }
 
@@ -845,7 +862,7 @@ export class Engine {
               await this.o.host.delete(x);
             }
             this.remove(x);
-            this.save();
+            this.save({ remove: x });
             this.step(op, x, Date.now() - t0, x.delete ? "replaced" : undefined);
             return true;
           } catch (e) {
@@ -879,7 +896,7 @@ export class Engine {
             if (!got.id) {
               if (!this.o.preview) {
                 this.remove(r);
-                this.save();
+                this.save({ remove: r });
               }
               this.step("refresh-delete", r, Date.now() - t0, "gone");
               return;
@@ -893,8 +910,9 @@ export class Engine {
               return;
             }
             if (!this.o.preview) {
-              this.putLive({ ...r, id: got.id, outputs: got.outputs, inputs: got.inputs ?? r.inputs });
-              this.save();
+              const rec: StateResource = { ...r, id: got.id, outputs: got.outputs, inputs: got.inputs ?? r.inputs };
+              this.putLive(rec);
+              this.save({ put: rec });
             }
             const detail = changed.length
               ? `changed: ${changed.join(", ")}`

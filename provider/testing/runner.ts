@@ -7,8 +7,11 @@
 // dynamic-provider host (`<sdk>/cmd/dynamic-provider/index.js`, cwd = programDir)
 // and runs the program against an in-process resource monitor (engineMonitor).
 //
-// State: JSON at `stateFile` (default `<programDir>/.pulumi-state/<stack>.json`),
-// written atomically after every step. Secret values are AES-256-GCM encrypted
+// State: JSON at `stateFile` (default `<programDir>/.pulumi-state/<stack>.json`).
+// Every completed step is appended to `<stateFile>.journal` (one JSON line per
+// step); the journal is replayed on load and compacted into the state file at
+// the end of each operation, so the state on disk (file + journal) is accurate
+// after every completed step. Secret values are AES-256-GCM encrypted
 // with a key derived from env PULUMI_NETNS_STATE_KEY, or else with a random key
 // stored in `<stateFile>.key` (mode 0600). See runnerState.ts.
 
@@ -119,12 +122,12 @@ export class LocalStack {
     return this.run("destroy");
   }
 
-  /** The state with secrets decrypted. */
+  /** The state with secrets decrypted (state file plus journal, if an operation was interrupted). */
   async state(): Promise<StateFile> {
     return readState(this.stateFile, { ...process.env, ...this.opts.env });
   }
 
-  /** The state exactly as stored (secrets encrypted). */
+  /** The state as stored (secrets encrypted; state file plus journal, if any). */
   async rawState(): Promise<StateFile> {
     return readRawState(this.stateFile);
   }

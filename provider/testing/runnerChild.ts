@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Engine, loadSdk, type Op, ProviderHost, resolveSdkDir } from "./engineMonitor";
-import { readState, writeState } from "./runnerState";
+import { StateStore } from "./runnerState";
 
 export interface ChildRequest {
   op: Op;
@@ -99,7 +99,9 @@ async function main(): Promise<void> {
   const sdk = loadSdk(sdkDir);
   const sdkLoadMs = Date.now() - t0;
 
-  const state = readState(req.stateFile);
+  // State file + journal; a journal left by an interrupted operation is compacted here.
+  const store = new StateStore(req.stateFile);
+  const state = store.load();
   const t1 = Date.now();
   const host = await ProviderHost.connect(sdk, spawned);
   await host.configure(req.config);
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
     project: req.project,
     stack: req.stack,
     log,
-    save: (s) => writeState(req.stateFile, s),
+    save: (s, changes) => store.record(changes, s.seq ?? 0),
   });
 
   let programError: string | undefined;
@@ -168,6 +170,9 @@ async function main(): Promise<void> {
     await engine.destroy();
   }
   const programMs = Date.now() - t2;
+  if (!preview) {
+    store.compact(engine.state); // a no-op when no step changed anything
+  }
 
   const errors = [...engine.errors];
   if (programError && errors.length === 0) {

@@ -75,6 +75,11 @@ describe("security: secrets never leave the secret path (runner, state, logs, tr
     );
     assert.ok(JSON.stringify(res.outputs.connection).includes("__encrypted"));
     assertClean("state file", fs.readFileSync(s.stateFile, "utf8"));
+    // Completed steps go to a journal beside the state file first (compacted at the end of the operation).
+    const journal = `${s.stateFile}.journal`;
+    if (fs.existsSync(journal)) {
+      assertClean("state journal", fs.readFileSync(journal, "utf8"));
+    }
     const destroyed = await s.destroy();
     assert.ok(destroyed.ok, destroyed.error);
     assertResultClean(destroyed);

@@ -105,6 +105,25 @@ function hostProcessesIn(dir: string): number[] {
   return pids;
 }
 
+/** Runner child processes working on `stateFile` (their argv holds the request JSON with its path). */
+function runnerChildrenFor(stateFile: string): number[] {
+  const pids: number[] = [];
+  for (const p of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) {
+      continue;
+    }
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      if (argv.some((a) => /runnerChild\.[jt]s$/.test(a)) && argv.some((a) => a.includes(JSON.stringify(stateFile)))) {
+        pids.push(Number(p));
+      }
+    } catch {
+      // process gone
+    }
+  }
+  return pids;
+}
+
 describe("LocalStack runner", function () {
   this.timeout(120000);
   const labs: Lab[] = [];
@@ -154,8 +173,14 @@ describe("LocalStack runner", function () {
     assert.ok(blue.provider.length > 0);
 
     lab.clearCalls();
+    const stateFile = path.join(lab.prog, ".pulumi-state", "test.json");
+    const before = fs.statSync(stateFile);
     const r2 = await lab.run("up", files);
     expectOk(r2, lab);
+    // A no-op up writes nothing: neither the state file nor a journal.
+    const after = fs.statSync(stateFile);
+    assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], "no-op up rewrote the state file");
+    assert.ok(!fs.existsSync(`${stateFile}.journal`), "no-op up left a journal");
     assert.deepEqual({ ...r2.counts, same: 0 }, { create: 0, update: 0, replace: 0, delete: 0, same: 0, read: 0 });
     assert.equal(r2.counts.same, 3);
     assert.equal(r2.outputs.secretOut, "[secret]");
@@ -311,6 +336,69 @@ describe("LocalStack runner", function () {
     expectOk(d, lab);
     assert.deepEqual(fs.readdirSync(lab.dir), []);
     assert.deepEqual((await lab.stack([]).state()).resources, []);
+  });
+
+  it("a runner killed mid-up leaves state (file + journal) from which destroy removes everything created", async () => {
+    const lab = newLab();
+    const secret = "jOurn4l-s3cr3t-Va1ue";
+    const files: FileSpec[] = [
+      { name: "first", content: "1", secret },
+      { name: "second", content: "2", dependsOn: ["first"] },
+      { name: "slow", content: "3", delayMs: 60000 },
+    ];
+    const stack = lab.stack(files);
+    const journal = `${stack.stateFile}.journal`;
+    const up = stack.up().then(
+      (r) => ({ ok: true as const, r }),
+      (e: Error) => ({ ok: false as const, e }),
+    );
+    // Wait until both fast creates are in the journal, then SIGKILL the runner child mid-step.
+    const journalNames = () =>
+      fs.existsSync(journal)
+        ? fs
+            .readFileSync(journal, "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .flatMap((l) => JSON.parse(l).ops.map((o: { put?: { name: string } }) => o.put?.name))
+        : [];
+    const deadline = Date.now() + 60000;
+    while (!(journalNames().includes("first") && journalNames().includes("second"))) {
+      assert.ok(Date.now() < deadline, `creates never reached the journal:\n${lab.lines.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(lab.calls().includes("create slow"), lab.calls().join(","));
+    const children = runnerChildrenFor(stack.stateFile);
+    assert.equal(children.length, 1, `runner child processes: ${children}`);
+    process.kill(children[0], "SIGKILL");
+    const res = await up;
+    assert.equal(res.ok, false, "up finished although its runner was killed");
+    assert.match(res.ok ? "" : res.e.message, /exited with code null without a result/);
+
+    // The state file alone does not know the creates (it is written at the end); the journal does.
+    assert.ok(!fs.existsSync(stack.stateFile) || !fs.readFileSync(stack.stateFile, "utf8").includes("first"));
+    const journalText = fs.readFileSync(journal, "utf8");
+    assert.ok(!journalText.includes(secret), "secret in plain text in the journal");
+    assert.ok(journalText.includes("__encrypted"));
+    const st = await stack.state();
+    assert.deepEqual(lab.customUrns(st), ["first", "second"]);
+    assert.equal(st.resources.find((r) => r.name === "first")!.inputs.secret, secret);
+    assert.ok(!JSON.stringify(await stack.rawState()).includes(secret));
+    assert.ok(fs.existsSync(lab.file("first")) && fs.existsSync(lab.file("second")));
+    assert.ok(!fs.existsSync(lab.file("slow")));
+
+    lab.clearCalls();
+    const d = await lab.run("destroy");
+    expectOk(d, lab);
+    assert.deepEqual(
+      lab
+        .calls()
+        .filter((c) => c.startsWith("delete "))
+        .sort(),
+      ["delete first", "delete second"],
+    );
+    assert.deepEqual(fs.readdirSync(lab.dir), []);
+    assert.deepEqual((await lab.stack([]).state()).resources, []);
+    assert.ok(!fs.existsSync(journal), "journal left after destroy");
   });
 
   it("check failures name the resource, property and reason", async () => {
