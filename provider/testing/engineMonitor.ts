@@ -539,15 +539,40 @@ export class Engine {
 
   // ---- the monitor (what the SDK calls) --------------------------------
 
+  /** Registrations the SDK has sent that are not answered yet. */
+  inFlight = 0;
+  /** When a registration last started or ended (ms since the epoch). */
+  lastActivity = Date.now();
+
+  /**
+   * After a failed step, resolves once no registration has been in flight for
+   * `quietMs`. The real engine stops a deployment at its first error and the
+   * language host exits; here the program would otherwise wait forever on the
+   * outputs of the resource that failed.
+   */
+  async settledAfterFailure(quietMs = 1000): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (this.errors.length > 0 && this.inFlight === 0 && Date.now() - this.lastActivity >= quietMs) return;
+    }
+  }
+
   /** A `ResourceMonitor` implementation for `settings.setMockOptions`. */
   monitor(): Any {
     const sdk = this.o.sdk;
     return {
       registerResource: (req: Any, cb: Any) => {
-        this.registerResource(req).then(
-          (resp) => cb(null, resp),
-          (err) => cb(err, undefined),
-        );
+        this.inFlight++;
+        this.lastActivity = Date.now();
+        this.registerResource(req)
+          .finally(() => {
+            this.inFlight--;
+            this.lastActivity = Date.now();
+          })
+          .then(
+            (resp) => cb(null, resp),
+            (err) => cb(err, undefined),
+          );
       },
       registerResourceOutputs: (req: Any, cb: Any) => {
         try {

@@ -140,23 +140,27 @@ async function main(): Promise<void> {
     store.supportsResourceHooks = true;
     store.supportsErrorHooks = true;
 
-    try {
-      const entry = programEntry(req.programDir);
-      if (entry.ts) {
-        registerTsNode(req.programDir);
+    const program = (async () => {
+      try {
+        const entry = programEntry(req.programDir);
+        if (entry.ts) {
+          registerTsNode(req.programDir);
+        }
+        await sdk.stack.runInPulumiStack(async () => {
+          const m = require(entry.file);
+          return typeof m.default === "function" ? await m.default() : m;
+        });
+      } catch (e) {
+        programError = e instanceof Error ? (e.stack ?? e.message) : String(e);
       }
-      await sdk.stack.runInPulumiStack(async () => {
-        const m = require(entry.file);
-        return typeof m.default === "function" ? await m.default() : m;
-      });
-    } catch (e) {
-      programError = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    }
-    try {
-      await sdk.settings.waitForRPCs();
-    } catch (e) {
-      programError ??= e instanceof Error ? e.message : String(e);
-    }
+      try {
+        await sdk.settings.waitForRPCs();
+      } catch (e) {
+        programError ??= e instanceof Error ? e.message : String(e);
+      }
+    })();
+    // Resources waiting on a failed one's outputs never register: stop like the engine does.
+    await Promise.race([program, engine.settledAfterFailure()]);
     if (!programError && unhandled.length > 0 && engine.errors.length === 0) {
       programError = unhandled.join("\n");
     }

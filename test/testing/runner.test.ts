@@ -338,6 +338,21 @@ describe("LocalStack runner", function () {
     assert.deepEqual((await lab.stack([]).state()).resources, []);
   });
 
+  it("a failed create ends the update even when other resources wait on its outputs (as the engine stops)", async () => {
+    const lab = newLab();
+    const files: FileSpec[] = [
+      { name: "bad", content: "x", fail: true, group: "g" },
+      { name: "dep", contentFrom: "bad", dependsOn: ["bad"], group: "g" },
+      { name: "dep2", content: "y", dependsOn: ["dep"], group: "g" },
+    ];
+    const started = Date.now();
+    const r = await lab.run("up", files);
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? "", /create pulumi-nodejs:dynamic:Resource bad .*boom/);
+    assert.ok(Date.now() - started < 30_000, `the failed up took ${Date.now() - started} ms`);
+    assert.ok(!lab.calls().some((c) => c.startsWith("create dep")));
+  });
+
   it("a runner killed mid-up leaves state (file + journal) from which destroy removes everything created", async () => {
     const lab = newLab();
     const secret = "jOurn4l-s3cr3t-Va1ue";
