@@ -165,6 +165,11 @@ const REQUIRED_COMMANDS: Record<string, string> = {
   ping: "iputils-ping",
 };
 
+/** A throwaway ed25519 key pair in OpenSSH format: `file` (private) and `file.pub`. */
+function generateKey(file: string, comment: string, passphrase = ""): Promise<unknown> {
+  return run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", file], {});
+}
+
 function findCommand(cmd: string): string | undefined {
   if (cmd === "sshd") return isExecutable(SSHD) ? SSHD : undefined;
   for (const dir of LAB_PATH.split(":")) {
@@ -611,10 +616,7 @@ class LabHostImpl implements LabHost {
       this.state.dir,
       `extra_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`,
     );
-    await run(
-      ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "pulumi-netns-lab-extra", "-f", keyFile],
-      {},
-    );
+    await generateKey(keyFile, "pulumi-netns-lab-extra", passphrase);
     fs.appendFileSync(path.join(this.state.dir, "authorized_keys"), fs.readFileSync(`${keyFile}.pub`));
     return fs.readFileSync(keyFile, "utf8");
   }
@@ -623,18 +625,7 @@ class LabHostImpl implements LabHost {
     const keyFile = path.join(this.state.dir, "ssh_host_ed25519_key");
     fs.rmSync(keyFile, { force: true });
     fs.rmSync(`${keyFile}.pub`, { force: true });
-    await run([
-      "ssh-keygen",
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      `pulumi-netns-lab ${this.name} host`,
-      "-f",
-      keyFile,
-    ]);
+    await generateKey(keyFile, `pulumi-netns-lab ${this.name} host`);
     const hostKey = fs.readFileSync(`${keyFile}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
     // sshd re-executes itself on SIGHUP (same pid) and loads the host key files again.
     process.kill(this.state.sshdPid, "SIGHUP");
@@ -775,30 +766,8 @@ async function launch(opts: LaunchOptions): Promise<{ state: LabHostState; child
     if (!partial.mntNs || !partial.netNs || !partial.lanNetNs) throw new Error(`lab ${name}: holder vanished`);
 
     const keysReady = Promise.all([
-      run([
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        `pulumi-netns-lab ${name} host`,
-        "-f",
-        path.join(dir, "ssh_host_ed25519_key"),
-      ]),
-      run([
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        `pulumi-netns-lab ${name} client`,
-        "-f",
-        path.join(dir, "id_ed25519"),
-      ]),
+      generateKey(path.join(dir, "ssh_host_ed25519_key"), `pulumi-netns-lab ${name} host`),
+      generateKey(path.join(dir, "id_ed25519"), `pulumi-netns-lab ${name} client`),
     ]);
 
     const block = await pickManagementBlock();
