@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, SECTION } from "../kernel/exec";
+import { allOrNothing, ip, readSections, runSteps, SECTION } from "../kernel/exec";
 import type { Rule } from "../kernel/iptables";
 import {
   addressSteps,
@@ -137,7 +137,7 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
     const current = await readBridge(remote, inputs);
     if (current) {
       const steps = configureSteps(inputs, current, current.mtu !== inputs.mtu);
-      if (steps.length) await remote.run(steps.join(" && "));
+      await runSteps(remote, steps);
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
       const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
@@ -193,7 +193,7 @@ export async function update(
     addresses: olds.addresses,
   };
   const steps = configureSteps(news, current, news.mtu !== olds.mtu);
-  if (steps.length) await remote.run(steps.join(" && "));
+  await runSteps(remote, steps);
   if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
   const state = await readBridge(remote, news);
   if (!state)

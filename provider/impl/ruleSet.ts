@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { allOrNothing, namespaceExists, readSections, SECTION } from "../kernel/exec";
+import { allOrNothing, namespaceExists, readSections, runSteps, SECTION } from "../kernel/exec";
 import {
   addRuleStep,
   checkRulesScript,
@@ -112,7 +112,7 @@ export async function repairRuleSet(
     .filter((r) => observation.missing.includes(describeRule(r, comment)))
     .map((r) => addRuleStep(ns, r, comment));
   for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(ns, key, "1"));
-  if (steps.length) await remote.run(steps.join(" && "));
+  await runSteps(remote, steps);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, SECTION } from "../kernel/exec";
+import { allOrNothing, ip, readSections, runSteps, SECTION } from "../kernel/exec";
 import {
   addressSteps,
   deleteLinkScript,
@@ -156,7 +156,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
-      await applyAndRead(remote, [...configureSteps(a, sa, inputs.mtu), ...configureSteps(b, sb, inputs.mtu)]);
+      await runSteps(remote, [...configureSteps(a, sa, inputs.mtu), ...configureSteps(b, sb, inputs.mtu)]);
       const [na, nb] = await readEnds(remote, a, b);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true)) };
     }
@@ -190,10 +190,6 @@ function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
   return state;
 }
 
-async function applyAndRead(remote: Remote, steps: string[]): Promise<void> {
-  if (steps.length > 0) await remote.run(steps.join(" && "));
-}
-
 export async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const [sa, sb] = await readEnds(remote, props.a, props.b);
@@ -225,7 +221,7 @@ export async function update(
     addresses: o.addresses,
   });
   const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
-  await applyAndRead(remote, [
+  await runSteps(remote, [
     ...configureSteps(news.a, asState(olds.a, olds.mtu), pairMtu),
     ...configureSteps(news.b, asState(olds.b, olds.mtu), pairMtu),
   ]);

@@ -42,3 +42,8 @@ export function allOrNothing(steps: string[], undo: string): string {
   if (steps.length === 0) return "true";
   return `{ ${steps.join(" && ")} ; } || { rc=$?; { ${undo} ; } >/dev/null 2>&1; exit $rc; }`;
 }
+
+/** Runs steps in order in one round trip, stopping at the first that fails; nothing to do sends nothing. */
+export async function runSteps(remote: Remote, steps: string[]): Promise<void> {
+  if (steps.length > 0) await remote.run(steps.join(" && "));
+}

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
 import { bridged, program } from "../integration/programs";
-import { changes, netnsList, ok, ping, traceEvents } from "../integration/support";
+import { changes, labConfig, netnsList, ok, ping, traceEvents } from "../integration/support";
 
 const FULL = { lanRoute: true, nat: true, redDefault: true, portForward: true };
 
@@ -31,7 +31,7 @@ describe("faults: dropped connections, restarts, a rebooted host, drift of every
     traceFile = path.join(dir, "trace.jsonl");
     stack = new kit.LocalStack({
       programDir: dir,
-      config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+      config: labConfig(lab),
       log: (l) => log.push(l),
       env: { PULUMI_NETNS_TRACE: traceFile },
     });
@@ -156,7 +156,7 @@ for (const parallel of [8, 16]) {
       stack = new kit.LocalStack({
         programDir: dir,
         parallel,
-        config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+        config: labConfig(lab),
         log: (l) => log.push(l),
         env: { PULUMI_NETNS_TRACE: path.join(dir, "trace.jsonl") },
       });
@@ -216,7 +216,7 @@ describe("faults: the SSH connection drops in the middle of up", function () {
     traceFile = path.join(dir, "trace.jsonl");
     stack = new kit.LocalStack({
       programDir: dir,
-      config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+      config: labConfig(lab),
       log: (l) => log.push(l),
       env: { PULUMI_NETNS_TRACE: traceFile },
     });

@@ -4,7 +4,7 @@ import { type NetworkSpec, planNetwork } from "../../components/plan";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { HEADER } from "./programs";
-import { CLIENT, changes, netnsList, ok, ping, providerCounts, SERVER, waitListening } from "./support";
+import { CLIENT, changes, labConfig, netnsList, ok, ping, providerCounts, SERVER, waitListening } from "./support";
 
 /** The lesson network as a spec; the program below builds the same spec through the installed package. */
 const lesson = (extra: string[] = []): NetworkSpec => ({
@@ -60,7 +60,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     dir = writeProgram("isolated", networkProgram(lesson()));
     stack = new kit.LocalStack({
       programDir: dir,
-      config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+      config: labConfig(lab),
       log: (l) => log.push(l),
     });
   });

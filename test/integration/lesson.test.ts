@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { bridged, DIRECT, program } from "./programs";
-import { CLIENT, changes, ok, ping, SERVER, waitListening } from "./support";
+import { CLIENT, changes, labConfig, ok, ping, SERVER, waitListening } from "./support";
 
 async function linksIn(lab: LabHost, ns: string): Promise<string[]> {
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: ns })).stdout)
@@ -29,7 +29,7 @@ for (const forwardPolicyDrop of [false, true]) {
       dir = writeProgram("lesson", program(DIRECT));
       stack = new kit.LocalStack({
         programDir: dir,
-        config: { host: lab.connection.host, port: String(lab.connection.port), privateKey: lab.connection.privateKey },
+        config: labConfig(lab),
         log: (l) => log.push(l),
       });
     });

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "./harness";
 import { program } from "./programs";
+import { labConfig } from "./support";
 
 const PROGRAM = program(`
 const red = new netns.Namespace("red", { connection, name: cfg.get("name") ?? "red" });
@@ -31,12 +32,7 @@ describe("Namespace through the SDK's provider host, from the packed tarball", f
   let stack: LocalStack;
   let dir: string;
   const trace: string[] = [];
-  const config = (extra: Record<string, string> = {}) => ({
-    host: lab.connection.host,
-    port: String(lab.connection.port),
-    privateKey: lab.connection.privateKey,
-    ...extra,
-  });
+  const config = (extra: Record<string, string> = {}) => ({ ...labConfig(lab), ...extra });
 
   before(async () => {
     const kit = testingKit();

@@ -5,6 +5,7 @@ import type { LabHost } from "../../provider/testing";
 import { type LabHost as SourceLabHost, startLabHost } from "../../provider/testing/labHost";
 import { closeAllRemotes, openRemote } from "../../provider/transport";
 import { testingKit, writeProgram } from "../integration/harness";
+import { labConfig } from "../integration/support";
 import { CONFIGURED_PROGRAM, countEvents, strayKey } from "./support";
 
 /** "SHA256:..." of a known_hosts style key, as ssh-keygen -l prints it. */
@@ -26,9 +27,7 @@ describe("security: host keys are pinned, recorded on first use, and a change is
       programDir: dir,
       stateFile: path.join(dir, `.state-${name}.json`),
       config: {
-        host: lab.connection.host,
-        port: String(lab.connection.port),
-        privateKey: lab.connection.privateKey,
+        ...labConfig(lab),
         kind: "Namespace",
         args: JSON.stringify({ name }),
         conn: JSON.stringify(conn),

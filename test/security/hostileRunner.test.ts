@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import type { LabHost, OperationResult } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
+import { labConfig } from "../integration/support";
 import { CLASS_OF, connectionOf, type HostileCase, hostileCases, secretText, shownValue } from "./cases";
 import { CONFIGURED_PROGRAM, countEvents } from "./support";
 
@@ -80,9 +81,7 @@ describe("security: hostile input through the runner changes nothing and sends n
       programDir: dir,
       stateFile: path.join(dir, `.state-${i}.json`),
       config: {
-        host: lab.connection.host,
-        port: String(lab.connection.port),
-        privateKey: lab.connection.privateKey,
+        ...labConfig(lab),
         kind: CLASS_OF[c.resource],
         args: JSON.stringify(c.args),
         conn: JSON.stringify(connectionOf(c, {})),

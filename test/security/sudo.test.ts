@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
+import { labConfig } from "../integration/support";
 import { CONFIGURED_PROGRAM, countEvents } from "./support";
 
 /**
@@ -56,9 +57,7 @@ describe("security: sudo: true for a non-root user", function () {
       programDir: dir,
       stateFile: path.join(dir, `.state-${user}.json`),
       config: {
-        host: lab.connection.host,
-        port: String(lab.connection.port),
-        privateKey: lab.connection.privateKey,
+        ...labConfig(lab),
         user,
         kind: "Namespace",
         args: JSON.stringify({ name: `via-${user.split("-")[1]}` }),
