@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, runSteps, SECTION } from "../kernel/exec";
+import { allOrNothing, ip, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import type { Rule } from "../kernel/iptables";
 import {
   addressSteps,
@@ -148,7 +148,8 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   const script = `${add} || exit $?\n${allOrNothing(configureSteps(inputs, undefined, true), deleteLinkScript(inputs.namespace, inputs.name))} || exit $?\necho ${SECTION}\n${showLinkScript(inputs.namespace, inputs.name)}`;
   let stdout: string;
   try {
-    stdout = (await remote.run(script)).stdout;
+    const undo = deleteLinkScript(inputs.namespace, inputs.name);
+    stdout = (await runUndoable(remote, script, undo, `bridge ${JSON.stringify(inputs.name)}`)).stdout;
   } catch (e) {
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
+import { runUndoable } from "../kernel/exec";
 import { addNamespaceScript, deleteNamespaceScript, readNamespace, setLoopbackScript } from "../kernel/netns";
 import { CommandError } from "../transport";
 import { boolean, namespaceName } from "../validate";
@@ -57,7 +58,12 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
   }
   if (!adopted) {
     try {
-      await remote.run(addNamespaceScript(inputs.name, inputs.loopbackUp));
+      await runUndoable(
+        remote,
+        addNamespaceScript(inputs.name, inputs.loopbackUp),
+        deleteNamespaceScript(inputs.name),
+        `namespace ${JSON.stringify(inputs.name)}`,
+      );
     } catch (e) {
       if (e instanceof CommandError && (await readNamespace(remote, inputs.name)).exists && !inputs.adopt)
         throw new Error(

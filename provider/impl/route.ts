@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, readSections } from "../kernel/exec";
+import { allOrNothing, readSections, runUndoable } from "../kernel/exec";
 import {
   addRouteStep,
   deleteRouteScript,
@@ -76,8 +76,11 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   let shown: string;
   try {
     // Add and read back in one round trip; the read part behaves as readSections does.
-    const result = await remote.run(
+    const result = await runUndoable(
+      remote,
       `${addRouteStep(inputs)} || exit $?\n{ ${showRouteScript(inputs)} ; } 2>/dev/null || true`,
+      deleteRouteScript(inputs),
+      `the route to ${inputs.destination}`,
     );
     shown = result.stdout;
   } catch (e) {

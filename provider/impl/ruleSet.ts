@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { allOrNothing, namespaceExists, readSections, runSteps, SECTION } from "../kernel/exec";
+import { allOrNothing, namespaceExists, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import {
   addRuleStep,
   checkRulesScript,
@@ -65,7 +65,7 @@ export async function createRuleSet(
     steps.push(writeSysctlStep(ns, key, "1"));
     undo.push(writeSysctlStep(ns, key, current[key] ?? "0"));
   }
-  await remote.run(allOrNothing(steps, undo.join("; ")));
+  await runUndoable(remote, allOrNothing(steps, undo.join("; ")), undo.join("; "), `the ${kind} rules ${comment}`);
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
 

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, runSteps, SECTION } from "../kernel/exec";
+import { allOrNothing, ip, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import {
   addressSteps,
   deleteLinkScript,
@@ -166,7 +166,9 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   const script = `${step} || exit $?\n${allOrNothing(configure, deleteLinkScript(first.namespace, first.name))} || exit $?\necho ${SECTION}\n${showLinkScript(a.namespace, a.name)}\necho ${SECTION}\n${showLinkScript(b.namespace, b.name)}`;
   let stdout: string;
   try {
-    stdout = (await remote.run(script)).stdout;
+    const undo = `${deleteLinkScript(a.namespace, a.name)}; ${deleteLinkScript(b.namespace, b.name)}`;
+    stdout = (await runUndoable(remote, script, undo, `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`))
+      .stdout;
   } catch (e) {
     if (e instanceof CommandError && !inputs.adopt) {
       const [sa, sb] = await readEnds(remote, a, b);

@@ -1,5 +1,5 @@
 import { command, quote } from "../shell";
-import type { Remote } from "../transport";
+import { CommandError, type CommandResult, type Remote } from "../transport";
 
 /** Where iproute2 keeps named namespaces (a compile-time constant of iproute2). */
 export const NETNS_RUN_DIR = "/var/run/netns";
@@ -46,4 +46,42 @@ export function allOrNothing(steps: string[], undo: string): string {
 /** Runs steps in order in one round trip, stopping at the first that fails; nothing to do sends nothing. */
 export async function runSteps(remote: Remote, steps: string[]): Promise<void> {
   if (steps.length > 0) await remote.run(steps.join(" && "));
+}
+
+/** How long a create waits for the shell a dropped connection left behind. */
+const ORPHAN_WAIT_STEPS = 200;
+const ORPHAN_WAIT_SLEEP = "0.05";
+
+/** Waits (bounded, about 10 s) until the process is gone. */
+function waitForExit(pid: number | undefined): string {
+  if (!pid) return "true";
+  return `i=0; while [ $i -lt ${ORPHAN_WAIT_STEPS} ] && kill -0 ${pid} 2>/dev/null; do sleep ${ORPHAN_WAIT_SLEEP}; i=$((i+1)); done`;
+}
+
+/**
+ * Runs a script that makes something on the host. When the channel closes
+ * before the script reports (exit code null: the connection dropped or the
+ * command timed out), it may have run in full, in part or not at all, and the
+ * engine will not record the object. So wait until the orphaned remote shell
+ * has finished, run `undo` (which must tolerate "not found") over a fresh
+ * channel, and fail: the host is left as it was, as after any failed create,
+ * and the next `up` does not trip over an unrecorded object.
+ */
+export async function runUndoable(remote: Remote, script: string, undo: string, what: string): Promise<CommandResult> {
+  try {
+    return await remote.run(script);
+  } catch (e) {
+    if (!(e instanceof CommandError) || e.code !== null) throw e;
+    try {
+      await remote.run(`${waitForExit(e.shellPid)}\n${undo}`);
+    } catch (u) {
+      throw new Error(
+        `${e.message}\nThe outcome is unknown, and undoing it failed too (${(u as Error).message}): ` +
+          `${what} may exist on ${remote.label} without being recorded. Remove it by hand, or set adopt: true.`,
+      );
+    }
+    throw new Error(
+      `${e.message}\nThe outcome was unknown, so ${what} was removed again; nothing is left half-made. Run up again.`,
+    );
+  }
 }

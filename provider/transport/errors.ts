@@ -6,6 +6,8 @@ export class CommandError extends Error {
     readonly code: number | null,
     readonly stdout: string,
     readonly stderr: string,
+    /** The remote shell's pid when the channel closed (code null): it may still be finishing the command. */
+    readonly shellPid?: number,
   ) {
     const what =
       code === null ? "did not finish (the channel closed; exit code null)" : `failed with exit code ${code}`;

@@ -33,6 +33,8 @@ export class RemoteShell {
   private pending: Pending | undefined;
   private closed = false;
   private readonly marker = `__PNETNS_${randomBytes(12).toString("hex")}`;
+  /** The remote `/bin/sh`'s pid, so a later shell can wait for it after a drop. */
+  private pid: number | undefined;
 
   private constructor(
     private readonly channel: ClientChannel,
@@ -58,7 +60,10 @@ export class RemoteShell {
     const shell = new RemoteShell(channel, host);
     channel.write(SHELL_SETUP);
     try {
-      await shell.run("true", 30_000);
+      // In the subshell `run` uses, $$ is still the long-lived shell's pid.
+      const ready = await shell.run("echo $$", 30_000);
+      const pid = Number(ready.stdout.trim());
+      shell.pid = Number.isInteger(pid) && pid > 1 ? pid : undefined;
     } catch (e) {
       shell.close();
       const stderr = e instanceof CommandError ? e.stderr.trim() : String(e);
@@ -94,7 +99,7 @@ export class RemoteShell {
         this.pending = undefined;
         // The shell's state is unknown now: never reuse it.
         this.close();
-        reject(new CommandError(this.host, script, null, this.stdout, `timed out after ${timeoutMs} ms`));
+        reject(new CommandError(this.host, script, null, this.stdout, `timed out after ${timeoutMs} ms`, this.pid));
       }, timeoutMs);
       this.channel.write(
         `( eval ${quote(script)} ) </dev/null; __rc=$?; printf '\\n%s %d\\n' ${this.marker} "$__rc"; printf '\\n%s\\n' ${this.marker} >&2\n`,
@@ -129,7 +134,7 @@ export class RemoteShell {
     this.pending = undefined;
     if (pending) {
       clearTimeout(pending.timer);
-      pending.reject(new CommandError(this.host, pending.command, null, this.stdout, this.stderr));
+      pending.reject(new CommandError(this.host, pending.command, null, this.stdout, this.stderr, this.pid));
     }
   }
 
