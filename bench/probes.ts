@@ -1,18 +1,81 @@
 import * as fs from "node:fs";
 
+const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
+
+/** utime + stime of a process in seconds, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+}
+
+/** The lab's sshd listener: the process in the lab's network namespace that OpenSSH titles "[listener]". */
+function sshdListenerPid(labPid: number): number {
+  const netns = fs.readlinkSync(`/proc/${labPid}/ns/net`);
+  for (const p of fs.readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (fs.readlinkSync(`/proc/${p}/ns/net`) !== netns) continue;
+      // OpenSSH retitles its listener "sshd: /usr/sbin/sshd ... [listener] ..."; older ones keep the argv.
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, "utf8");
+      if (cmd.includes("[listener]") || cmd.startsWith("/usr/sbin/sshd\0")) return Number(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error("no sshd listener found in the lab's network namespace");
+}
+
+const CPUACCT = "/sys/fs/cgroup/cpuacct";
+
 /**
- * Peak RSS of the dynamic provider host. The runner's child spawns
- * `node <sdk>/cmd/dynamic-provider/index.js` with cwd = the program directory
- * and SIGKILLs it when the operation ends, so the host cannot report on exit.
- * Instead this samples /proc every `intervalMs` for processes whose command
- * line names cmd/dynamic-provider and whose cwd is the program directory, and
- * keeps the largest VmHWM (the kernel's own high-water mark of resident
- * memory, which only grows). The last sample is at most `intervalMs` before
- * the kill, and VmHWM already covers everything before it.
+ * All CPU the lab host spends serving SSH: its sshd listener is moved into a
+ * cpuacct cgroup of its own, which every session, remote shell and `ip` it
+ * forks inherits, and the kernel charges their CPU time there as it runs
+ * (short-lived and orphaned processes included). Reads NaN where cgroup v1
+ * cpuacct is not mounted.
  */
-export class ProviderRssProbe {
+export class RemoteCpuMeter {
+  private readonly dir: string | undefined;
+
+  constructor(labPid: number) {
+    if (!fs.existsSync(`${CPUACCT}/cpuacct.usage`)) return;
+    this.dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-${labPid}`;
+    fs.mkdirSync(this.dir, { recursive: true });
+    fs.writeFileSync(`${this.dir}/cgroup.procs`, String(sshdListenerPid(labPid)));
+  }
+
+  /** CPU seconds charged so far. */
+  seconds(): number {
+    return this.dir ? Number(fs.readFileSync(`${this.dir}/cpuacct.usage`, "utf8")) / 1e9 : Number.NaN;
+  }
+
+  /** Moves what is left back to the root group and removes the group. */
+  close(): void {
+    if (!this.dir || !fs.existsSync(this.dir)) return;
+    for (const pid of fs.readFileSync(`${this.dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
+      try {
+        fs.writeFileSync(`${CPUACCT}/cgroup.procs`, pid);
+      } catch {
+        // exited meanwhile
+      }
+    fs.rmdirSync(this.dir);
+  }
+}
+
+/**
+ * Samples the runner's processes of one program directory: the runner child
+ * (command line names runnerChild) and the dynamic provider host (names
+ * cmd/dynamic-provider), both with cwd = the program directory. The runner
+ * SIGKILLs the provider host when the operation ends, so it cannot report on
+ * exit: this samples /proc every `intervalMs` and keeps, per process, the
+ * largest VmHWM (the kernel's own high-water mark of resident memory, which
+ * only grows) and the last CPU time seen (at most `intervalMs` before the end).
+ */
+export class ProcessProbe {
   private timer: NodeJS.Timeout | undefined;
   private readonly peaks = new Map<number, number>();
+  private readonly cpu = new Map<number, { role: "host" | "child"; seconds: number }>();
   private readonly skip = new Set<number>();
 
   constructor(
@@ -25,12 +88,13 @@ export class ProviderRssProbe {
     this.timer = setInterval(() => this.sample(), this.intervalMs);
   }
 
-  /** Stops sampling; returns the peak VmHWM in MiB over all matching processes (0 if none was seen). */
-  stop(): { peakMiB: number; hosts: number } {
+  /** Stops sampling: provider host peak VmHWM (MiB, 0 if none was seen) and CPU seconds per role. */
+  stop(): { peakMiB: number; hostCpuS: number; childCpuS: number } {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    const peak = Math.max(0, ...this.peaks.values());
-    return { peakMiB: peak / 1024, hosts: this.peaks.size };
+    const sum = (role: string) =>
+      [...this.cpu.values()].filter((c) => c.role === role).reduce((a, c) => a + c.seconds, 0);
+    return { peakMiB: Math.max(0, ...this.peaks.values()) / 1024, hostCpuS: sum("host"), childCpuS: sum("child") };
   }
 
   private sample(): void {
@@ -44,17 +108,21 @@ export class ProviderRssProbe {
       const pid = Number(p);
       if (this.skip.has(pid)) continue;
       try {
-        if (!this.peaks.has(pid)) {
+        let role = this.cpu.get(pid)?.role;
+        if (!role) {
           const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
           // Right after fork a node child still shows its parent's command line, so
           // only processes that are not node at all are skipped for good.
           if (!cmd.includes("node")) this.skip.add(pid);
-          if (!cmd.includes("cmd/dynamic-provider") || fs.readlinkSync(`/proc/${pid}/cwd`) !== this.programDir)
-            continue;
+          role = cmd.includes("cmd/dynamic-provider") ? "host" : cmd.includes("runnerChild") ? "child" : undefined;
+          if (!role || fs.readlinkSync(`/proc/${pid}/cwd`) !== this.programDir) continue;
         }
-        const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-        const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-        this.peaks.set(pid, Math.max(kb, this.peaks.get(pid) ?? 0));
+        this.cpu.set(pid, { role, seconds: cpuSeconds(pid) });
+        if (role === "host") {
+          const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+          const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+          this.peaks.set(pid, Math.max(kb, this.peaks.get(pid) ?? 0));
+        }
       } catch {
         // gone meanwhile
       }

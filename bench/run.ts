@@ -6,6 +6,8 @@
 //   --repeats 3          repeats of each pair        (env BENCH_REPEATS)
 //   --parallel default   runner parallelism list; "default" = 4 x cores (env BENCH_PARALLEL)
 //   --heavy-n 50         counts also run on a lab host whose login shell sleeps 150 ms; "" for none (env BENCH_HEAVY_N)
+//   --shells default,8   PULUMI_NETNS_SHELLS_PER_HOST for the provider host; "default" = unset (env BENCH_SHELLS)
+//   --program ts,js      the program as index.ts (ts-node, as `pulumi up` runs it) and/or plain index.js (env BENCH_PROGRAM)
 //   --json file          also write every measurement as JSON (env BENCH_JSON)
 //   --quick              = --n 10,50,200 --repeats 1 --parallel default --heavy-n 50 (the default; ~8 min)
 //   --full               = --n 10,50,200 --repeats 3 --parallel default,16 --heavy-n 10,50,200 (about an hour)
@@ -16,7 +18,7 @@ import * as path from "node:path";
 import type { NetworkPlan } from "../components/plan";
 import type { LabHost, LocalStack, OperationResult } from "../provider/testing";
 import { removeScratch, scratchProject, testingKit, writeProgram } from "../test/integration/harness";
-import { ProviderRssProbe, stats, summarizeTrace, type TraceSummary } from "./probes";
+import { ProcessProbe, RemoteCpuMeter, stats, summarizeTrace, type TraceSummary } from "./probes";
 import { commandCount, downScript, upScript } from "./script";
 import { runScriptOverSsh } from "./ssh";
 
@@ -25,6 +27,8 @@ interface Options {
   repeats: number;
   parallels: Array<number | "default">;
   heavyCounts: number[];
+  shells: Array<number | "default">;
+  programs: Array<"ts" | "js">;
   json?: string;
 }
 
@@ -42,6 +46,8 @@ function parseOptions(argv: string[]): Options {
     repeats: env.BENCH_REPEATS ?? "1",
     parallel: env.BENCH_PARALLEL ?? "default",
     "heavy-n": env.BENCH_HEAVY_N ?? "50",
+    shells: env.BENCH_SHELLS ?? "default",
+    program: env.BENCH_PROGRAM ?? "ts",
     json: env.BENCH_JSON,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,6 +74,16 @@ function parseOptions(argv: string[]): Options {
     repeats: Math.max(1, Number(o.repeats) || 1),
     parallels: parseList(o.parallel ?? "").map((p) => (p === "default" ? "default" : Number(p))),
     heavyCounts: ints(o["heavy-n"]),
+    shells: parseList(o.shells ?? "").map((x) => {
+      if (x === "default") return "default";
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--shells: not 1-9 or "default": ${x}`);
+      return n;
+    }),
+    programs: parseList(o.program ?? "").map((x) => {
+      if (x !== "ts" && x !== "js") throw new Error(`--program: not ts or js: ${x}`);
+      return x;
+    }),
     json: o.json,
   };
 }
@@ -96,6 +112,14 @@ const net = new netns.IsolatedNetwork("bench", {
 export const gateway = net.gateway;
 `;
 
+/** The same program as CommonJS, run by node without ts-node. */
+const PROGRAM_JS = PROGRAM.replace(
+  'import * as pulumi from "@pulumi/pulumi";',
+  'const pulumi = require("@pulumi/pulumi");',
+)
+  .replace('import * as netns from "pulumi-netns";', 'const netns = require("pulumi-netns");')
+  .replace("export const gateway = net.gateway;", "exports.gateway = net.gateway;");
+
 const nsName = (i: number) => `ns${String(i + 1).padStart(3, "0")}`;
 
 interface OpMeasure {
@@ -104,15 +128,25 @@ interface OpMeasure {
   timings?: OperationResult["timings"];
   trace: TraceSummary;
   rssMiB: number;
+  /** CPU seconds of the runner child (SDK, program, engine), of the provider host, and on the lab host (sshd, shells, ip). */
+  cpu: { child: number; host: number; remote: number };
   counts: OperationResult["counts"];
 }
+
+interface Variant {
+  parallel: number;
+  shells: number | "default";
+  program: "ts" | "js";
+}
+
+const variantLabel = (v: Variant) => `p=${v.parallel} shells=${v.shells} ${v.program}`;
 
 interface Sample {
   lab: "plain" | "heavy";
   n: number;
   repeat: number;
-  script: { up: number; upHandshake: number; down: number; commands: number };
-  runs: Array<{ parallel: number; up: OpMeasure; noop: OpMeasure; refresh: OpMeasure; destroy: OpMeasure }>;
+  script: { up: number; upHandshake: number; down: number; commands: number; upCpu: number; downCpu: number };
+  runs: Array<{ variant: Variant; up: OpMeasure; noop: OpMeasure; refresh: OpMeasure; destroy: OpMeasure }>;
 }
 
 function log(line: string): void {
@@ -123,7 +157,12 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const cores = os.cpus().length;
   const parallels = opts.parallels.map((p) => (p === "default" ? 4 * cores : p));
-  log(`bench: N=${opts.counts} heavy N=${opts.heavyCounts} repeats=${opts.repeats} parallel=${parallels}`);
+  const variants: Variant[] = opts.programs.flatMap((program) =>
+    opts.shells.flatMap((shells) => parallels.map((parallel) => ({ parallel, shells, program }))),
+  );
+  log(
+    `bench: N=${opts.counts} heavy N=${opts.heavyCounts} repeats=${opts.repeats} variants: ${variants.map(variantLabel).join(", ")}`,
+  );
   log("packing and installing pulumi-netns into a scratch project ...");
   const t0 = Date.now();
   scratchProject();
@@ -154,8 +193,21 @@ async function main(): Promise<void> {
           namespaces: Array.from({ length: n }, (_, i) => ({ name: nsName(i) })),
         });
         const dir = writeProgram(`bench-${kind}-${n}`, PROGRAM);
+        const jsDir = writeProgram(`bench-${kind}-${n}-js`, PROGRAM_JS);
+        fs.renameSync(path.join(jsDir, "index.ts"), path.join(jsDir, "index.js"));
         for (let repeat = 1; repeat <= opts.repeats; repeat++) {
-          const sample = await pair(kit, lab, plan, dir, parallels, ipForward, baseline, kind, n, repeat);
+          const sample = await pair(
+            kit,
+            lab,
+            plan,
+            { ts: dir, js: jsDir },
+            variants,
+            ipForward,
+            baseline,
+            kind,
+            n,
+            repeat,
+          );
           samples.push(sample);
           printSample(sample);
         }
@@ -179,8 +231,8 @@ async function pair(
   kit: typeof import("../provider/testing"),
   lab: LabHost,
   plan: NetworkPlan,
-  dir: string,
-  parallels: number[],
+  dirs: { ts: string; js: string },
+  variants: Variant[],
   ipForward: string,
   baseline: string,
   kind: "plain" | "heavy",
@@ -191,80 +243,108 @@ async function pair(
   // The script: up, then down, then the host must be as before.
   const up = upScript(plan);
   const down = downScript(plan, ipForward);
-  const su = await runScriptOverSsh(lab.connection, up);
-  await expectCreated(lab, plan, `${label} script`);
-  const sd = await runScriptOverSsh(lab.connection, down);
-  await expectBaseline(kit, lab, baseline, `${label} script down`);
-  log(
-    `${label}: script up ${su.totalMs.toFixed(0)} ms (handshake ${su.handshakeMs.toFixed(0)}), down ${sd.totalMs.toFixed(0)} ms`,
-  );
-  const sample: Sample = {
-    lab: kind,
-    n,
-    repeat,
-    script: { up: su.totalMs, upHandshake: su.handshakeMs, down: sd.totalMs, commands: commandCount(up) },
-    runs: [],
+  const meter = new RemoteCpuMeter(lab.pid);
+  const remoteCpu = async <T>(work: () => Promise<T>): Promise<{ result: T; cpu: number }> => {
+    const before = meter.seconds();
+    const result = await work();
+    return { result, cpu: meter.seconds() - before };
   };
-  const config = {
-    host: lab.connection.host,
-    port: String(lab.connection.port),
-    privateKey: lab.connection.privateKey,
-    count: String(n),
-    bridge: BRIDGE,
-    subnet: SUBNET,
-  };
-  for (const parallel of parallels) {
-    const stateDir = path.join(dir, ".pulumi-state");
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    let opIndex = 0;
-    const measure = async (op: "up" | "refresh" | "destroy"): Promise<OpMeasure> => {
-      const traceFile = path.join(dir, `trace-${parallel}-${repeat}-${++opIndex}.jsonl`);
-      const lines: string[] = [];
-      const stack: LocalStack = new kit.LocalStack({
-        programDir: dir,
-        config,
-        parallel,
-        log: (l) => lines.push(l),
-        env: { PULUMI_NETNS_TRACE: traceFile },
-      });
-      const probe = new ProviderRssProbe(dir);
-      probe.start();
-      const started = performance.now();
-      const result = await stack[op]();
-      const wallMs = performance.now() - started;
-      const rss = probe.stop();
-      if (!result.ok)
-        throw new Error(`${label} p=${parallel} ${op} failed: ${result.error}\n${lines.slice(-20).join("\n")}`);
-      const m: OpMeasure = {
-        wallMs,
-        timings: result.timings,
-        trace: summarizeTrace(traceFile),
-        rssMiB: rss.peakMiB,
-        counts: result.counts,
-      };
-      fs.rmSync(traceFile, { force: true });
-      return m;
-    };
-    const mUp = await measure("up");
-    // 3 per namespace, the bridge, the NAT rule, the component and the stack.
-    if (mUp.counts.create !== 3 * n + 4)
-      throw new Error(`${label}: up created ${mUp.counts.create}, expected ${3 * n + 4}`);
-    await expectCreated(lab, plan, `${label} p=${parallel} up`);
-    const mNoop = await measure("up");
-    const c = mNoop.counts;
-    if (c.create + c.update + c.replace + c.delete !== 0)
-      throw new Error(`${label}: no-op up changed ${JSON.stringify(c)}`);
-    const mRefresh = await measure("refresh");
-    if (mRefresh.counts.update + mRefresh.counts.delete !== 0)
-      throw new Error(`${label}: refresh saw drift ${JSON.stringify(mRefresh.counts)}`);
-    const mDestroy = await measure("destroy");
-    await expectBaseline(kit, lab, baseline, `${label} p=${parallel} destroy`);
-    log(
-      `${label} p=${parallel}: up ${mUp.wallMs.toFixed(0)} no-op ${mNoop.wallMs.toFixed(0)} refresh ${mRefresh.wallMs.toFixed(0)} destroy ${mDestroy.wallMs.toFixed(0)} ms`,
-    );
-    sample.runs.push({ parallel, up: mUp, noop: mNoop, refresh: mRefresh, destroy: mDestroy });
+  try {
+    return await measurePair();
+  } finally {
+    meter.close();
   }
-  return sample;
+
+  async function measurePair(): Promise<Sample> {
+    const { result: su, cpu: upCpu } = await remoteCpu(() => runScriptOverSsh(lab.connection, up));
+    await expectCreated(lab, plan, `${label} script`);
+    const { result: sd, cpu: downCpu } = await remoteCpu(() => runScriptOverSsh(lab.connection, down));
+    await expectBaseline(kit, lab, baseline, `${label} script down`);
+    log(
+      `${label}: script up ${su.totalMs.toFixed(0)} ms (handshake ${su.handshakeMs.toFixed(0)}), down ${sd.totalMs.toFixed(0)} ms`,
+    );
+    const sample: Sample = {
+      lab: kind,
+      n,
+      repeat,
+      script: {
+        up: su.totalMs,
+        upHandshake: su.handshakeMs,
+        down: sd.totalMs,
+        commands: commandCount(up),
+        upCpu,
+        downCpu,
+      },
+      runs: [],
+    };
+    const config = {
+      host: lab.connection.host,
+      port: String(lab.connection.port),
+      privateKey: lab.connection.privateKey,
+      count: String(n),
+      bridge: BRIDGE,
+      subnet: SUBNET,
+    };
+    for (const variant of variants) {
+      const { parallel } = variant;
+      const dir = dirs[variant.program];
+      const vlabel = `${label} ${variantLabel(variant)}`;
+      const stateDir = path.join(dir, ".pulumi-state");
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      let opIndex = 0;
+      const measure = async (op: "up" | "refresh" | "destroy"): Promise<OpMeasure> => {
+        const traceFile = path.join(dir, `trace-${parallel}-${repeat}-${++opIndex}.jsonl`);
+        const lines: string[] = [];
+        const env: NodeJS.ProcessEnv = { PULUMI_NETNS_TRACE: traceFile };
+        if (variant.shells !== "default") env.PULUMI_NETNS_SHELLS_PER_HOST = String(variant.shells);
+        const stack: LocalStack = new kit.LocalStack({
+          programDir: dir,
+          config,
+          parallel,
+          log: (l) => lines.push(l),
+          env,
+        });
+        const probe = new ProcessProbe(dir);
+        probe.start();
+        const started = performance.now();
+        const { result, cpu: remote } = await remoteCpu(async () => {
+          const r = await stack[op]();
+          return { r, wallMs: performance.now() - started, seen: probe.stop() };
+        });
+        const { r: opResult, wallMs, seen } = result;
+        if (!opResult.ok) throw new Error(`${vlabel} ${op} failed: ${opResult.error}\n${lines.slice(-20).join("\n")}`);
+        const m: OpMeasure = {
+          wallMs,
+          timings: opResult.timings,
+          trace: summarizeTrace(traceFile),
+          rssMiB: seen.peakMiB,
+          cpu: { child: seen.childCpuS, host: seen.hostCpuS, remote },
+          counts: opResult.counts,
+        };
+        fs.rmSync(traceFile, { force: true });
+        return m;
+      };
+      const mUp = await measure("up");
+      // 3 per namespace, the bridge, the NAT rule, the component and the stack.
+      if (mUp.counts.create !== 3 * n + 4)
+        throw new Error(`${vlabel}: up created ${mUp.counts.create}, expected ${3 * n + 4}`);
+      await expectCreated(lab, plan, `${vlabel} up`);
+      const mNoop = await measure("up");
+      const c = mNoop.counts;
+      if (c.create + c.update + c.replace + c.delete !== 0)
+        throw new Error(`${vlabel}: no-op up changed ${JSON.stringify(c)}`);
+      const mRefresh = await measure("refresh");
+      if (mRefresh.counts.update + mRefresh.counts.delete !== 0)
+        throw new Error(`${vlabel}: refresh saw drift ${JSON.stringify(mRefresh.counts)}`);
+      const mDestroy = await measure("destroy");
+      await expectBaseline(kit, lab, baseline, `${vlabel} destroy`);
+      log(
+        `${vlabel}: up ${mUp.wallMs.toFixed(0)} no-op ${mNoop.wallMs.toFixed(0)} refresh ${mRefresh.wallMs.toFixed(0)} destroy ${mDestroy.wallMs.toFixed(0)} ms`,
+      );
+      sample.runs.push({ variant, up: mUp, noop: mNoop, refresh: mRefresh, destroy: mDestroy });
+    }
+    return sample;
+  }
 }
 
 /** Both ways must build the same thing: every namespace with its address and default route. */
@@ -323,7 +403,7 @@ function renderTable(samples: Sample[]): string {
   const header = [
     "lab",
     "N",
-    "par",
+    "variant",
     "script up s",
     "up s",
     "up ×",
@@ -336,6 +416,8 @@ function renderTable(samples: Sample[]): string {
     "cmds up/no-op/refresh/destroy",
     "cmd ms up (sum)",
     "RSS MiB",
+    "up CPU s: script / child+host+remote",
+    "destroy CPU s: script / child+host+remote",
   ];
   const groups = new Map<string, Sample[]>();
   for (const s of samples) {
@@ -356,7 +438,7 @@ function renderTable(samples: Sample[]): string {
       rows.push([
         first.lab,
         String(first.n),
-        String(run.parallel),
+        variantLabel(run.variant),
         spread(scriptUp),
         spread(runs.map((r) => r.up.wallMs)),
         spread(
@@ -381,6 +463,12 @@ function renderTable(samples: Sample[]): string {
         [run.up, run.noop, run.refresh, run.destroy].map((m) => m.trace.commands).join("/"),
         med(runs.map((r) => r.up.trace.commandMs)).toFixed(0),
         med(runs.map((r) => Math.max(r.up.rssMiB, r.noop.rssMiB, r.refresh.rssMiB, r.destroy.rssMiB))).toFixed(0),
+        `${med(group.map((g) => g.script.upCpu)).toFixed(1)} / ${med(runs.map((r) => r.up.cpu.child)).toFixed(1)}+${med(
+          runs.map((r) => r.up.cpu.host),
+        ).toFixed(1)}+${med(runs.map((r) => r.up.cpu.remote)).toFixed(1)}`,
+        `${med(group.map((g) => g.script.downCpu)).toFixed(1)} / ${med(runs.map((r) => r.destroy.cpu.child)).toFixed(1)}+${med(
+          runs.map((r) => r.destroy.cpu.host),
+        ).toFixed(1)}+${med(runs.map((r) => r.destroy.cpu.remote)).toFixed(1)}`,
       ]);
     }
   }
@@ -392,7 +480,7 @@ function renderTable(samples: Sample[]): string {
           s.lab,
           String(s.n),
           String(s.repeat),
-          String(r.parallel),
+          variantLabel(r.variant),
           op,
           fmtS(m.wallMs),
           fmtS(m.timings?.sdkLoadMs ?? Number.NaN),
@@ -402,13 +490,16 @@ function renderTable(samples: Sample[]): string {
           String(m.trace.commands),
           fmtS(m.trace.commandMs),
           m.rssMiB.toFixed(0),
+          m.cpu.child.toFixed(2),
+          m.cpu.host.toFixed(2),
+          m.cpu.remote.toFixed(2),
         ]);
   return `${markdown(header, rows)}\n\nPer operation (where the time goes):\n\n${markdown(
     [
       "lab",
       "N",
       "#",
-      "par",
+      "variant",
       "op",
       "wall s",
       "SDK load s",
@@ -418,6 +509,9 @@ function renderTable(samples: Sample[]): string {
       "commands",
       "Σ cmd s",
       "RSS MiB",
+      "child CPU s",
+      "host CPU s",
+      "remote CPU s",
     ],
     detail,
   )}`;

@@ -1,7 +1,13 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
 import { runUndoable } from "../kernel/exec";
-import { addNamespaceScript, deleteNamespaceScript, readNamespace, setLoopbackScript } from "../kernel/netns";
+import {
+  addNamespaceScript,
+  deleteNamespace,
+  deleteNamespaceScript,
+  readNamespace,
+  setLoopbackScript,
+} from "../kernel/netns";
 import { CommandError } from "../transport";
 import { boolean, namespaceName } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
@@ -101,5 +107,5 @@ export async function update(
 
 export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   const remote = await remoteFor(props);
-  await remote.run(deleteNamespaceScript(props.name));
+  await deleteNamespace(remote, props.name);
 }

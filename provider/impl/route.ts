@@ -2,6 +2,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
 import { allOrNothing, readSections, runUndoable } from "../kernel/exec";
 import {
+  addAndShowRouteScript,
   addRouteStep,
   deleteRouteScript,
   parseRoute,
@@ -75,10 +76,9 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   const remote = await remoteFor(inputs);
   let shown: string;
   try {
-    // Add and read back in one round trip; the read part behaves as readSections does.
     const result = await runUndoable(
       remote,
-      `${addRouteStep(inputs)} || exit $?\n{ ${showRouteScript(inputs)} ; } 2>/dev/null || true`,
+      addAndShowRouteScript(inputs),
       deleteRouteScript(inputs),
       `the route to ${inputs.destination}`,
     );

@@ -1,16 +1,17 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
+import { allOrNothing, type IpArgs, ip, ipBatch, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import {
-  addressSteps,
+  addressOps,
   deleteLinkScript,
   type LinkState,
+  masterOp,
+  mtuOp,
   parseLink,
   sameAddresses,
-  setMasterStep,
-  setMtuStep,
-  setUpStep,
+  showLinkOp,
   showLinkScript,
+  upOp,
 } from "../kernel/link";
 import { CommandError, type Remote } from "../transport";
 import { boolean, isUnknown, mtu } from "../validate";
@@ -95,13 +96,19 @@ function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: In
   };
 }
 
+function configureOps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): IpArgs[] {
+  const ops: IpArgs[] = [];
+  if (pairMtu !== undefined && current?.mtu !== pairMtu) ops.push(mtuOp(end.name, pairMtu));
+  if (end.bridge !== current?.master) ops.push(masterOp(end.name, end.bridge));
+  ops.push(...addressOps(end.name, current?.addresses ?? [], end.addresses));
+  if (end.up !== (current?.up ?? false)) ops.push(upOp(end.name, end.up));
+  return ops;
+}
+
+/** One end's changes as one step (a single `ip -batch` in the end's namespace); none when nothing changes. */
 function configureSteps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): string[] {
-  const steps: string[] = [];
-  if (pairMtu !== undefined && current?.mtu !== pairMtu) steps.push(setMtuStep(end.namespace, end.name, pairMtu));
-  if (end.bridge !== current?.master) steps.push(setMasterStep(end.namespace, end.name, end.bridge));
-  steps.push(...addressSteps(end.namespace, end.name, current?.addresses ?? [], end.addresses));
-  if (end.up !== (current?.up ?? false)) steps.push(setUpStep(end.namespace, end.name, end.up));
-  return steps;
+  const ops = configureOps(end, current, pairMtu);
+  return ops.length ? [ipBatch(end.namespace, ops)] : [];
 }
 
 async function readEnds(
@@ -162,8 +169,11 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
     }
   }
   const { step, first } = createStep(a, b);
-  const configure = [...configureSteps(a, undefined, inputs.mtu), ...configureSteps(b, undefined, inputs.mtu)];
-  const script = `${step} || exit $?\n${allOrNothing(configure, deleteLinkScript(first.namespace, first.name))} || exit $?\necho ${SECTION}\n${showLinkScript(a.namespace, a.name)}\necho ${SECTION}\n${showLinkScript(b.namespace, b.name)}`;
+  // Each end is configured and read back by one `ip -batch` in its namespace.
+  const configureAndShow = (end: InterfaceEnd) =>
+    ipBatch(end.namespace, [...configureOps(end, undefined, inputs.mtu), showLinkOp(end.name)], ["-d", "-j"]);
+  const configure = [configureAndShow(a), `echo ${SECTION}`, configureAndShow(b)];
+  const script = `${step} || exit $?\n${allOrNothing(configure, deleteLinkScript(first.namespace, first.name))}`;
   let stdout: string;
   try {
     const undo = `${deleteLinkScript(a.namespace, a.name)}; ${deleteLinkScript(b.namespace, b.name)}`;
@@ -181,7 +191,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
     }
     throw e;
   }
-  const [, ta = "", tb = ""] = stdout.split(`${SECTION}\n`);
+  const [ta = "", tb = ""] = stdout.split(`${SECTION}\n`);
   const sa = mustExist(parseLink(ta, a.name), a);
   const sb = mustExist(parseLink(tb, b.name), b);
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, false)) };

@@ -7,6 +7,31 @@ export const NETNS_RUN_DIR = "/var/run/netns";
 /** Separates the parts of a multi-part read; it is never valid JSON or iptables output. */
 export const SECTION = "--pulumi-netns-section--";
 
+/** The arguments of one `ip` command after `ip [-n NS]`. */
+export type IpArgs = Array<string | number>;
+
+// `ip -batch` splits its lines itself (on blanks, with its own quoting and `#`
+// comments), so a batch takes only plain tokens; validated names and addresses are.
+const BATCH_TOKEN = /^[A-Za-z0-9_.:/-]+$/;
+
+/**
+ * Several `ip` commands in one namespace as one `ip -batch` process instead of
+ * one process each (a process start costs the host about 2 ms of CPU, more than
+ * the command itself). Like a chain of `&&`, it stops at the first command that
+ * fails and exits non-zero, with the kernel's error on stderr. `options` go
+ * before `-batch` and apply to every line (`-j`, `-d` for the shows in it).
+ */
+export function ipBatch(namespace: string | undefined, ops: IpArgs[], options: string[] = []): string {
+  if (ops.length === 1) return ip(namespace, ...options, ...ops[0]);
+  if (ops.length === 0) return "true";
+  const lines = ops.map((op) => {
+    const bad = op.find((t) => !BATCH_TOKEN.test(String(t)));
+    if (bad !== undefined) throw new Error(`not a plain token for ip -batch: ${JSON.stringify(bad)}`);
+    return op.join(" ");
+  });
+  return `printf '%s\\n' ${lines.map(quote).join(" ")} | ${ip(namespace, ...options, "-batch", "-")}`;
+}
+
 /** `ip` in a named namespace, or in the host's own when `namespace` is absent. */
 export function ip(namespace: string | undefined, ...args: Array<string | number>): string {
   return namespace ? command("ip", "-n", namespace, ...args) : command("ip", ...args);

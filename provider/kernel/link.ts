@@ -1,4 +1,4 @@
-import { ip, namespaceExists } from "./exec";
+import { type IpArgs, ip, namespaceExists } from "./exec";
 import { parseIpJson } from "./json";
 
 /** What the host says about one interface (from `ip -d -j addr show`). */
@@ -47,6 +47,21 @@ export function parseLink(text: string, what: string): LinkState | undefined {
   };
 }
 
+/** `ip` arguments (after `ip [-n NS]`) that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
+export function addressOps(dev: string, current: string[], wanted: string[]): IpArgs[] {
+  const ops: IpArgs[] = [];
+  for (const a of current) if (!wanted.includes(a)) ops.push(["addr", "del", a, "dev", dev]);
+  for (const a of wanted) if (!current.includes(a)) ops.push(["addr", "replace", a, "dev", dev]);
+  return ops;
+}
+
+export const upOp = (dev: string, up: boolean): IpArgs => ["link", "set", "dev", dev, up ? "up" : "down"];
+export const mtuOp = (dev: string, mtu: number): IpArgs => ["link", "set", "dev", dev, "mtu", mtu];
+export const masterOp = (dev: string, bridge: string | undefined): IpArgs =>
+  bridge ? ["link", "set", "dev", dev, "master", bridge] : ["link", "set", "dev", dev, "nomaster"];
+/** Prints the interface as `ip -d -j addr show` does (run it with those options, e.g. in `ipBatch`). */
+export const showLinkOp = (dev: string): IpArgs => ["addr", "show", "dev", dev];
+
 /** Commands that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
 export function addressSteps(
   namespace: string | undefined,
@@ -54,24 +69,19 @@ export function addressSteps(
   current: string[],
   wanted: string[],
 ): string[] {
-  const steps: string[] = [];
-  for (const a of current) if (!wanted.includes(a)) steps.push(ip(namespace, "addr", "del", a, "dev", dev));
-  for (const a of wanted) if (!current.includes(a)) steps.push(ip(namespace, "addr", "replace", a, "dev", dev));
-  return steps;
+  return addressOps(dev, current, wanted).map((op) => ip(namespace, ...op));
 }
 
 export function setUpStep(namespace: string | undefined, dev: string, up: boolean): string {
-  return ip(namespace, "link", "set", "dev", dev, up ? "up" : "down");
+  return ip(namespace, ...upOp(dev, up));
 }
 
 export function setMtuStep(namespace: string | undefined, dev: string, mtu: number): string {
-  return ip(namespace, "link", "set", "dev", dev, "mtu", mtu);
+  return ip(namespace, ...mtuOp(dev, mtu));
 }
 
 export function setMasterStep(namespace: string | undefined, dev: string, bridge: string | undefined): string {
-  return bridge
-    ? ip(namespace, "link", "set", "dev", dev, "master", bridge)
-    : ip(namespace, "link", "set", "dev", dev, "nomaster");
+  return ip(namespace, ...masterOp(dev, bridge));
 }
 
 /** Deletes an interface; one already gone (or whose namespace is gone) is not an error. */

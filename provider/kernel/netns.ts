@@ -43,4 +43,54 @@ export function deleteNamespaceScript(name: string): string {
   return `if ${namespaceExists(name)}; then ${command("ip", "netns", "del", name)}; fi`;
 }
 
+interface IpVeth {
+  ifname: string;
+  /** The peer's ifindex in its own namespace. */
+  link_index?: number;
+  /** The peer's namespace, as an id of this namespace's `ip netns list-id`. */
+  link_netnsid?: number;
+}
+
+interface IpNsId {
+  nsid: number;
+  /** Absent for a namespace without a name in /var/run/netns (the host's own, from a named one). */
+  name?: string;
+}
+
+// The kernel takes a deleted namespace's interfaces down within milliseconds;
+// the bound only matters if an unrelated interface happens to hold a peer's index.
+const PEER_WAIT_POLLS = 100;
+const PEER_WAIT_SLEEP = "0.01";
+
+/**
+ * Deletes a namespace (one already gone is not an error) and returns once the
+ * veth peers of its interfaces are gone from the other namespaces too. The
+ * kernel destroys a deleted namespace's interfaces, and with them their peers,
+ * asynchronously, so without the wait a peer could outlive the delete for a few
+ * milliseconds, and a new pair with the same name could fail to be made. Peers
+ * are identified by index (`ip link show dev ifN`, iproute2's spelling of an
+ * interface known only by its index).
+ */
+export async function deleteNamespace(remote: Remote, name: string): Promise<void> {
+  const read = `${ip(name, "-j", "link", "show", "type", "veth")} && echo ${SECTION} && ${ip(name, "-j", "netns", "list-id")} && echo ${SECTION}`;
+  const result = await remote.run(
+    `if ${namespaceExists(name)}; then ${read} && ${command("ip", "netns", "del", name)}; fi`,
+  );
+  const [vethText, idText] = result.stdout.split(`${SECTION}\n`);
+  if (idText === undefined) return; // it was already gone
+  const nsNames = new Map(parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`).map((n) => [n.nsid, n.name]));
+  const peers = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`)
+    .filter((v) => v.link_index !== undefined && v.link_netnsid !== undefined)
+    .map((v) => {
+      const peerNs = nsNames.get(v.link_netnsid as number);
+      const probe = ip(peerNs, "link", "show", "dev", `if${v.link_index}`);
+      return peerNs ? `{ ${namespaceExists(peerNs)} && ${probe}; }` : probe;
+    });
+  if (peers.length === 0) return;
+  const present = peers.map((p) => `${p} >/dev/null 2>&1`).join(" || ");
+  await remote.run(
+    `i=0; while [ $i -lt ${PEER_WAIT_POLLS} ] && { ${present}; }; do sleep ${PEER_WAIT_SLEEP}; i=$((i+1)); done`,
+  );
+}
+
 export { NETNS_RUN_DIR };

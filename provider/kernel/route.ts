@@ -1,4 +1,4 @@
-import { ip, namespaceExists } from "./exec";
+import { type IpArgs, ip, ipBatch, namespaceExists } from "./exec";
 import { parseIpJson } from "./json";
 
 export interface RouteSpec {
@@ -29,10 +29,19 @@ function kernelDestination(destination: string): string {
   return destination.endsWith("/32") ? destination.slice(0, -3) : destination;
 }
 
+/** Lists the main table's routes to exactly this destination (as JSON when run with `-j`). */
+export function showRouteOp(spec: RouteSpec): IpArgs {
+  return ["route", "show", "table", "main", "exact", spec.destination === "default" ? "0.0.0.0/0" : spec.destination];
+}
+
 /** Prints the main table's routes to exactly this destination as JSON (nothing if the namespace is gone). */
 export function showRouteScript(spec: RouteSpec): string {
-  const dst = spec.destination === "default" ? "0.0.0.0/0" : spec.destination;
-  return `if ${namespaceExists(spec.namespace)}; then ${ip(spec.namespace, "-j", "route", "show", "table", "main", "exact", dst)}; fi`;
+  return `if ${namespaceExists(spec.namespace)}; then ${ip(spec.namespace, "-j", ...showRouteOp(spec))}; fi`;
+}
+
+/** Adds the route and prints it back as JSON, in one `ip` process; fails as `ip route add` does. */
+export function addAndShowRouteScript(spec: RouteSpec): string {
+  return ipBatch(spec.namespace, [["route", "add", ...routeArgs(spec)], showRouteOp(spec)], ["-j"]);
 }
 
 /** Finds the route with this spec's metric: a metric is part of a route's identity. */

@@ -710,6 +710,7 @@ export class Engine {
       createdAt,
       ...(req.getDeletebeforereplace() ? { deleteBeforeReplace: true } : {}),
       ...(req.getRetainondelete() ? { retainOnDelete: true } : {}),
+      ...(req.getDeletedwith() ? { deletedWith: req.getDeletedwith() } : {}),
     });
     const wireOf = (outs: Record<string, unknown>) => wrapSecrets(s, outs, secretSet) as Record<string, unknown>;
 
@@ -859,6 +860,10 @@ export class Engine {
    * failed resource depends on.
    */
   async deleteAll(set: StateResource[], op = "delete"): Promise<void> {
+    // As the engine does: a resource whose `deletedWith` target goes in the same
+    // operation is dropped from state without its provider's delete.
+    const deleting = new Set(set.filter((x) => !x.delete).map((x) => x.urn));
+    const goesWithAnother = (x: StateResource) => !!x.deletedWith && deleting.has(x.deletedWith);
     const memo = new Map<StateResource, Promise<boolean>>();
     const visiting = new Set<StateResource>();
     const dependents = (x: StateResource) =>
@@ -883,12 +888,14 @@ export class Engine {
         return this.sem.run(async () => {
           const t0 = Date.now();
           try {
-            if (!this.o.preview && x.custom && !x.retainOnDelete) {
+            const withAnother = goesWithAnother(x);
+            if (!this.o.preview && x.custom && !x.retainOnDelete && !withAnother) {
               await this.o.host.delete(x);
             }
             this.remove(x);
             this.save({ remove: x });
-            this.step(op, x, Date.now() - t0, x.delete ? "replaced" : undefined);
+            const detail = withAnother ? `deleted with ${x.deletedWith}` : x.delete ? "replaced" : undefined;
+            this.step(op, x, Date.now() - t0, detail);
             return true;
           } catch (e) {
             this.fail(x, op, e instanceof Error ? e.message : String(e));

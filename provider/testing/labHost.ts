@@ -444,13 +444,20 @@ function* teardownSteps(state: LabHostState, log: (l: string) => void): Generato
       // holder just went away
     }
   }
+  // The holder and the LAN peer go last: while they live, they (and the bind mounts in
+  // the holder's mount namespace) keep every namespace above alive, so no number in the
+  // sets can be freed and handed to a new namespace of someone else's while we kill by it.
+  const keepers = [
+    holds([state.holderPid], "mnt", state.mntNs) ? state.holderPid : 0,
+    holds([state.lanPid], "net", state.lanNetNs) ? state.lanPid : 0,
+  ].filter((p) => p > 0);
   const deadline = Date.now() + 5000;
   for (;;) {
     const victims: number[] = [];
     for (const entry of fs.readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);
-      if (pid === 1 || pid === process.pid) continue;
+      if (pid === 1 || pid === process.pid || keepers.includes(pid)) continue;
       const m = nsLink(pid, "mnt");
       const n = nsLink(pid, "net");
       if ((m && mntNs.has(m)) || (n && netNs.has(n))) victims.push(pid);
@@ -469,6 +476,17 @@ function* teardownSteps(state: LabHostState, log: (l: string) => void): Generato
     }
     yield 10;
   }
+  const stillKeeping = () =>
+    keepers.filter((p) => nsLink(p, "mnt") === state.mntNs || nsLink(p, "net") === state.lanNetNs);
+  for (const pid of stillKeeping()) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  const keeperDeadline = Date.now() + 5000;
+  while (stillKeeping().length > 0 && Date.now() < keeperDeadline) yield 10;
   // The kernel frees the namespaces (and the veth ends in them) asynchronously.
   const vethDeadline = Date.now() + 2000;
   while (linkExists(state.rootVeth) && Date.now() < vethDeadline) yield 20;

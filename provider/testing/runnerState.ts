@@ -40,6 +40,8 @@ export interface StateResource {
   /** Options that matter after the program is gone. */
   deleteBeforeReplace?: boolean;
   retainOnDelete?: boolean;
+  /** URN whose deletion takes this resource with it: deleting both skips this one's provider delete. */
+  deletedWith?: string;
   /** True for an old copy of a replaced resource still waiting for its delete. */
   delete?: boolean;
 }

@@ -117,6 +117,13 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
     const up = await stack.up();
     ok(up, log);
     assert.deepEqual(providerCounts(up), { create: 0, update: 0, replace: 0, delete: 3 }, JSON.stringify(up.steps));
+    // The veth end and the route live in the namespace: they go with it (deletedWith), no delete of their own.
+    const withNamespace = up.steps.filter((s) => /^deleted with .*green$/.test(s.detail ?? ""));
+    assert.deepEqual(
+      withNamespace.map((s) => s.type.split(":").pop()).sort(),
+      ["Route", "VethPair"],
+      JSON.stringify(up.steps),
+    );
     assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
     const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
       (l: { ifname: string }) => l.ifname,

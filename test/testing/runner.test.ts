@@ -20,6 +20,7 @@ interface FileSpec {
   contentFrom?: string;
   secret?: string;
   group?: string;
+  deletedWith?: string;
 }
 
 /** A scratch copy of the fixture program with its own node_modules, files dir and call log. */
@@ -312,6 +313,40 @@ describe("LocalStack runner", function () {
     assert.equal(order[order.length - 1], "runner-fixture-test");
     assert.deepEqual(fs.readdirSync(lab.dir), []);
     assert.deepEqual((await lab.stack([]).state()).resources, []);
+  });
+
+  it("honours deletedWith as the engine does: no provider delete when the target goes too, a delete when it stays", async () => {
+    const lab = newLab();
+    const files: FileSpec[] = [
+      { name: "holder", content: "h" },
+      { name: "inside", content: "i", dependsOn: ["holder"], deletedWith: "holder" },
+      { name: "alone", content: "a", deletedWith: "holder" },
+    ];
+    expectOk(await lab.run("up", files), lab);
+    const st = await lab.stack(files).state();
+    const holder = st.resources.find((r) => r.name === "holder")!;
+    assert.equal(st.resources.find((r) => r.name === "inside")!.deletedWith, holder.urn);
+    // Removing only "alone" from the program: its target stays, so its provider delete runs.
+    lab.clearCalls();
+    const kept = files.slice(0, 2);
+    expectOk(await lab.run("up", kept), lab);
+    assert.deepEqual(
+      lab.calls().filter((c) => c.startsWith("delete ")),
+      ["delete alone"],
+    );
+    lab.clearCalls();
+    const d = await lab.run("destroy");
+    expectOk(d, lab);
+    assert.deepEqual(
+      lab.calls().filter((c) => c.startsWith("delete ")),
+      ["delete holder"],
+      "inside went with holder",
+    );
+    const inside = d.steps.find((s) => s.urn.endsWith("::inside"));
+    assert.match(inside?.detail ?? "", /deleted with .*holder/);
+    assert.deepEqual((await lab.stack([]).state()).resources, []);
+    // The fixture's files are plain files: "inside" really was left to its holder.
+    assert.deepEqual(fs.readdirSync(lab.dir), ["inside.txt"]);
   });
 
   it("a failing create keeps the created siblings in state and destroy cleans them up", async () => {

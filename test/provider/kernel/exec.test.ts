@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { runUndoable } from "../../../provider/kernel/exec";
+import { ipBatch, runUndoable } from "../../../provider/kernel/exec";
 import { deleteNamespaceScript } from "../../../provider/kernel/netns";
 import { type LabHost, startLabHost } from "../../../provider/testing/labHost";
 import { CommandError, closeAllRemotes, openRemote } from "../../../provider/transport";
@@ -13,6 +13,37 @@ async function dropSshSessions(lab: LabHost): Promise<number> {
     'n=0; for p in $(pgrep -f "^sshd: root"); do if [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then kill -9 $p && n=$((n+1)); fi; done; echo $n';
   return Number((await lab.exec(["sh", "-c", script])).stdout.trim());
 }
+
+describe("kernel/exec: ipBatch", () => {
+  it("runs one command as a plain ip, none as true, several through one ip -batch", () => {
+    assert.equal(ipBatch("red", [["link", "set", "dev", "lo", "up"]]), "ip '-n' red link set dev lo up");
+    assert.equal(ipBatch(undefined, []), "true");
+    assert.equal(
+      ipBatch(
+        "red",
+        [
+          ["link", "set", "dev", "lo", "up"],
+          ["addr", "show"],
+        ],
+        ["-j"],
+      ),
+      "printf '%s\\n' 'link set dev lo up' 'addr show' | ip '-n' red '-j' '-batch' '-'",
+    );
+  });
+
+  it("refuses a token ip -batch would split or read as a comment", () => {
+    for (const bad of ["a b", "x#y", "'q'", '"q"', "a\nb", "", "$(id)"])
+      assert.throws(
+        () =>
+          ipBatch(undefined, [
+            ["link", "show"],
+            ["link", "show", "dev", bad],
+          ]),
+        /plain token/,
+        bad,
+      );
+  });
+});
 
 describe("kernel/exec: a create whose connection drops mid-command leaves nothing behind", function () {
   this.timeout(120_000);
@@ -63,6 +94,23 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
     await dropSshSessions(lab);
     assert.ok((await outcome) instanceof Error);
     assert.deepEqual(await netnsList(lab), []);
+  });
+
+  it("an ip -batch stops at the first command that fails and exits non-zero with the kernel's error", async () => {
+    const remote = await openRemote(conn());
+    const script = ipBatch(undefined, [
+      ["link", "add", "bx1", "type", "bridge"],
+      ["link", "set", "dev", "no-such-dev", "up"],
+      ["link", "add", "bx2", "type", "bridge"],
+    ]);
+    const r = await remote.run(script, { allowFailure: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no-such-dev/);
+    const links = JSON.parse((await remote.run("ip -j link show type bridge")).stdout).map(
+      (l: { ifname: string }) => l.ifname,
+    );
+    assert.deepEqual(links, ["bx1"]);
+    await remote.run("ip link del bx1");
   });
 
   it("passes an ordinary failure through as the command error, without running the undo", async () => {

@@ -1,0 +1,50 @@
+import { strict as assert } from "node:assert";
+import { deleteNamespace } from "../../../provider/kernel/netns";
+import { type LabHost, startLabHost } from "../../../provider/testing/labHost";
+import { closeAllRemotes, openRemote } from "../../../provider/transport";
+
+describe("kernel/netns: deleting a namespace", function () {
+  this.timeout(120_000);
+  let lab: LabHost;
+  const conn = () => ({ host: lab.connection.host, port: lab.connection.port, privateKey: lab.connection.privateKey });
+
+  before(async () => {
+    lab = await startLabHost({ name: `it-netns-${process.pid}` });
+  });
+
+  afterEach(() => closeAllRemotes());
+
+  after(async () => {
+    await lab?.stop();
+  });
+
+  it("returns only once the veth peers in the host and in other namespaces are gone", async () => {
+    const remote = await openRemote(conn());
+    const PAIRS = 40;
+    const make = ["ip netns add doomed", "ip netns add other"];
+    for (let i = 0; i < PAIRS; i++) make.push(`ip link add hp${i} type veth peer name np${i} netns doomed`);
+    make.push("ip -n doomed link add inner type veth peer name outer netns other");
+    await remote.run(make.join(" && "));
+    await deleteNamespace(remote, "doomed");
+    // Asked right away over the same connection: the kernel's asynchronous cleanup must be over.
+    const host = JSON.parse((await remote.run("ip -j link show type veth")).stdout || "[]");
+    const other = JSON.parse((await remote.run("ip -n other -j link show type veth")).stdout || "[]");
+    assert.deepEqual(
+      host.map((l: { ifname: string }) => l.ifname).filter((n: string) => n.startsWith("hp")),
+      [],
+      "the host's peers",
+    );
+    assert.deepEqual(
+      other.map((l: { ifname: string }) => l.ifname),
+      [],
+      "the peer in another named namespace",
+    );
+    assert.equal((await remote.run("ip netns list | grep -c doomed", { allowFailure: true })).stdout.trim(), "0");
+    await remote.run("ip netns del other");
+  });
+
+  it("is a no-op for a namespace that is already gone", async () => {
+    const remote = await openRemote(conn());
+    await deleteNamespace(remote, "never-made");
+  });
+});
