@@ -108,15 +108,13 @@ export class ProcessProbe {
       const pid = Number(p);
       if (this.skip.has(pid)) continue;
       try {
-        let role = this.cpu.get(pid)?.role;
-        if (!role) {
-          const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-          // Right after fork a node child still shows its parent's command line, so
-          // only processes that are not node at all are skipped for good.
-          if (!cmd.includes("node")) this.skip.add(pid);
-          role = cmd.includes("cmd/dynamic-provider") ? "host" : cmd.includes("runnerChild") ? "child" : undefined;
-          if (!role || fs.readlinkSync(`/proc/${pid}/cwd`) !== this.programDir) continue;
-        }
+        // Read every time: right after fork a node child still shows its parent's
+        // command line (the host's, the child's), so only processes that are not
+        // node at all are skipped for good.
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (!cmd.includes("node")) this.skip.add(pid);
+        const role = cmd.includes("cmd/dynamic-provider") ? "host" : cmd.includes("runnerChild") ? "child" : undefined;
+        if (!role || fs.readlinkSync(`/proc/${pid}/cwd`) !== this.programDir) continue;
         this.cpu.set(pid, { role, seconds: cpuSeconds(pid) });
         if (role === "host") {
           const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");

@@ -1,6 +1,6 @@
 import { command } from "../shell";
 import type { Remote } from "../transport";
-import { ip, NETNS_RUN_DIR, namespaceExists, SECTION } from "./exec";
+import { ip, ipBatch, NETNS_RUN_DIR, namespaceExists, SECTION } from "./exec";
 import { parseIpJson } from "./json";
 
 export interface NamespaceState {
@@ -72,12 +72,21 @@ const PEER_WAIT_SLEEP = "0.01";
  * interface known only by its index).
  */
 export async function deleteNamespace(remote: Remote, name: string): Promise<void> {
-  const read = `${ip(name, "-j", "link", "show", "type", "veth")} && echo ${SECTION} && ${ip(name, "-j", "netns", "list-id")} && echo ${SECTION}`;
-  const result = await remote.run(
-    `if ${namespaceExists(name)}; then ${read} && ${command("ip", "netns", "del", name)}; fi`,
+  // One `ip -j -batch` prints one line of JSON per command.
+  const read = ipBatch(
+    name,
+    [
+      ["link", "show", "type", "veth"],
+      ["netns", "list-id"],
+    ],
+    ["-j"],
   );
-  const [vethText, idText] = result.stdout.split(`${SECTION}\n`);
-  if (idText === undefined) return; // it was already gone
+  const result = await remote.run(
+    `if ${namespaceExists(name)}; then ${read} && echo ${SECTION} && ${command("ip", "netns", "del", name)}; fi`,
+  );
+  const [json, rest] = result.stdout.split(`${SECTION}\n`);
+  if (rest === undefined) return; // it was already gone
+  const [vethText = "", idText = ""] = json.trim().split("\n");
   const nsNames = new Map(parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`).map((n) => [n.nsid, n.name]));
   const peers = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`)
     .filter((v) => v.link_index !== undefined && v.link_netnsid !== undefined)
