@@ -9,8 +9,9 @@
 //   --shells default,8   PULUMI_NETNS_SHELLS_PER_HOST for the provider host; "default" = unset (env BENCH_SHELLS)
 //   --program ts,js      the program as index.ts (ts-node, as `pulumi up` runs it) and/or plain index.js (env BENCH_PROGRAM)
 //   --json file          also write every measurement as JSON (env BENCH_JSON)
-//   --quick              = --n 10,50,200 --repeats 1 --parallel default --heavy-n 50 (the default; ~8 min)
-//   --full               = --n 10,50,200 --repeats 3 --parallel default,16 --heavy-n 10,50,200 (about an hour)
+//   --quick              = --n 10,50,200 --repeats 1 --parallel default --heavy-n 50 (the default; ~4 min)
+//   --full               = --n 10,50,200 --repeats 3 --parallel default,16 --shells default,8 --program ts,js
+//                          --heavy-n 50 (the run in BENCHMARKS.md; ~25 min)
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -52,9 +53,24 @@ function parseOptions(argv: string[]): Options {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--quick") Object.assign(o, { n: "10,50,200", repeats: "1", parallel: "default", "heavy-n": "50" });
+    if (a === "--quick")
+      Object.assign(o, {
+        n: "10,50,200",
+        repeats: "1",
+        parallel: "default",
+        shells: "default",
+        program: "ts",
+        "heavy-n": "50",
+      });
     else if (a === "--full")
-      Object.assign(o, { n: "10,50,200", repeats: "3", parallel: "default,16", "heavy-n": "10,50,200" });
+      Object.assign(o, {
+        n: "10,50,200",
+        repeats: "3",
+        parallel: "default,16",
+        shells: "default,8",
+        program: "ts,js",
+        "heavy-n": "50",
+      });
     else if (a.startsWith("--")) {
       const [k, v] = a.includes("=")
         ? [a.slice(2, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]
