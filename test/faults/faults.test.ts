@@ -3,16 +3,11 @@ import * as path from "node:path";
 import type { LabHost, LocalStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
 import { bridged, program } from "../integration/programs";
-import { changes, labConfig, netnsList, ok, ping, traceEvents } from "../integration/support";
+import { changes, dropSshSessions, labConfig, netnsList, ok, ping, traceEvents } from "../integration/support";
 
 const FULL = { lanRoute: true, nat: true, redDefault: true, portForward: true };
 
 /** Kills the lab's sshd session processes (what a restart or a dropped link does to open connections). */
-async function dropSshSessions(lab: LabHost): Promise<number> {
-  const script =
-    'n=0; for p in $(pgrep -f "^sshd: root"); do if [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then kill -9 $p && n=$((n+1)); fi; done; echo $n';
-  return Number((await lab.exec(["sh", "-c", script])).stdout.trim());
-}
 
 describe("faults: dropped connections, restarts, a rebooted host, drift of every kind", function () {
   this.timeout(600_000);

@@ -67,3 +67,13 @@ export function traceEvents(file: string): Array<Record<string, unknown>> {
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 }
+
+/**
+ * Kills the lab's sshd session processes (SIGKILL): every client connection
+ * drops, while the remote shells they started live on. Returns how many.
+ */
+export async function dropSshSessions(lab: LabHost): Promise<number> {
+  const script =
+    'n=0; for p in $(pgrep -f "^sshd: root"); do if [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then kill -9 $p && n=$((n+1)); fi; done; echo $n';
+  return Number((await lab.exec(["sh", "-c", script])).stdout.trim());
+}

@@ -1,18 +1,11 @@
 import { strict as assert } from "node:assert";
 import { ipBatch, runUndoable } from "../../../provider/kernel/exec";
 import { deleteNamespaceScript } from "../../../provider/kernel/netns";
-import { type LabHost, startLabHost } from "../../../provider/testing/labHost";
-import { CommandError, closeAllRemotes, openRemote } from "../../../provider/transport";
-import { netnsList } from "../../integration/support";
+import { CommandError, openRemote } from "../../../provider/transport";
+import { dropSshSessions, netnsList } from "../../integration/support";
+import { suiteLab } from "../support";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Kills the lab's sshd session processes: the client's connection drops, the remote shells live on. */
-async function dropSshSessions(lab: LabHost): Promise<number> {
-  const script =
-    'n=0; for p in $(pgrep -f "^sshd: root"); do if [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then kill -9 $p && n=$((n+1)); fi; done; echo $n';
-  return Number((await lab.exec(["sh", "-c", script])).stdout.trim());
-}
 
 describe("kernel/exec: ipBatch", () => {
   it("runs one command as a plain ip, none as true, several through one ip -batch", () => {
@@ -47,18 +40,7 @@ describe("kernel/exec: ipBatch", () => {
 
 describe("kernel/exec: a create whose connection drops mid-command leaves nothing behind", function () {
   this.timeout(120_000);
-  let lab: LabHost;
-  const conn = () => ({ host: lab.connection.host, port: lab.connection.port, privateKey: lab.connection.privateKey });
-
-  before(async () => {
-    lab = await startLabHost({ name: `it-exec-${process.pid}` });
-  });
-
-  afterEach(() => closeAllRemotes());
-
-  after(async () => {
-    await lab?.stop();
-  });
+  const { lab, connection: conn } = suiteLab("it-exec");
 
   it("waits for the orphaned remote shell to finish, then undoes what it made, and says so", async () => {
     const remote = await openRemote(conn());
@@ -74,13 +56,13 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
       (e: Error) => e,
     );
     await sleep(300);
-    assert.ok((await dropSshSessions(lab)) >= 1, "a session was cut");
+    assert.ok((await dropSshSessions(lab())) >= 1, "a session was cut");
     const error = await outcome;
     assert.ok(error instanceof Error, "the create failed");
     assert.match(error.message, /did not finish/);
     assert.match(error.message, /namespace "late" was removed again/);
     await sleep(500);
-    assert.deepEqual(await netnsList(lab), []);
+    assert.deepEqual(await netnsList(lab()), []);
   });
 
   it("undoes an object the script had finished making before the connection dropped", async () => {
@@ -89,11 +71,11 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
       () => undefined,
       (e: Error) => e,
     );
-    for (let i = 0; i < 100 && !(await netnsList(lab)).includes("early"); i++) await sleep(20);
-    assert.deepEqual(await netnsList(lab), ["early"]);
-    await dropSshSessions(lab);
+    for (let i = 0; i < 100 && !(await netnsList(lab())).includes("early"); i++) await sleep(20);
+    assert.deepEqual(await netnsList(lab()), ["early"]);
+    await dropSshSessions(lab());
     assert.ok((await outcome) instanceof Error);
-    assert.deepEqual(await netnsList(lab), []);
+    assert.deepEqual(await netnsList(lab()), []);
   });
 
   it("an ip -batch stops at the first command that fails and exits non-zero with the kernel's error", async () => {
@@ -123,7 +105,7 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
         return true;
       },
     );
-    assert.deepEqual(await netnsList(lab), ["kept"]);
+    assert.deepEqual(await netnsList(lab()), ["kept"]);
     await remote.run(deleteNamespaceScript("kept"));
   });
 });

@@ -1,22 +1,11 @@
 import { strict as assert } from "node:assert";
 import { deleteNamespace } from "../../../provider/kernel/netns";
-import { type LabHost, startLabHost } from "../../../provider/testing/labHost";
-import { closeAllRemotes, openRemote } from "../../../provider/transport";
+import { openRemote } from "../../../provider/transport";
+import { suiteLab } from "../support";
 
 describe("kernel/netns: deleting a namespace", function () {
   this.timeout(120_000);
-  let lab: LabHost;
-  const conn = () => ({ host: lab.connection.host, port: lab.connection.port, privateKey: lab.connection.privateKey });
-
-  before(async () => {
-    lab = await startLabHost({ name: `it-netns-${process.pid}` });
-  });
-
-  afterEach(() => closeAllRemotes());
-
-  after(async () => {
-    await lab?.stop();
-  });
+  const { connection: conn } = suiteLab("it-netns");
 
   it("returns only once the veth peers in the host and in other namespaces are gone", async () => {
     const remote = await openRemote(conn());
