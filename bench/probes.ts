@@ -36,13 +36,28 @@ const CPUACCT = "/sys/fs/cgroup/cpuacct";
  * cpuacct is not mounted.
  */
 export class RemoteCpuMeter {
-  private readonly dir: string | undefined;
+  private dir: string | undefined;
+  private sshd = 0;
+  /** The listener's cpuacct group before the move, to put it back. */
+  private home = "/";
 
   constructor(labPid: number) {
     if (!fs.existsSync(`${CPUACCT}/cpuacct.usage`)) return;
-    this.dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-${labPid}`;
-    fs.mkdirSync(this.dir, { recursive: true });
-    fs.writeFileSync(`${this.dir}/cgroup.procs`, String(sshdListenerPid(labPid)));
+    this.sshd = sshdListenerPid(labPid);
+    const line = fs
+      .readFileSync(`/proc/${this.sshd}/cgroup`, "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[1]?.split(",").includes("cpuacct"));
+    this.home = line?.split(":")[2] || "/";
+    const dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-${labPid}`;
+    fs.mkdirSync(dir, { recursive: true });
+    this.dir = dir;
+    try {
+      fs.writeFileSync(`${dir}/cgroup.procs`, String(this.sshd));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
   }
 
   /** CPU seconds charged so far. */
@@ -50,16 +65,22 @@ export class RemoteCpuMeter {
     return this.dir ? Number(fs.readFileSync(`${this.dir}/cpuacct.usage`, "utf8")) / 1e9 : Number.NaN;
   }
 
-  /** Moves what is left back to the root group and removes the group. */
+  /** Moves what is left back to the listener's own group and removes ours; never throws. */
   close(): void {
-    if (!this.dir || !fs.existsSync(this.dir)) return;
-    for (const pid of fs.readFileSync(`${this.dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
-      try {
-        fs.writeFileSync(`${CPUACCT}/cgroup.procs`, pid);
-      } catch {
-        // exited meanwhile
-      }
-    fs.rmdirSync(this.dir);
+    const dir = this.dir;
+    this.dir = undefined;
+    if (!dir || !fs.existsSync(dir)) return;
+    try {
+      for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
+        try {
+          fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, pid);
+        } catch {
+          // exited meanwhile
+        }
+      fs.rmdirSync(dir);
+    } catch (e) {
+      process.stderr.write(`bench: could not remove ${dir}: ${(e as Error).message}\n`);
+    }
   }
 }
 

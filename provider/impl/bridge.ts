@@ -149,7 +149,8 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   let stdout: string;
   try {
     const undo = deleteLinkScript(inputs.namespace, inputs.name);
-    stdout = (await runUndoable(remote, script, undo, `bridge ${JSON.stringify(inputs.name)}`)).stdout;
+    stdout = (await runUndoable(remote, script, () => remote.run(undo), `bridge ${JSON.stringify(inputs.name)}`))
+      .stdout;
   } catch (e) {
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(

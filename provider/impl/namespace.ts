@@ -67,7 +67,7 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
       await runUndoable(
         remote,
         addNamespaceScript(inputs.name, inputs.loopbackUp),
-        deleteNamespaceScript(inputs.name),
+        () => remote.run(deleteNamespaceScript(inputs.name)),
         `namespace ${JSON.stringify(inputs.name)}`,
       );
     } catch (e) {

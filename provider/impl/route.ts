@@ -79,7 +79,7 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
     const result = await runUndoable(
       remote,
       addAndShowRouteScript(inputs),
-      deleteRouteScript(inputs),
+      () => remote.run(deleteRouteScript(inputs)),
       `the route to ${inputs.destination}`,
     );
     shown = result.stdout;

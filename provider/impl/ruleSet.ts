@@ -65,7 +65,13 @@ export async function createRuleSet(
     steps.push(writeSysctlStep(ns, key, "1"));
     undo.push(writeSysctlStep(ns, key, current[key] ?? "0"));
   }
-  await runUndoable(remote, allOrNothing(steps, undo.join("; ")), undo.join("; "), `the ${kind} rules ${comment}`);
+  // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
+  await runUndoable(
+    remote,
+    allOrNothing(steps, undo.join("; ")),
+    () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+    `the ${kind} rules ${comment}`,
+  );
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
 

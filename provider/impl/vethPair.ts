@@ -177,8 +177,14 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   let stdout: string;
   try {
     const undo = `${deleteLinkScript(a.namespace, a.name)}; ${deleteLinkScript(b.namespace, b.name)}`;
-    stdout = (await runUndoable(remote, script, undo, `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`))
-      .stdout;
+    stdout = (
+      await runUndoable(
+        remote,
+        script,
+        () => remote.run(undo),
+        `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`,
+      )
+    ).stdout;
   } catch (e) {
     if (e instanceof CommandError && !inputs.adopt) {
       const [sa, sb] = await readEnds(remote, a, b);

@@ -73,35 +73,55 @@ export async function runSteps(remote: Remote, steps: string[]): Promise<void> {
   if (steps.length > 0) await remote.run(steps.join(" && "));
 }
 
-/** How long a create waits for the shell a dropped connection left behind. */
-const ORPHAN_WAIT_STEPS = 200;
+/** How long a create waits for the command a dropped connection left running (about 10 s). */
+const ORPHAN_WAIT_POLLS = 200;
 const ORPHAN_WAIT_SLEEP = "0.05";
+/** The exit code of the wait when the command is still running at the bound. */
+const STILL_RUNNING = 75;
 
-/** Waits (bounded, about 10 s) until the process is gone. */
-function waitForExit(pid: number | undefined): string {
+/**
+ * Exits 0 once the remote shell `pid` runs no command any more: it exited, or
+ * it sits idle (in a network partition its sshd may never notice the drop).
+ * Each command runs in a subshell, a child of that shell; where the kernel
+ * does not list children, the shell's exit is what is waited for.
+ */
+function waitForIdle(pid: number | undefined): string {
   if (!pid) return "true";
-  return `i=0; while [ $i -lt ${ORPHAN_WAIT_STEPS} ] && kill -0 ${pid} 2>/dev/null; do sleep ${ORPHAN_WAIT_SLEEP}; i=$((i+1)); done`;
+  const children = `/proc/${pid}/task/${pid}/children`;
+  const busy = `{ if [ -r ${children} ]; then [ -n "$(cat ${children} 2>/dev/null)" ]; else kill -0 ${pid} 2>/dev/null; fi; }`;
+  return `i=0; while ${busy}; do [ $i -ge ${ORPHAN_WAIT_POLLS} ] && exit ${STILL_RUNNING}; sleep ${ORPHAN_WAIT_SLEEP}; i=$((i+1)); done`;
 }
 
 /**
  * Runs a script that makes something on the host. When the channel closes
  * before the script reports (exit code null: the connection dropped or the
  * command timed out), it may have run in full, in part or not at all, and the
- * engine will not record the object. So wait until the orphaned remote shell
- * has finished, run `undo` (which must tolerate "not found") over a fresh
- * channel, and fail: the host is left as it was, as after any failed create,
- * and the next `up` does not trip over an unrecorded object.
+ * engine will not record the object. So wait until the orphaned command has
+ * finished, run `undo` (which must tolerate "not found") over a fresh channel,
+ * and fail: the host is left as it was, as after any failed create, and the
+ * next `up` does not trip over an unrecorded object. If the command is still
+ * running after the bound, nothing is undone and the error says so.
  */
-export async function runUndoable(remote: Remote, script: string, undo: string, what: string): Promise<CommandResult> {
+export async function runUndoable(
+  remote: Remote,
+  script: string,
+  undo: () => Promise<unknown>,
+  what: string,
+): Promise<CommandResult> {
   try {
     return await remote.run(script);
   } catch (e) {
     if (!(e instanceof CommandError) || e.code !== null) throw e;
     try {
-      await remote.run(`${waitForExit(e.shellPid)}\n${undo}`);
+      await remote.run(waitForIdle(e.shellPid));
+      await undo();
     } catch (u) {
+      const why =
+        u instanceof CommandError && u.code === STILL_RUNNING
+          ? "the command was still running on the host after about 10 s"
+          : `undoing it failed too (${(u as Error).message})`;
       throw new Error(
-        `${e.message}\nThe outcome is unknown, and undoing it failed too (${(u as Error).message}): ` +
+        `${e.message}\nThe outcome is unknown, and ${why}: ` +
           `${what} may exist on ${remote.label} without being recorded. Remove it by hand, or set adopt: true.`,
       );
     }

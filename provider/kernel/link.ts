@@ -80,10 +80,6 @@ export function setMtuStep(namespace: string | undefined, dev: string, mtu: numb
   return ip(namespace, ...mtuOp(dev, mtu));
 }
 
-export function setMasterStep(namespace: string | undefined, dev: string, bridge: string | undefined): string {
-  return ip(namespace, ...masterOp(dev, bridge));
-}
-
 /** Deletes an interface; one already gone (or whose namespace is gone) is not an error. */
 export function deleteLinkScript(namespace: string | undefined, name: string): string {
   return `if ${namespaceExists(namespace)} && ${ip(namespace, "link", "show", "dev", name)} >/dev/null 2>&1; then ${ip(namespace, "link", "del", "dev", name)}; fi`;

@@ -2,6 +2,7 @@ import { command } from "../shell";
 import type { Remote } from "../transport";
 import { ip, ipBatch, NETNS_RUN_DIR, namespaceExists, SECTION } from "./exec";
 import { parseIpJson } from "./json";
+import { deleteLinkScript } from "./link";
 
 export interface NamespaceState {
   exists: boolean;
@@ -61,6 +62,7 @@ interface IpNsId {
 // the bound only matters if an unrelated interface happens to hold a peer's index.
 const PEER_WAIT_POLLS = 100;
 const PEER_WAIT_SLEEP = "0.01";
+const DELETED = "deleted";
 
 /**
  * Deletes a namespace (one already gone is not an error) and returns once the
@@ -70,9 +72,13 @@ const PEER_WAIT_SLEEP = "0.01";
  * milliseconds, and a new pair with the same name could fail to be made. Peers
  * are identified by index (`ip link show dev ifN`, iproute2's spelling of an
  * interface known only by its index).
+ *
+ * A namespace that a process still runs in outlives `ip netns del`, and so
+ * would its links: there, the veths are deleted one by one first.
  */
 export async function deleteNamespace(remote: Remote, name: string): Promise<void> {
-  // One `ip -j -batch` prints one line of JSON per command.
+  // One `ip -j -batch` prints one line of JSON per command. A read that fails (an entry
+  // in /var/run/netns that is no namespace any more) does not stop the delete.
   const read = ipBatch(
     name,
     [
@@ -81,14 +87,27 @@ export async function deleteNamespace(remote: Remote, name: string): Promise<voi
     ],
     ["-j"],
   );
+  const idle = `[ -z "$(${command("ip", "netns", "pids", name)} 2>/dev/null)" ]`;
   const result = await remote.run(
-    `if ${namespaceExists(name)}; then ${read} && echo ${SECTION} && ${command("ip", "netns", "del", name)}; fi`,
+    `if ${namespaceExists(name)}; then { ${read} ; } 2>/dev/null; echo ${SECTION}; if ${idle}; then ${command("ip", "netns", "del", name)} && echo ${DELETED}; fi; fi`,
   );
   const [json, rest] = result.stdout.split(`${SECTION}\n`);
   if (rest === undefined) return; // it was already gone
   const [vethText = "", idText = ""] = json.trim().split("\n");
-  const nsNames = new Map(parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`).map((n) => [n.nsid, n.name]));
-  const peers = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`)
+  let veths: IpVeth[] = [];
+  let nsNames = new Map<number, string | undefined>();
+  try {
+    veths = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`);
+    nsNames = new Map(parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`).map((n) => [n.nsid, n.name]));
+  } catch {
+    // Unreadable: nothing to wait for.
+  }
+  if (rest.trim() !== DELETED) {
+    const unlink = veths.map((v) => deleteLinkScript(name, v.ifname));
+    await remote.run([...unlink, command("ip", "netns", "del", name)].join(" && "));
+    return;
+  }
+  const peers = veths
     .filter((v) => v.link_index !== undefined && v.link_netnsid !== undefined)
     .map((v) => {
       const peerNs = nsNames.get(v.link_netnsid as number);

@@ -48,7 +48,7 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
     const running = runUndoable(
       remote,
       "sleep 1 && ip netns add late",
-      deleteNamespaceScript("late"),
+      () => remote.run(deleteNamespaceScript("late")),
       'namespace "late"',
     );
     const outcome = running.then(
@@ -67,7 +67,12 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
 
   it("undoes an object the script had finished making before the connection dropped", async () => {
     const remote = await openRemote(conn());
-    const outcome = runUndoable(remote, "ip netns add early && sleep 2", deleteNamespaceScript("early"), "x").then(
+    const outcome = runUndoable(
+      remote,
+      "ip netns add early && sleep 2",
+      () => remote.run(deleteNamespaceScript("early")),
+      "x",
+    ).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -95,16 +100,42 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
     await remote.run("ip link del bx1");
   });
 
+  it("undoes nothing while the command still runs at the bound, and says the object may exist", async () => {
+    const remote = await openRemote(conn());
+    let undone = false;
+    const outcome = runUndoable(
+      remote,
+      "sleep 13 && ip netns add slow",
+      async () => {
+        undone = true;
+      },
+      'namespace "slow"',
+    ).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    await sleep(300);
+    await dropSshSessions(lab());
+    const error = await outcome;
+    assert.match(error?.message ?? "", /still running on the host after about 10 s: namespace "slow" may exist/);
+    assert.equal(undone, false);
+    for (let i = 0; i < 300 && !(await netnsList(lab())).includes("slow"); i++) await sleep(20);
+    assert.deepEqual(await netnsList(lab()), ["slow"], "the orphaned command finished after all");
+    await remote.run(deleteNamespaceScript("slow"));
+  });
+
   it("passes an ordinary failure through as the command error, without running the undo", async () => {
     const remote = await openRemote(conn());
-    await assert.rejects(
-      runUndoable(remote, "ip netns add kept && exit 3", deleteNamespaceScript("kept"), "x"),
-      (e) => {
-        assert.ok(e instanceof CommandError);
-        assert.equal(e.code, 3);
-        return true;
-      },
-    );
+    let undone = false;
+    const undo = async () => {
+      undone = true;
+    };
+    await assert.rejects(runUndoable(remote, "ip netns add kept && exit 3", undo, "x"), (e) => {
+      assert.ok(e instanceof CommandError);
+      assert.equal(e.code, 3);
+      return true;
+    });
+    assert.equal(undone, false);
     assert.deepEqual(await netnsList(lab()), ["kept"]);
     await remote.run(deleteNamespaceScript("kept"));
   });

@@ -32,6 +32,27 @@ describe("kernel/netns: deleting a namespace", function () {
     await remote.run("ip netns del other");
   });
 
+  it("deletes the veths of a namespace a process still runs in (it outlives ip netns del), peers included", async () => {
+    const remote = await openRemote(conn());
+    await remote.run("ip netns add busy && ip link add hb0 type veth peer name nb0 netns busy");
+    const holder = (await remote.run("ip netns exec busy sleep 31.7 >/dev/null 2>&1 & echo $!")).stdout.trim();
+    try {
+      await deleteNamespace(remote, "busy");
+      const host = JSON.parse((await remote.run("ip -j link show type veth")).stdout || "[]");
+      assert.ok(!host.some((l: { ifname: string }) => l.ifname === "hb0"), "the host's peer is gone");
+      assert.equal((await remote.run("ip netns list | grep -c busy", { allowFailure: true })).stdout.trim(), "0");
+    } finally {
+      await remote.run(`kill ${Number(holder)}`, { allowFailure: true });
+    }
+  });
+
+  it("removes an entry in /var/run/netns that is no namespace any more", async () => {
+    const remote = await openRemote(conn());
+    await remote.run("touch /var/run/netns/stale");
+    await deleteNamespace(remote, "stale");
+    assert.equal((await remote.run("[ -e /var/run/netns/stale ]", { allowFailure: true })).code, 1);
+  });
+
   it("is a no-op for a namespace that is already gone", async () => {
     const remote = await openRemote(conn());
     await deleteNamespace(remote, "never-made");

@@ -2,7 +2,6 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type LabHost, startLabHost } from "../../../provider/testing/labHost";
 import {
   CommandError,
   ConnectError,
@@ -10,6 +9,7 @@ import {
   HostKeyMismatchError,
   openRemote,
 } from "../../../provider/transport";
+import { suiteLab } from "../support";
 
 function readTrace(file: string): Array<Record<string, unknown>> {
   return fs.existsSync(file)
@@ -24,22 +24,17 @@ function readTrace(file: string): Array<Record<string, unknown>> {
 
 describe("transport: one pooled SSH connection, persistent framed shells", function () {
   this.timeout(120_000);
-  let lab: LabHost;
+  const { lab, connection: conn } = suiteLab("it-transport");
   let traceFile: string;
-  const conn = () => ({ host: lab.connection.host, port: lab.connection.port, privateKey: lab.connection.privateKey });
 
-  before(async () => {
-    lab = await startLabHost({ name: `it-transport-${process.pid}` });
+  before(() => {
     traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pnetns-trace-")), "trace.jsonl");
     process.env.PULUMI_NETNS_TRACE = traceFile;
   });
 
-  afterEach(() => closeAllRemotes());
-
-  after(async () => {
+  after(() => {
     delete process.env.PULUMI_NETNS_TRACE;
     fs.rmSync(path.dirname(traceFile), { recursive: true, force: true });
-    await lab?.stop();
   });
 
   it("returns stdout, stderr and the exit code of each command, exactly", async () => {
@@ -57,7 +52,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
       assert.equal(e.code, 1);
       assert.match(
         e.message,
-        new RegExp(`root@${lab.connection.host}:22 failed with exit code 1: ip link show dev no-such-dev`),
+        new RegExp(`root@${lab().connection.host}:22 failed with exit code 1: ip link show dev no-such-dev`),
       );
       assert.match(e.message, /does not exist/);
       return true;
@@ -102,7 +97,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     fs.writeFileSync(traceFile, "");
     const remote = await openRemote(conn());
     await remote.run("true");
-    await lab.exec([
+    await lab().exec([
       "sh",
       "-c",
       'for p in $(pgrep -f "^sshd: root"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && kill -9 $p; done; true',
@@ -116,7 +111,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     const wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     await assert.rejects(openRemote({ ...conn(), hostKey: wrong }), (e: unknown) => {
       assert.ok(e instanceof HostKeyMismatchError);
-      assert.match(e.message, new RegExp(`${lab.connection.host}:22`));
+      assert.match(e.message, new RegExp(`${lab().connection.host}:22`));
       assert.match(e.message, /expected SHA256:A{43}/);
       assert.match(e.message, /presented SHA256:[A-Za-z0-9+/]{43}/);
       return true;
@@ -124,7 +119,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
   });
 
   it("accepts both pin forms of the right key", async () => {
-    await openRemote({ ...conn(), hostKey: lab.connection.hostKey });
+    await openRemote({ ...conn(), hostKey: lab().connection.hostKey });
     closeAllRemotes();
     const fingerprint = Object.values((await openRemote(conn())).hostKeys())[0];
     closeAllRemotes();
