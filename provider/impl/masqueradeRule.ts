@@ -4,7 +4,7 @@ import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { boolean, interfaceName, ipv4Network, isUnknown, namespaceName, show } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
-import { createRuleSet, deleteRuleSet, observeRuleSet, repairRuleSet } from "./ruleSet";
+import { createRuleSet, ruleSetResource } from "./ruleSet";
 
 export interface MasqueradeRuleInputs {
   connection: Connection;
@@ -85,32 +85,8 @@ export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynam
   return { id: `masquerade/${state.ruleId}@${endpoint(inputs.connection)}`, outs: plain(outs) };
 }
 
-export async function read(id: string, props: MasqueradeRuleOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const remote = await remoteFor(props);
-  const rules = rulesOf(props);
-  const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
-  if (seen.namespaceGone || seen.missing.length === rules.length) return {};
-  return { id, props: plain({ ...props, missingRules: seen.missing, ipForwardOn: seen.sysctlsOff.length === 0 }) };
-}
-
-export async function update(
-  _id: string,
-  olds: MasqueradeRuleOutputs,
-  news: MasqueradeRuleInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
-  const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-  await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
-  const outs: MasqueradeRuleOutputs = {
-    ...olds,
-    ...news,
-    missingRules: [],
-    ipForwardOn: true,
-    knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
-  };
-  return { outs: plain(outs) };
-}
-
-export async function remove(_id: string, props: MasqueradeRuleOutputs): Promise<void> {
-  const remote = await remoteFor(props);
-  await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
-}
+export const { read, update, remove } = ruleSetResource<MasqueradeRuleInputs, MasqueradeRuleOutputs>(
+  rulesOf,
+  sysctlsOf,
+  "ipForwardOn",
+);

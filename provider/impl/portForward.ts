@@ -4,7 +4,7 @@ import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { boolean, interfaceName, ipv4Address, isUnknown, namespaceName, oneOf, port } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
-import { createRuleSet, deleteRuleSet, observeRuleSet, repairRuleSet } from "./ruleSet";
+import { createRuleSet, ruleSetResource } from "./ruleSet";
 
 export interface PortForwardInputs {
   connection: Connection;
@@ -130,32 +130,8 @@ export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.
   };
 }
 
-export async function read(id: string, props: PortForwardOutputs): Promise<pulumi.dynamic.ReadResult> {
-  const remote = await remoteFor(props);
-  const rules = rulesOf(props);
-  const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
-  if (seen.namespaceGone || seen.missing.length === rules.length) return {};
-  return { id, props: plain({ ...props, missingRules: seen.missing, sysctlsOn: seen.sysctlsOff.length === 0 }) };
-}
-
-export async function update(
-  _id: string,
-  olds: PortForwardOutputs,
-  news: PortForwardInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
-  const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-  await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
-  const outs: PortForwardOutputs = {
-    ...olds,
-    ...news,
-    missingRules: [],
-    sysctlsOn: true,
-    knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
-  };
-  return { outs: plain(outs) };
-}
-
-export async function remove(_id: string, props: PortForwardOutputs): Promise<void> {
-  const remote = await remoteFor(props);
-  await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
-}
+export const { read, update, remove } = ruleSetResource<PortForwardInputs, PortForwardOutputs>(
+  rulesOf,
+  sysctlsOf,
+  "sysctlsOn",
+);

@@ -15,6 +15,7 @@ import {
 } from "../kernel/iptables";
 import { parseSysctls, readSysctlsScript, SYSCTLS, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
+import { type BaseOutputs, plain, recordHostKeys, remoteFor } from "./common";
 
 /**
  * What MasqueradeRule and PortForward share: a set of owner-tagged iptables
@@ -152,4 +153,53 @@ export async function deleteRuleSet(
     if (table && value === "0" && untouched) steps.push(dropEmptyTableScript(ns, table));
   }
   if (steps.length) await remote.run(steps.join("\n"));
+}
+
+/** What a resource made of one rule set stores (MasqueradeRule, PortForward). */
+interface RuleResourceOutputs extends BaseOutputs {
+  namespace?: string;
+  ruleId: string;
+  comment: string;
+  missingRules: string[];
+}
+
+/**
+ * read, update and delete of a resource that is one rule set plus the sysctls
+ * it needs. `sysctlsFlag` names the output that is false when refresh found a
+ * needed sysctl switched off.
+ */
+export function ruleSetResource<
+  I extends { connection: BaseOutputs["connection"]; namespace?: string },
+  O extends I & RuleResourceOutputs,
+>(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag: string) {
+  return {
+    async read(id: string, props: O): Promise<{ id?: string; props?: O }> {
+      const remote = await remoteFor(props);
+      const rules = rulesOf(props);
+      const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
+      if (seen.namespaceGone || seen.missing.length === rules.length) return {};
+      return {
+        id,
+        props: plain({ ...props, missingRules: seen.missing, [sysctlsFlag]: seen.sysctlsOff.length === 0 }),
+      };
+    },
+
+    async update(_id: string, olds: O, news: I): Promise<{ outs: O }> {
+      const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
+      await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
+      const outs = {
+        ...olds,
+        ...news,
+        missingRules: [],
+        [sysctlsFlag]: true,
+        knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
+      } as O;
+      return { outs: plain(outs) };
+    },
+
+    async remove(_id: string, props: O): Promise<void> {
+      const remote = await remoteFor(props);
+      await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
+    },
+  };
 }

@@ -2,7 +2,10 @@ import { strict as assert } from "node:assert";
 import * as fc from "fast-check";
 import { JSDOM } from "jsdom";
 import { diagramOf } from "../../components/diagram";
-import { type NetworkSpec, planNetwork } from "../../components/plan";
+import { planNetwork } from "../../components/plan";
+import { lessonSpec } from "./lessonSpec";
+
+const LESSON = lessonSpec();
 
 /** Mermaid is ESM-only: a real dynamic import (ts-node would turn `import()` into `require`). */
 const importEsm = new Function("s", "return import(s)") as (specifier: string) => Promise<any>;
@@ -24,18 +27,6 @@ interface Graph {
   edges: Edge[];
   subgraphs: Array<{ id: string; title: string; nodes: string[] }>;
 }
-
-const LESSON: NetworkSpec = {
-  bridge: "v-net-0",
-  subnet: "192.168.15.0/24",
-  gateway: "192.168.15.5",
-  namespaces: [
-    { name: "red", address: "192.168.15.1" },
-    { name: "blue", address: "192.168.15.2" },
-  ],
-  outboundNat: true,
-  portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
-};
 
 describe("diagramOf (Mermaid text, checked with the real mermaid parser)", function () {
   this.timeout(60_000);

@@ -1,19 +1,9 @@
 import { strict as assert } from "node:assert";
 import * as fc from "fast-check";
 import { type NetworkSpec, PlanError, planNetwork } from "../../components/plan";
+import { lessonSpec } from "./lessonSpec";
 
-/** The lesson's network, as the README writes it. */
-const LESSON: NetworkSpec = {
-  bridge: "v-net-0",
-  subnet: "192.168.15.0/24",
-  gateway: "192.168.15.5",
-  namespaces: [
-    { name: "red", address: "192.168.15.1" },
-    { name: "blue", address: "192.168.15.2" },
-  ],
-  outboundNat: true,
-  portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
-};
+const LESSON = lessonSpec();
 
 /** The problems a spec is rejected with (fails the test when it is accepted). */
 function problemsOf(spec: NetworkSpec): string[] {

@@ -2,23 +2,10 @@ import { strict as assert } from "node:assert";
 import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
 import type { LabHost, LocalStack } from "../../provider/testing";
+import { lessonSpec as lesson } from "../components/lessonSpec";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { HEADER } from "./programs";
 import { CLIENT, changes, labConfig, netnsList, ok, ping, providerCounts, SERVER, waitListening } from "./support";
-
-/** The lesson network as a spec; the program below builds the same spec through the installed package. */
-const lesson = (extra: string[] = []): NetworkSpec => ({
-  bridge: "v-net-0",
-  subnet: "192.168.15.0/24",
-  gateway: "192.168.15.5",
-  namespaces: [
-    { name: "red", address: "192.168.15.1" },
-    { name: "blue", address: "192.168.15.2" },
-    ...extra.map((name) => ({ name })),
-  ],
-  outboundNat: true,
-  portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
-});
 
 /** A second network for the same host: another bridge, subnet and names. */
 const SECOND: NetworkSpec = {
