@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 export interface BridgeArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -38,7 +38,7 @@ export class Bridge extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         name: args.name ?? name,
         namespace: args.namespace,
         addresses: args.addresses,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 export interface MasqueradeRuleArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -37,7 +37,7 @@ export class MasqueradeRule extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         source: args.source,
         outInterface: args.outInterface,
         excludeOutInterface: args.excludeOutInterface,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 export interface NamespaceArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -30,7 +30,7 @@ export class Namespace extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         name: args.name ?? name,
         loopbackUp: args.loopbackUp,
         adopt: args.adopt,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 export interface PortForwardArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -42,7 +42,7 @@ export class PortForward extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         hostPort: args.hostPort,
         toAddress: args.toAddress,
         toPort: args.toPort,

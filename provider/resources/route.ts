@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 export interface RouteArgs {
   connection: pulumi.Input<ConnectionArgs>;
@@ -35,7 +35,7 @@ export class Route extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         destination: args.destination,
         via: args.via,
         device: args.device,

@@ -1,4 +1,5 @@
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import type { ConnectionArgs } from "../connection";
 
 /**
  * A dynamic provider that only forwards to `require(implModule)` at run time.
@@ -22,4 +23,13 @@ export function shimProvider(implModule: string): pulumi.dynamic.ResourceProvide
 export function withSecretConnection<T extends pulumi.CustomResourceOptions>(opts: T | undefined): T {
   const extra = opts?.additionalSecretOutputs ?? [];
   return { ...(opts ?? ({} as T)), additionalSecretOutputs: [...extra, "connection"] };
+}
+
+/**
+ * The `connection` input, marked secret. The engine stores a resource's inputs
+ * as given (additionalSecretOutputs covers outputs only), so a key passed as a
+ * plain string would otherwise sit in the state and show in diffs in clear.
+ */
+export function secretConnection(connection: pulumi.Input<ConnectionArgs>): pulumi.Output<ConnectionArgs> {
+  return pulumi.secret(connection) as pulumi.Output<ConnectionArgs>;
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
-import { shimProvider, withSecretConnection } from "./shim";
+import { secretConnection, shimProvider, withSecretConnection } from "./shim";
 
 /** One end of a veth pair. */
 export interface VethEnd {
@@ -54,7 +54,7 @@ export class VethPair extends pulumi.dynamic.Resource {
       provider,
       name,
       {
-        connection: args.connection,
+        connection: secretConnection(args.connection),
         a: args.a,
         b: args.b,
         mtu: args.mtu,

@@ -1,3 +1,3 @@
 export * from "./fingerprint";
 export * from "./labHost";
-export * from "./runner";
+export * from "./pulumiStack";

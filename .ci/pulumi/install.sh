@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# npm run pulumi:install — makes the Pulumi CLI that matches @pulumi/pulumi in
+# package-lock.json available to the tests, the demo and the bench.
+#
+#  1. A compatible `pulumi` (same major, same or newer minor) with its Node.js
+#     language host already on PATH: nothing to do.
+#  2. The cache (.cache/pulumi/v<version>/bin, git-ignored) already holds it:
+#     nothing to do.
+#  3. Otherwise build it with Go into the cache: the CLI from the module
+#     github.com/pulumi/pulumi/pkg/v3 pinned in .ci/pulumi/go.mod, plus two
+#     small scripts beside it: pulumi-language-nodejs (language-host.js: the
+#     Go language host's module is not served here) and
+#     pulumi-resource-pulumi-nodejs (the SDK's dynamic-provider host, run from
+#     the program's node_modules, as the CLI's own release ships it).
+#
+# Prints the directory that holds bin/pulumi on its last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+say() { printf 'pulumi:install: %s\n' "$*" >&2; }
+
+want=$(node -p 'require(process.argv[1]).packages["node_modules/@pulumi/pulumi"].version' "$repo/package-lock.json")
+pinned=$(awk '$1 == "require" && $2 == "github.com/pulumi/pulumi/pkg/v3" { print $3 } $1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' "$here/go.mod" | head -n 1)
+if [ "$pinned" != "v$want" ]; then
+  say "package-lock.json has @pulumi/pulumi $want but .ci/pulumi/go.mod pins the CLI at ${pinned:-nothing}."
+  say "Pin the same release: cd .ci/pulumi && go get github.com/pulumi/pulumi/pkg/v3@v$want github.com/pulumi/pulumi/sdk/v3@v$want && go mod tidy"
+  exit 1
+fi
+
+# 1. A compatible CLI on PATH (not our own cache, which is checked below).
+if [ -z "${PULUMI_NETNS_BUILD_CLI:-}" ] && command -v pulumi >/dev/null 2>&1 && command -v pulumi-language-nodejs >/dev/null 2>&1; then
+  have=$(pulumi version 2>/dev/null | sed 's/^v//')
+  if node -e 'const [a, b] = process.argv.slice(1).map((v) => v.split(".").map(Number)); process.exit(a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] >= b[2])) ? 0 : 1)' "$have" "$want" 2>/dev/null; then
+    say "using pulumi v$have from PATH ($(command -v pulumi))"
+    dirname "$(dirname "$(command -v pulumi)")"
+    exit 0
+  fi
+  say "pulumi v$have on PATH is older than v$want; building v$want into the cache instead"
+fi
+
+root="$repo/.cache/pulumi/v$want"
+bin="$root/bin"
+if [ -x "$bin/pulumi" ] && [ "$("$bin/pulumi" version 2>/dev/null)" = "v$want" ] \
+  && [ -x "$bin/pulumi-language-nodejs" ] && [ -x "$bin/pulumi-resource-pulumi-nodejs" ]; then
+  say "pulumi v$want is cached in ${root#"$repo/"}"
+  echo "$root"
+  exit 0
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  for g in /usr/local/go/bin/go /usr/lib/go/bin/go; do [ -x "$g" ] && PATH="$(dirname "$g"):$PATH" && break; done
+fi
+if ! command -v go >/dev/null 2>&1; then
+  say "needs the Pulumi CLI v$want (or a newer v3) with pulumi-language-nodejs on PATH, or Go >= 1.25 to build it."
+  say "Install Go (e.g. apt-get install golang-go, or the Go release tarball) or the Pulumi CLI, then run npm run pulumi:install again."
+  exit 1
+fi
+
+mkdir -p "$bin"
+started=$(date +%s)
+say "building the Pulumi CLI v$want with $(go version | awk '{print $3}') into ${root#"$repo/"} (first build: several minutes on 2 cores; later runs reuse it)"
+say "downloading Go modules..."
+(cd "$here" && go mod download)
+say "compiling (a line per 200 packages)..."
+set +e
+(cd "$here" && go build -v -trimpath \
+  -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$want" \
+  -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) 2>&1 \
+  | awk '/ / { print; fflush(); next } { n++; if (n % 200 == 0) { printf "pulumi:install:   %d packages compiled\n", n; fflush() } }' >&2
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  rm -f "$bin/pulumi.tmp"
+  say "go build failed (exit $status); see the lines above"
+  exit 1
+fi
+mv "$bin/pulumi.tmp" "$bin/pulumi"
+
+cat >"$bin/pulumi-language-nodejs" <<EOF
+#!/bin/sh
+exec node "$here/language-host.js" "\$@"
+EOF
+cat >"$bin/pulumi-resource-pulumi-nodejs" <<'EOF'
+#!/bin/sh
+exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"
+EOF
+chmod +x "$bin/pulumi-language-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
+say "built pulumi $("$bin/pulumi" version) in $(($(date +%s) - started)) s"
+echo "$root"
