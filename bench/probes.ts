@@ -1,14 +1,7 @@
 import * as fs from "node:fs";
+import * as path from "node:path";
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
-
-/** utime + stime of a process in seconds, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces) start at ") ".
-  const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
-}
 
 /** The lab's sshd listener: the process in the lab's network namespace that OpenSSH titles "[listener]". */
 function sshdListenerPid(labPid: number): number {
@@ -84,67 +77,253 @@ export class RemoteCpuMeter {
   }
 }
 
+/** Who a process is, from its command line. */
+export type Role = "cli" | "langhost" | "program" | "provider" | "other";
+export const ROLES: Role[] = ["cli", "langhost", "program", "provider", "other"];
+
+function roleOf(cmd: string): Role {
+  const argv = cmd.split("\0");
+  if (path.basename(argv[0] ?? "") === "pulumi") return "cli";
+  if (cmd.includes("cmd/dynamic-provider")) return "provider";
+  if (cmd.includes("/cmd/run")) return "program";
+  if (cmd.includes("language-host.js")) return "langhost";
+  return "other";
+}
+
+/** `up`, `stack output`, `config set-all`, ... from a pulumi command line (flags and their values skipped). */
+function subcommand(args: string[]): string {
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--profiling" || a === "--tracing") i++;
+    else if (a.startsWith("-")) {
+      if (words.length) break;
+    } else {
+      words.push(a);
+      if (!["stack", "config", "plugin"].includes(a)) break;
+    }
+  }
+  return words.join(" ");
+}
+
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start at ") ": [0] state, [1] ppid, [11] utime, [12] stime.
+  return stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+}
+
+/** When a process ran, in ms since the probe started (end: the last sample that saw it alive). */
+export interface Span {
+  role: Role;
+  pid: number;
+  startMs: number;
+  endMs: number;
+  cpu: number;
+  /** For pulumi processes: the subcommand. */
+  args?: string;
+}
+
+/** Seconds since boot, the clock of /proc/PID/stat's starttime. */
+function uptime(): number {
+  return Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+}
+
+export interface ProbeResult {
+  /** CPU seconds per role: the pulumi CLI processes (engine), the language host, the program (cmd/run), the provider host. */
+  cpu: Record<Role, number>;
+  /** Distinct `pulumi` processes seen: CLI invocations during the operation. */
+  cliCalls: number;
+  /** Largest VmHWM of a provider host, MiB (0 if none was seen). */
+  providerPeakMiB: number;
+  /** Every process seen, by start time. */
+  spans: Span[];
+}
+
 /**
- * Samples the runner's processes of one program directory: the runner child
- * (command line names runnerChild) and the dynamic provider host (names
- * cmd/dynamic-provider), both with cwd = the program directory. The runner
- * SIGKILLs the provider host when the operation ends, so it cannot report on
- * exit: this samples /proc every `intervalMs` and keeps, per process, the
- * largest VmHWM (the kernel's own high-water mark of resident memory, which
- * only grows) and the last CPU time seen (at most `intervalMs` before the end).
+ * Samples this process's descendants (the CLI the Automation API or
+ * PulumiStack.cli starts, and what it starts: the language host, its node
+ * child running the program, the dynamic provider host) every `intervalMs`
+ * from /proc, and keeps per process the last CPU time seen (at most
+ * `intervalMs` before it exits) and, for provider hosts, the largest VmHWM
+ * (the kernel's high-water mark of resident memory, which only grows). Only
+ * descendants of this process count, so other test runs on the machine do
+ * not. A fresh fork shows its parent's command line until it execs, so the
+ * role is read again every sample.
  */
 export class ProcessProbe {
   private timer: NodeJS.Timeout | undefined;
-  private readonly peaks = new Map<number, number>();
-  private readonly cpu = new Map<number, { role: "host" | "child"; seconds: number }>();
-  private readonly skip = new Set<number>();
+  private readonly ours = new Map<
+    number,
+    { role: Role; seconds: number; hwmKiB: number; startMs: number; endMs: number; args?: string }
+  >();
+  private readonly foreign = new Set<number>();
+  /** performance.now() and seconds since boot at start(), to place /proc's start times. */
+  private t0 = 0;
+  private boot0 = 0;
 
-  constructor(
-    private readonly programDir: string,
-    private readonly intervalMs = 25,
-  ) {}
+  constructor(private readonly intervalMs = 25) {}
 
   start(): void {
+    this.ours.clear();
+    this.foreign.clear();
+    this.t0 = performance.now();
+    this.boot0 = uptime();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
   }
 
-  /** Stops sampling: provider host peak VmHWM (MiB, 0 if none was seen) and CPU seconds per role. */
-  stop(): { peakMiB: number; hostCpuS: number; childCpuS: number } {
+  stop(): ProbeResult {
+    this.sample();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    const sum = (role: string) =>
-      [...this.cpu.values()].filter((c) => c.role === role).reduce((a, c) => a + c.seconds, 0);
-    return { peakMiB: Math.max(0, ...this.peaks.values()) / 1024, hostCpuS: sum("host"), childCpuS: sum("child") };
+    const cpu = Object.fromEntries(ROLES.map((r) => [r, 0])) as Record<Role, number>;
+    let cliCalls = 0;
+    let hwm = 0;
+    for (const p of this.ours.values()) {
+      cpu[p.role] += p.seconds;
+      if (p.role === "cli") cliCalls++;
+      if (p.role === "provider") hwm = Math.max(hwm, p.hwmKiB);
+    }
+    const spans = [...this.ours.entries()]
+      .map(([pid, p]) => ({
+        role: p.role,
+        pid,
+        startMs: p.startMs,
+        endMs: p.endMs,
+        cpu: p.seconds,
+        ...(p.args ? { args: p.args } : {}),
+      }))
+      .sort((a, b) => a.startMs - b.startMs);
+    return { cpu, cliCalls, providerPeakMiB: hwm / 1024, spans };
   }
 
   private sample(): void {
-    let pids: string[];
+    let pids: number[];
     try {
-      pids = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+      pids = fs
+        .readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .map(Number);
     } catch {
       return;
     }
-    for (const p of pids) {
-      const pid = Number(p);
-      if (this.skip.has(pid)) continue;
+    const ppid = new Map<number, number>();
+    const fresh: number[] = [];
+    for (const pid of pids) {
+      if (this.foreign.has(pid) || pid === process.pid) continue;
+      if (this.ours.has(pid)) {
+        this.read(pid);
+        continue;
+      }
       try {
-        // Read every time: right after fork a node child still shows its parent's
-        // command line (the host's, the child's), so only processes that are not
-        // node at all are skipped for good.
-        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        if (!cmd.includes("node")) this.skip.add(pid);
-        const role = cmd.includes("cmd/dynamic-provider") ? "host" : cmd.includes("runnerChild") ? "child" : undefined;
-        if (!role || fs.readlinkSync(`/proc/${pid}/cwd`) !== this.programDir) continue;
-        this.cpu.set(pid, { role, seconds: cpuSeconds(pid) });
-        if (role === "host") {
-          const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-          const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-          this.peaks.set(pid, Math.max(kb, this.peaks.get(pid) ?? 0));
-        }
+        ppid.set(pid, Number(statFields(pid)[1]));
+        fresh.push(pid);
       } catch {
         // gone meanwhile
       }
+    }
+    // A new process is ours if its parent chain reaches this process through processes seen now or before.
+    const isOurs = (pid: number, depth = 0): boolean => {
+      const parent = ppid.get(pid);
+      if (parent === undefined || depth > 32) return false;
+      if (parent === process.pid || this.ours.has(parent)) return true;
+      return isOurs(parent, depth + 1);
+    };
+    for (const pid of fresh) {
+      if (isOurs(pid)) {
+        this.ours.set(pid, { role: "other", seconds: 0, hwmKiB: 0, startMs: Number.NaN, endMs: Number.NaN });
+        this.read(pid);
+      } else this.foreign.add(pid);
+    }
+  }
+
+  private read(pid: number): void {
+    const p = this.ours.get(pid);
+    if (!p) return;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const f = statFields(pid);
+      // A zombie (exited, not yet reaped) has an empty command line but its final CPU times.
+      if (cmd) p.role = roleOf(cmd);
+      if (cmd && p.role === "cli") p.args = subcommand(cmd.split("\0").slice(1));
+      p.seconds = (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+      if (Number.isNaN(p.startMs)) p.startMs = (Number(f[19]) / TICKS_PER_SECOND - this.boot0) * 1000;
+      if (f[0] !== "Z") p.endMs = performance.now() - this.t0;
+      if (p.role === "provider") {
+        const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+        p.hwmKiB = Math.max(p.hwmKiB, Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/**
+ * All CPU this process and everything it starts spend during an operation:
+ * this process moves itself into a cpuacct cgroup of its own for the
+ * operation, so the CLI and every process under it (short-lived ones
+ * included) are charged there as they run. Minus this process's own CPU
+ * (the Automation API's side: event log, output parsing), what the
+ * ProcessProbe's roles do not cover is CPU it could not sample. NaN without
+ * cgroup v1 cpuacct.
+ */
+export class SubtreeCpuMeter {
+  private dir: string | undefined;
+  private home = "/";
+
+  constructor() {
+    if (!fs.existsSync(`${CPUACCT}/cpuacct.usage`)) return;
+    const line = fs
+      .readFileSync("/proc/self/cgroup", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[1]?.split(",").includes("cpuacct"));
+    this.home = line?.split(":")[2] || "/";
+    const dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-cli`;
+    fs.mkdirSync(dir, { recursive: true });
+    this.dir = dir;
+  }
+
+  /** Runs `work` with this process in the group: CPU seconds of the whole subtree, and of this process alone. */
+  async measure<T>(work: () => Promise<T>): Promise<{ result: T; subtree: number; self: number }> {
+    const dir = this.dir;
+    if (!dir) return { result: await work(), subtree: Number.NaN, self: Number.NaN };
+    const usage = () => Number(fs.readFileSync(`${dir}/cpuacct.usage`, "utf8")) / 1e9;
+    fs.writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
+    const before = usage();
+    const self0 = process.cpuUsage();
+    try {
+      const result = await work();
+      const selfUs = process.cpuUsage(self0);
+      return { result, subtree: usage() - before, self: (selfUs.user + selfUs.system) / 1e6 };
+    } finally {
+      this.leave();
+    }
+  }
+
+  private leave(): void {
+    try {
+      fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, String(process.pid));
+    } catch (e) {
+      process.stderr.write(`bench: could not leave the cpuacct group: ${(e as Error).message}\n`);
+    }
+  }
+
+  /** Removes the group (its processes, if any are left, go home first); never throws. */
+  close(): void {
+    const dir = this.dir;
+    this.dir = undefined;
+    if (!dir || !fs.existsSync(dir)) return;
+    try {
+      for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
+        try {
+          fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, pid);
+        } catch {
+          // exited meanwhile
+        }
+      fs.rmdirSync(dir);
+    } catch (e) {
+      process.stderr.write(`bench: could not remove ${dir}: ${(e as Error).message}\n`);
     }
   }
 }
@@ -160,9 +339,9 @@ export interface TraceSummary {
   maxHandshakesPerProcessHost: number;
 }
 
-/** Counts the JSON lines the transport wrote to $PULUMI_NETNS_TRACE. */
-export function summarizeTrace(file: string): TraceSummary {
-  const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+/** Counts the JSON lines the transport wrote to $PULUMI_NETNS_TRACE (the file, or the part written since `offset`). */
+export function summarizeTrace(file: string, offset = 0): TraceSummary {
+  const text = fs.existsSync(file) ? fs.readFileSync(file).subarray(offset).toString("utf8") : "";
   const s: TraceSummary = { handshakes: 0, commands: 0, commandMs: 0, processes: 0, maxHandshakesPerProcessHost: 0 };
   const pids = new Set<number>();
   const perHost = new Map<string, number>();

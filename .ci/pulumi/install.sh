@@ -10,8 +10,8 @@
 #     github.com/pulumi/pulumi/pkg/v3 pinned in .ci/pulumi/go.mod, plus two
 #     small scripts beside it: pulumi-language-nodejs (language-host.js: the
 #     Go language host's module is not served here) and
-#     pulumi-resource-pulumi-nodejs (the SDK's dynamic-provider host, run from
-#     the program's node_modules, as the CLI's own release ships it).
+#     pulumi-resource-pulumi-nodejs (the SDK's dynamic-provider host, resolved
+#     from the program's directory, as the CLI's own release ships it).
 #
 # Prints the directory that holds bin/pulumi on its last line.
 set -euo pipefail
@@ -40,8 +40,29 @@ fi
 
 root="$repo/.cache/pulumi/v$want"
 bin="$root/bin"
-if [ -x "$bin/pulumi" ] && [ "$("$bin/pulumi" version 2>/dev/null)" = "v$want" ] \
-  && [ -x "$bin/pulumi-language-nodejs" ] && [ -x "$bin/pulumi-resource-pulumi-nodejs" ]; then
+
+# The two plugin scripts beside the CLI, (re)written on every run so a change here reaches the cache.
+write_scripts() {
+  mkdir -p "$bin"
+  cat >"$bin/.language.tmp" <<EOF
+#!/bin/sh
+exec node "$here/language-host.js" "\$@"
+EOF
+  # As the CLI's release ships it: the SDK's dynamic-provider host, resolved by
+  # Node from the program's directory (so a node_modules further up is found too).
+  cat >"$bin/.provider.tmp" <<'EOF'
+#!/bin/sh
+script=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))") || exit 1
+exec node "$script" "$@"
+EOF
+  chmod +x "$bin/.language.tmp" "$bin/.provider.tmp"
+  # Renamed into place: a CLI running from this cache meanwhile never sees a half-written script.
+  mv -f "$bin/.language.tmp" "$bin/pulumi-language-nodejs"
+  mv -f "$bin/.provider.tmp" "$bin/pulumi-resource-pulumi-nodejs"
+}
+
+if [ -x "$bin/pulumi" ] && [ "$("$bin/pulumi" version 2>/dev/null)" = "v$want" ]; then
+  write_scripts
   say "pulumi v$want is cached in ${root#"$repo/"}"
   echo "$root"
   exit 0
@@ -75,15 +96,6 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 mv "$bin/pulumi.tmp" "$bin/pulumi"
-
-cat >"$bin/pulumi-language-nodejs" <<EOF
-#!/bin/sh
-exec node "$here/language-host.js" "\$@"
-EOF
-cat >"$bin/pulumi-resource-pulumi-nodejs" <<'EOF'
-#!/bin/sh
-exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"
-EOF
-chmod +x "$bin/pulumi-language-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
+write_scripts
 say "built pulumi $("$bin/pulumi" version) in $(($(date +%s) - started)) s"
 echo "$root"

@@ -8,7 +8,6 @@
 //
 // Started by the CLI as `pulumi-language-nodejs [-flags...] <engine address>`
 // in the project's directory; prints its port on the first line of stdout.
-"use strict";
 
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");

@@ -1,13 +1,15 @@
 /**
  * `npm run demo`: the lesson, live, on a throwaway lab host (run as root on Linux).
  *
- * Packs this package and installs it into a scratch project, starts a lab host
- * (a network namespace with sshd, a LAN peer and an "internet" behind it),
- * takes examples/lesson-bridge up through the runner, proves every lesson step
- * on the kernel, prints the topology as a Mermaid diagram, destroys the stack,
+ * Finds (or builds) the Pulumi CLI, packs this package and installs it into a
+ * scratch project, starts a lab host (a network namespace with sshd, a LAN peer
+ * and an "internet" behind it), takes examples/lesson-bridge up with the real
+ * `pulumi up` (Automation API, local file backend), proves every lesson step on
+ * the kernel, prints the topology as a Mermaid diagram, runs `pulumi destroy`,
  * shows the host is back exactly as it was, and removes everything it made,
  * also on failure and on Ctrl-C.
  */
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { checkLabPrerequisites } from "../../provider/testing/labHost";
@@ -16,11 +18,12 @@ import { packAndInstall, REPO } from "./scratch";
 type Kit = typeof import("../../provider/testing");
 type Pkg = typeof import("../../provider/index");
 type Lab = import("../../provider/testing").LabHost;
-type Stack = import("../../provider/testing").LocalStack;
+type Stack = import("../../provider/testing").PulumiStack;
+type Result = import("../../provider/testing").OperationResult;
 
 const SCRATCH = path.join(REPO, ".scratch", `demo-${process.pid}`);
 const EXAMPLE = path.join(REPO, "examples", "lesson-bridge");
-const TOTAL = 14;
+const TOTAL = 15;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const green = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
 const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
@@ -29,9 +32,11 @@ const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
 let lab: Lab | undefined;
 let stack: Stack | undefined;
 let stepNo = 0;
-let cleaning: Promise<void> | undefined;
+let cleaning: Promise<string> | undefined;
 let interrupted = false;
-const runnerLog: string[] = [];
+/** The Pulumi operation in flight, so Ctrl-C can cancel it (the CLI gets SIGINT, as from a terminal). */
+let inFlight: { abort: AbortController; done: Promise<unknown> } | undefined;
+const cliLog: string[] = [];
 
 class StepFailed extends Error {}
 
@@ -56,11 +61,23 @@ function expect(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-/** Stops the lab and removes the scratch project; safe to call twice. */
-function cleanup(): Promise<void> {
+/** Cancels the Pulumi operation in flight, if any, and waits (20 s at most) for the CLI to end. */
+async function cancelInFlight(): Promise<void> {
+  const op = inFlight;
+  if (!op) return;
+  op.abort.abort();
+  await Promise.race([op.done.catch(() => undefined), new Promise((r) => setTimeout(r, 20_000).unref())]);
+}
+
+/** Ends the Pulumi operation in flight, stops the lab and removes the scratch project; safe to call twice. */
+function cleanup(): Promise<string> {
   cleaning ??= (async () => {
+    await cancelInFlight();
+    const t0 = Date.now();
     if (lab) await lab.stop().catch((e) => console.error(`could not stop the lab host: ${e}`));
+    const t1 = Date.now();
     fs.rmSync(SCRATCH, { recursive: true, force: true });
+    return `lab host stopped in ${t1 - t0} ms, scratch project removed in ${Date.now() - t1} ms`;
   })();
   return cleaning;
 }
@@ -68,8 +85,10 @@ function cleanup(): Promise<void> {
 for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.on(signal, () => {
     interrupted = true;
-    console.log(`\n${red("interrupted")}: stopping the lab host and removing ${path.relative(REPO, SCRATCH)} ...`);
-    // The lab kit's own handler has already killed the lab synchronously if it was running; this finishes the job.
+    console.log(
+      `\n${red("interrupted")}: cancelling pulumi, stopping the lab host and removing ${path.relative(REPO, SCRATCH)} ...`,
+    );
+    // The lab kit's own handler kills the lab synchronously right after this one; cleanup() ends the CLI and finishes the job.
     void cleanup().finally(() => process.exit(130));
   });
 
@@ -99,8 +118,53 @@ async function ping(from: string, to: string): Promise<string> {
   throw new Error(`ping ${to} from ${from} exited with ${r?.code}: ${`${r?.stdout}\n${r?.stderr}`.trim()}`);
 }
 
-function ensureOk(r: import("../../provider/testing").OperationResult): void {
-  expect(r.ok, `${r.error}\n${runnerLog.slice(-20).join("\n")}`);
+function ensureOk(r: Result): void {
+  expect(r.ok, `${r.error}\n${cliLog.slice(-20).join("\n")}`);
+}
+
+/** Runs a Pulumi operation that Ctrl-C can cancel. */
+function operation(run: (signal: AbortSignal) => Promise<Result>): Promise<Result> {
+  const abort = new AbortController();
+  const done = run(abort.signal);
+  inFlight = { abort, done };
+  return done.finally(() => {
+    if (inFlight?.done === done) inFlight = undefined;
+  });
+}
+
+/**
+ * `npm run pulumi:install`: the Pulumi CLI matching @pulumi/pulumi in
+ * package-lock.json, from PATH or the repository's cache, built from Go modules
+ * when neither has it (its progress is shown). Returns the directory holding bin/pulumi.
+ */
+function installPulumi(): Promise<{ root: string; note: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [path.join(REPO, ".ci", "pulumi", "install.sh")], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    let building = false;
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c: Buffer) => {
+      err += c;
+      const text = c.toString();
+      // Only a build has progress worth showing live; "cached"/"from PATH" become the step's detail.
+      if (!building && /building the Pulumi CLI/.test(text)) {
+        building = true;
+        process.stdout.write("\n");
+      }
+      if (building) process.stdout.write(text.replace(/^/gm, "       "));
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`.ci/pulumi/install.sh exited with ${code}:\n${err.trim()}`));
+      const root = out.trim().split("\n").pop() ?? "";
+      const note = (err.trim().split("\n").pop() ?? "").replace(/^pulumi:install: /, "");
+      resolve({ root, note });
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -116,6 +180,17 @@ async function main(): Promise<void> {
           "  (= apt-get install -y iproute2 iptables openssh-server openssh-client iputils-ping nftables procps util-linux)",
       );
   });
+
+  const cli = await step(
+    "the Pulumi CLI (npm run pulumi:install: from PATH, the cache, or built from Go modules)",
+    async () => {
+      const { root, note } = await installPulumi();
+      const bin = path.join(root, "bin", "pulumi");
+      const version = execFileSync(bin, ["version"], { encoding: "utf8" }).trim();
+      return { root, bin, version, note };
+    },
+    (c) => `pulumi ${c.version} at ${c.bin} (${c.note})`,
+  );
 
   const dir = await step(
     "build, npm pack and install the tarball into a scratch project",
@@ -137,11 +212,16 @@ async function main(): Promise<void> {
     (f) => `${f.split("\n").length} lines`,
   );
 
+  // The example as a user has it: Pulumi.yaml and index.ts, with node_modules (the installed tarball) beside them.
   const programDir = path.join(dir, "programs", "lesson-bridge");
   fs.mkdirSync(programDir, { recursive: true });
   for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(EXAMPLE, f), path.join(programDir, f));
-  stack = new kit.LocalStack({
+  fs.symlinkSync(path.join("..", "..", "node_modules"), path.join(programDir, "node_modules"));
+  stack = new kit.PulumiStack({
     programDir,
+    pulumiRoot: cli.root,
+    // Type-checked, as `pulumi up` does by default.
+    typeCheck: true,
     config: {
       host: theLab.connection.host,
       port: String(theLab.connection.port),
@@ -150,15 +230,15 @@ async function main(): Promise<void> {
       lanSubnet: "203.0.113.0/24",
     },
     log: (l) => {
-      runnerLog.push(l);
-      if (runnerLog.length > 200) runnerLog.shift();
+      cliLog.push(l);
+      if (cliLog.length > 200) cliLog.shift();
     },
   });
   const theStack = stack;
   const up = await step(
-    "pulumi up examples/lesson-bridge (through the runner)",
+    "pulumi up examples/lesson-bridge (the real CLI, local file backend, secrets by passphrase)",
     async () => {
-      const r = await theStack.up();
+      const r = await operation((signal) => theStack.up({ signal }));
       ensureOk(r);
       return r;
     },
@@ -224,9 +304,9 @@ async function main(): Promise<void> {
   );
 
   await step(
-    "a second up changes nothing",
+    "a second pulumi up changes nothing",
     async () => {
-      const r = await theStack.up();
+      const r = await operation((signal) => theStack.up({ signal }));
       ensureOk(r);
       const changed = r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
       expect(changed === 0, `${changed} changes: ${JSON.stringify(r.steps.filter((s) => s.op !== "same"))}`);
@@ -256,7 +336,7 @@ async function main(): Promise<void> {
   await step(
     "pulumi destroy; the lab host is back exactly as it was (fingerprint equal)",
     async () => {
-      const r = await theStack.destroy();
+      const r = await operation((signal) => theStack.destroy({ signal }));
       ensureOk(r);
       const after = await kit.fingerprint(theLab);
       if (after !== before) {
@@ -270,7 +350,11 @@ async function main(): Promise<void> {
     (n) => `${n} deleted`,
   );
 
-  await step("stop the lab host and remove the scratch project", () => cleanup());
+  await step(
+    "stop the lab host and remove the scratch project",
+    () => cleanup(),
+    (t) => t,
+  );
   console.log(`\n${green("demo passed")} in ${((Date.now() - started) / 1000).toFixed(1)} s; nothing left behind.`);
 }
 
@@ -281,7 +365,8 @@ main().then(
     console.error(`\n${red("demo failed")}: ${err instanceof StepFailed ? err.message : (err?.stack ?? err)}`);
     if (stack && lab) {
       // Best effort: take the stack down first so a failure report is about the failure, not leftovers.
-      await stack.destroy().catch(() => undefined);
+      const theStack = stack;
+      await operation((signal) => theStack.destroy({ signal })).catch(() => undefined);
     }
     await cleanup();
     console.error("cleaned up: lab host stopped, scratch project removed.");

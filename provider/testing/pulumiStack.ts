@@ -227,7 +227,10 @@ export class PulumiStack {
    * directory, with this stack's environment): for what the Automation API does
    * not expose, and to prove the commands a user types.
    */
-  cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  cli(
+    args: string[],
+    opts: { input?: string; timeoutMs?: number } = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const root = this.pulumiRoot();
     const bin = root ? path.join(root, "bin", "pulumi") : "pulumi";
     return new Promise((resolve) => {
@@ -241,7 +244,11 @@ export class PulumiStack {
           timeout: opts.timeoutMs ?? 300_000,
         },
         (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+          const code = err
+            ? typeof (err as { code?: unknown }).code === "number"
+              ? (err as { code: number }).code
+              : 1
+            : 0;
           resolve({ code, stdout, stderr });
         },
       );
@@ -295,7 +302,7 @@ export class PulumiStack {
     let ok = true;
     let error: string | undefined;
     let counts = emptyCounts();
-    let outputs: Record<string, unknown> = {};
+    const outputs: Record<string, unknown> = {};
     try {
       const stack = await this.stack();
       await this.setConfig(stack);

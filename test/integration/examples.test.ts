@@ -2,12 +2,13 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost } from "../../provider/testing";
-import { testingKit, writeProgram } from "./harness";
-import { CLIENT, changes, labConfig, ok, ping, SERVER } from "./support";
+import { programDir, testingKit } from "./harness";
+import { CLIENT, changes, labConfig, ok, ping, providerCounts, SERVER, waitListening } from "./support";
 
 /**
  * Every directory under examples/ is an ordinary Pulumi program; here each one
- * runs through the runner against lab hosts from the packed tarball: up, a
+ * runs through the real Pulumi CLI (type-checked, as `pulumi up` does by
+ * default) against lab hosts, with the package from the packed tarball: up, a
  * check on the kernel specific to that example, a second up that changes
  * nothing, destroy, and the lab back exactly as it was.
  */
@@ -19,11 +20,15 @@ const exampleConfig = (lab: LabHost, suffix = "") => ({
   [`hostKey${suffix}`]: lab.connection.hostKey,
 });
 
-/** Copies an example (Pulumi.yaml + index.ts, as a user has them) into the scratch project. */
+/**
+ * Copies an example (Pulumi.yaml, package.json, index.ts, as a user has them)
+ * into a program directory of the scratch project, whose node_modules holds the
+ * installed tarball (what `npm install` in the example would give a user).
+ */
 function copyExample(name: string): string {
   const source = path.join(EXAMPLES, name);
-  const dir = writeProgram(name, fs.readFileSync(path.join(source, "index.ts"), "utf8"));
-  fs.copyFileSync(path.join(source, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  const dir = programDir(name);
+  for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) fs.copyFileSync(path.join(source, f), path.join(dir, f));
   return dir;
 }
 
@@ -59,8 +64,7 @@ const CASES: Record<string, Case> = {
       assert.equal((await ping(lab, lab.lan.internetAddress, "red")).code, 0, "red -> internet by default route");
       const server = lab.spawn(SERVER("hello from blue", 80), { namespace: "blue" });
       try {
-        for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
-          await new Promise((r) => setTimeout(r, 100));
+        await waitListening(server);
         const reply = await lab.execLan(CLIENT(lab.lan.hostAddress, 8080), { allowFailure: true });
         assert.equal(reply.stdout, "hello from blue\n", reply.stderr);
       } finally {
@@ -149,10 +153,18 @@ describe("examples/ run as written, against lab hosts", function () {
         c.labs === 1 ? exampleConfig(used[0]) : Object.assign({}, ...used.map((lab, i) => exampleConfig(lab, "AB"[i])));
       Object.assign(config, c.config?.(used) ?? {});
       const log: string[] = [];
-      const stack = new kit.LocalStack({ programDir: copyExample(name), config, log: (l) => log.push(l) });
+      const stack = new kit.PulumiStack({
+        programDir: copyExample(name),
+        config,
+        log: (l) => log.push(l),
+        typeCheck: true,
+      });
+      let created = -1;
       try {
         const up = await stack.up();
         ok(up, log);
+        created = providerCounts(up).create;
+        assert.ok(created > 0, JSON.stringify(up.steps));
         await c.check(used, up.outputs);
         const again = await stack.up();
         ok(again, log);
@@ -160,6 +172,12 @@ describe("examples/ run as written, against lab hosts", function () {
       } finally {
         const down = await stack.destroy();
         ok(down, log);
+        if (created >= 0)
+          assert.equal(
+            providerCounts(down).delete,
+            created,
+            `destroy deletes what up created: ${JSON.stringify(down.steps)}`,
+          );
       }
       for (const [i, lab] of used.entries())
         assert.equal(await kit.fingerprint(lab), pristine[i], `${lab.name} after ${name}`);

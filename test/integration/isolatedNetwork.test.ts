@@ -1,11 +1,23 @@
 import { strict as assert } from "node:assert";
+import * as path from "node:path";
 import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
-import type { LabHost, LocalStack } from "../../provider/testing";
+import type { LabHost, PulumiStack } from "../../provider/testing";
 import { lessonSpec as lesson } from "../components/lessonSpec";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { HEADER } from "./programs";
-import { CLIENT, changes, labConfig, netnsList, ok, ping, providerCounts, SERVER, waitListening } from "./support";
+import {
+  CLIENT,
+  changes,
+  labConfig,
+  netnsList,
+  ok,
+  ping,
+  providerCounts,
+  SERVER,
+  traceEvents,
+  waitListening,
+} from "./support";
 
 /** A second network for the same host: another bridge, subnet and names. */
 const SECOND: NetworkSpec = {
@@ -32,23 +44,31 @@ export const otherAddresses = other.addresses;
   return body;
 }
 
-describe("IsolatedNetwork on a lab host (through the runner, from the packed tarball)", function () {
+describe("IsolatedNetwork on a lab host (through the real Pulumi engine, from the packed tarball)", function () {
   this.timeout(600_000);
   let lab: LabHost;
-  let stack: LocalStack;
+  let stack: PulumiStack;
   let dir: string;
   let pristine: string;
+  let tracePath: string;
   const log: string[] = [];
+  /** The remote commands the provider host sent so far (from the PULUMI_NETNS_TRACE file). */
+  const commands = () =>
+    traceEvents(tracePath)
+      .filter((e) => e.event === "command")
+      .map((e) => String(e.command));
 
   before(async () => {
     const kit = testingKit();
     lab = await kit.startLabHost({ name: `it-isonet-${process.pid}` });
     pristine = await kit.fingerprint(lab);
     dir = writeProgram("isolated", networkProgram(lesson()));
-    stack = new kit.LocalStack({
+    tracePath = path.join(dir, "commands.jsonl");
+    stack = new kit.PulumiStack({
       programDir: dir,
       config: labConfig(lab),
       log: (l) => log.push(l),
+      env: { PULUMI_NETNS_TRACE: tracePath },
     });
   });
 
@@ -101,16 +121,26 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
 
   it("removing it deletes only those three; red and blue keep working", async () => {
     rewriteProgram(dir, networkProgram(lesson()));
+    const before = commands().length;
     const up = await stack.up();
     ok(up, log);
     assert.deepEqual(providerCounts(up), { create: 0, update: 0, replace: 0, delete: 3 }, JSON.stringify(up.steps));
-    // The veth end and the route live in the namespace: they go with it (deletedWith), no delete of their own.
-    const withNamespace = up.steps.filter((s) => /^deleted with .*green$/.test(s.detail ?? ""));
+    const deleted = up.steps.filter((s) => s.op === "delete").map((s) => s.urn.split("::").pop());
     assert.deepEqual(
-      withNamespace.map((s) => s.type.split(":").pop()).sort(),
-      ["Route", "VethPair"],
+      deleted.sort(),
+      ["lesson-green", "lesson-green-default", "lesson-green-veth"],
       JSON.stringify(up.steps),
     );
+    // The veth end and the route live in the namespace: they go with it (deletedWith). The engine
+    // still shows their delete steps but asks no provider to delete them: the only deleting
+    // command sent is the namespace's, no `ip link del` of the veth and no `ip route del`.
+    const sent = commands().slice(before);
+    assert.ok(
+      sent.some((c) => /\bip netns del '?green'?/.test(c)),
+      `no namespace delete was sent:\n${sent.join("\n")}`,
+    );
+    const ownDeletes = sent.filter((c) => /\b(link|route) del\b/.test(c));
+    assert.deepEqual(ownDeletes, [], "the VethPair and Route of green were deleted by their own providers");
     assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
     const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
       (l: { ifname: string }) => l.ifname,
@@ -168,7 +198,7 @@ describe("IsolatedNetwork on a lab host (through the runner, from the packed tar
 describe("IsolatedNetwork: two hosts in one program", function () {
   this.timeout(600_000);
   const labs: LabHost[] = [];
-  let stack: LocalStack;
+  let stack: PulumiStack;
   const pristine: string[] = [];
   const log: string[] = [];
 
@@ -189,7 +219,6 @@ describe("IsolatedNetwork: two hosts in one program", function () {
       "twohosts",
       `import * as pulumi from "@pulumi/pulumi";
 import * as netns from "pulumi-netns";
-import { CLIENT, SERVER, changes, netnsList, ok, ping, providerCounts, waitListening } from "./support";
 const cfg = new pulumi.Config();
 const a = new netns.IsolatedNetwork("a", { connection: ${connection("A")}, ...${spec} });
 const b = new netns.IsolatedNetwork("b", { connection: ${connection("B")}, ...${spec}, namespaces: [...${spec}.namespaces, { name: "only-on-b" }] });
@@ -203,7 +232,7 @@ export const addressesB = b.addresses;
       config[`port${s}`] = String(labs[i].connection.port);
       config[`privateKey${s}`] = labs[i].connection.privateKey;
     }
-    stack = new kit.LocalStack({ programDir: dir, config, log: (l) => log.push(l) });
+    stack = new kit.PulumiStack({ programDir: dir, config, log: (l) => log.push(l) });
   });
 
   after(async () => {

@@ -41,14 +41,12 @@ function representative(): HostileCase[] {
 describe("security: hostile input through the runner changes nothing and sends nothing", function () {
   this.timeout(300_000);
   let lab: LabHost;
-  let dir: string;
   let pristine: string;
   const cases = representative();
 
   before(async () => {
     const kit = testingKit();
     lab = await kit.startLabHost({ name: `sec-hostile-${process.pid}` });
-    dir = writeProgram("hostile", CONFIGURED_PROGRAM);
     pristine = await kit.fingerprint(lab);
   });
 
@@ -75,11 +73,12 @@ describe("security: hostile input through the runner changes nothing and sends n
   /** Runs `up` for one row (each in its own runner process and state file). */
   async function runCase(i: number, c: HostileCase): Promise<Outcome> {
     const kit = testingKit();
-    const trace = path.join(dir, `trace-${i}.jsonl`);
+    // Its own program directory: its own backend, PULUMI_HOME and workspace, so three can run at once.
+    const dir = writeProgram(`hostile-${i}`, CONFIGURED_PROGRAM);
+    const trace = path.join(dir, "trace.jsonl");
     const lines: string[] = [];
-    const stack = new kit.LocalStack({
+    const stack = new kit.PulumiStack({
       programDir: dir,
-      stateFile: path.join(dir, `.state-${i}.json`),
       config: {
         ...labConfig(lab),
         kind: CLASS_OF[c.resource],
@@ -108,6 +107,7 @@ describe("security: hostile input through the runner changes nothing and sends n
       assert.ok(outcome, "not run");
       const { result, lines, trace } = outcome;
       assert.equal(result.ok, false, "up succeeded");
+      console.log("ERRDBG", JSON.stringify(result.error), JSON.stringify(result.steps), JSON.stringify(result.diagnostics.filter((d) => d.severity !== "debug")));
       const error = result.error ?? "";
       assert.match(error, /check failed/, error);
       assert.ok(error.includes(`property ${c.property}: ${c.property}:`), `field not named: ${error}`);

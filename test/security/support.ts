@@ -1,7 +1,9 @@
+import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { OperationResult } from "../../provider/testing";
 
 /** The events of a PULUMI_NETNS_TRACE file (empty when nothing was written). */
 export function traceEvents(file: string): Array<{ event: string; host?: string; command?: string }> {
@@ -16,6 +18,12 @@ export function traceEvents(file: string): Array<{ event: string; host?: string;
 export function countEvents(file: string, event: string): number {
   return traceEvents(file).filter((e) => e.event === event).length;
 }
+
+/** The resource type prefix of every dynamic resource, as the real engine names it. */
+export const DYNAMIC_TYPE = "pulumi-nodejs:dynamic/";
+
+/** The steps of an operation on resources of this package (`pulumi-nodejs:dynamic/netns:Namespace`, ...). */
+export const ownSteps = (r: OperationResult) => r.steps.filter((s) => s.type.startsWith(`${DYNAMIC_TYPE}netns:`));
 
 /**
  * A program whose one resource comes from config: `kind` (class name), `args`
@@ -57,4 +65,49 @@ export function strayKey(): { privateKey: string; publicKey: string } {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Every form in which a secret could leak into text: the value itself, its
+ * JSON-escaped form (a key's newlines as `\n`), its base64, and for a PEM or
+ * OpenSSH key each line of the base64 body (16 characters or more, so that a
+ * short tail line cannot match by chance).
+ */
+export function secretForms(secret: string): Array<{ form: string; text: string }> {
+  const out = [
+    { form: "whole", text: secret },
+    { form: "JSON-escaped", text: JSON.stringify(secret).slice(1, -1) },
+    { form: "base64", text: Buffer.from(secret).toString("base64") },
+  ];
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(secret)) {
+    const body = secret.split("\n").filter((l) => l.trim() && !l.startsWith("-----"));
+    body.forEach((l, i) => {
+      if (l.trim().length >= 16) out.push({ form: `body line ${i + 1}`, text: l.trim() });
+    });
+  }
+  return out;
+}
+
+/** `text` with every form of every secret replaced by `[name]` (for messages that show where a secret was). */
+export function maskSecrets(text: string, secrets: Record<string, string>): string {
+  let out = text;
+  for (const [name, secret] of Object.entries(secrets))
+    for (const { text: needle } of secretForms(secret)) out = out.split(needle).join(`[${name}]`);
+  return out;
+}
+
+/**
+ * Fails naming where, which secret and which form, if `text` holds any form of
+ * any of `secrets`; the message shows the text around it, masked.
+ */
+export function assertNoSecret(where: string, text: string, secrets: Record<string, string>): void {
+  for (const [name, secret] of Object.entries(secrets))
+    for (const { form, text: needle } of secretForms(secret)) {
+      const at = text.indexOf(needle);
+      if (at < 0) continue;
+      const masked = maskSecrets(text, secrets);
+      const mark = Math.max(0, masked.indexOf(`[${name}]`));
+      const around = masked.slice(Math.max(0, mark - 120), mark + name.length + 60).replace(/\s+/g, " ");
+      assert.fail(`${where} holds ${name} (${form}): ...${around}...`);
+    }
 }
