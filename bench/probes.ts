@@ -137,6 +137,8 @@ export interface ProbeResult {
   providerPeakMiB: number;
   /** Every process seen, by start time. */
   spans: Span[];
+  /** CPU seconds this process spent sampling (part of the driver's CPU). */
+  probeCpuS: number;
 }
 
 /**
@@ -150,22 +152,37 @@ export interface ProbeResult {
  * not. A fresh fork shows its parent's command line until it execs, so the
  * role is read again every sample.
  */
+interface Proc {
+  pid: number;
+  /** /proc/PID/stat starttime: with the pid, what tells a process from a later one given the same pid. */
+  startTicks: number;
+  role: Role;
+  seconds: number;
+  hwmKiB: number;
+  startMs: number;
+  endMs: number;
+  args?: string;
+}
+
 export class ProcessProbe {
   private timer: NodeJS.Timeout | undefined;
-  private readonly ours = new Map<
-    number,
-    { role: Role; seconds: number; hwmKiB: number; startMs: number; endMs: number; args?: string }
-  >();
+  /** Our live processes by pid, and those that exited (pids wrap around quickly on a busy machine). */
+  private readonly ours = new Map<number, Proc>();
+  private readonly gone: Proc[] = [];
+  /** Pids of other processes, forgotten once they leave /proc. */
   private readonly foreign = new Set<number>();
   /** performance.now() and seconds since boot at start(), to place /proc's start times. */
   private t0 = 0;
   private boot0 = 0;
+  private probeUs = 0;
 
-  constructor(private readonly intervalMs = 25) {}
+  constructor(private readonly intervalMs = 50) {}
 
   start(): void {
     this.ours.clear();
+    this.gone.length = 0;
     this.foreign.clear();
+    this.probeUs = 0;
     this.t0 = performance.now();
     this.boot0 = uptime();
     this.sample();
@@ -176,28 +193,43 @@ export class ProcessProbe {
     this.sample();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const all = [...this.gone, ...this.ours.values()];
     const cpu = Object.fromEntries(ROLES.map((r) => [r, 0])) as Record<Role, number>;
-    let cliCalls = 0;
     let hwm = 0;
-    for (const p of this.ours.values()) {
+    for (const p of all) {
       cpu[p.role] += p.seconds;
-      if (p.role === "cli") cliCalls++;
       if (p.role === "provider") hwm = Math.max(hwm, p.hwmKiB);
     }
-    const spans = [...this.ours.entries()]
-      .map(([pid, p]) => ({
+    const spans = all
+      .map((p) => ({
         role: p.role,
-        pid,
+        pid: p.pid,
         startMs: p.startMs,
         endMs: p.endMs,
         cpu: p.seconds,
         ...(p.args ? { args: p.args } : {}),
       }))
       .sort((a, b) => a.startMs - b.startMs);
-    return { cpu, cliCalls, providerPeakMiB: hwm / 1024, spans };
+    return {
+      cpu,
+      cliCalls: all.filter((p) => p.role === "cli").length,
+      providerPeakMiB: hwm / 1024,
+      spans,
+      probeCpuS: this.probeUs / 1e6,
+    };
   }
 
   private sample(): void {
+    const before = process.cpuUsage();
+    try {
+      this.sampleNow();
+    } finally {
+      const used = process.cpuUsage(before);
+      this.probeUs += used.user + used.system;
+    }
+  }
+
+  private sampleNow(): void {
     let pids: number[];
     try {
       pids = fs
@@ -207,7 +239,14 @@ export class ProcessProbe {
     } catch {
       return;
     }
-    const ppid = new Map<number, number>();
+    const present = new Set(pids);
+    for (const [pid, p] of this.ours)
+      if (!present.has(pid)) {
+        this.gone.push(p);
+        this.ours.delete(pid);
+      }
+    for (const pid of this.foreign) if (!present.has(pid)) this.foreign.delete(pid);
+    const stats = new Map<number, string[]>();
     const fresh: number[] = [];
     for (const pid of pids) {
       if (this.foreign.has(pid) || pid === process.pid) continue;
@@ -216,7 +255,7 @@ export class ProcessProbe {
         continue;
       }
       try {
-        ppid.set(pid, Number(statFields(pid)[1]));
+        stats.set(pid, statFields(pid));
         fresh.push(pid);
       } catch {
         // gone meanwhile
@@ -224,14 +263,23 @@ export class ProcessProbe {
     }
     // A new process is ours if its parent chain reaches this process through processes seen now or before.
     const isOurs = (pid: number, depth = 0): boolean => {
-      const parent = ppid.get(pid);
-      if (parent === undefined || depth > 32) return false;
+      const parent = Number(stats.get(pid)?.[1]);
+      if (Number.isNaN(parent) || depth > 32) return false;
       if (parent === process.pid || this.ours.has(parent)) return true;
       return isOurs(parent, depth + 1);
     };
     for (const pid of fresh) {
       if (isOurs(pid)) {
-        this.ours.set(pid, { role: "other", seconds: 0, hwmKiB: 0, startMs: Number.NaN, endMs: Number.NaN });
+        const f = stats.get(pid) as string[];
+        this.ours.set(pid, {
+          pid,
+          startTicks: Number(f[19]),
+          role: "other",
+          seconds: 0,
+          hwmKiB: 0,
+          startMs: (Number(f[19]) / TICKS_PER_SECOND - this.boot0) * 1000,
+          endMs: Number.NaN,
+        });
         this.read(pid);
       } else this.foreign.add(pid);
     }
@@ -243,11 +291,16 @@ export class ProcessProbe {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
       const f = statFields(pid);
+      if (Number(f[19]) !== p.startTicks) {
+        // Ours exited and its pid went to a new process: judge that one afresh next time.
+        this.gone.push(p);
+        this.ours.delete(pid);
+        return;
+      }
       // A zombie (exited, not yet reaped) has an empty command line but its final CPU times.
       if (cmd) p.role = roleOf(cmd);
       if (cmd && p.role === "cli") p.args = subcommand(cmd.split("\0").slice(1));
       p.seconds = (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
-      if (Number.isNaN(p.startMs)) p.startMs = (Number(f[19]) / TICKS_PER_SECOND - this.boot0) * 1000;
       if (f[0] !== "Z") p.endMs = performance.now() - this.t0;
       if (p.role === "provider") {
         const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");

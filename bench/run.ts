@@ -3,20 +3,24 @@
 // shell script over one SSH session. Method and results: BENCHMARKS.md.
 //
 // Usage: npm run bench [-- options]   (or: npx ts-node --transpile-only bench/run.ts)
-//   --n 10,50            namespace counts                                   (env BENCH_N)
-//   --repeats 1          repeats of each script/pulumi pair                 (env BENCH_REPEATS)
-//   --variants ts,js,ts-cli
-//                        program (ts: index.ts, transpile-only as PulumiStack runs it; ts-check: type-checked;
-//                        js: compiled index.js with `typescript: false`) and driver (PulumiStack; "-lean": the
-//                        Automation API's Stack without PulumiStack's extra calls; "-cli": `pulumi up/refresh/
-//                        destroy` run directly)                                  (env BENCH_VARIANTS)
-//   --hosts 1,20         the lesson network on 1 and on 20 lab hosts in one program; "" for none (env BENCH_HOSTS)
-//   --parallel 8         `--parallel` for every operation; default: the CLI's own  (env BENCH_PARALLEL)
+//   --n 10,50            namespace counts                                          (env BENCH_N)
+//   --repeats 1          repeats of each script/pulumi pair                        (env BENCH_REPEATS)
+//   --variants ts,js,ts-cli                                                        (env BENCH_VARIANTS)
+//                        <program>[-<driver>][+nocp]. Program: ts (index.ts, transpile-only as PulumiStack
+//                        runs it), ts-check (type-checked), js (compiled index.js, `typescript: false`),
+//                        js-nosm (js without source-map-support's stack traces). Driver: none = PulumiStack
+//                        (Automation API), lean = the Automation API's Stack without PulumiStack's extra
+//                        calls, cli = `pulumi up/refresh/destroy` run directly. +nocp: PULUMI_SKIP_CHECKPOINTS.
+//   --hosts 1,20         the lesson network on 1 and on 20 lab hosts in one program; "" for none (BENCH_HOSTS)
+//   --hosts-variants ts  variants (as in --variants) of that program               (env BENCH_HOSTS_VARIANTS)
+//   --parallel 8         `--parallel` for every operation; default: the CLI's own   (env BENCH_PARALLEL)
 //   --profile dir        also profile (first repeat): V8 CPU profiles of the language host, program and provider
 //                        host (bench/cpu-profile.js), `pulumi --profiling` for the CLI (cli variants); summaries
-//                        printed (env BENCH_PROFILE)
-//   --json file          also write every measurement as JSON                (env BENCH_JSON)
-//   --quick              = --n 10,50 --repeats 1 --variants ts,js,ts-cli --hosts 1,20 (the default; ~5 min)
+//                        printed                                                   (env BENCH_PROFILE)
+//   --json file          also write every measurement as JSON                      (env BENCH_JSON)
+//   --nice -5            run the bench (and all it starts: CLI, hosts, lab hosts) at this niceness, so that
+//                        other work on a shared machine distorts it less; negative needs root (env BENCH_NICE)
+//   --quick              = --n 10,50 --repeats 1 --variants ts,js,ts-cli --hosts 1,20 (the default)
 //   --full               = --n 10,50,200 --repeats 3 --variants ts,js,ts-cli,js-cli --hosts 1,20
 //                          (the run in BENCHMARKS.md)
 
@@ -43,7 +47,7 @@ import { profileSummary } from "./profile";
 import { commandCount, downScript, upScript } from "./script";
 import { runScriptOverSsh } from "./ssh";
 
-type Program = "ts" | "ts-check" | "js";
+type Program = "ts" | "ts-check" | "js" | "js-nosm";
 /**
  * auto: PulumiStack (the test kit's Automation API wrapper: config set-all, the operation, its outputs);
  * lean: the Automation API's Stack itself, config set once, no outputs beyond what the operation returns;
@@ -53,17 +57,23 @@ type Driver = "auto" | "lean" | "cli";
 interface Variant {
   program: Program;
   driver: Driver;
+  /** PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once at the end instead of at every step. */
+  noCheckpoints?: boolean;
 }
-const variantLabel = (v: Variant) => `${v.program}${v.driver === "auto" ? "" : ` ${v.driver}`}`;
+const variantLabel = (v: Variant) =>
+  `${v.program}${v.driver === "auto" ? "" : ` ${v.driver}`}${v.noCheckpoints ? " +nocp" : ""}`;
+const variantKey = (v: Variant) => `${v.program}-${v.driver}${v.noCheckpoints ? "-nocp" : ""}`;
 
 interface Options {
   counts: number[];
   repeats: number;
   variants: Variant[];
   hosts: number[];
+  hostsVariants: Variant[];
   parallel?: number;
   profile?: string;
   json?: string;
+  nice?: number;
 }
 
 function parseList(text: string): string[] {
@@ -73,8 +83,20 @@ function parseList(text: string): string[] {
     .filter(Boolean);
 }
 
-const QUICK = { n: "10,50", repeats: "1", variants: "ts,js,ts-cli", hosts: "1,20" };
-const FULL = { n: "10,50,200", repeats: "3", variants: "ts,js,ts-cli,js-cli", hosts: "1,20" };
+const QUICK = { n: "10,50", repeats: "1", variants: "ts,js,ts-cli", hosts: "1,20", "hosts-variants": "ts" };
+const FULL = {
+  n: "10,50,200",
+  repeats: "3",
+  variants: "ts,js,ts-cli,js-cli",
+  hosts: "1,20",
+  "hosts-variants": "ts",
+};
+
+function parseVariant(x: string): Variant {
+  const m = /^(ts|ts-check|js|js-nosm)(?:-(cli|lean))?(\+nocp)?$/.exec(x);
+  if (!m) throw new Error(`variant: not ts, ts-check, js or js-nosm, optionally with -cli or -lean, and +nocp: ${x}`);
+  return { program: m[1] as Program, driver: (m[2] ?? "auto") as Driver, ...(m[3] ? { noCheckpoints: true } : {}) };
+}
 
 function parseOptions(argv: string[]): Options {
   const env = process.env;
@@ -83,7 +105,9 @@ function parseOptions(argv: string[]): Options {
     repeats: env.BENCH_REPEATS ?? QUICK.repeats,
     variants: env.BENCH_VARIANTS ?? QUICK.variants,
     hosts: env.BENCH_HOSTS ?? QUICK.hosts,
+    "hosts-variants": env.BENCH_HOSTS_VARIANTS ?? "ts",
     parallel: env.BENCH_PARALLEL,
+    nice: env.BENCH_NICE,
     profile: env.BENCH_PROFILE,
     json: env.BENCH_JSON,
   };
@@ -109,15 +133,13 @@ function parseOptions(argv: string[]): Options {
   return {
     counts: ints(o.n, 999, "namespace count"),
     repeats: Math.max(1, Number(o.repeats) || 1),
-    variants: parseList(o.variants ?? "").map((x) => {
-      const m = /^(ts|ts-check|js)(?:-(cli|lean))?$/.exec(x);
-      if (!m) throw new Error(`--variants: not ts, ts-check or js, optionally with -cli or -lean: ${x}`);
-      return { program: m[1] as Program, driver: (m[2] ?? "auto") as Driver };
-    }),
+    variants: parseList(o.variants ?? "").map(parseVariant),
     hosts: ints(o.hosts, 40, "host count"),
+    hostsVariants: parseList(o["hosts-variants"] ?? "").map(parseVariant),
     ...(parallel ? { parallel } : {}),
     ...(o.profile ? { profile: path.resolve(o.profile) } : {}),
     ...(o.json ? { json: o.json } : {}),
+    ...(o.nice ? { nice: Number(o.nice) } : {}),
   };
 }
 
@@ -154,8 +176,7 @@ import * as netns from "pulumi-netns";
 
 const cfg = new pulumi.Config();
 const hosts = cfg.requireNumber("hosts");
-export const gateways: pulumi.Output<string>[] = [];
-for (let i = 0; i < hosts; i++) {
+export const gateways = Array.from({ length: hosts }, (_, i) => {
   const lab = new netns.IsolatedNetwork("site-" + i, {
     connection: {
       host: cfg.require("host" + i),
@@ -173,8 +194,8 @@ for (let i = 0; i < hosts; i++) {
     outboundNat: true,
     portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
   });
-  gateways.push(lab.gateway);
-}
+  return lab.gateway;
+});
 `;
 
 /** The same program compiled to CommonJS, as `tsc` would leave it. */
@@ -182,14 +203,23 @@ const toJs = (source: string) =>
   source
     .replace('import * as pulumi from "@pulumi/pulumi";', 'const pulumi = require("@pulumi/pulumi");')
     .replace('import * as netns from "pulumi-netns";', 'const netns = require("pulumi-netns");')
-    .replace("export const gateway = net.gateway;", "exports.gateway = net.gateway;");
+    .replace(/^export const (\w+) =/gm, "exports.$1 =");
 
-/** A program directory for one variant: index.ts, or index.js with `typescript: false` (no ts-node at all). */
+/**
+ * The SDK's cmd/run installs source-map-support for every program, and the SDK takes a stack trace for every
+ * resource and promise: a compiled program without source maps can put V8's own formatting back.
+ */
+const NO_SOURCE_MAPS = "Error.prepareStackTrace = undefined; // no source maps here: V8's own stack traces\n";
+
+/**
+ * A program directory for one variant: index.ts, or index.js with `typescript: false` (no ts-node at all;
+ * js-nosm: without source-map-support's stack traces too).
+ */
 function variantProgram(name: string, source: string, program: Program): string {
   const dir = writeProgram(name, source);
-  if (program === "js") {
+  if (program === "js" || program === "js-nosm") {
     fs.rmSync(path.join(dir, "index.ts"));
-    fs.writeFileSync(path.join(dir, "index.js"), toJs(source));
+    fs.writeFileSync(path.join(dir, "index.js"), (program === "js-nosm" ? NO_SOURCE_MAPS : "") + toJs(source));
     fs.writeFileSync(
       path.join(dir, "Pulumi.yaml"),
       `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`,
@@ -207,8 +237,11 @@ interface OpMeasure {
   wallMs: number;
   counts: OperationCounts;
   trace: TraceSummary;
-  /** CPU seconds per process role on this machine, the driver (this process) and what the probe could not see. */
-  cpu: Record<Role, number> & { driver: number; unsampled: number; remote: number };
+  /**
+   * CPU seconds per process role on this machine; driver: this process (the Automation API's side) less its
+   * sampling (probe); unsampled: what the cpuacct group saw beyond them; remote: the lab hosts.
+   */
+  cpu: Record<Role, number> & { driver: number; probe: number; unsampled: number; remote: number };
   cliCalls: number;
   /** The pulumi calls, by start time: their subcommands. */
   cliArgs: string[];
@@ -228,6 +261,7 @@ interface Sample {
 }
 
 interface HostSample {
+  variant: Variant;
   hosts: number;
   repeat: number;
   ops: Record<Op, OpMeasure>;
@@ -253,7 +287,13 @@ class Runner {
     readonly dir: string,
     readonly driver: Driver,
     private readonly config: Record<string, string>,
-    private readonly opts: { parallel?: number; typeCheck?: boolean; profile?: string; label: string },
+    private readonly opts: {
+      parallel?: number;
+      typeCheck?: boolean;
+      noCheckpoints?: boolean;
+      profile?: string;
+      label: string;
+    },
   ) {
     this.trace = path.join(dir, "trace.jsonl");
     fs.rmSync(path.join(dir, ".pulumi-state"), { recursive: true, force: true });
@@ -261,6 +301,7 @@ class Runner {
     fs.rmSync(this.trace, { force: true });
     // PULUMI_DEBUG_COMMANDS: the CLI has --event-log only with it (the Automation API sets it too).
     const env: Record<string, string> = { PULUMI_NETNS_TRACE: this.trace, PULUMI_DEBUG_COMMANDS: "true" };
+    if (opts.noCheckpoints) env.PULUMI_SKIP_CHECKPOINTS = "true";
     if (opts.profile) {
       fs.mkdirSync(opts.profile, { recursive: true });
       // node refuses --cpu-prof in NODE_OPTIONS; this preload profiles with the inspector instead.
@@ -407,7 +448,13 @@ async function measure(
     wallMs,
     counts,
     trace: runner.traceSince(offset),
-    cpu: { ...s.cpu, driver: self, unsampled: Math.max(0, all - self - sampled), remote },
+    cpu: {
+      ...s.cpu,
+      driver: Math.max(0, self - s.probeCpuS),
+      probe: s.probeCpuS,
+      unsampled: Math.max(0, all - self - sampled),
+      remote,
+    },
     cliCalls: s.cliCalls,
     cliArgs: s.spans.filter((x) => x.role === "cli").map((x) => x.args ?? "?"),
     providerPeakMiB: s.providerPeakMiB,
@@ -443,6 +490,7 @@ function checkCounts(label: string, op: Op, c: OperationCounts, created: number)
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.nice !== undefined) os.setPriority(process.pid, opts.nice);
   log(
     `bench: N=${opts.counts} repeats=${opts.repeats} variants: ${opts.variants.map(variantLabel).join(", ")}; hosts ${opts.hosts}`,
   );
@@ -483,7 +531,7 @@ async function main(): Promise<void> {
           namespaces: Array.from({ length: n }, (_, i) => ({ name: nsName(i) })),
         });
         const dirs = new Map(
-          opts.variants.map((v) => [v, variantProgram(`bench-${n}-${v.program}-${v.driver}`, PROGRAM, v.program)]),
+          opts.variants.map((v) => [v, variantProgram(`bench-${n}-${variantKey(v)}`, PROGRAM, v.program)]),
         );
         const config = {
           host: lab.connection.host,
@@ -499,13 +547,12 @@ async function main(): Promise<void> {
             // The script first, right before this variant: the ratio is of two neighbours.
             const script = await runScript(lab, plan, ipForward, baseline, meter, label, kit);
             const profileDir =
-              opts.profile && repeat === 1
-                ? path.join(opts.profile, `n${n}-${variant.program}-${variant.driver}`)
-                : undefined;
+              opts.profile && repeat === 1 ? path.join(opts.profile, `n${n}-${variantKey(variant)}`) : undefined;
             const runner = new Runner(kit, dirs.get(variant) as string, variant.driver, config, {
               label,
               ...(opts.parallel ? { parallel: opts.parallel } : {}),
               ...(variant.program === "ts-check" ? { typeCheck: true } : {}),
+              ...(variant.noCheckpoints ? { noCheckpoints: true } : {}),
               ...(profileDir ? { profile: profileDir } : {}),
             });
             await runner.prepare();
@@ -540,7 +587,7 @@ async function main(): Promise<void> {
   const out = [
     machine(),
     `pulumi ${cliVersion}; npm run pulumi:install (cached): ${installMs.toFixed(0)} ms`,
-    `load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}`,
+    `load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}; niceness ${os.getPriority(process.pid)}`,
     "",
     renderTables(samples, hostSamples),
   ];
@@ -614,19 +661,28 @@ async function scaleAcrossHosts(
   }
   const baselines = await Promise.all(mine.map((lab) => kit.fingerprint(lab)));
   const out: HostSample[] = [];
-  const dirs = new Map(opts.hosts.map((h) => [h, writeProgram(`bench-hosts-${h}`, MULTI_HOST_PROGRAM)]));
+  const dirs = new Map(
+    opts.hostsVariants.flatMap((v) =>
+      opts.hosts.map((h) => [
+        `${variantKey(v)} ${h}`,
+        variantProgram(`bench-hosts-${h}-${variantKey(v)}`, MULTI_HOST_PROGRAM, v.program),
+      ]),
+    ),
+  );
   for (let repeat = 1; repeat <= opts.repeats; repeat++) {
-    for (const h of opts.hosts) {
-      const label = `hosts=${h} #${repeat}`;
+    for (const [variant, h] of opts.hostsVariants.flatMap((v) => opts.hosts.map((h) => [v, h] as const))) {
+      const label = `hosts=${h} #${repeat} ${variantLabel(variant)}`;
       const config: Record<string, string> = { hosts: String(h) };
       for (let i = 0; i < h; i++) {
         config[`host${i}`] = mine[i].connection.host;
         config[`port${i}`] = String(mine[i].connection.port);
         config[`privateKey${i}`] = mine[i].connection.privateKey;
       }
-      const runner = new Runner(kit, dirs.get(h) as string, "auto", config, {
+      const runner = new Runner(kit, dirs.get(`${variantKey(variant)} ${h}`) as string, variant.driver, config, {
         label,
         ...(opts.parallel ? { parallel: opts.parallel } : {}),
+        ...(variant.program === "ts-check" ? { typeCheck: true } : {}),
+        ...(variant.noCheckpoints ? { noCheckpoints: true } : {}),
       });
       await runner.prepare();
       const ops = {} as Record<Op, OpMeasure>;
@@ -647,7 +703,7 @@ async function scaleAcrossHosts(
       for (const [i, lab] of mine.slice(0, h).entries())
         await expectBaseline(kit, lab, baselines[i], `${label} destroy`);
       log(`${label}: ${OPS.map((op) => `${op} ${fmtS(ops[op].wallMs)}`).join(" ")} s`);
-      out.push({ hosts: h, repeat, ops });
+      out.push({ variant, hosts: h, repeat, ops });
     }
   }
   for (const m of hostMeters) {
@@ -712,13 +768,25 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   return m;
 }
 
+/** CPU seconds on this machine for the operation: every process it started, and the driver. */
+const localCpu = (m: OpMeasure) => ROLES.reduce((a, r) => a + m.cpu[r], 0) + m.cpu.driver + m.cpu.unsampled;
 const cpuCells = (ms: OpMeasure[]) => [
   ...(["cli", "langhost", "program", "provider"] as const).map((r) => fmtC(med(ms.map((m) => m.cpu[r])))),
   fmtC(med(ms.map((m) => m.cpu.driver))),
   fmtC(med(ms.map((m) => m.cpu.other + m.cpu.unsampled))),
+  fmtC(med(ms.map(localCpu))),
   fmtC(med(ms.map((m) => m.cpu.remote))),
 ];
-const CPU_HEADER = ["CPU s: CLI/engine", "lang host", "program", "provider host", "driver", "other", "lab host"];
+const CPU_HEADER = [
+  "CPU s: CLI/engine",
+  "lang host",
+  "program",
+  "provider host",
+  "driver",
+  "other",
+  "= here",
+  "lab host",
+];
 
 function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
   const parts: string[] = [];
@@ -781,12 +849,7 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
         variantLabel(first.variant),
         "script up",
         spread(group.map((g) => g.script.up)),
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
+        ...Array(7).fill("-"),
         fmtC(med(group.map((g) => g.script.upCpu))),
       ]);
       for (const op of OPS) {
@@ -804,12 +867,7 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
         variantLabel(first.variant),
         "script down",
         spread(group.map((g) => g.script.down)),
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
+        ...Array(7).fill("-"),
         fmtC(med(group.map((g) => g.script.downCpu))),
       ]);
     }
@@ -863,7 +921,10 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
     );
     // What the Automation API (and PulumiStack on top of it) adds over the CLI called directly.
     const autoRows: string[][] = [];
-    for (const group of groupBy(samples, (s) => `${s.n} ${s.variant.program}`).values()) {
+    for (const group of groupBy(
+      samples,
+      (s) => `${s.n} ${s.variant.program} ${Boolean(s.variant.noCheckpoints)}`,
+    ).values()) {
       const cli = group.filter((g) => g.variant.driver === "cli");
       if (!cli.length) continue;
       for (const driver of ["auto", "lean"] as const) {
@@ -896,10 +957,12 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
       );
   }
   if (hostSamples.length) {
-    const groups = groupBy(hostSamples, (s) => String(s.hosts));
-    const one = hostSamples.filter((s) => s.hosts === Math.min(...hostSamples.map((x) => x.hosts)));
     const rows: string[][] = [];
-    for (const group of groups.values()) {
+    const fewest = Math.min(...hostSamples.map((x) => x.hosts));
+    for (const group of groupBy(hostSamples, (s) => `${variantKey(s.variant)} ${s.hosts}`).values()) {
+      const one = hostSamples.filter(
+        (s) => s.hosts === fewest && variantKey(s.variant) === variantKey(group[0].variant),
+      );
       for (const op of OPS) {
         const ms = group.map((g) => g.ops[op]);
         const ratios = group.map((g) => {
@@ -907,6 +970,7 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
           return g.ops[op].wallMs / base.ops[op].wallMs;
         });
         rows.push([
+          variantLabel(group[0].variant),
           String(group[0].hosts),
           op,
           spread(ms.map((m) => m.wallMs)),
@@ -918,11 +982,71 @@ function renderTables(samples: Sample[], hostSamples: HostSample[]): string {
       }
     }
     parts.push(
-      "The lesson network (2 namespaces, bridge, NAT, port forward) on 1 and on many lab hosts, one program (ts, Automation API):",
-      markdown(["hosts", "op", "wall s", "× 1 host", "remote cmds", "handshakes", ...CPU_HEADER], rows),
+      `The lesson network (2 namespaces, bridge, NAT, port forward) on ${fewest} and on more lab hosts, one program; × = wall time against ${fewest} host(s), same variant and repeat:`,
+      markdown(
+        ["variant", "hosts", "op", "wall s", `× ${fewest} host`, "remote cmds", "handshakes", ...CPU_HEADER],
+        rows,
+      ),
     );
   }
+  parts.push("Targets (issue 9), at the largest N and host count measured:", targets(samples, hostSamples));
   return parts.join("\n\n");
+}
+
+/** The issue's targets against the medians at the largest N (per variant) and host count. */
+function targets(samples: Sample[], hostSamples: HostSample[]): string {
+  const rows: string[][] = [];
+  const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
+  if (samples.length) {
+    const n = Math.max(...samples.map((s) => s.n));
+    for (const group of groupBy(
+      samples.filter((s) => s.n === n),
+      (s) => variantLabel(s.variant),
+    ).values()) {
+      const v = variantLabel(group[0].variant);
+      const upX = med(group.map((g) => g.ops.up.wallMs / g.script.up));
+      const limit = group[0].variant.program.startsWith("js") ? 1.0 : 1.2;
+      const noop = med(group.map((g) => g.ops["no-op"].wallMs));
+      const noopCmds = Math.max(...group.map((g) => g.ops["no-op"].trace.commands));
+      const refresh = med(group.map((g) => g.ops.refresh.wallMs));
+      const destroyX = med(group.map((g) => g.ops.destroy.wallMs / g.script.down));
+      rows.push(
+        [`N=${n} ${v}`, `up ≤ ${limit.toFixed(1)}× the script`, fmtX(upX), verdict(upX <= limit)],
+        [
+          `N=${n} ${v}`,
+          "no-op up ≤ 5 s, 0 remote commands",
+          `${fmtS(noop)} s, ${noopCmds} commands`,
+          verdict(noop <= 5000 && noopCmds === 0),
+        ],
+        [`N=${n} ${v}`, "refresh ≤ 3 s", `${fmtS(refresh)} s`, verdict(refresh <= 3000)],
+        [`N=${n} ${v}`, "destroy ≤ the script's teardown", fmtX(destroyX), verdict(destroyX <= 1)],
+      );
+    }
+  }
+  if (hostSamples.length) {
+    const most = Math.max(...hostSamples.map((s) => s.hosts));
+    const fewest = Math.min(...hostSamples.map((s) => s.hosts));
+    for (const group of groupBy(
+      hostSamples.filter((s) => s.hosts === most),
+      (s) => variantKey(s.variant),
+    ).values()) {
+      const x = med(
+        group.map((g) => {
+          const base = hostSamples.find(
+            (o) => o.hosts === fewest && o.repeat === g.repeat && variantKey(o.variant) === variantKey(g.variant),
+          );
+          return base ? g.ops.up.wallMs / base.ops.up.wallMs : Number.NaN;
+        }),
+      );
+      rows.push([
+        `${most} hosts ${variantLabel(group[0].variant)}`,
+        `up on ${most} hosts ≤ 2× on ${fewest}`,
+        fmtX(x),
+        verdict(x <= 2),
+      ]);
+    }
+  }
+  return markdown(["where", "target", "median", ""], rows);
 }
 
 function markdown(header: string[], rows: string[][]): string {

@@ -84,7 +84,10 @@ function concurrency(cs: Array<{ start: number; end: number }>): number {
   edges.sort((x, y) => x.t - y.t || x.d - y.d);
   let now = 0;
   let most = 0;
-  for (const e of edges) most = Math.max(most, (now += e.d));
+  for (const e of edges) {
+    now += e.d;
+    most = Math.max(most, now);
+  }
   return most;
 }
 
@@ -477,7 +480,8 @@ new netns.Route("d-far", { connection, namespace: d.name, destination: "10.82.0.
 
       const refreshed = await s.stack().refresh();
       ok(refreshed, s.log);
-      assert.deepEqual(changed(refreshed), ["delete d-cable", "delete d-far"], JSON.stringify(refreshed.steps));
+      const gone = providerSteps(refreshed).filter((x) => x.startsWith("delete "));
+      assert.deepEqual(gone.sort(), ["delete d-cable", "delete d-far"], JSON.stringify(refreshed.steps));
       assert.deepEqual(await inState(s.stack()), ["d"]);
 
       const up = await s.stack().up();

@@ -124,7 +124,7 @@ describe("examples/ run as written, against lab hosts", function () {
     await Promise.all(labs.map((l) => l.stop()));
   });
 
-  it("every example directory has Pulumi.yaml, index.ts, README.md and a case here; the top-level Pulumi.yaml runs lesson-bridge", () => {
+  it("every example directory has Pulumi.yaml, package.json (with @pulumi/pulumi), index.ts, README.md and a case here; the top-level Pulumi.yaml runs lesson-bridge", () => {
     const dirs = fs
       .readdirSync(EXAMPLES, { withFileTypes: true })
       // examples/demo is the driver of `npm run demo`, not a Pulumi program.
@@ -133,8 +133,13 @@ describe("examples/ run as written, against lab hosts", function () {
       .sort();
     assert.deepEqual(dirs, Object.keys(CASES).sort());
     for (const d of dirs) {
-      for (const f of ["Pulumi.yaml", "index.ts", "README.md"])
+      for (const f of ["Pulumi.yaml", "package.json", "index.ts", "README.md"])
         assert.ok(fs.existsSync(path.join(EXAMPLES, d, f)), `examples/${d}/${f} is missing`);
+      // `npm install` in the example must give it its own node_modules/@pulumi/pulumi: the CLI starts
+      // the dynamic-provider host as `node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider` there
+      // (pulumi-netns, a link to the repository, brings none of its dependencies along).
+      const deps = JSON.parse(fs.readFileSync(path.join(EXAMPLES, d, "package.json"), "utf8")).dependencies ?? {};
+      assert.deepEqual(Object.keys(deps).sort(), ["@pulumi/pulumi", "pulumi-netns"], `examples/${d}/package.json`);
       const yaml = fs.readFileSync(path.join(EXAMPLES, d, "Pulumi.yaml"), "utf8");
       assert.match(yaml, new RegExp(`^name: ${d}$`, "m"));
       assert.match(yaml, /^runtime: nodejs$/m);

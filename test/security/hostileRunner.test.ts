@@ -1,10 +1,10 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
-import type { LabHost, OperationResult } from "../../provider/testing";
+import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
 import { labConfig } from "../integration/support";
 import { CLASS_OF, connectionOf, type HostileCase, hostileCases, secretText, shownValue } from "./cases";
-import { CONFIGURED_PROGRAM, countEvents } from "./support";
+import { CONFIGURED_PROGRAM, countEvents, ownSteps } from "./support";
 
 /** One row per resource and per connection concern, all JSON-representable. */
 function representative(): HostileCase[] {
@@ -38,8 +38,8 @@ function representative(): HostileCase[] {
   ];
 }
 
-describe("security: hostile input through the runner changes nothing and sends nothing", function () {
-  this.timeout(300_000);
+describe("security: hostile input through the real engine changes nothing and sends nothing", function () {
+  this.timeout(900_000);
   let lab: LabHost;
   let pristine: string;
   const cases = representative();
@@ -51,6 +51,7 @@ describe("security: hostile input through the runner changes nothing and sends n
   });
 
   after(async () => {
+    if (control) await control.stack.destroy().catch(() => undefined);
     if (lab) await lab.stop();
   });
 
@@ -64,38 +65,60 @@ describe("security: hostile input through the runner changes nothing and sends n
   });
 
   interface Outcome {
+    stack: PulumiStack;
     result: OperationResult;
     lines: string[];
     trace: string;
   }
   const outcomes = new Map<number, Outcome>();
+  let control: Outcome | undefined;
 
-  /** Runs `up` for one row (each in its own runner process and state file). */
-  async function runCase(i: number, c: HostileCase): Promise<Outcome> {
+  /** Runs `up` of the one-resource program with these args and connection overrides, in a program directory of its own. */
+  async function run(name: string, kind: string, args: unknown, conn: unknown): Promise<Outcome> {
     const kit = testingKit();
-    // Its own program directory: its own backend, PULUMI_HOME and workspace, so three can run at once.
-    const dir = writeProgram(`hostile-${i}`, CONFIGURED_PROGRAM);
+    // Its own directory: its own backend, PULUMI_HOME and workspace, so that three can run at once.
+    const dir = writeProgram(name, CONFIGURED_PROGRAM);
     const trace = path.join(dir, "trace.jsonl");
     const lines: string[] = [];
     const stack = new kit.PulumiStack({
       programDir: dir,
-      config: {
-        ...labConfig(lab),
-        kind: CLASS_OF[c.resource],
-        args: JSON.stringify(c.args),
-        conn: JSON.stringify(connectionOf(c, {})),
-      },
+      config: { ...labConfig(lab), kind, args: JSON.stringify(args), conn: JSON.stringify(conn) },
       log: (l) => lines.push(l),
       env: { PULUMI_NETNS_TRACE: trace },
     });
-    return { result: await stack.up(), lines, trace };
+    return { stack, result: await stack.up(), lines, trace };
   }
 
-  it("runs every row through the runner (three runner processes at a time)", async () => {
+  it("control: a valid row is created, and the checks below see its step, its commands and its handshake", async () => {
+    control = await run("hostile-control", "Namespace", { name: "control" }, {});
+    const { result, trace } = control;
+    assert.ok(result.ok, result.error);
+    // The engine types a dynamic resource pulumi-nodejs:dynamic/netns:Namespace: a filter on "netns:" sees nothing.
+    assert.deepEqual(
+      result.steps.filter((s) => s.type.startsWith("netns:")),
+      [],
+    );
+    assert.deepEqual(
+      ownSteps(result).map((s) => `${s.op} ${s.type}`),
+      ["create pulumi-nodejs:dynamic/netns:Namespace"],
+    );
+    assert.ok(countEvents(trace, "command") > 0, "no command traced");
+    assert.ok(countEvents(trace, "handshake") > 0, "no handshake traced");
+    assert.notEqual(await testingKit().fingerprint(lab), pristine, "the fingerprint did not see the namespace");
+    const destroyed = await control.stack.destroy();
+    assert.ok(destroyed.ok, destroyed.error);
+    control = undefined;
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("runs every row through the real engine (three `pulumi up` at a time)", async () => {
     const queue = [...cases.entries()];
     await Promise.all(
       [1, 2, 3].map(async () => {
-        for (let next = queue.shift(); next; next = queue.shift()) outcomes.set(next[0], await runCase(...next));
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const [i, c] = next;
+          outcomes.set(i, await run(`hostile-${i}`, CLASS_OF[c.resource], c.args, connectionOf(c, {})));
+        }
       }),
     );
     assert.equal(outcomes.size, cases.length);
@@ -107,20 +130,21 @@ describe("security: hostile input through the runner changes nothing and sends n
       assert.ok(outcome, "not run");
       const { result, lines, trace } = outcome;
       assert.equal(result.ok, false, "up succeeded");
-      console.log("ERRDBG", JSON.stringify(result.error), JSON.stringify(result.steps), JSON.stringify(result.diagnostics.filter((d) => d.severity !== "debug")));
       const error = result.error ?? "";
-      assert.match(error, /check failed/, error);
-      assert.ok(error.includes(`property ${c.property}: ${c.property}:`), `field not named: ${error}`);
+      // The engine's form of a check failure: "<type> resource 'subject': property <p> value {...} has a problem: <reason>".
+      assert.ok(
+        error.includes(`netns:${CLASS_OF[c.resource]} resource 'subject': property ${c.property} value {`),
+        `not a check failure of ${c.property}: ${error}`,
+      );
+      assert.ok(error.includes(`has a problem: ${c.property}:`), `reason does not name the field: ${error}`);
       if (c.secret) {
         const hidden = c.hidden ?? secretText(c.value);
         assert.ok(!error.includes(hidden), `secret in the error: ${error}`);
-        assert.ok(!lines.some((l) => l.includes(hidden)), "secret in the runner's log");
+        assert.ok(!lines.some((l) => l.includes(hidden)), "secret in the CLI output");
+        assert.ok(!result.diagnostics.some((d) => d.message.includes(hidden)), "secret in an engine diagnostic");
       } else assert.ok(error.includes(shownValue(c.value)), `value not shown: ${error}`);
-      // The stack itself is the only step: no resource of this package was created.
-      assert.deepEqual(
-        result.steps.filter((s) => s.type.startsWith("netns:")),
-        [],
-      );
+      // No resource of this package got a step (only the default provider is created).
+      assert.deepEqual(ownSteps(result), []);
       assert.equal(countEvents(trace, "command"), 0, "a command was sent");
       assert.equal(countEvents(trace, "handshake"), 0, "a connection was made");
     });

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { LabHost } from "../../provider/testing";
+import type { LabHost, PulumiStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../integration/harness";
 import { labConfig } from "../integration/support";
 import { CONFIGURED_PROGRAM, countEvents } from "./support";
@@ -28,6 +28,7 @@ describe("security: sudo: true for a non-root user", function () {
   this.timeout(300_000);
   let lab: LabHost;
   let dir: string;
+  const stacks: PulumiStack[] = [];
 
   before(async function () {
     if (!hasSudo()) {
@@ -47,15 +48,17 @@ describe("security: sudo: true for a non-root user", function () {
   });
 
   after(async () => {
+    // What a failed test left, while its user can still log in.
+    for (const s of stacks) await s.destroy().catch(() => undefined);
     removeUsers();
     if (lab) await lab.stop();
   });
 
   const stack = (user: string, sudo: boolean) => {
     const trace = path.join(dir, `trace-${user}-${sudo}.jsonl`);
-    const s = new (testingKit().LocalStack)({
+    const s = new (testingKit().PulumiStack)({
       programDir: dir,
-      stateFile: path.join(dir, `.state-${user}.json`),
+      stack: user.split("-")[1],
       config: {
         ...labConfig(lab),
         user,
@@ -65,6 +68,7 @@ describe("security: sudo: true for a non-root user", function () {
       },
       env: { PULUMI_NETNS_TRACE: trace },
     });
+    stacks.push(s);
     return { s, trace };
   };
 
