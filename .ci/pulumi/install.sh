@@ -80,14 +80,15 @@ fi
 mkdir -p "$bin"
 started=$(date +%s)
 say "building the Pulumi CLI v$want with $(go version | awk '{print $3}') into ${root#"$repo/"} (first build: several minutes on 2 cores; later runs reuse it)"
-say "downloading Go modules..."
+say "downloading Go modules (about 300 MB the first time; silent while it runs)..."
 (cd "$here" && go mod download)
-say "compiling (a line per 200 packages)..."
+total=$(cd "$here" && go list -deps github.com/pulumi/pulumi/pkg/v3/cmd/pulumi | wc -l)
+say "compiling up to $total packages (a line per 100 compiled; packages already in Go's build cache are skipped)..."
 set +e
 (cd "$here" && go build -v -trimpath \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$want" \
   -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) 2>&1 \
-  | awk '/ / { print; fflush(); next } { n++; if (n % 200 == 0) { printf "pulumi:install:   %d packages compiled\n", n; fflush() } }' >&2
+  | awk '/ / { print; fflush(); next } { n++; if (n % 100 == 0) { printf "pulumi:install:   %d of %d packages compiled\n", n, total; fflush() } }' total="$total" >&2
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then

@@ -27,8 +27,14 @@ export function startCheck(news: Record<string, unknown>): Checker {
   return checker;
 }
 
+/**
+ * The checked inputs as the engine can take them back (see `plain`: a missing
+ * required field would otherwise come back as `undefined`, and the provider
+ * host's "Unexpected struct type." would hide the failures), with the failures.
+ */
 export function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.dynamic.CheckResult {
-  return checker.ok ? { inputs } : { inputs, failures: checker.failures };
+  const sendable = plain(inputs);
+  return checker.ok ? { inputs: sendable } : { inputs: sendable, failures: checker.failures };
 }
 
 /**

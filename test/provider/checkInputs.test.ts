@@ -1,0 +1,60 @@
+import { strict as assert } from "node:assert";
+import type * as pulumi from "@pulumi/pulumi";
+import * as bridge from "../../provider/impl/bridge";
+import * as masqueradeRule from "../../provider/impl/masqueradeRule";
+import * as namespace from "../../provider/impl/namespace";
+import * as portForward from "../../provider/impl/portForward";
+import * as route from "../../provider/impl/route";
+import * as vethPair from "../../provider/impl/vethPair";
+import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../security/cases";
+
+// The dynamic-provider host sends check's inputs back to the engine as a
+// protobuf Struct, which refuses `undefined` ("Unexpected struct type."): a
+// missing required field then hid the validator's own message behind that
+// one, in `pulumi preview` of a JavaScript program (or `as any` in TypeScript).
+const { Struct } = require("google-protobuf/google/protobuf/struct_pb") as {
+  Struct: { fromJavaScript(v: unknown): unknown };
+};
+
+type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
+
+const CHECKS: Record<ResourceKind, Check> = {
+  namespace: namespace.check,
+  vethPair: vethPair.check,
+  bridge: bridge.check,
+  route: route.check,
+  masqueradeRule: masqueradeRule.check,
+  portForward: portForward.check,
+};
+
+/** Each resource's required fields (besides connection), left out one at a time. */
+const REQUIRED: Record<ResourceKind, string[]> = {
+  namespace: [],
+  vethPair: ["a", "b"],
+  bridge: [],
+  route: ["destination"],
+  masqueradeRule: ["source"],
+  portForward: ["hostPort", "toAddress"],
+};
+
+describe("check: inputs go back to the engine as a protobuf Struct", () => {
+  for (const [kind, fields] of Object.entries(REQUIRED) as Array<[ResourceKind, string[]]>) {
+    for (const field of [...fields, "connection"]) {
+      it(`${kind} without ${field}: the failure names ${field}, and the inputs serialize`, async () => {
+        const news: Record<string, unknown> = { connection: VALID_CONNECTION, ...VALID_ARGS[kind] };
+        delete news[field];
+        const result = await CHECKS[kind]({}, news);
+        assert.ok(
+          result.failures?.some((f) => f.property === field || f.property.startsWith(`${field}.`)),
+          `no failure for ${field}: ${JSON.stringify(result.failures)}`,
+        );
+        assert.doesNotThrow(() => Struct.fromJavaScript(result.inputs), `${kind} without ${field}`);
+      });
+    }
+    it(`${kind} with every field: the inputs serialize and carry no undefined`, async () => {
+      const result = await CHECKS[kind]({}, { connection: VALID_CONNECTION, ...VALID_ARGS[kind] });
+      assert.equal(result.failures, undefined, JSON.stringify(result.failures));
+      assert.doesNotThrow(() => Struct.fromJavaScript(result.inputs));
+    });
+  }
+});
