@@ -20,22 +20,24 @@ repo=$(cd "$here/../.." && pwd)
 say() { printf 'pulumi:install: %s\n' "$*" >&2; }
 
 want=$(node -p 'require(process.argv[1]).packages["node_modules/@pulumi/pulumi"].version' "$repo/package-lock.json")
-pinned=$(awk '$1 == "require" && $2 == "github.com/pulumi/pulumi/pkg/v3" { print $3 } $1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' "$here/go.mod" | head -n 1)
-if [ "$pinned" != "v$want" ]; then
-  say "package-lock.json has @pulumi/pulumi $want but .ci/pulumi/go.mod pins the CLI at ${pinned:-nothing}."
-  say "Pin the same release: cd .ci/pulumi && go get github.com/pulumi/pulumi/pkg/v3@v$want github.com/pulumi/pulumi/sdk/v3@v$want && go mod tidy"
-  exit 1
-fi
 
 # 1. A compatible CLI on PATH (not our own cache, which is checked below).
-if [ -z "${PULUMI_NETNS_BUILD_CLI:-}" ] && command -v pulumi >/dev/null 2>&1 && command -v pulumi-language-nodejs >/dev/null 2>&1; then
-  have=$(pulumi version 2>/dev/null | sed 's/^v//')
+if [ -z "${PULUMI_NETNS_BUILD_CLI:-}" ] && command -v pulumi >/dev/null 2>&1 && command -v pulumi-language-nodejs >/dev/null 2>&1 \
+  && [ "$(basename "$(dirname "$(command -v pulumi)")")" = bin ]; then
+  have=$( (pulumi version 2>/dev/null || true) | sed 's/^v//')
   if node -e 'const [a, b] = process.argv.slice(1).map((v) => v.split(".").map(Number)); process.exit(a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] >= b[2])) ? 0 : 1)' "$have" "$want" 2>/dev/null; then
     say "using pulumi v$have from PATH ($(command -v pulumi))"
     dirname "$(dirname "$(command -v pulumi)")"
     exit 0
   fi
-  say "pulumi v$have on PATH is older than v$want; building v$want into the cache instead"
+  say "pulumi ${have:-(no version)} on PATH is not v$want or a newer v3; using the cache instead"
+fi
+
+pinned=$(awk '$1 == "require" && $2 == "github.com/pulumi/pulumi/pkg/v3" { print $3 } $1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' "$here/go.mod" | head -n 1)
+if [ "$pinned" != "v$want" ]; then
+  say "package-lock.json has @pulumi/pulumi $want but .ci/pulumi/go.mod pins the CLI at ${pinned:-nothing}."
+  say "Pin the same release: cd .ci/pulumi && go get github.com/pulumi/pulumi/pkg/v3@v$want github.com/pulumi/pulumi/sdk/v3@v$want && go mod tidy"
+  exit 1
 fi
 
 root="$repo/.cache/pulumi/v$want"
@@ -44,21 +46,25 @@ bin="$root/bin"
 # The two plugin scripts beside the CLI, (re)written on every run so a change here reaches the cache.
 write_scripts() {
   mkdir -p "$bin"
-  cat >"$bin/.language.tmp" <<EOF
+  local lang prov
+  lang=$(mktemp "$bin/.language.XXXXXX")
+  prov=$(mktemp "$bin/.provider.XXXXXX")
+  cat >"$lang" <<EOF
 #!/bin/sh
 exec node "$here/language-host.js" "\$@"
 EOF
   # As the CLI's release ships it: the SDK's dynamic-provider host, resolved by
   # Node from the program's directory (so a node_modules further up is found too).
-  cat >"$bin/.provider.tmp" <<'EOF'
+  cat >"$prov" <<'EOF'
 #!/bin/sh
 script=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))") || exit 1
 exec node "$script" "$@"
 EOF
-  chmod +x "$bin/.language.tmp" "$bin/.provider.tmp"
-  # Renamed into place: a CLI running from this cache meanwhile never sees a half-written script.
-  mv -f "$bin/.language.tmp" "$bin/pulumi-language-nodejs"
-  mv -f "$bin/.provider.tmp" "$bin/pulumi-resource-pulumi-nodejs"
+  chmod 755 "$lang" "$prov"
+  # Renamed into place: a CLI running from this cache meanwhile (or a concurrent
+  # run of this script) never sees a half-written script.
+  mv -f "$lang" "$bin/pulumi-language-nodejs"
+  mv -f "$prov" "$bin/pulumi-resource-pulumi-nodejs"
 }
 
 if [ -x "$bin/pulumi" ] && [ "$("$bin/pulumi" version 2>/dev/null)" = "v$want" ]; then
@@ -73,7 +79,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 if ! command -v go >/dev/null 2>&1; then
   say "needs the Pulumi CLI v$want (or a newer v3) with pulumi-language-nodejs on PATH, or Go >= 1.25 to build it."
-  say "Install Go (e.g. apt-get install golang-go, or the Go release tarball) or the Pulumi CLI, then run npm run pulumi:install again."
+  say "Install Go >= 1.21 (it fetches the 1.25 toolchain go.mod asks for from the module proxy; Debian 12's golang-go is 1.19, too old) or the Pulumi CLI, then run npm run pulumi:install again."
   exit 1
 fi
 
@@ -87,16 +93,16 @@ say "compiling up to $total packages (a line per 100 compiled; packages already 
 set +e
 (cd "$here" && go build -v -trimpath \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$want" \
-  -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) 2>&1 \
+  -o "$bin/pulumi.$$.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) 2>&1 \
   | awk '/ / { print; fflush(); next } { n++; if (n % 100 == 0) { printf "pulumi:install:   %d of %d packages compiled\n", n, total; fflush() } }' total="$total" >&2
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then
-  rm -f "$bin/pulumi.tmp"
+  rm -f "$bin/pulumi.$$.tmp"
   say "go build failed (exit $status); see the lines above"
   exit 1
 fi
-mv "$bin/pulumi.tmp" "$bin/pulumi"
+mv "$bin/pulumi.$$.tmp" "$bin/pulumi"
 write_scripts
 say "built pulumi $("$bin/pulumi" version) in $(($(date +%s) - started)) s"
 echo "$root"

@@ -23,7 +23,15 @@ const rootFlag = flags.find((a) => a.startsWith("-root="));
 const root = rootFlag ? rootFlag.slice("-root=".length) : process.cwd();
 
 // The program's own @pulumi/pulumi (and the gRPC modules it uses), so host and program speak one SDK.
-const sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json", { paths: [root, process.cwd()] }));
+let sdkDir;
+try {
+  sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json", { paths: [root, process.cwd()] }));
+} catch {
+  process.stderr.write(
+    `pulumi-language-nodejs: @pulumi/pulumi is not installed for the program in ${root}: run npm install (or npm ci) there first\n`,
+  );
+  process.exit(1);
+}
 const sdk = (id) => require(require.resolve(id, { paths: [sdkDir] }));
 const grpc = sdk("@grpc/grpc-js");
 const langproto = sdk("@pulumi/pulumi/proto/language_pb");
@@ -165,3 +173,10 @@ server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p
   }
   process.stdout.write(`${port}\n`);
 });
+
+// The CLI that started this host may die without stopping it (kill -9): the Go
+// host then notices its engine is gone; this one notices it was orphaned.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(1);
+}, 2000).unref();

@@ -54,6 +54,8 @@ export const VALID_ARGS: Record<ResourceKind, Record<string, unknown>> = {
   portForward: { hostPort: 8080, toAddress: "192.168.15.2", toPort: 80, protocol: "tcp", inInterface: "eth0" },
 };
 
+const RESOURCES_ALL = Object.keys(VALID_ARGS) as ResourceKind[];
+
 const long = (n: number, c = "a") => c.repeat(n);
 
 /** Not interface names (IFNAMSIZ, charset, reserved, shell and option syntax, wrong types). */
@@ -287,10 +289,34 @@ function conn(resource: ResourceKind, key: string, values: unknown[], secret = f
     args: VALID_ARGS[resource],
     connection: { [key]: value },
     secret,
+    // An object or list in a connection field may be (or hold) a whole connection: never shown.
+    ...(!secret && typeof value === "object" && value !== null ? { expect: "(its value is not shown)" } : {}),
   }));
 }
 
-const RESOURCES = Object.keys(VALID_ARGS) as ResourceKind[];
+/** A whole connection, with a key and a password, where one field or the connection itself belongs. */
+const WHOLE = { host: "jump.example", password: "pw-SEKRIT-77", privateKey: VALID_CONNECTION.privateKey };
+
+/**
+ * A connection (or jump host) passed whole in the wrong shape: a list (as for
+ * a multi-hop ProxyJump), a JSON string, an object in the host field. Found by
+ * an attack: the reason printed the key and the password.
+ */
+const WRONG_SHAPES: HostileCase[] = [
+  { property: "connection.proxy", connection: { proxy: [WHOLE] }, value: [WHOLE] },
+  { property: "connection.proxy", connection: { proxy: JSON.stringify(WHOLE) }, value: JSON.stringify(WHOLE) },
+  { property: "connection.host", connection: { host: WHOLE }, value: WHOLE },
+  { property: "connection.proxy.host", connection: { proxy: { ...WHOLE, host: [WHOLE] } }, value: [WHOLE] },
+].map((c, i) => ({
+  ...c,
+  resource: RESOURCES_ALL[i % RESOURCES_ALL.length],
+  args: VALID_ARGS[RESOURCES_ALL[i % RESOURCES_ALL.length]],
+  secret: true,
+  hidden: "pw-SEKRIT-77",
+  expect: "(its value is not shown)",
+}));
+
+const RESOURCES = RESOURCES_ALL;
 
 /** Spreads one connection field's values over the six resources (every resource sees every field). */
 function connSpread(key: string, values: unknown[], secret = false): HostileCase[] {
@@ -353,7 +379,13 @@ export function hostileCases(): HostileCase[] {
     ...BAD_CONNECTION_NUMBERS.flatMap(([key, values]) => connSpread(key, values)),
     ...BAD_SECRETS.map(([key, value], i) => conn(RESOURCES[i % RESOURCES.length], key, [value], true)[0]),
     // Jump hosts: the same rules one and two hops away.
-    ...connSpread("proxy", ["jump.example", 7, ["a"]]),
+    ...connSpread("proxy", ["jump.example", 7, ["a"]]).map((c) => ({
+      ...c,
+      secret: true,
+      hidden: JSON.stringify(c.value),
+      expect: "(its value is not shown)",
+    })),
+    ...WRONG_SHAPES,
     ...["-oProxyCommand=id", "$(id)", "h;id"].map((host, i) => ({
       resource: RESOURCES[i],
       property: "connection.proxy.host",
