@@ -1,12 +1,5 @@
 import { strict as assert } from "node:assert";
-import type * as pulumi from "@pulumi/pulumi";
-import * as bridge from "../../provider/impl/bridge";
-import * as masqueradeRule from "../../provider/impl/masqueradeRule";
-import * as namespace from "../../provider/impl/namespace";
-import * as portForward from "../../provider/impl/portForward";
-import * as route from "../../provider/impl/route";
-import * as vethPair from "../../provider/impl/vethPair";
-import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../security/cases";
+import { CHECKS, type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../security/cases";
 
 // The dynamic-provider host sends check's inputs back to the engine as a
 // protobuf Struct, which refuses `undefined` ("Unexpected struct type."): a
@@ -14,17 +7,6 @@ import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../security/cas
 // one, in `pulumi preview` of a JavaScript program (or `as any` in TypeScript).
 const { Struct } = require("google-protobuf/google/protobuf/struct_pb") as {
   Struct: { fromJavaScript(v: unknown): unknown };
-};
-
-type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
-
-const CHECKS: Record<ResourceKind, Check> = {
-  namespace: namespace.check,
-  vethPair: vethPair.check,
-  bridge: bridge.check,
-  route: route.check,
-  masqueradeRule: masqueradeRule.check,
-  portForward: portForward.check,
 };
 
 /** Each resource's required fields (besides connection), left out one at a time. */

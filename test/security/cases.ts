@@ -1,3 +1,10 @@
+import type * as pulumi from "@pulumi/pulumi";
+import * as bridge from "../../provider/impl/bridge";
+import * as masqueradeRule from "../../provider/impl/masqueradeRule";
+import * as namespace from "../../provider/impl/namespace";
+import * as portForward from "../../provider/impl/portForward";
+import * as route from "../../provider/impl/route";
+import * as vethPair from "../../provider/impl/vethPair";
 /**
  * Hostile and impossible inputs, one row per (resource, field, value). Every
  * row must fail at check with a failure whose property is `property` and whose
@@ -52,6 +59,18 @@ export const VALID_ARGS: Record<ResourceKind, Record<string, unknown>> = {
   route: { destination: "192.168.1.0/24", via: "192.168.15.5", device: "veth-blue", namespace: "blue", metric: 10 },
   masqueradeRule: { source: "192.168.15.0/24", outInterface: "eth0", namespace: "red" },
   portForward: { hostPort: 8080, toAddress: "192.168.15.2", toPort: 80, protocol: "tcp", inInterface: "eth0" },
+};
+
+export type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
+
+/** Each resource's check, as the provider host calls it. */
+export const CHECKS: Record<ResourceKind, Check> = {
+  namespace: namespace.check,
+  vethPair: vethPair.check,
+  bridge: bridge.check,
+  route: route.check,
+  masqueradeRule: masqueradeRule.check,
+  portForward: portForward.check,
 };
 
 const RESOURCES_ALL = Object.keys(VALID_ARGS) as ResourceKind[];

@@ -1,12 +1,6 @@
 import { strict as assert } from "node:assert";
-import type * as pulumi from "@pulumi/pulumi";
-import * as bridge from "../../provider/impl/bridge";
-import * as masqueradeRule from "../../provider/impl/masqueradeRule";
-import * as namespace from "../../provider/impl/namespace";
-import * as portForward from "../../provider/impl/portForward";
-import * as route from "../../provider/impl/route";
-import * as vethPair from "../../provider/impl/vethPair";
 import {
+  CHECKS,
   connectionOf,
   type HostileCase,
   hostileCases,
@@ -16,17 +10,6 @@ import {
   VALID_ARGS,
   VALID_CONNECTION,
 } from "./cases";
-
-type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
-
-const CHECKS: Record<ResourceKind, Check> = {
-  namespace: namespace.check,
-  vethPair: vethPair.check,
-  bridge: bridge.check,
-  route: route.check,
-  masqueradeRule: masqueradeRule.check,
-  portForward: portForward.check,
-};
 
 /** Checks one row; returns what is wrong with the outcome, or undefined. */
 function judge(c: HostileCase, failures: Array<{ property: string; reason: string }>): string | undefined {
