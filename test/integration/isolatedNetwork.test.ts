@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
 import type { LabHost, PulumiStack } from "../../provider/testing";
-import { lessonSpec as lesson } from "../components/lessonSpec";
+import { lessonSpec as lesson } from "../unit/components/lessonSpec";
 import { rewriteProgram, testingKit, writeProgram } from "./harness";
 import { HEADER } from "./programs";
 import {

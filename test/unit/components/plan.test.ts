@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as fc from "fast-check";
-import { type NetworkSpec, PlanError, planNetwork } from "../../components/plan";
+import { type NetworkSpec, PlanError, planNetwork } from "../../../components/plan";
 import { lessonSpec } from "./lessonSpec";
 
 const LESSON = lessonSpec();

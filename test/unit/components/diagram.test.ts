@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as fc from "fast-check";
 import { JSDOM } from "jsdom";
-import { diagramOf } from "../../components/diagram";
-import { planNetwork } from "../../components/plan";
+import { diagramOf } from "../../../components/diagram";
+import { planNetwork } from "../../../components/plan";
 import { lessonSpec } from "./lessonSpec";
 
 const LESSON = lessonSpec();

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { CHECKS, type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../security/cases";
+import { CHECKS, type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
 
 // The dynamic-provider host sends check's inputs back to the engine as a
 // protobuf Struct, which refuses `undefined` ("Unexpected struct type."): a

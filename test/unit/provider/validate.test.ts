@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { checkConnection } from "../../provider/connection";
+import { checkConnection } from "../../../provider/connection";
 import {
   Checker,
   hostKey,
@@ -10,7 +10,7 @@ import {
   namespaceName,
   port,
   UNKNOWN,
-} from "../../provider/validate";
+} from "../../../provider/validate";
 
 const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMnlN704wY9t56XP9j7/DMfZp6WJMyBwE2Z7HlDq7TB/";
 

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { command, quote } from "../../provider/shell";
+import { command, quote } from "../../../provider/shell";
 
 describe("shell quoting", () => {
   const awkward = [
