@@ -1,0 +1,124 @@
+import { strict as assert } from "node:assert";
+import { type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
+import { fixture } from "../../support";
+
+/** What `ip -d -j addr show dev X` printed (fixtures/ip-link), and what parseLink must make of it. */
+const CAPTURED: Array<[string, LinkState | undefined]> = [
+  [
+    "bridge",
+    {
+      ifname: "ut-br0",
+      ifindex: 2,
+      mac: "02:00:00:00:0a:01",
+      mtu: 1400,
+      up: true,
+      master: undefined,
+      kind: "bridge",
+      addresses: ["10.99.0.1/24", "10.99.1.1/24"],
+    },
+  ],
+  [
+    "veth-bridge-port",
+    {
+      ifname: "ut-va0",
+      ifindex: 3,
+      mac: "02:00:00:00:0a:02",
+      mtu: 1500,
+      up: true,
+      master: "ut-br0",
+      kind: "veth",
+      addresses: [],
+    },
+  ],
+  [
+    "veth-addressed-tbf",
+    {
+      ifname: "ut-vb0",
+      ifindex: 2,
+      mac: "02:00:00:00:0b:02",
+      mtu: 1500,
+      up: true,
+      master: undefined,
+      kind: "veth",
+      // fd00:99::2/64 and the link-local address are IPv6: not the package's.
+      addresses: ["10.99.0.2/24", "10.99.0.3/24"],
+    },
+  ],
+  [
+    "veth-down",
+    {
+      ifname: "ut-vb1",
+      ifindex: 4,
+      mac: "02:00:00:00:0b:03",
+      mtu: 1500,
+      up: false,
+      master: undefined,
+      kind: "veth",
+      addresses: [],
+    },
+  ],
+  ["absent-device", undefined],
+  ["absent-namespace", undefined],
+];
+
+/** A minimal entry, as a kernel or iproute2 of another version might print one. */
+const entry = (fields: Record<string, unknown>) => JSON.stringify([{ ifname: "x", ifindex: 7, mtu: 1500, ...fields }]);
+
+const EDGES: Array<[string, string, Partial<LinkState>]> = [
+  ["no flags: down", entry({}), { up: false }],
+  ["LOWER_UP without UP: down", entry({ flags: ["LOWER_UP"] }), { up: false }],
+  ["no address (MAC): an empty mac", entry({}), { mac: "" }],
+  ["no addr_info: no addresses", entry({}), { addresses: [] }],
+  ["no linkinfo (ip without -d): no kind", entry({}), { kind: undefined }],
+  [
+    "fields the kernel may add, inside and around addr_info",
+    entry({
+      flags: ["UP"],
+      new_field: 1,
+      addr_info: [{ family: "inet", local: "10.0.0.1", prefixlen: 8, new_field: true }],
+    }),
+    { up: true, addresses: ["10.0.0.1/8"] },
+  ],
+  [
+    "several entries: the first one",
+    JSON.stringify([
+      { ifname: "first", ifindex: 1, mtu: 1 },
+      { ifname: "second", ifindex: 2, mtu: 2 },
+    ]),
+    { ifname: "first" },
+  ],
+];
+
+describe("kernel/link: parseLink", () => {
+  for (const [name, expected] of CAPTURED)
+    it(`reads fixtures/ip-link/${name}.json`, () => {
+      assert.deepEqual(parseLink(fixture(`ip-link/${name}.json`), name), expected);
+    });
+
+  for (const [what, text, expected] of EDGES)
+    it(`reads ${what}`, () => {
+      const state = parseLink(text, "x");
+      assert.ok(state);
+      for (const [key, value] of Object.entries(expected)) assert.deepEqual(state[key as keyof LinkState], value, key);
+    });
+
+  it("says which interface it could not read", () => {
+    assert.throws(() => parseLink("Device does not exist", "veth end veth-red"), /veth end veth-red/);
+  });
+});
+
+describe("kernel/link: sameAddresses", () => {
+  const rows: Array<[string[] | undefined, string[] | undefined, boolean]> = [
+    [["10.0.0.1/24", "10.0.0.2/24"], ["10.0.0.2/24", "10.0.0.1/24"], true],
+    [undefined, [], true],
+    [undefined, undefined, true],
+    [["10.0.0.1/24"], ["10.0.0.1/25"], false],
+    [["10.0.0.1/24"], [], false],
+    [["10.0.0.1/24", "10.0.0.1/24"], ["10.0.0.1/24"], false],
+  ];
+  for (const [a, b, same] of rows)
+    it(`${JSON.stringify(a)} and ${JSON.stringify(b)} are ${same ? "" : "not "}the same set`, () => {
+      assert.equal(sameAddresses(a, b), same);
+      assert.equal(sameAddresses(b, a), same);
+    });
+});

@@ -1,0 +1,57 @@
+import { strict as assert } from "node:assert";
+import { parseRoute, type RouteSpec, type RouteState } from "../../../../provider/kernel/route";
+import { fixture } from "../../support";
+
+const VIA = { via: "10.99.0.1", device: "ut-vb0" };
+
+/** (fixture of `ip -j route show ...` in ut-b, the route looked for, what parseRoute finds). */
+const ROWS: Array<[string, RouteSpec, RouteState | undefined]> = [
+  ["default", { destination: "default" }, { ...VIA, metric: 0 }],
+  ["default", { destination: "0.0.0.0/0" }, { ...VIA, metric: 0 }],
+  ["default", { destination: "default", metric: 1 }, undefined],
+  ["two-metrics", { destination: "10.98.0.0/24", metric: 10 }, { ...VIA, metric: 10 }],
+  ["two-metrics", { destination: "10.98.0.0/24", metric: 20 }, { via: undefined, device: "ut-vb0", metric: 20 }],
+  ["two-metrics", { destination: "10.98.0.0/24" }, undefined],
+  ["two-metrics", { destination: "10.98.0.0/25", metric: 10 }, undefined],
+  // The kernel prints a /32 without its prefix.
+  ["host", { destination: "10.97.0.5/32" }, { via: undefined, device: "ut-vb0", metric: 0 }],
+  ["add-and-show", { destination: "10.96.0.0/16", metric: 5 }, { ...VIA, metric: 5 }],
+  ["absent-route", { destination: "10.95.0.0/24" }, undefined],
+];
+
+/** Every route of ut-b, looked for in the whole table (with and without -d, which adds fields). */
+const WHOLE_TABLE: Array<[RouteSpec, RouteState]> = [
+  [{ destination: "default" }, { ...VIA, metric: 0 }],
+  [
+    { destination: "10.96.0.0/16", metric: 5 },
+    { ...VIA, metric: 5 },
+  ],
+  [{ destination: "10.97.0.5/32" }, { via: undefined, device: "ut-vb0", metric: 0 }],
+  [
+    { destination: "10.98.0.0/24", metric: 10 },
+    { ...VIA, metric: 10 },
+  ],
+  [
+    { destination: "10.98.0.0/24", metric: 20 },
+    { via: undefined, device: "ut-vb0", metric: 20 },
+  ],
+  [{ destination: "10.99.0.0/24" }, { via: undefined, device: "ut-vb0", metric: 0 }],
+];
+
+describe("kernel/route: parseRoute", () => {
+  for (const [file, spec, expected] of ROWS)
+    it(`finds ${expected ? "" : "no "}route to ${spec.destination} metric ${spec.metric ?? "(none)"} in ${file}.json`, () => {
+      assert.deepEqual(parseRoute(fixture(`ip-route/${file}.json`), spec), expected);
+    });
+
+  for (const file of ["all", "all-detailed"])
+    it(`finds each of the ${WHOLE_TABLE.length} routes in ${file}.json by destination and metric`, () => {
+      const text = fixture(`ip-route/${file}.json`);
+      for (const [spec, expected] of WHOLE_TABLE)
+        assert.deepEqual(parseRoute(text, spec), expected, JSON.stringify(spec));
+    });
+
+  it("finds nothing in empty output (the namespace is gone)", () => {
+    assert.equal(parseRoute("", { destination: "default", namespace: "gone" }), undefined);
+  });
+});

@@ -1,0 +1,26 @@
+import { strict as assert } from "node:assert";
+import { parseSysctls, writeSysctlStep } from "../../../../provider/kernel/sysctl";
+import { fixture } from "../../support";
+
+const ROWS: Array<[string, string, Record<string, string>]> = [
+  ["a fresh namespace (fixture)", fixture("sysctl/fresh-namespace.txt"), { ipfw: "0", rtlocal: "0" }],
+  ["forwarding switched on (fixture)", fixture("sysctl/forwarding-on.txt"), { ipfw: "1", rtlocal: "0" }],
+  ["nothing (no sysctl asked for, or the namespace is gone)", "", {}],
+  ["a failed cat (empty value): left out", "ipfw=\nrtlocal=1\n", { rtlocal: "1" }],
+  ["a value that is not a number: left out", "ipfw=yes\n", {}],
+  ["blanks and CRLF around a line", "  ipfw=1\r\n", { ipfw: "1" }],
+  ["a key of another shape: left out", "IPFW=1\nip_fw=1\nrt1=1\n", {}],
+  ["an error message among the lines", "sh: 1: cannot open /proc/sys/x\nipfw=0\n", { ipfw: "0" }],
+  ["the same key twice: the last", "ipfw=0\nipfw=1\n", { ipfw: "1" }],
+];
+
+describe("kernel/sysctl: parseSysctls", () => {
+  for (const [what, text, expected] of ROWS) it(`reads ${what}`, () => assert.deepEqual(parseSysctls(text), expected));
+});
+
+describe("kernel/sysctl: writeSysctlStep", () => {
+  for (const bad of ["", "1; reboot", "-1", "1\n", "one"])
+    it(`refuses to write ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => writeSysctlStep("red", "ipfw", bad), /refusing to write/);
+    });
+});
