@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { runUndoable } from "../../../provider/kernel/exec";
+import { ipBatch, runUndoable } from "../../../provider/kernel/exec";
 import { deleteNamespaceScript } from "../../../provider/kernel/netns";
 import { CommandError, openRemote } from "../../../provider/transport";
 import { dropSshSessions, netnsList } from "../../integration/support";

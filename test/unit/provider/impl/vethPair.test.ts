@@ -1,0 +1,65 @@
+import { UNKNOWN } from "../../../../provider/validate";
+import { VALID_ARGS } from "../../../security/cases";
+import { defaultsTable, diffTable } from "./support";
+
+/** The baseline's ends after check, and as state records them (with what the kernel said). */
+const A = { name: "veth-red", namespace: "red", addresses: ["192.168.15.1/24"], up: true };
+const B = { name: "veth-red-br", bridge: "v-net-0", addresses: [], up: true };
+const observed = { mac: "02:00:00:00:0a:02", ifindex: 3 };
+const state = (a: object, b: object = B) => ({ a: { ...a, ...observed }, b: { ...b, ...observed } });
+
+describe("impl/vethPair", () => {
+  defaultsTable("vethPair", [
+    {
+      what: "each end: addresses [] and up by default, adopt false",
+      args: { a: { name: "x" }, b: { name: "y" } },
+      expect: { a: { name: "x", addresses: [], up: true }, b: { name: "y", addresses: [], up: true }, adopt: false },
+      absent: ["mtu"],
+    },
+    {
+      what: "given values are kept",
+      args: { ...VALID_ARGS.vethPair, adopt: true },
+      expect: { a: A, b: B, mtu: 1500, adopt: true },
+    },
+    { what: "an unknown end stays unknown", args: { a: UNKNOWN, b: { name: "y" } }, expect: { a: UNKNOWN } },
+  ]);
+
+  diffTable("vethPair", [
+    { what: "the ends as state records them (mac, ifindex)", olds: state(A), expect: "none" },
+    { what: "a renamed", olds: state(A), news: { a: { ...A, name: "veth-red2" } }, expect: ["a"] },
+    { what: "a moved to another namespace", olds: state(A), news: { a: { ...A, namespace: "blue" } }, expect: ["a"] },
+    { what: "b moved into a namespace", olds: state(A), news: { b: { ...B, namespace: "blue" } }, expect: ["b"] },
+    { what: "a unknown", olds: state(A), news: { a: UNKNOWN }, expect: ["a"] },
+    {
+      what: "both renamed",
+      olds: state(A),
+      news: { a: { ...A, name: "x" }, b: { ...B, name: "y" } },
+      expect: ["a", "b"],
+    },
+    {
+      what: "a renamed and the MTU changed",
+      olds: state(A),
+      news: { a: { ...A, name: "x" }, mtu: 9000 },
+      expect: ["a"],
+    },
+    {
+      what: "an address added to a",
+      olds: state(A),
+      news: { a: { ...A, addresses: [...A.addresses, "10.0.0.1/8"] } },
+      expect: "update",
+    },
+    {
+      what: "a's addresses in another order",
+      olds: state({ ...A, addresses: ["10.0.0.1/8", "192.168.15.1/24"] }),
+      news: { a: { ...A, addresses: ["192.168.15.1/24", "10.0.0.1/8"] } },
+      expect: "none",
+    },
+    { what: "b on another bridge", olds: state(A), news: { b: { ...B, bridge: "v-net-1" } }, expect: "update" },
+    { what: "b off its bridge", olds: state(A), news: { b: { ...B, bridge: undefined } }, expect: "update" },
+    { what: "a down", olds: state(A), news: { a: { ...A, up: false } }, expect: "update" },
+    { what: "refresh saw b down", olds: state(A, { ...B, up: false }), expect: "update" },
+    { what: "another MTU", olds: state(A), news: { mtu: 9000 }, expect: "update" },
+    { what: "the MTU dropped", olds: state(A), news: { mtu: undefined }, expect: "update" },
+    { what: "adopt switched on", olds: state(A), news: { adopt: true }, expect: "update" },
+  ]);
+});
