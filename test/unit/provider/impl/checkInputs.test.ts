@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { CHECKS, type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
+import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
+import { implOf } from "./support";
 
 // The dynamic-provider host sends check's inputs back to the engine as a
 // protobuf Struct, which refuses `undefined` ("Unexpected struct type."): a
@@ -25,7 +26,7 @@ describe("check: inputs go back to the engine as a protobuf Struct", () => {
       it(`${kind} without ${field}: the failure names ${field}, and the inputs serialize`, async () => {
         const news: Record<string, unknown> = { connection: VALID_CONNECTION, ...VALID_ARGS[kind] };
         delete news[field];
-        const result = await CHECKS[kind]({}, news);
+        const result = await implOf(kind).check({}, news);
         assert.ok(
           result.failures?.some((f) => f.property === field || f.property.startsWith(`${field}.`)),
           `no failure for ${field}: ${JSON.stringify(result.failures)}`,
@@ -34,7 +35,7 @@ describe("check: inputs go back to the engine as a protobuf Struct", () => {
       });
     }
     it(`${kind} with every field: the inputs serialize and carry no undefined`, async () => {
-      const result = await CHECKS[kind]({}, { connection: VALID_CONNECTION, ...VALID_ARGS[kind] });
+      const result = await implOf(kind).check({}, { connection: VALID_CONNECTION, ...VALID_ARGS[kind] });
       assert.equal(result.failures, undefined, JSON.stringify(result.failures));
       assert.doesNotThrow(() => Struct.fromJavaScript(result.inputs));
     });
