@@ -40,7 +40,7 @@ export interface LabHostState {
 }
 
 export const LAB_STATE_DIR = "/run/pulumi-netns-lab";
-/** Lab names end up in file names and interface comments: kept short and plain. */
+/** Lab names end up in file and directory names and key comments: kept short and plain. */
 export const LAB_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 function statePath(name: string): string {
