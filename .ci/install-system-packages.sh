@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what the pulumi-netns lab hosts (provider/testing/labHost.ts) need on a
+# Installs what the pulumi-netns lab hosts (provider/testing/prerequisites.ts) need on a
 # fresh Debian/Ubuntu machine. Idempotent: apt is skipped when everything is present,
 # so it is cheap to run at the start of every CI job.
 set -eu

@@ -12,8 +12,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { checkLabPrerequisites } from "../../provider/testing/labHost";
-import { packAndInstall, REPO } from "./scratch";
+import { checkLabPrerequisites } from "../../provider/testing/prerequisites";
+import { packAndInstall, REPO } from "../../test/support/harness";
+import { CLIENT, SERVER } from "../../test/support/tcp";
 
 type Kit = typeof import("../../provider/testing");
 type Pkg = typeof import("../../provider/index");
@@ -91,18 +92,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
     // The lab kit's own handler kills the lab synchronously right after this one; cleanup() ends the CLI and finishes the job.
     void cleanup().finally(() => process.exit(130));
   });
-
-/** A one-line TCP server, and a client printing its reply (node is on every lab host: it is this machine). */
-const SERVER = (text: string, port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
-];
-const CLIENT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => process.stdout.write(d)); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
-];
 
 /** One ping; a second and third try only if the first is lost, and then the result says so. */
 async function ping(from: string, to: string): Promise<string> {

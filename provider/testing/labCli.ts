@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { isLabAlive, LAB_STATE_DIR, listLabStates, readLabState, startDetachedLabHost, stopLabByName } from "./labHost";
+import { startDetachedLabHost, stopLabByName } from "./labHost";
+import { isLabAlive, LAB_STATE_DIR, listLabStates, readLabState } from "./state";
 
 const HELP = `Usage: pulumi-netns-lab <command>
 

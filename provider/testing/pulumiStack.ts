@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as automation from "@pulumi/pulumi/automation";
+import type { LabExecOptions, LabExecResult } from "./commands";
 
 /** A config value; keys whose name contains privateKey, password or passphrase are set as secrets unless told. */
 export type ConfigValue = string | { value: string; secret: boolean };
@@ -227,10 +228,7 @@ export class PulumiStack {
    * directory, with this stack's environment): for what the Automation API does
    * not expose, and to prove the commands a user types.
    */
-  cli(
-    args: string[],
-    opts: { input?: string; timeoutMs?: number } = {},
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
+  cli(args: string[], opts: Pick<LabExecOptions, "input" | "timeoutMs"> = {}): Promise<LabExecResult> {
     const root = this.pulumiRoot();
     const bin = root ? path.join(root, "bin", "pulumi") : "pulumi";
     return new Promise((resolve) => {
@@ -333,9 +331,11 @@ export class PulumiStack {
 }
 
 /**
- * A refresh's summary says "update" for every resource whose state changed and
- * "delete" for one that is gone; the steps carry the same, as op "refresh"
- * (changed keys in diffs) or "delete".
+ * A refresh's summary counts "update" for every resource whose state read back
+ * differs and "delete" for one that is gone. Its steps say the same: the engine
+ * reports each refresh step by its result (op "update", "delete" or "same", never
+ * "refresh"), and an "update" carries no diffs, since the dynamic provider's diff
+ * names no changed keys. Only when the summary counts neither are the steps counted.
  */
 function refreshCounts(steps: OperationStep[], fromSummary: OperationCounts): OperationCounts {
   if (fromSummary.update || fromSummary.delete) return fromSummary;

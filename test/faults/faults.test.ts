@@ -2,18 +2,10 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../integration/harness";
 import { bridged, program } from "../integration/programs";
-import {
-  changes,
-  dropSshSessions,
-  labConfig,
-  netnsList,
-  ok,
-  ping,
-  providerCounts,
-  traceEvents,
-} from "../integration/support";
+import { changes, dropSshSessions, labConfig, netnsList, ok, ping, providerCounts } from "../integration/support";
+import { testingKit, writeProgram } from "../support/harness";
+import { traceEvents } from "../support/trace";
 
 const FULL = { lanRoute: true, nat: true, redDefault: true, portForward: true };
 const DYNAMIC = "pulumi-nodejs:dynamic/";

@@ -1,9 +1,10 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack, StackOptions } from "../../provider/testing";
-import { rewriteProgram, testingKit, writeProgram } from "./harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { traceEvents } from "../support/trace";
 import { program } from "./programs";
-import { labConfig, netnsList, ok, ping, traceEvents } from "./support";
+import { labConfig, netnsList, ok, ping } from "./support";
 
 /**
  * What only the real Pulumi engine does with these resources: replacing

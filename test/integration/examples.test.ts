@@ -2,8 +2,9 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost } from "../../provider/testing";
-import { programDir, testingKit } from "./harness";
-import { CLIENT, changes, labConfig, ok, ping, providerCounts, SERVER, waitListening } from "./support";
+import { programDir, testingKit } from "../support/harness";
+import { CLIENT, SERVER, waitListening } from "../support/tcp";
+import { changes, labConfig, ok, ping, providerCounts } from "./support";
 
 /**
  * Every directory under examples/ is an ordinary Pulumi program; here each one

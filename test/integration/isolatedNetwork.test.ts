@@ -4,20 +4,11 @@ import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { lessonSpec as lesson } from "../unit/components/lessonSpec";
-import { rewriteProgram, testingKit, writeProgram } from "./harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { CLIENT, SERVER, waitListening } from "../support/tcp";
+import { traceEvents } from "../support/trace";
 import { HEADER } from "./programs";
-import {
-  CLIENT,
-  changes,
-  labConfig,
-  netnsList,
-  ok,
-  ping,
-  providerCounts,
-  SERVER,
-  traceEvents,
-  waitListening,
-} from "./support";
+import { changes, labConfig, netnsList, ok, ping, providerCounts } from "./support";
 
 /** A second network for the same host: another bridge, subnet and names. */
 const SECOND: NetworkSpec = {

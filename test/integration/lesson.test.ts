@@ -1,8 +1,9 @@
 import { strict as assert } from "node:assert";
 import type { LabHost, PulumiStack } from "../../provider/testing";
-import { rewriteProgram, testingKit, writeProgram } from "./harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { CLIENT, SERVER, waitListening } from "../support/tcp";
 import { bridged, DIRECT, program } from "./programs";
-import { CLIENT, changes, labConfig, ok, ping, providerCounts, SERVER, waitListening } from "./support";
+import { changes, labConfig, ok, ping, providerCounts } from "./support";
 
 async function linksIn(lab: LabHost, ns: string): Promise<string[]> {
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: ns })).stdout)

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "./harness";
+import { testingKit, writeProgram } from "../support/harness";
 import { program } from "./programs";
 import { labConfig } from "./support";
 

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fingerprint, type LabHost, startLabHost } from "../../provider/testing";
-import { pulumiRoot } from "./harness";
+import { pulumiRoot } from "../support/harness";
 import { netnsList } from "./support";
 
 /**

@@ -1,14 +1,13 @@
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
 import type { LabHost, OperationResult } from "../../provider/testing";
 
 /** Creates, updates, replaces and deletes an operation made (0 for a no-op). */
 export const changes = (r: OperationResult) => r.counts.create + r.counts.update + r.counts.replace + r.counts.delete;
 
-/** Asserts an operation succeeded, showing the runner's last lines when it did not. */
+/** Asserts an operation succeeded, showing the CLI's last lines when it did not. */
 export const ok = (r: OperationResult, log: string[]) => assert.ok(r.ok, `${r.error}\n${log.slice(-40).join("\n")}`);
 
-/** Operations on the provider's resources only (the runner also counts the stack and component resources). */
+/** Operations on the provider's resources only (the engine also counts the stack and component resources). */
 export function providerCounts(r: OperationResult): {
   create: number;
   update: number;
@@ -21,31 +20,12 @@ export function providerCounts(r: OperationResult): {
   return out;
 }
 
-/** The LocalStack config that points a test program (see programs.ts HEADER) at a lab host. */
+/** The stack config that points a test program (see programs.ts HEADER) at a lab host: its address, port and key. */
 export const labConfig = (lab: LabHost, suffix = "") => ({
   [`host${suffix}`]: lab.connection.host,
   [`port${suffix}`]: String(lab.connection.port),
   [`privateKey${suffix}`]: lab.connection.privateKey,
 });
-
-/** A TCP server in a lab namespace that answers every connection with one line. */
-export const SERVER = (text: string, port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
-];
-
-/** A TCP client that prints what the server says (gives up after 3 s). */
-export const CLIENT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => { process.stdout.write(d); }); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => { console.error("timeout"); process.exit(2); }, 3000);`,
-];
-
-export async function waitListening(proc: { stdout(): string }): Promise<void> {
-  for (let i = 0; i < 50 && !proc.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(proc.stdout().includes("listening"), "the test server did not start");
-}
 
 /** One ping (2 s at most), from the lab host or from one of its namespaces. */
 export function ping(lab: LabHost, address: string, namespace?: string) {
@@ -56,16 +36,6 @@ export function ping(lab: LabHost, address: string, namespace?: string) {
 export async function netnsList(lab: LabHost): Promise<string[]> {
   const text = (await lab.exec(["ip", "-j", "netns", "list"])).stdout.trim();
   return text ? JSON.parse(text).map((n: { name: string }) => n.name) : [];
-}
-
-/** The events of a PULUMI_NETNS_TRACE file (one JSON object per line). */
-export function traceEvents(file: string): Array<Record<string, unknown>> {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
 }
 
 /**

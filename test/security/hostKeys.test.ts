@@ -4,8 +4,8 @@ import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { type LabHost as SourceLabHost, startLabHost } from "../../provider/testing/labHost";
 import { closeAllRemotes, openRemote } from "../../provider/transport";
-import { testingKit, writeProgram } from "../integration/harness";
 import { labConfig, providerCounts } from "../integration/support";
+import { testingKit, writeProgram } from "../support/harness";
 import { CONFIGURED_PROGRAM, countEvents, strayKey } from "./support";
 
 /** "SHA256:..." of a known_hosts style key, as ssh-keygen -l prints it. */

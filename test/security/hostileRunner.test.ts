@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../integration/harness";
 import { labConfig } from "../integration/support";
+import { testingKit, writeProgram } from "../support/harness";
 import { CLASS_OF, connectionOf, type HostileCase, hostileCases, secretText, shownValue } from "./cases";
 import { CONFIGURED_PROGRAM, countEvents, ownSteps } from "./support";
 

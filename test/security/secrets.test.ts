@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../integration/harness";
 import { providerCounts } from "../integration/support";
+import { testingKit, writeProgram } from "../support/harness";
 import { assertNoSecret, CONFIGURED_PROGRAM, countEvents, ownSteps, strayKey } from "./support";
 
 /**

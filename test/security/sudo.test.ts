@@ -3,8 +3,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../integration/harness";
 import { labConfig } from "../integration/support";
+import { testingKit, writeProgram } from "../support/harness";
 import { CONFIGURED_PROGRAM, countEvents } from "./support";
 
 /**

@@ -4,17 +4,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { OperationResult } from "../../provider/testing";
+import { traceEvents } from "../support/trace";
 
-/** The events of a PULUMI_NETNS_TRACE file (empty when nothing was written). */
-export function traceEvents(file: string): Array<{ event: string; host?: string; command?: string }> {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
-}
-
+/** How many events of one kind a PULUMI_NETNS_TRACE file holds. */
 export function countEvents(file: string, event: string): number {
   return traceEvents(file).filter((e) => e.event === event).length;
 }

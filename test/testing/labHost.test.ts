@@ -11,7 +11,7 @@ import {
   startLabHost,
   stopAllLabHosts,
   stopLabByName,
-} from "../../provider/testing/labHost";
+} from "../../provider/testing";
 
 const REPO = path.resolve(__dirname, "../..");
 const CLI = path.join(REPO, "provider/testing/labCli.ts");

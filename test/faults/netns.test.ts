@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
-import { deleteNamespace } from "../../../provider/kernel/netns";
-import { openRemote } from "../../../provider/transport";
-import { suiteLab } from "../support";
+import { deleteNamespace } from "../../provider/kernel/netns";
+import { openRemote } from "../../provider/transport";
+import { suiteLab } from "./support";
 
 describe("kernel/netns: deleting a namespace", function () {
   this.timeout(120_000);

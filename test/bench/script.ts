@@ -1,4 +1,4 @@
-import type { NetworkPlan } from "../components/plan";
+import type { NetworkPlan } from "../../components/plan";
 
 /**
  * The hand-written equivalent of an IsolatedNetwork: what someone following

@@ -8,19 +8,9 @@ import {
   closeAllRemotes,
   HostKeyMismatchError,
   openRemote,
-} from "../../../provider/transport";
-import { suiteLab } from "../support";
-
-function readTrace(file: string): Array<Record<string, unknown>> {
-  return fs.existsSync(file)
-    ? fs
-        .readFileSync(file, "utf8")
-        .trim()
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-    : [];
-}
+} from "../../provider/transport";
+import { traceEvents } from "../support/trace";
+import { suiteLab } from "./support";
 
 describe("transport: one pooled SSH connection, persistent framed shells", function () {
   this.timeout(120_000);
@@ -84,7 +74,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     const before = Date.now();
     await Promise.all(Array.from({ length: 60 }, (_, i) => remote.run(`echo ${i}`)));
     const elapsed = Date.now() - before;
-    const events = readTrace(traceFile);
+    const events = traceEvents(traceFile);
     assert.equal(events.filter((e) => e.event === "handshake").length, 1);
     assert.equal(events.filter((e) => e.event === "command").length, 60);
     const opened = events.filter((e) => e.event === "shell-open");
@@ -104,7 +94,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     ]);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal((await remote.run("echo back")).stdout, "back\n");
-    assert.equal(readTrace(traceFile).filter((e) => e.event === "handshake").length, 2);
+    assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 2);
   });
 
   it("refuses a pinned host key that does not match, naming the host and both fingerprints", async () => {
@@ -123,7 +113,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     closeAllRemotes();
     const fingerprint = Object.values((await openRemote(conn())).hostKeys())[0];
     closeAllRemotes();
-    const { fingerprintOf } = await import("../../../provider/transport/hostKey");
+    const { fingerprintOf } = await import("../../provider/transport/hostKey");
     await openRemote({ ...conn(), hostKey: fingerprintOf(fingerprint) });
   });
 

@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
-import { ipBatch, runUndoable } from "../../../provider/kernel/exec";
-import { deleteNamespaceScript } from "../../../provider/kernel/netns";
-import { CommandError, openRemote } from "../../../provider/transport";
-import { dropSshSessions, netnsList } from "../../integration/support";
-import { suiteLab } from "../support";
+import { ipBatch, runUndoable } from "../../provider/kernel/exec";
+import { deleteNamespaceScript } from "../../provider/kernel/netns";
+import { CommandError, openRemote } from "../../provider/transport";
+import { dropSshSessions, netnsList } from "../integration/support";
+import { suiteLab } from "./support";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,16 +1,59 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { packAndInstall, REPO } from "../../examples/demo/scratch";
 
 /**
- * Integration tests use the package the way users get it: `npm pack`, then the
- * tarball installed into a scratch Pulumi program (not a symlink, not a
- * relative import), and the runner and lab host from that installed copy.
+ * The package the way users get it: `npm pack` of this repository (which
+ * builds it), then the tarball installed into a scratch project (not a
+ * symlink, not a relative import). The integration tests, the bench and
+ * `npm run demo` run the installed copy: its resources, lab host and PulumiStack.
  */
+export const REPO = path.resolve(__dirname, "..", "..");
+
 const SCRATCH = path.join(REPO, ".scratch", `it-${process.pid}`);
 
 let installed: string | undefined;
+
+function run(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+}
+
+/**
+ * Packs the repository into `dir` and installs the tarball there, with
+ * @pulumi/pulumi, typescript, ts-node and @types/node at the repository's
+ * versions (what a Pulumi TypeScript program has). Returns `dir`.
+ */
+export function packAndInstall(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const packed = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", dir], REPO))[0].filename as string;
+  const tarball = path.join(dir, path.basename(packed));
+  const repoPkg = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8"));
+  fs.writeFileSync(
+    path.join(dir, "package.json"),
+    JSON.stringify(
+      {
+        name: "pulumi-netns-scratch",
+        private: true,
+        dependencies: {
+          "pulumi-netns": `file:${tarball}`,
+          "@pulumi/pulumi": repoPkg.dependencies["@pulumi/pulumi"],
+          typescript: repoPkg.devDependencies.typescript,
+          "ts-node": repoPkg.devDependencies["ts-node"],
+          "@types/node": repoPkg.devDependencies["@types/node"],
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], dir);
+  const real = fs.realpathSync(path.join(dir, "node_modules", "pulumi-netns"));
+  if (!real.startsWith(path.join(dir, "node_modules")))
+    throw new Error(
+      `pulumi-netns in the scratch project resolves outside it (${real}): not installed from the tarball`,
+    );
+  return dir;
+}
 
 /**
  * The Pulumi CLI the tests drive: `npm run pulumi:install` finds a compatible
@@ -28,7 +71,7 @@ export function pulumiRoot(): string {
   return process.env.PULUMI_NETNS_PULUMI_ROOT as string;
 }
 
-/** Packs the repo and installs the tarball into a scratch project (once per test run). */
+/** Packs the repo and installs the tarball into this process's scratch project (once per run). */
 export function scratchProject(): string {
   pulumiRoot();
   if (installed) return installed;

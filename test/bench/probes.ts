@@ -1,81 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { traceEvents } from "../support/trace";
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
-
-/** The lab's sshd listener: the process in the lab's network namespace that OpenSSH titles "[listener]". */
-function sshdListenerPid(labPid: number): number {
-  const netns = fs.readlinkSync(`/proc/${labPid}/ns/net`);
-  for (const p of fs.readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (fs.readlinkSync(`/proc/${p}/ns/net`) !== netns) continue;
-      // OpenSSH retitles its listener "sshd: /usr/sbin/sshd ... [listener] ..."; older ones keep the argv.
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, "utf8");
-      if (cmd.includes("[listener]") || cmd.startsWith("/usr/sbin/sshd\0")) return Number(p);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error("no sshd listener found in the lab's network namespace");
-}
-
-const CPUACCT = "/sys/fs/cgroup/cpuacct";
-
-/**
- * All CPU the lab host spends serving SSH: its sshd listener is moved into a
- * cpuacct cgroup of its own, which every session, remote shell and `ip` it
- * forks inherits, and the kernel charges their CPU time there as it runs
- * (short-lived and orphaned processes included). Reads NaN where cgroup v1
- * cpuacct is not mounted.
- */
-export class RemoteCpuMeter {
-  private dir: string | undefined;
-  private sshd = 0;
-  /** The listener's cpuacct group before the move, to put it back. */
-  private home = "/";
-
-  constructor(labPid: number) {
-    if (!fs.existsSync(`${CPUACCT}/cpuacct.usage`)) return;
-    this.sshd = sshdListenerPid(labPid);
-    const line = fs
-      .readFileSync(`/proc/${this.sshd}/cgroup`, "utf8")
-      .split("\n")
-      .find((l) => l.split(":")[1]?.split(",").includes("cpuacct"));
-    this.home = line?.split(":")[2] || "/";
-    const dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-${labPid}`;
-    fs.mkdirSync(dir, { recursive: true });
-    this.dir = dir;
-    try {
-      fs.writeFileSync(`${dir}/cgroup.procs`, String(this.sshd));
-    } catch (e) {
-      this.close();
-      throw e;
-    }
-  }
-
-  /** CPU seconds charged so far. */
-  seconds(): number {
-    return this.dir ? Number(fs.readFileSync(`${this.dir}/cpuacct.usage`, "utf8")) / 1e9 : Number.NaN;
-  }
-
-  /** Moves what is left back to the listener's own group and removes ours; never throws. */
-  close(): void {
-    const dir = this.dir;
-    this.dir = undefined;
-    if (!dir || !fs.existsSync(dir)) return;
-    try {
-      for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
-        try {
-          fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, pid);
-        } catch {
-          // exited meanwhile
-        }
-      fs.rmdirSync(dir);
-    } catch (e) {
-      process.stderr.write(`bench: could not remove ${dir}: ${(e as Error).message}\n`);
-    }
-  }
-}
 
 /** Who a process is, from its command line. */
 export type Role = "cli" | "langhost" | "program" | "provider" | "other";
@@ -312,75 +239,6 @@ export class ProcessProbe {
   }
 }
 
-/**
- * All CPU this process and everything it starts spend during an operation:
- * this process moves itself into a cpuacct cgroup of its own for the
- * operation, so the CLI and every process under it (short-lived ones
- * included) are charged there as they run. Minus this process's own CPU
- * (the Automation API's side: event log, output parsing), what the
- * ProcessProbe's roles do not cover is CPU it could not sample. NaN without
- * cgroup v1 cpuacct.
- */
-export class SubtreeCpuMeter {
-  private dir: string | undefined;
-  private home = "/";
-
-  constructor() {
-    if (!fs.existsSync(`${CPUACCT}/cpuacct.usage`)) return;
-    const line = fs
-      .readFileSync("/proc/self/cgroup", "utf8")
-      .split("\n")
-      .find((l) => l.split(":")[1]?.split(",").includes("cpuacct"));
-    this.home = line?.split(":")[2] || "/";
-    const dir = `${CPUACCT}/pulumi-netns-bench-${process.pid}-cli`;
-    fs.mkdirSync(dir, { recursive: true });
-    this.dir = dir;
-  }
-
-  /** Runs `work` with this process in the group: CPU seconds of the whole subtree, and of this process alone. */
-  async measure<T>(work: () => Promise<T>): Promise<{ result: T; subtree: number; self: number }> {
-    const dir = this.dir;
-    if (!dir) return { result: await work(), subtree: Number.NaN, self: Number.NaN };
-    const usage = () => Number(fs.readFileSync(`${dir}/cpuacct.usage`, "utf8")) / 1e9;
-    fs.writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
-    const before = usage();
-    const self0 = process.cpuUsage();
-    try {
-      const result = await work();
-      const selfUs = process.cpuUsage(self0);
-      return { result, subtree: usage() - before, self: (selfUs.user + selfUs.system) / 1e6 };
-    } finally {
-      this.leave();
-    }
-  }
-
-  private leave(): void {
-    try {
-      fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, String(process.pid));
-    } catch (e) {
-      process.stderr.write(`bench: could not leave the cpuacct group: ${(e as Error).message}\n`);
-    }
-  }
-
-  /** Removes the group (its processes, if any are left, go home first); never throws. */
-  close(): void {
-    const dir = this.dir;
-    this.dir = undefined;
-    if (!dir || !fs.existsSync(dir)) return;
-    try {
-      for (const pid of fs.readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean))
-        try {
-          fs.writeFileSync(`${CPUACCT}${this.home === "/" ? "" : this.home}/cgroup.procs`, pid);
-        } catch {
-          // exited meanwhile
-        }
-      fs.rmdirSync(dir);
-    } catch (e) {
-      process.stderr.write(`bench: could not remove ${dir}: ${(e as Error).message}\n`);
-    }
-  }
-}
-
 export interface TraceSummary {
   handshakes: number;
   commands: number;
@@ -394,13 +252,10 @@ export interface TraceSummary {
 
 /** Counts the JSON lines the transport wrote to $PULUMI_NETNS_TRACE (the file, or the part written since `offset`). */
 export function summarizeTrace(file: string, offset = 0): TraceSummary {
-  const text = fs.existsSync(file) ? fs.readFileSync(file).subarray(offset).toString("utf8") : "";
   const s: TraceSummary = { handshakes: 0, commands: 0, commandMs: 0, processes: 0, maxHandshakesPerProcessHost: 0 };
   const pids = new Set<number>();
   const perHost = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    const e = JSON.parse(line) as { event: string; pid: number; host: string; ms: number };
+  for (const e of traceEvents(file, offset)) {
     pids.add(e.pid);
     if (e.event === "handshake") {
       s.handshakes++;
@@ -408,7 +263,7 @@ export function summarizeTrace(file: string, offset = 0): TraceSummary {
       perHost.set(k, (perHost.get(k) ?? 0) + 1);
     } else if (e.event === "command") {
       s.commands++;
-      s.commandMs += e.ms;
+      s.commandMs += e.ms ?? 0;
     }
   }
   s.processes = pids.size;
