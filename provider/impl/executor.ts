@@ -21,17 +21,23 @@ function undoText(undo: readonly string[]): string {
   return undo.map((u) => `{ ${u} ; }`).join("; ");
 }
 
-function stepText(s: Step, undo: readonly string[]): string {
-  if (s.onFailure === "ignore") return `{ ${s.command} ; } 2>/dev/null || true`;
+// Each step's output is kept in a variable and printed at the end: a script
+// writes nothing while its steps run, so a dropped connection (whose closed
+// stdout would kill the shell at its next write) cannot cut it short between
+// two steps. A step runs in a subshell of its own, as every script does.
+function stepText(s: Step, i: number, undo: readonly string[]): string {
+  const capture = `s${i}=$( { ${s.command} ; }${s.onFailure === "ignore" ? " 2>/dev/null" : ""} )`;
+  if (s.onFailure === "ignore") return `${capture} || true`;
   if (s.onFailure === "undo" && undo.length > 0)
-    return `{ ${s.command} ; } || { rc=$?; { ${undoText(undo)} ; } >/dev/null 2>&1; exit $rc; }`;
-  return `{ ${s.command} ; } || exit $?`;
+    return `${capture} || { rc=$?; { ${undoText(undo)} ; } >/dev/null 2>&1; exit $rc; }`;
+  return `${capture} || exit $?`;
 }
 
 /** The script as shell text: a lone step that stops the script is sent as it is. */
 function render(s: Script): string {
   if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return s.steps[0].command;
-  return s.steps.map((step) => stepText(step, s.undo)).join(`\necho ${SECTION}\n`);
+  const outputs = s.steps.map((_, i) => `"$s${i}"`).join(" ");
+  return [...s.steps.map((step, i) => stepText(step, i, s.undo)), `printf '%s\\n${SECTION}\\n' ${outputs}`].join("\n");
 }
 
 /** What a create tells the executor, so that a dropped connection leaves nothing half-made. */
@@ -43,9 +49,10 @@ export interface Making {
 }
 
 /**
- * Runs a script in one round trip and returns each step's output, in order;
- * a script without steps sends nothing. A step that fails stops it (after its
- * undo, for an undone step), and the command error reaches the caller.
+ * Runs a script in one round trip and returns each step's output (without its
+ * trailing newlines), in order; a script without steps sends nothing. A step
+ * that fails stops it (after its undo, for an undone step), and the command
+ * error reaches the caller.
  *
  * With `making`, the script makes something on the host. When the channel
  * closes before the script reports (exit code null: the connection dropped or
@@ -65,8 +72,8 @@ export async function runScript(remote: Remote, s: Script, making?: Making): Pro
     if (!making || !(e instanceof CommandError) || e.code !== null) throw e;
     return undoUnknownOutcome(remote, e, making.undo ?? (() => remote.run(undoText(s.undo))), making.what);
   }
-  if (s.steps.length === 1) return [stdout];
-  const parts = stdout.split(`${SECTION}\n`);
+  if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return [stdout.replace(/\n+$/, "")];
+  const parts = stdout.split(`\n${SECTION}\n`);
   return s.steps.map((_, i) => parts[i] ?? "");
 }
 

@@ -24,17 +24,17 @@ function localShell(): Remote & { sent: string[] } {
 }
 
 describe("impl/executor: running scripts (on a local shell)", () => {
-  it("returns each step's output in order, in one round trip", async () => {
+  it("returns each step's output in order, without trailing newlines, in one round trip", async () => {
     const remote = localShell();
     const outputs = await runScript(remote, sequence("echo one", "printf two", "true", "echo three; echo four"));
-    assert.deepEqual(outputs, ["one\n", "two", "", "three\nfour\n"]);
+    assert.deepEqual(outputs, ["one", "two", "", "three\nfour"]);
     assert.equal(remote.sent.length, 1);
   });
 
   it("sends a lone step as it is, and nothing for a script without steps", async () => {
     const remote = localShell();
     assert.deepEqual(await runScript(remote, sequence()), []);
-    assert.deepEqual(await runScript(remote, sequence("echo only")), ["only\n"]);
+    assert.deepEqual(await runScript(remote, sequence("echo only")), ["only"]);
     assert.deepEqual(remote.sent, ["echo only"]);
   });
 
@@ -78,7 +78,7 @@ describe("impl/executor: running scripts (on a local shell)", () => {
       remote,
       script([bestEffort(`echo half; echo noise >&2; ${failWith(1)}`), step("echo b")]),
     );
-    assert.deepEqual(outputs, ["half\n", "b\n"]);
-    assert.deepEqual(await readAll(remote, ["false", "echo x"]), ["", "x\n"]);
+    assert.deepEqual(outputs, ["half", "b"]);
+    assert.deepEqual(await readAll(remote, ["false", "echo x"]), ["", "x"]);
   });
 });
