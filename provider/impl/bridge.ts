@@ -1,22 +1,26 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, ip, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import type { Rule } from "../kernel/iptables";
 import {
-  addressSteps,
-  deleteLinkScript,
+  addressChanges,
+  applyChanges,
+  deleteLink,
   type LinkState,
   parseLink,
+  printLink,
   sameAddresses,
-  setMtuStep,
-  setUpStep,
-  showLinkScript,
+  setMtu,
+  setUp,
+  showLink,
 } from "../kernel/link";
+import { at } from "../kernel/namespace";
+import { bestEffort, creation, type IpArgs, script, sequence } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 import { boolean, interfaceName, isUnknown, mtu, namespaceName } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 import { checkAddresses } from "./ends";
+import { readAll, runScript } from "./executor";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 
 export interface BridgeInputs {
@@ -89,19 +93,25 @@ function stableMac(): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-function configureSteps(inputs: BridgeInputs, current: LinkState | undefined, setMtu: boolean): string[] {
-  const steps: string[] = [];
-  if (setMtu && inputs.mtu !== undefined) steps.push(setMtuStep(inputs.namespace, inputs.name, inputs.mtu));
-  steps.push(...addressSteps(inputs.namespace, inputs.name, current?.addresses ?? [], inputs.addresses));
-  if (inputs.up !== (current?.up ?? false)) steps.push(setUpStep(inputs.namespace, inputs.name, inputs.up));
-  return steps;
+function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, changeMtu: boolean): IpArgs[] {
+  const changes: IpArgs[] = [];
+  if (changeMtu && inputs.mtu !== undefined) changes.push(setMtu(inputs.name, inputs.mtu));
+  changes.push(...addressChanges(inputs.name, current?.addresses ?? [], inputs.addresses));
+  if (inputs.up !== (current?.up ?? false)) changes.push(setUp(inputs.name, inputs.up));
+  return changes;
+}
+
+/** Configures an existing bridge as `inputs` say; nothing to change sends nothing. */
+async function configure(remote: Remote, inputs: BridgeInputs, current: LinkState, changeMtu: boolean): Promise<void> {
+  const changes = configureChanges(inputs, current, changeMtu);
+  await runScript(remote, sequence(...applyChanges(at(inputs.namespace), changes)));
 }
 
 async function readBridge(
   remote: Remote,
   inputs: { name: string; namespace?: string },
 ): Promise<LinkState | undefined> {
-  const [text] = await readSections(remote, [showLinkScript(inputs.namespace, inputs.name)]);
+  const [text] = await readAll(remote, [printLink(at(inputs.namespace), inputs.name)]);
   const state = parseLink(text, `bridge ${inputs.name}`);
   return state?.kind === "bridge" ? state : undefined;
 }
@@ -136,21 +146,24 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
-      const steps = configureSteps(inputs, current, current.mtu !== inputs.mtu);
-      await runSteps(remote, steps);
+      await configure(remote, inputs, current, current.mtu !== inputs.mtu);
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
       const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
-  const add = ip(inputs.namespace, "link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge");
-  const script = `${add} || exit $?\n${allOrNothing(configureSteps(inputs, undefined, true), deleteLinkScript(inputs.namespace, inputs.name))} || exit $?\necho ${SECTION}\n${showLinkScript(inputs.namespace, inputs.name)}`;
-  let stdout: string;
+  const ns = at(inputs.namespace);
+  // The bridge is configured and read back by one `ip -batch`.
+  const configureAndShow = [...configureChanges(inputs, undefined, true), showLink(inputs.name)];
+  const add = creation(
+    ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
+    [ns.ipBatch(configureAndShow, ["-d", "-j"])],
+    [deleteLink(ns, inputs.name)],
+  );
+  let shown: string;
   try {
-    const undo = deleteLinkScript(inputs.namespace, inputs.name);
-    stdout = (await runUndoable(remote, script, () => remote.run(undo), `bridge ${JSON.stringify(inputs.name)}`))
-      .stdout;
+    [, shown] = await runScript(remote, add, { what: `bridge ${JSON.stringify(inputs.name)}` });
   } catch (e) {
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(
@@ -159,13 +172,13 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
       );
     throw e;
   }
-  const state = parseLink(stdout.split(`${SECTION}\n`)[1] ?? "", inputs.name);
+  const state = parseLink(shown, inputs.name);
   let rules: RuleSetState;
   try {
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
   } catch (e) {
-    await remote.run(deleteLinkScript(inputs.namespace, inputs.name), { allowFailure: true });
+    await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
     throw e;
   }
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
@@ -194,8 +207,7 @@ export async function update(
     up: olds.up,
     addresses: olds.addresses,
   };
-  const steps = configureSteps(news, current, news.mtu !== olds.mtu);
-  await runSteps(remote, steps);
+  await configure(remote, news, current, news.mtu !== olds.mtu);
   if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
   const state = await readBridge(remote, news);
   if (!state)
@@ -206,5 +218,5 @@ export async function update(
 export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
-  await remote.run(deleteLinkScript(props.namespace, props.name));
+  await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
 }

@@ -1,13 +1,4 @@
-import {
-  boolean,
-  type Checker,
-  interfaceName,
-  ipv4Interface,
-  isUnknown,
-  namespaceName,
-  show,
-  UNKNOWN,
-} from "../validate";
+import { boolean, type Checker, interfaceName, ipv4Interface, isUnknown, namespaceName, show } from "../validate";
 
 /** Checks a list of interface addresses in CIDR form, with no duplicates. */
 export function checkAddresses(checker: Checker, property: string, value: unknown): void {
@@ -51,5 +42,3 @@ export function checkEnd(checker: Checker, property: string, value: unknown): un
   checker.field(`${property}.up`, end.up, boolean);
   return { ...end, addresses: end.addresses ?? [], up: end.up ?? true };
 }
-
-export { UNKNOWN };

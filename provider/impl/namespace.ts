@@ -1,16 +1,22 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { runUndoable } from "../kernel/exec";
+import { at } from "../kernel/namespace";
 import {
-  addNamespaceScript,
-  deleteNamespace,
-  deleteNamespaceScript,
+  addNamespace,
+  deleteIfIdle,
+  type NamespaceState,
+  parseDeletion,
+  parseNamespace,
   readNamespace,
-  setLoopbackScript,
+  setLoopback,
+  unlinkAndDelete,
+  waitForPeers,
 } from "../kernel/netns";
-import { CommandError } from "../transport";
+import { sequence } from "../kernel/script";
+import { CommandError, type Remote } from "../transport";
 import { boolean, namespaceName } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { readAll, runScript } from "./executor";
 
 export interface NamespaceInputs {
   connection: Connection;
@@ -58,20 +64,17 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
   const remote = await remoteFor(inputs);
   let adopted = false;
   if (inputs.adopt) {
-    const state = await readNamespace(remote, inputs.name);
+    const state = await observe(remote, inputs.name);
     adopted = state.exists;
-    if (state.exists && inputs.loopbackUp && !state.loopbackUp) await remote.run(setLoopbackScript(inputs.name, true));
+    if (state.exists && inputs.loopbackUp && !state.loopbackUp) await setLoopbackOf(remote, inputs.name, true);
   }
   if (!adopted) {
     try {
-      await runUndoable(
-        remote,
-        addNamespaceScript(inputs.name, inputs.loopbackUp),
-        () => remote.run(deleteNamespaceScript(inputs.name)),
-        `namespace ${JSON.stringify(inputs.name)}`,
-      );
+      await runScript(remote, addNamespace(inputs.name, inputs.loopbackUp), {
+        what: `namespace ${JSON.stringify(inputs.name)}`,
+      });
     } catch (e) {
-      if (e instanceof CommandError && (await readNamespace(remote, inputs.name)).exists && !inputs.adopt)
+      if (e instanceof CommandError && (await observe(remote, inputs.name)).exists && !inputs.adopt)
         throw new Error(
           `namespace ${JSON.stringify(inputs.name)} already exists on ${remote.label}; nothing was changed. ` +
             "Set adopt: true to take it over, or choose another name.",
@@ -85,7 +88,7 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
 
 export async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
-  const state = await readNamespace(remote, props.name);
+  const state = await observe(remote, props.name);
   if (!state.exists) return {};
   return { id, props: plain({ ...props, loopbackUp: state.loopbackUp }) };
 }
@@ -96,7 +99,7 @@ export async function update(
   news: NamespaceInputs,
 ): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-  if (olds.loopbackUp !== news.loopbackUp) await remote.run(setLoopbackScript(news.name, news.loopbackUp));
+  if (olds.loopbackUp !== news.loopbackUp) await setLoopbackOf(remote, news.name, news.loopbackUp);
   const outs: NamespaceOutputs = {
     ...news,
     adopted: olds.adopted,
@@ -107,5 +110,25 @@ export async function update(
 
 export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   const remote = await remoteFor(props);
-  await deleteNamespace(remote, props.name);
+  await deleteNamespaceWithPeers(remote, props.name);
+}
+
+async function observe(remote: Remote, name: string): Promise<NamespaceState> {
+  return parseNamespace(await readAll(remote, readNamespace(name)), name);
+}
+
+async function setLoopbackOf(remote: Remote, name: string, up: boolean): Promise<void> {
+  await runScript(remote, sequence(at(name).ip(...setLoopback(up))));
+}
+
+/**
+ * Deletes a namespace (one already gone is not an error) and returns once the
+ * veth peers of its interfaces are gone from the other namespaces too. In a
+ * namespace a process still runs in, which outlives `ip netns del` with its
+ * links, the veths are deleted one by one first.
+ */
+export async function deleteNamespaceWithPeers(remote: Remote, name: string): Promise<void> {
+  const deletion = parseDeletion(await runScript(remote, deleteIfIdle(name)), name);
+  if (!deletion.existed) return;
+  await runScript(remote, deletion.deleted ? waitForPeers(deletion) : unlinkAndDelete(name, deletion));
 }

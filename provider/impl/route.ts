@@ -1,19 +1,21 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, readSections, runUndoable } from "../kernel/exec";
+import { at } from "../kernel/namespace";
 import {
-  addAndShowRouteScript,
-  addRouteStep,
-  deleteRouteScript,
+  addAndPrintRoute,
+  addRoute,
+  deleteRoute,
   parseRoute,
+  printRoute,
   type RouteSpec,
   type RouteState,
-  replaceRouteStep,
-  showRouteScript,
+  replaceRoute,
 } from "../kernel/route";
+import { allOrNothing, creation, sequence } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, isUnknown, namespaceName, show } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { readAll, runScript } from "./executor";
 
 export interface RouteInputs extends RouteSpec {
   connection: Connection;
@@ -54,7 +56,7 @@ export async function diff(_id: string, olds: RouteOutputs, news: RouteInputs): 
 }
 
 async function readRoute(remote: Remote, spec: RouteSpec): Promise<RouteState | undefined> {
-  const [text] = await readSections(remote, [showRouteScript(spec)]);
+  const [text] = await readAll(remote, [printRoute(spec)]);
   return parseRoute(text, spec);
 }
 
@@ -76,13 +78,8 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   const remote = await remoteFor(inputs);
   let shown: string;
   try {
-    const result = await runUndoable(
-      remote,
-      addAndShowRouteScript(inputs),
-      () => remote.run(deleteRouteScript(inputs)),
-      `the route to ${inputs.destination}`,
-    );
-    shown = result.stdout;
+    const add = creation(addAndPrintRoute(inputs), [], [deleteRoute(inputs)]);
+    [shown] = await runScript(remote, add, { what: `the route to ${inputs.destination}` });
   } catch (e) {
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
       throw new Error(
@@ -106,9 +103,10 @@ export async function update(_id: string, olds: RouteOutputs, news: RouteInputs)
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   if ((olds.metric ?? 0) !== (news.metric ?? 0)) {
     // The metric is part of the route's identity: add the new route, then remove the old one.
-    await remote.run(allOrNothing([addRouteStep(news), deleteRouteScript(olds)], deleteRouteScript(news)));
+    const ns = at(news.namespace);
+    await runScript(remote, allOrNothing([ns.ip(...addRoute(news)), deleteRoute(olds)], [deleteRoute(news)]));
   } else if (olds.via !== news.via || olds.device !== news.device) {
-    await remote.run(replaceRouteStep(news));
+    await runScript(remote, sequence(at(news.namespace).ip(...replaceRoute(news))));
   }
   const state = await readRoute(remote, news);
   if (!state) throw new Error(`the route to ${news.destination} is not in ${where(news)} after the update`);
@@ -117,8 +115,8 @@ export async function update(_id: string, olds: RouteOutputs, news: RouteInputs)
 
 export async function remove(_id: string, props: RouteOutputs): Promise<void> {
   const remote = await remoteFor(props);
-  const result = await remote.run(deleteRouteScript(props));
-  if (parseRoute(result.stdout, props))
+  const [left] = await runScript(remote, sequence(deleteRoute(props)));
+  if (parseRoute(left, props))
     throw new Error(
       `the route to ${props.destination} is still in ${where(props)} on ${remote.label} after ip route del`,
     );

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { allOrNothing, namespaceExists, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import {
   addRuleStep,
   checkRulesScript,
@@ -13,9 +12,12 @@ import {
   type SavedTables,
   saveScript,
 } from "../kernel/iptables";
+import { at, isPresent } from "../kernel/namespace";
+import { allOrNothing, bestEffort, script, sequence, step } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, SYSCTLS, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
 import { type BaseOutputs, plain, recordHostKeys, remoteFor } from "./common";
+import { readAll, runScript } from "./executor";
 
 /**
  * What MasqueradeRule and PortForward share: a set of owner-tagged iptables
@@ -54,7 +56,7 @@ export async function createRuleSet(
   rules: Rule[],
   sysctls: SysctlKey[],
 ): Promise<RuleSetState> {
-  const [saveText, sysctlText] = await readSections(remote, [saveScript(ns), readSysctlsScript(ns, sysctls)]);
+  const [saveText, sysctlText] = await readAll(remote, [saveScript(ns), readSysctlsScript(at(ns), sysctls)]);
   const saved = parseSave(saveText);
   const current = parseSysctls(sysctlText);
   const ruleId = randomBytes(4).toString("hex");
@@ -63,16 +65,14 @@ export async function createRuleSet(
   const undo = rules.map((r) => deleteRuleScript(ns, r, comment));
   for (const key of sysctls) {
     if (current[key] === "1") continue;
-    steps.push(writeSysctlStep(ns, key, "1"));
-    undo.push(writeSysctlStep(ns, key, current[key] ?? "0"));
+    steps.push(writeSysctlStep(at(ns), key, "1"));
+    undo.push(writeSysctlStep(at(ns), key, current[key] ?? "0"));
   }
   // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
-  await runUndoable(
-    remote,
-    allOrNothing(steps, undo.join("; ")),
-    () => deleteRuleSet(remote, ns, rules, comment, ruleId),
-    `the ${kind} rules ${comment}`,
-  );
+  await runScript(remote, allOrNothing(steps, undo), {
+    what: `the ${kind} rules ${comment}`,
+    undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+  });
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
 
@@ -90,12 +90,12 @@ export async function observeRuleSet(
   comment: string,
   sysctls: SysctlKey[],
 ): Promise<RuleSetObservation> {
-  const [exists, codes, sysctlText] = await readSections(remote, [
-    `if ${namespaceExists(ns)}; then echo yes; fi`,
+  const [presence, codes, sysctlText] = await readAll(remote, [
+    at(ns).printPresence(),
     checkRulesScript(ns, rules, comment),
-    readSysctlsScript(ns, sysctls),
+    readSysctlsScript(at(ns), sysctls),
   ]);
-  if (exists.trim() !== "yes")
+  if (!isPresent(presence))
     return { namespaceGone: true, missing: rules.map((r) => describeRule(r, comment)), sysctlsOff: [] };
   const present = codes.trim().split("\n");
   const values = parseSysctls(sysctlText);
@@ -118,8 +118,8 @@ export async function repairRuleSet(
   const steps = rules
     .filter((r) => observation.missing.includes(describeRule(r, comment)))
     .map((r) => addRuleStep(ns, r, comment));
-  for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(ns, key, "1"));
-  await runSteps(remote, steps);
+  for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(at(ns), key, "1"));
+  await runScript(remote, sequence(...steps));
 }
 
 /**
@@ -133,10 +133,11 @@ export async function deleteRuleSet(
   comment: string,
   ruleId: string,
 ): Promise<void> {
-  const removal = rules.map((r) => deleteRuleScript(ns, r, comment)).join("\n");
-  const result = await remote.run(`${removal}\nif ${namespaceExists(ns)}; then echo ${SECTION}; ${saveScript(ns)}; fi`);
-  const [, saveText] = result.stdout.split(`${SECTION}\n`);
-  if (saveText === undefined) return; // the namespace is gone, and everything in it
+  const removal = rules.map((r) => step(deleteRuleScript(ns, r, comment)));
+  const place = at(ns);
+  const save = [bestEffort(place.printPresence()), step(place.ifExists(saveScript(ns)))];
+  const [presence, saveText] = (await runScript(remote, script([...removal, ...save]))).slice(removal.length);
+  if (!isPresent(presence)) return; // the namespace is gone, and everything in it
   const saved = parseSave(saveText);
   const others = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()].filter((o) => o.id !== ruleId);
   const ours = parseOwners(`--comment ${comment}`).get(ruleId);
@@ -144,7 +145,7 @@ export async function deleteRuleSet(
   const steps: string[] = [];
   for (const [key, value] of Object.entries(ours.claims)) {
     if (others.some((o) => o.claims[key] !== undefined)) continue;
-    if (key in SYSCTLS) steps.push(writeSysctlStep(ns, key as SysctlKey, value));
+    if (key in SYSCTLS) steps.push(writeSysctlStep(at(ns), key as SysctlKey, value));
     const table = Object.keys(TABLE_CLAIM).find((t) => TABLE_CLAIM[t] === key) as "nat" | "filter" | undefined;
     const untouched =
       table &&
@@ -152,7 +153,7 @@ export async function deleteRuleSet(
       Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT");
     if (table && value === "0" && untouched) steps.push(dropEmptyTableScript(ns, table));
   }
-  if (steps.length) await remote.run(steps.join("\n"));
+  await runScript(remote, sequence(...steps));
 }
 
 /** What a resource made of one rule set stores (MasqueradeRule, PortForward). */

@@ -1,22 +1,25 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, endpoint } from "../connection";
-import { allOrNothing, type IpArgs, ip, ipBatch, readSections, runSteps, runUndoable, SECTION } from "../kernel/exec";
 import {
-  addressOps,
-  deleteLinkScript,
+  addressChanges,
+  applyChanges,
+  deleteLink,
   type LinkState,
-  masterOp,
-  mtuOp,
   parseLink,
+  printLink,
   sameAddresses,
-  showLinkOp,
-  showLinkScript,
-  upOp,
+  setMaster,
+  setMtu,
+  setUp,
+  showLink,
 } from "../kernel/link";
+import { at } from "../kernel/namespace";
+import { creation, type IpArgs, sequence } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 import { boolean, isUnknown, mtu } from "../validate";
 import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
 import { checkEnd, type InterfaceEnd } from "./ends";
+import { readAll, runScript } from "./executor";
 
 export interface VethEndOutput extends InterfaceEnd {
   mac: string;
@@ -77,38 +80,38 @@ export async function diff(
   return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
 }
 
-/** Creates the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
-function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: InterfaceEnd } {
-  if (!a.namespace && b.namespace)
-    return {
-      step: ip(undefined, "link", "add", "name", a.name, "type", "veth", "peer", "name", b.name, "netns", b.namespace),
-      first: a,
-    };
-  if (a.namespace && !b.namespace)
-    return {
-      step: ip(undefined, "link", "add", "name", b.name, "type", "veth", "peer", "name", a.name, "netns", a.namespace),
-      first: b,
-    };
-  const peer = b.namespace && b.namespace !== a.namespace ? ["netns", b.namespace] : [];
-  return {
-    step: ip(a.namespace, "link", "add", "name", a.name, "type", "veth", "peer", "name", b.name, ...peer),
-    first: a,
-  };
+/** Makes the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
+function makePair(a: InterfaceEnd, b: InterfaceEnd): string {
+  const add = (near: InterfaceEnd, far: InterfaceEnd, peer: IpArgs) =>
+    at(near.namespace).ip("link", "add", "name", near.name, "type", "veth", "peer", "name", far.name, ...peer);
+  if (!a.namespace && b.namespace) return add(a, b, ["netns", b.namespace]);
+  if (a.namespace && !b.namespace) return add(b, a, ["netns", a.namespace]);
+  return add(a, b, b.namespace && b.namespace !== a.namespace ? ["netns", b.namespace] : []);
 }
 
-function configureOps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): IpArgs[] {
-  const ops: IpArgs[] = [];
-  if (pairMtu !== undefined && current?.mtu !== pairMtu) ops.push(mtuOp(end.name, pairMtu));
-  if (end.bridge !== current?.master) ops.push(masterOp(end.name, end.bridge));
-  ops.push(...addressOps(end.name, current?.addresses ?? [], end.addresses));
-  if (end.up !== (current?.up ?? false)) ops.push(upOp(end.name, end.up));
-  return ops;
+function configureChanges(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): IpArgs[] {
+  const changes: IpArgs[] = [];
+  if (pairMtu !== undefined && current?.mtu !== pairMtu) changes.push(setMtu(end.name, pairMtu));
+  if (end.bridge !== current?.master) changes.push(setMaster(end.name, end.bridge));
+  changes.push(...addressChanges(end.name, current?.addresses ?? [], end.addresses));
+  if (end.up !== (current?.up ?? false)) changes.push(setUp(end.name, end.up));
+  return changes;
 }
 
-/** One end's changes as one step (a single `ip -batch` in the end's namespace); none when nothing changes. */
-function configureSteps(end: InterfaceEnd, current: LinkState | undefined, pairMtu: number | undefined): string[] {
-  const ops = configureOps(end, current, pairMtu);
-  return ops.length ? [ipBatch(end.namespace, ops)] : [];
+/** Both ends' changes, one `ip -batch` per end that changes. */
+async function configure(
+  remote: Remote,
+  [a, b]: InterfaceEnd[],
+  [sa, sb]: Array<LinkState | undefined>,
+  pairMtu: number | undefined,
+): Promise<void> {
+  await runScript(
+    remote,
+    sequence(
+      ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)),
+      ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)),
+    ),
+  );
 }
 
 async function readEnds(
@@ -116,10 +119,7 @@ async function readEnds(
   a: InterfaceEnd,
   b: InterfaceEnd,
 ): Promise<[LinkState | undefined, LinkState | undefined]> {
-  const [ta, tb] = await readSections(remote, [
-    showLinkScript(a.namespace, a.name),
-    showLinkScript(b.namespace, b.name),
-  ]);
+  const [ta, tb] = await readAll(remote, [printLink(at(a.namespace), a.name), printLink(at(b.namespace), b.name)]);
   return [parseLink(ta, `veth end ${a.name}`), parseLink(tb, `veth end ${b.name}`)];
 }
 
@@ -163,28 +163,25 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
-      await runSteps(remote, [...configureSteps(a, sa, inputs.mtu), ...configureSteps(b, sb, inputs.mtu)]);
+      await configure(remote, [a, b], [sa, sb], inputs.mtu);
       const [na, nb] = await readEnds(remote, a, b);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true)) };
     }
   }
-  const { step, first } = createStep(a, b);
   // Each end is configured and read back by one `ip -batch` in its namespace.
   const configureAndShow = (end: InterfaceEnd) =>
-    ipBatch(end.namespace, [...configureOps(end, undefined, inputs.mtu), showLinkOp(end.name)], ["-d", "-j"]);
-  const configure = [configureAndShow(a), `echo ${SECTION}`, configureAndShow(b)];
-  const script = `${step} || exit $?\n${allOrNothing(configure, deleteLinkScript(first.namespace, first.name))}`;
-  let stdout: string;
+    at(end.namespace).ipBatch([...configureChanges(end, undefined, inputs.mtu), showLink(end.name)], ["-d", "-j"]);
+  const make = creation(
+    makePair(a, b),
+    [configureAndShow(a), configureAndShow(b)],
+    [deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)],
+  );
+  let ta: string;
+  let tb: string;
   try {
-    const undo = `${deleteLinkScript(a.namespace, a.name)}; ${deleteLinkScript(b.namespace, b.name)}`;
-    stdout = (
-      await runUndoable(
-        remote,
-        script,
-        () => remote.run(undo),
-        `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`,
-      )
-    ).stdout;
+    [, ta, tb] = await runScript(remote, make, {
+      what: `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`,
+    });
   } catch (e) {
     if (e instanceof CommandError && !inputs.adopt) {
       const [sa, sb] = await readEnds(remote, a, b);
@@ -197,7 +194,6 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
     }
     throw e;
   }
-  const [ta = "", tb = ""] = stdout.split(`${SECTION}\n`);
   const sa = mustExist(parseLink(ta, a.name), a);
   const sb = mustExist(parseLink(tb, b.name), b);
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, false)) };
@@ -239,10 +235,7 @@ export async function update(
     addresses: o.addresses,
   });
   const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
-  await runSteps(remote, [
-    ...configureSteps(news.a, asState(olds.a, olds.mtu), pairMtu),
-    ...configureSteps(news.b, asState(olds.b, olds.mtu), pairMtu),
-  ]);
+  await configure(remote, [news.a, news.b], [asState(olds.a, olds.mtu), asState(olds.b, olds.mtu)], pairMtu);
   const [sa, sb] = await readEnds(remote, news.a, news.b);
   return {
     outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys)),
@@ -252,7 +245,6 @@ export async function update(
 export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
-  await remote.run(
-    `${deleteLinkScript(props.a.namespace, props.a.name)}\n${deleteLinkScript(props.b.namespace, props.b.name)}`,
-  );
+  const { a, b } = props;
+  await runScript(remote, sequence(deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)));
 }

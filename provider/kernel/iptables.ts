@@ -1,5 +1,5 @@
 import { command } from "../shell";
-import { inNamespace, namespaceExists } from "./exec";
+import { at } from "./namespace";
 
 /**
  * One iptables rule this package owns. Every rule carries the owner's comment
@@ -18,7 +18,7 @@ export interface Rule {
 export const OWNER_PREFIX = "pulumi-netns/";
 
 function argv(ns: string | undefined, verb: string, rule: Rule, comment: string): string {
-  return inNamespace(ns, "iptables", "-w", "-t", rule.table, verb, rule.chain, ...withComment(rule.spec, comment));
+  return at(ns).exec("iptables", "-w", "-t", rule.table, verb, rule.chain, ...withComment(rule.spec, comment));
 }
 
 /** The comment goes before the target (`-j`), where iptables -S prints it too. */
@@ -34,7 +34,7 @@ export function addRuleStep(ns: string | undefined, rule: Rule, comment: string)
 
 /** Removes every copy of the rule; a rule (or namespace) already gone is not an error. */
 export function deleteRuleScript(ns: string | undefined, rule: Rule, comment: string): string {
-  return `if ${namespaceExists(ns)}; then while ${argv(ns, "-C", rule, comment)} 2>/dev/null; do ${argv(ns, "-D", rule, comment)} || exit $?; done; fi`;
+  return `if ${at(ns).exists()}; then while ${argv(ns, "-C", rule, comment)} 2>/dev/null; do ${argv(ns, "-D", rule, comment)} || exit $?; done; fi`;
 }
 
 /** Prints one exit code per rule: 0 present, anything else missing. */
@@ -44,7 +44,7 @@ export function checkRulesScript(ns: string | undefined, rules: Rule[], comment:
 
 /** Lists the rules of both tables this package may touch (`iptables -S`). */
 export function listRulesScript(ns: string | undefined): string {
-  return `${inNamespace(ns, "iptables", "-w", "-t", "nat", "-S")}; ${inNamespace(ns, "iptables", "-w", "-t", "filter", "-S")}`;
+  return `${at(ns).exec("iptables", "-w", "-t", "nat", "-S")}; ${at(ns).exec("iptables", "-w", "-t", "filter", "-S")}`;
 }
 
 export interface Owner {
@@ -82,7 +82,7 @@ export function describeRule(rule: Rule, comment: string): string {
 
 /** Dumps every table that exists (`iptables-save` lists only those; `-t` would create one). */
 export function saveScript(ns: string | undefined): string {
-  return inNamespace(ns, "iptables-save");
+  return at(ns).exec("iptables-save");
 }
 
 export interface SavedTables {
@@ -119,6 +119,6 @@ export function parseSave(text: string): SavedTables {
  * hosts without `nft` (or with the legacy backend) the empty table stays.
  */
 export function dropEmptyTableScript(ns: string | undefined, table: "nat" | "filter"): string {
-  const nft = inNamespace(ns, "nft", "delete", "table", "ip", table);
+  const nft = at(ns).exec("nft", "delete", "table", "ip", table);
   return `if command -v nft >/dev/null 2>&1 && iptables -V 2>/dev/null | grep -q nf_tables; then ${nft} 2>/dev/null || true; fi`;
 }

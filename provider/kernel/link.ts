@@ -1,5 +1,6 @@
-import { type IpArgs, ip, namespaceExists } from "./exec";
 import { parseIpJson } from "./json";
+import type { Namespace } from "./namespace";
+import type { IpArgs } from "./script";
 
 /** What the host says about one interface (from `ip -d -j addr show`). */
 export interface LinkState {
@@ -28,8 +29,8 @@ interface IpAddrJson {
 }
 
 /** Prints the interface as JSON, or nothing when it (or its namespace) is absent. */
-export function showLinkScript(namespace: string | undefined, name: string): string {
-  return `if ${namespaceExists(namespace)}; then ${ip(namespace, "-d", "-j", "addr", "show", "dev", name)}; fi`;
+export function printLink(ns: Namespace, name: string): string {
+  return ns.ifExists(ns.ip("-d", "-j", ...showLink(name)));
 }
 
 export function parseLink(text: string, what: string): LinkState | undefined {
@@ -47,42 +48,30 @@ export function parseLink(text: string, what: string): LinkState | undefined {
   };
 }
 
-/** `ip` arguments (after `ip [-n NS]`) that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
-export function addressOps(dev: string, current: string[], wanted: string[]): IpArgs[] {
-  const ops: IpArgs[] = [];
-  for (const a of current) if (!wanted.includes(a)) ops.push(["addr", "del", a, "dev", dev]);
-  for (const a of wanted) if (!current.includes(a)) ops.push(["addr", "replace", a, "dev", dev]);
-  return ops;
+/** The changes that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
+export function addressChanges(dev: string, current: string[], wanted: string[]): IpArgs[] {
+  const changes: IpArgs[] = [];
+  for (const a of current) if (!wanted.includes(a)) changes.push(["addr", "del", a, "dev", dev]);
+  for (const a of wanted) if (!current.includes(a)) changes.push(["addr", "replace", a, "dev", dev]);
+  return changes;
 }
 
-export const upOp = (dev: string, up: boolean): IpArgs => ["link", "set", "dev", dev, up ? "up" : "down"];
-export const mtuOp = (dev: string, mtu: number): IpArgs => ["link", "set", "dev", dev, "mtu", mtu];
-export const masterOp = (dev: string, bridge: string | undefined): IpArgs =>
+export const setUp = (dev: string, up: boolean): IpArgs => ["link", "set", "dev", dev, up ? "up" : "down"];
+export const setMtu = (dev: string, mtu: number): IpArgs => ["link", "set", "dev", dev, "mtu", mtu];
+export const setMaster = (dev: string, bridge: string | undefined): IpArgs =>
   bridge ? ["link", "set", "dev", dev, "master", bridge] : ["link", "set", "dev", dev, "nomaster"];
-/** Prints the interface as `ip -d -j addr show` does (run it with those options, e.g. in `ipBatch`). */
-export const showLinkOp = (dev: string): IpArgs => ["addr", "show", "dev", dev];
+/** Shows the interface as `ip -d -j addr show` does (run it with those options). */
+export const showLink = (dev: string): IpArgs => ["addr", "show", "dev", dev];
 
-/** Commands that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
-export function addressSteps(
-  namespace: string | undefined,
-  dev: string,
-  current: string[],
-  wanted: string[],
-): string[] {
-  return addressOps(dev, current, wanted).map((op) => ip(namespace, ...op));
-}
-
-export function setUpStep(namespace: string | undefined, dev: string, up: boolean): string {
-  return ip(namespace, ...upOp(dev, up));
-}
-
-export function setMtuStep(namespace: string | undefined, dev: string, mtu: number): string {
-  return ip(namespace, ...mtuOp(dev, mtu));
+/** The commands that make `changes` in one namespace: none when there are none, else one `ip -batch`. */
+export function applyChanges(ns: Namespace, changes: IpArgs[]): string[] {
+  return changes.length ? [ns.ipBatch(changes)] : [];
 }
 
 /** Deletes an interface; one already gone (or whose namespace is gone) is not an error. */
-export function deleteLinkScript(namespace: string | undefined, name: string): string {
-  return `if ${namespaceExists(namespace)} && ${ip(namespace, "link", "show", "dev", name)} >/dev/null 2>&1; then ${ip(namespace, "link", "del", "dev", name)}; fi`;
+export function deleteLink(ns: Namespace, name: string): string {
+  const present = `${ns.ip("link", "show", "dev", name)} >/dev/null 2>&1`;
+  return ns.ifExists(`if ${present}; then ${ns.ip("link", "del", "dev", name)}; fi`);
 }
 
 /** Same address sets, ignoring order. */

@@ -1,8 +1,8 @@
 import { command } from "../shell";
-import type { Remote } from "../transport";
-import { ip, ipBatch, NETNS_RUN_DIR, namespaceExists, SECTION } from "./exec";
 import { parseIpJson } from "./json";
-import { deleteLinkScript } from "./link";
+import { deleteLink } from "./link";
+import { at, isPresent } from "./namespace";
+import { bestEffort, creation, type IpArgs, type Script, script, sequence, step } from "./script";
 
 export interface NamespaceState {
   exists: boolean;
@@ -14,34 +14,32 @@ interface IpLink {
   flags?: string[];
 }
 
-/** Reads a namespace's existence and loopback state in one round trip. */
-export async function readNamespace(remote: Remote, name: string): Promise<NamespaceState> {
-  const result = await remote.run(
-    `if ${namespaceExists(name)}; then echo present; echo ${SECTION}; ${ip(name, "-j", "link", "show", "dev", "lo")}; else echo absent; fi`,
-  );
-  const [presence, links = ""] = result.stdout.split(`${SECTION}\n`);
-  if (presence.trim() !== "present") return { exists: false, loopbackUp: false };
+/** Reads whether a namespace exists and the state of its loopback (run them with `readAll`). */
+export function readNamespace(name: string): string[] {
+  return [at(name).printPresence(), at(name).ip("-j", "link", "show", "dev", "lo")];
+}
+
+/** The outputs of `readNamespace`. */
+export function parseNamespace([presence, links = ""]: string[], name: string): NamespaceState {
+  if (!isPresent(presence)) return { exists: false, loopbackUp: false };
   const lo = parseIpJson<IpLink>(links, `ip -n ${name} link show lo`)[0];
   return { exists: true, loopbackUp: lo?.flags?.includes("UP") ?? false };
 }
 
+export const setLoopback = (up: boolean): IpArgs => ["link", "set", "lo", up ? "up" : "down"];
+
 /**
- * Adds a namespace and (optionally) brings its loopback up, as one step: if
+ * Adds a namespace and (optionally) brings its loopback up, as one change: if
  * the loopback cannot come up, the namespace is deleted again.
  */
-export function addNamespaceScript(name: string, loopbackUp: boolean): string {
-  const add = command("ip", "netns", "add", name);
-  if (!loopbackUp) return add;
-  return `${add} || exit $?; ${setLoopbackScript(name, true)} || { rc=$?; ${command("ip", "netns", "del", name)}; exit $rc; }`;
-}
-
-export function setLoopbackScript(name: string, up: boolean): string {
-  return ip(name, "link", "set", "lo", up ? "up" : "down");
+export function addNamespace(name: string, loopbackUp: boolean): Script {
+  const up = loopbackUp ? [at(name).ip(...setLoopback(true))] : [];
+  return creation(command("ip", "netns", "add", name), up, [deleteNamespace(name)]);
 }
 
 /** Deletes a namespace; one already gone is not an error. */
-export function deleteNamespaceScript(name: string): string {
-  return `if ${namespaceExists(name)}; then ${command("ip", "netns", "del", name)}; fi`;
+export function deleteNamespace(name: string): string {
+  return at(name).ifExists(command("ip", "netns", "del", name));
 }
 
 interface IpVeth {
@@ -58,29 +56,28 @@ interface IpNsId {
   name?: string;
 }
 
-// The kernel takes a deleted namespace's interfaces down within milliseconds;
-// the bound only matters if an unrelated interface happens to hold a peer's index.
-const PEER_WAIT_POLLS = 100;
-const PEER_WAIT_SLEEP = "0.01";
-const DELETED = "deleted";
+/** What the first part of a delete found (see `deleteIfIdle`). */
+export interface Deletion {
+  /** The namespace was there to delete. */
+  existed: boolean;
+  /** It is gone now; false when a process still runs in it, so `ip netns del` was not tried. */
+  deleted: boolean;
+  /** Its veths, as they were before the delete. */
+  veths: IpVeth[];
+  /** The names of the namespaces its veths' peers are in, by its ids for them. */
+  peerNamespaces: Map<number, string | undefined>;
+}
 
 /**
- * Deletes a namespace (one already gone is not an error) and returns once the
- * veth peers of its interfaces are gone from the other namespaces too. The
- * kernel destroys a deleted namespace's interfaces, and with them their peers,
- * asynchronously, so without the wait a peer could outlive the delete for a few
- * milliseconds, and a new pair with the same name could fail to be made. Peers
- * are identified by index (`ip link show dev ifN`, iproute2's spelling of an
- * interface known only by its index).
- *
- * A namespace that a process still runs in outlives `ip netns del`, and so
- * would its links: there, the veths are deleted one by one first.
+ * Reads a namespace's veths and where their peers are, then deletes it unless
+ * a process still runs in it (a namespace in use outlives `ip netns del`, and
+ * so would its links). One `ip -j -batch` prints one line of JSON per command;
+ * a read that fails (an entry in /var/run/netns that is no namespace any more)
+ * does not stop the delete. Parse the outputs with `parseDeletion`.
  */
-export async function deleteNamespace(remote: Remote, name: string): Promise<void> {
-  // One `ip -j -batch` prints one line of JSON per command. A read that fails (an entry
-  // in /var/run/netns that is no namespace any more) does not stop the delete.
-  const read = ipBatch(
-    name,
+export function deleteIfIdle(name: string): Script {
+  const ns = at(name);
+  const veths = ns.ipBatch(
     [
       ["link", "show", "type", "veth"],
       ["netns", "list-id"],
@@ -88,37 +85,61 @@ export async function deleteNamespace(remote: Remote, name: string): Promise<voi
     ["-j"],
   );
   const idle = `[ -z "$(${command("ip", "netns", "pids", name)} 2>/dev/null)" ]`;
-  const result = await remote.run(
-    `if ${namespaceExists(name)}; then { ${read} ; } 2>/dev/null; echo ${SECTION}; if ${idle}; then ${command("ip", "netns", "del", name)} && echo ${DELETED}; fi; fi`,
-  );
-  const [json, rest] = result.stdout.split(`${SECTION}\n`);
-  if (rest === undefined) return; // it was already gone
+  const del = ns.ifExists(`if ${idle}; then ${command("ip", "netns", "del", name)}; fi`);
+  return script([
+    bestEffort(ns.printPresence()),
+    bestEffort(ns.ifExists(veths)),
+    step(del),
+    bestEffort(ns.printPresence()),
+  ]);
+}
+
+export function parseDeletion([before, json = "", , after = ""]: string[], name: string): Deletion {
+  const deletion: Deletion = { existed: isPresent(before), deleted: false, veths: [], peerNamespaces: new Map() };
+  if (!deletion.existed) return deletion;
+  deletion.deleted = !isPresent(after);
   const [vethText = "", idText = ""] = json.trim().split("\n");
-  let veths: IpVeth[] = [];
-  let nsNames = new Map<number, string | undefined>();
   try {
-    veths = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`);
-    nsNames = new Map(parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`).map((n) => [n.nsid, n.name]));
+    deletion.veths = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`);
+    const ids = parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`);
+    deletion.peerNamespaces = new Map(ids.map((n) => [n.nsid, n.name]));
   } catch {
     // Unreadable: nothing to wait for.
   }
-  if (rest.trim() !== DELETED) {
-    const unlink = veths.map((v) => deleteLinkScript(name, v.ifname));
-    await remote.run([...unlink, command("ip", "netns", "del", name)].join(" && "));
-    return;
-  }
-  const peers = veths
+  return deletion;
+}
+
+/** For a namespace a process still runs in: deletes its veths one by one (peers go with them), then the namespace. */
+export function unlinkAndDelete(name: string, deletion: Deletion): Script {
+  const unlink = deletion.veths.map((v) => deleteLink(at(name), v.ifname));
+  return sequence(...unlink, command("ip", "netns", "del", name));
+}
+
+// The kernel takes a deleted namespace's interfaces down within milliseconds;
+// the bound only matters if an unrelated interface happens to hold a peer's index.
+const PEER_WAIT_POLLS = 100;
+const PEER_WAIT_SLEEP = "0.01";
+
+/**
+ * Returns once the veth peers of a deleted namespace's interfaces are gone
+ * from the other namespaces too (nothing to wait for: no steps). The kernel
+ * destroys a deleted namespace's interfaces, and with them their peers,
+ * asynchronously, so without the wait a peer could outlive the delete for a
+ * few milliseconds, and a new pair with the same name could fail to be made.
+ * Peers are identified by index (`ip link show dev ifN`, iproute2's spelling
+ * of an interface known only by its index).
+ */
+export function waitForPeers(deletion: Deletion): Script {
+  const peers = deletion.veths
     .filter((v) => v.link_index !== undefined && v.link_netnsid !== undefined)
     .map((v) => {
-      const peerNs = nsNames.get(v.link_netnsid as number);
-      const probe = ip(peerNs, "link", "show", "dev", `if${v.link_index}`);
-      return peerNs ? `{ ${namespaceExists(peerNs)} && ${probe}; }` : probe;
+      const peerNs = at(deletion.peerNamespaces.get(v.link_netnsid as number));
+      const probe = `${peerNs.ip("link", "show", "dev", `if${v.link_index}`)} >/dev/null 2>&1`;
+      return peerNs.name ? `if ${peerNs.exists()}; then ${probe}; else false; fi` : probe;
     });
-  if (peers.length === 0) return;
-  const present = peers.map((p) => `${p} >/dev/null 2>&1`).join(" || ");
-  await remote.run(
+  if (peers.length === 0) return sequence();
+  const present = peers.map((p) => `{ ${p}; }`).join(" || ");
+  return sequence(
     `i=0; while [ $i -lt ${PEER_WAIT_POLLS} ] && { ${present}; }; do sleep ${PEER_WAIT_SLEEP}; i=$((i+1)); done`,
   );
 }
-
-export { NETNS_RUN_DIR };

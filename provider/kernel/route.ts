@@ -1,5 +1,6 @@
-import { type IpArgs, ip, ipBatch, namespaceExists } from "./exec";
 import { parseIpJson } from "./json";
+import { at } from "./namespace";
+import type { IpArgs } from "./script";
 
 export interface RouteSpec {
   namespace?: string;
@@ -30,18 +31,19 @@ function kernelDestination(destination: string): string {
 }
 
 /** Lists the main table's routes to exactly this destination (as JSON when run with `-j`). */
-export function showRouteOp(spec: RouteSpec): IpArgs {
+export function showRoute(spec: RouteSpec): IpArgs {
   return ["route", "show", "table", "main", "exact", spec.destination === "default" ? "0.0.0.0/0" : spec.destination];
 }
 
 /** Prints the main table's routes to exactly this destination as JSON (nothing if the namespace is gone). */
-export function showRouteScript(spec: RouteSpec): string {
-  return `if ${namespaceExists(spec.namespace)}; then ${ip(spec.namespace, "-j", ...showRouteOp(spec))}; fi`;
+export function printRoute(spec: RouteSpec): string {
+  const ns = at(spec.namespace);
+  return ns.ifExists(ns.ip("-j", ...showRoute(spec)));
 }
 
 /** Adds the route and prints it back as JSON, in one `ip` process; fails as `ip route add` does. */
-export function addAndShowRouteScript(spec: RouteSpec): string {
-  return ipBatch(spec.namespace, [["route", "add", ...routeArgs(spec)], showRouteOp(spec)], ["-j"]);
+export function addAndPrintRoute(spec: RouteSpec): string {
+  return at(spec.namespace).ipBatch([addRoute(spec), showRoute(spec)], ["-j"]);
 }
 
 /** Finds the route with this spec's metric: a metric is part of a route's identity. */
@@ -61,16 +63,12 @@ function routeArgs(spec: RouteSpec): Array<string | number> {
   return args;
 }
 
-export function addRouteStep(spec: RouteSpec): string {
-  return ip(spec.namespace, "route", "add", ...routeArgs(spec));
-}
+export const addRoute = (spec: RouteSpec): IpArgs => ["route", "add", ...routeArgs(spec)];
+export const replaceRoute = (spec: RouteSpec): IpArgs => ["route", "replace", ...routeArgs(spec)];
 
-export function replaceRouteStep(spec: RouteSpec): string {
-  return ip(spec.namespace, "route", "replace", ...routeArgs(spec));
-}
-
-/** Deletes the route with this destination and metric; one already gone is not an error. */
-export function deleteRouteScript(spec: RouteSpec): string {
-  const del = ip(spec.namespace, "route", "del", spec.destination, "metric", spec.metric ?? 0);
-  return `if ${namespaceExists(spec.namespace)}; then ${del} 2>/dev/null; ${showRouteScript(spec)}; fi`;
+/** Deletes the route with this destination and metric (one already gone is not an error), then prints what is left of it. */
+export function deleteRoute(spec: RouteSpec): string {
+  const ns = at(spec.namespace);
+  const del = ns.ip("route", "del", spec.destination, "metric", spec.metric ?? 0);
+  return ns.ifExists(`${del} 2>/dev/null; ${ns.ip("-j", ...showRoute(spec))}`);
 }

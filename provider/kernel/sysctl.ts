@@ -1,4 +1,4 @@
-import { inNamespace } from "./exec";
+import type { Namespace } from "./namespace";
 
 /**
  * The sysctls this package may change, by the short key used in owner
@@ -12,9 +12,9 @@ export const SYSCTLS = {
 export type SysctlKey = keyof typeof SYSCTLS;
 
 /** Prints "key=value" per line. /proc/sys/net is per network namespace, hence `ip netns exec`. */
-export function readSysctlsScript(ns: string | undefined, keys: SysctlKey[]): string {
+export function readSysctlsScript(ns: Namespace, keys: SysctlKey[]): string {
   const body = keys.map((k) => `printf '%s=%s\\n' ${k} "$(cat ${SYSCTLS[k]})"`).join("; ");
-  return inNamespace(ns, "sh", "-c", body);
+  return ns.exec("sh", "-c", body);
 }
 
 export function parseSysctls(text: string): Record<string, string> {
@@ -26,7 +26,7 @@ export function parseSysctls(text: string): Record<string, string> {
   return values;
 }
 
-export function writeSysctlStep(ns: string | undefined, key: SysctlKey, value: string): string {
+export function writeSysctlStep(ns: Namespace, key: SysctlKey, value: string): string {
   if (!/^\d+$/.test(value)) throw new Error(`refusing to write ${JSON.stringify(value)} to ${SYSCTLS[key]}`);
-  return inNamespace(ns, "sh", "-c", `echo ${value} > ${SYSCTLS[key]}`);
+  return ns.exec("sh", "-c", `echo ${value} > ${SYSCTLS[key]}`);
 }

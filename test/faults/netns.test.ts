@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
-import { deleteNamespace } from "../../provider/kernel/netns";
+import { deleteNamespaceWithPeers } from "../../provider/impl/namespace";
 import { openRemote } from "../../provider/transport";
 import { suiteLab } from "./support";
 
-describe("kernel/netns: deleting a namespace", function () {
+describe("impl/namespace: deleting a namespace", function () {
   this.timeout(120_000);
   const { connection: conn } = suiteLab("it-netns");
 
@@ -14,7 +14,7 @@ describe("kernel/netns: deleting a namespace", function () {
     for (let i = 0; i < PAIRS; i++) make.push(`ip link add hp${i} type veth peer name np${i} netns doomed`);
     make.push("ip -n doomed link add inner type veth peer name outer netns other");
     await remote.run(make.join(" && "));
-    await deleteNamespace(remote, "doomed");
+    await deleteNamespaceWithPeers(remote, "doomed");
     // Asked right away over the same connection: the kernel's asynchronous cleanup must be over.
     const host = JSON.parse((await remote.run("ip -j link show type veth")).stdout || "[]");
     const other = JSON.parse((await remote.run("ip -n other -j link show type veth")).stdout || "[]");
@@ -37,7 +37,7 @@ describe("kernel/netns: deleting a namespace", function () {
     await remote.run("ip netns add busy && ip link add hb0 type veth peer name nb0 netns busy");
     const holder = (await remote.run("ip netns exec busy sleep 31.7 >/dev/null 2>&1 & echo $!")).stdout.trim();
     try {
-      await deleteNamespace(remote, "busy");
+      await deleteNamespaceWithPeers(remote, "busy");
       const host = JSON.parse((await remote.run("ip -j link show type veth")).stdout || "[]");
       assert.ok(!host.some((l: { ifname: string }) => l.ifname === "hb0"), "the host's peer is gone");
       assert.equal((await remote.run("ip netns list | grep -c busy", { allowFailure: true })).stdout.trim(), "0");
@@ -49,12 +49,12 @@ describe("kernel/netns: deleting a namespace", function () {
   it("removes an entry in /var/run/netns that is no namespace any more", async () => {
     const remote = await openRemote(conn());
     await remote.run("touch /var/run/netns/stale");
-    await deleteNamespace(remote, "stale");
+    await deleteNamespaceWithPeers(remote, "stale");
     assert.equal((await remote.run("[ -e /var/run/netns/stale ]", { allowFailure: true })).code, 1);
   });
 
   it("is a no-op for a namespace that is already gone", async () => {
     const remote = await openRemote(conn());
-    await deleteNamespace(remote, "never-made");
+    await deleteNamespaceWithPeers(remote, "never-made");
   });
 });

@@ -4,8 +4,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
+import { runScript } from "../../provider/impl/executor";
 import * as vethPair from "../../provider/impl/vethPair";
-import { addNamespaceScript, deleteNamespaceScript } from "../../provider/kernel/netns";
+import { addNamespace, deleteNamespace } from "../../provider/kernel/netns";
+import { sequence } from "../../provider/kernel/script";
 import { quote } from "../../provider/shell";
 import { type LabHost, startLabHost } from "../../provider/testing/labHost";
 import { closeAllRemotes, openRemote, type Remote } from "../../provider/transport";
@@ -132,9 +134,9 @@ describe("security: whatever passes validation round-trips exactly on a lab host
           return;
         }
         counts.valid++;
-        await remote.run(addNamespaceScript(name, true));
+        await runScript(remote, addNamespace(name, true));
         const names = (await json(["ip", "-j", "netns", "list"])).map((n: { name: string }) => n.name);
-        await remote.run(deleteNamespaceScript(name));
+        await runScript(remote, sequence(deleteNamespace(name)));
         assert.deepEqual(names, [name]);
       }),
       { numRuns: 60 },

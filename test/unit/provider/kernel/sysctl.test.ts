@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { at } from "../../../../provider/kernel/namespace";
 import { parseSysctls, writeSysctlStep } from "../../../../provider/kernel/sysctl";
 import { fixture } from "../../support";
 
@@ -21,6 +22,6 @@ describe("kernel/sysctl: parseSysctls", () => {
 describe("kernel/sysctl: writeSysctlStep", () => {
   for (const bad of ["", "1; reboot", "-1", "1\n", "one"])
     it(`refuses to write ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => writeSysctlStep("red", "ipfw", bad), /refusing to write/);
+      assert.throws(() => writeSysctlStep(at("red"), "ipfw", bad), /refusing to write/);
     });
 });

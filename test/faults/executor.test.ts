@@ -1,25 +1,25 @@
 import { strict as assert } from "node:assert";
-import { ipBatch, runUndoable } from "../../provider/kernel/exec";
-import { deleteNamespaceScript } from "../../provider/kernel/netns";
+import { runScript } from "../../provider/impl/executor";
+import { at } from "../../provider/kernel/namespace";
+import { deleteNamespace } from "../../provider/kernel/netns";
+import { sequence } from "../../provider/kernel/script";
 import { CommandError, openRemote } from "../../provider/transport";
 import { dropSshSessions, netnsList } from "../integration/support";
 import { suiteLab } from "./support";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("kernel/exec: a create whose connection drops mid-command leaves nothing behind", function () {
+describe("impl/executor on a lab host: a dropped create leaves nothing behind; ip -batch stops at a failure", function () {
   this.timeout(120_000);
   const { lab, connection: conn } = suiteLab("it-exec");
 
   it("waits for the orphaned remote shell to finish, then undoes what it made, and says so", async () => {
     const remote = await openRemote(conn());
     // The object appears only after the drop: an undo that did not wait would run too early.
-    const running = runUndoable(
-      remote,
-      "sleep 1 && ip netns add late",
-      () => remote.run(deleteNamespaceScript("late")),
-      'namespace "late"',
-    );
+    const running = runScript(remote, sequence("sleep 1", "ip netns add late"), {
+      what: 'namespace "late"',
+      undo: () => remote.run(deleteNamespace("late")),
+    });
     const outcome = running.then(
       () => undefined,
       (e: Error) => e,
@@ -36,12 +36,10 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
 
   it("undoes an object the script had finished making before the connection dropped", async () => {
     const remote = await openRemote(conn());
-    const outcome = runUndoable(
-      remote,
-      "ip netns add early && sleep 2",
-      () => remote.run(deleteNamespaceScript("early")),
-      "x",
-    ).then(
+    const outcome = runScript(remote, sequence("ip netns add early", "sleep 2"), {
+      what: "x",
+      undo: () => remote.run(deleteNamespace("early")),
+    }).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -54,7 +52,7 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
 
   it("an ip -batch stops at the first command that fails and exits non-zero with the kernel's error", async () => {
     const remote = await openRemote(conn());
-    const script = ipBatch(undefined, [
+    const script = at(undefined).ipBatch([
       ["link", "add", "bx1", "type", "bridge"],
       ["link", "set", "dev", "no-such-dev", "up"],
       ["link", "add", "bx2", "type", "bridge"],
@@ -72,14 +70,12 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
   it("undoes nothing while the command still runs at the bound, and says the object may exist", async () => {
     const remote = await openRemote(conn());
     let undone = false;
-    const outcome = runUndoable(
-      remote,
-      "sleep 13 && ip netns add slow",
-      async () => {
+    const outcome = runScript(remote, sequence("sleep 13", "ip netns add slow"), {
+      what: 'namespace "slow"',
+      undo: async () => {
         undone = true;
       },
-      'namespace "slow"',
-    ).then(
+    }).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -90,7 +86,7 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
     assert.equal(undone, false);
     for (let i = 0; i < 300 && !(await netnsList(lab())).includes("slow"); i++) await sleep(20);
     assert.deepEqual(await netnsList(lab()), ["slow"], "the orphaned command finished after all");
-    await remote.run(deleteNamespaceScript("slow"));
+    await remote.run(deleteNamespace("slow"));
   });
 
   it("passes an ordinary failure through as the command error, without running the undo", async () => {
@@ -99,13 +95,13 @@ describe("kernel/exec: a create whose connection drops mid-command leaves nothin
     const undo = async () => {
       undone = true;
     };
-    await assert.rejects(runUndoable(remote, "ip netns add kept && exit 3", undo, "x"), (e) => {
+    await assert.rejects(runScript(remote, sequence("ip netns add kept", "exit 3"), { what: "x", undo }), (e) => {
       assert.ok(e instanceof CommandError);
       assert.equal(e.code, 3);
       return true;
     });
     assert.equal(undone, false);
     assert.deepEqual(await netnsList(lab()), ["kept"]);
-    await remote.run(deleteNamespaceScript("kept"));
+    await remote.run(deleteNamespace("kept"));
   });
 });

@@ -1,0 +1,84 @@
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { readAll, runScript } from "../../../../provider/impl/executor";
+import { allOrNothing, bestEffort, creation, script, sequence, step } from "../../../../provider/kernel/script";
+import { CommandError, type Remote } from "../../../../provider/transport";
+
+/** A command that fails with `code` (a bare `exit` would end the whole script, not the step). */
+const failWith = (code: number) => `sh -c 'exit ${code}'`;
+
+/** A Remote that runs scripts in a local /bin/sh and records what it was sent. */
+function localShell(): Remote & { sent: string[] } {
+  const sent: string[] = [];
+  return {
+    label: "local",
+    sent,
+    hostKeys: () => ({}),
+    async run(text) {
+      sent.push(text);
+      const r = spawnSync("/bin/sh", ["-c", text], { encoding: "utf8" });
+      if (r.status !== 0) throw new CommandError("local", text, r.status, r.stdout, r.stderr);
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    },
+  };
+}
+
+describe("impl/executor: running scripts (on a local shell)", () => {
+  it("returns each step's output in order, without trailing newlines, in one round trip", async () => {
+    const remote = localShell();
+    const outputs = await runScript(remote, sequence("echo one", "printf two", "true", "echo three; echo four"));
+    assert.deepEqual(outputs, ["one", "two", "", "three\nfour"]);
+    assert.equal(remote.sent.length, 1);
+  });
+
+  it("sends a lone step as it is, and nothing for a script without steps", async () => {
+    const remote = localShell();
+    assert.deepEqual(await runScript(remote, sequence()), []);
+    assert.deepEqual(await runScript(remote, sequence("echo only")), ["only"]);
+    assert.deepEqual(remote.sent, ["echo only"]);
+  });
+
+  it("stops at the first step that fails, with its exit code", async () => {
+    const remote = localShell();
+    await assert.rejects(runScript(remote, sequence("echo a", failWith(3), "echo never >&2")), (e) => {
+      assert.ok(e instanceof CommandError);
+      assert.equal(e.code, 3);
+      assert.equal(e.stderr, "");
+      return true;
+    });
+  });
+
+  it("runs the undo when an undone step fails, and exits with the step's code", async () => {
+    const remote = localShell();
+    const marker = `/tmp/pulumi-netns-executor-${process.pid}`;
+    await assert.rejects(
+      runScript(remote, allOrNothing([`touch ${marker}`, failWith(4)], [`rm -f ${marker}`, "echo undone >&2"])),
+      (e) => e instanceof CommandError && e.code === 4 && !e.stderr.includes("undone"),
+    );
+    assert.equal(spawnSync("test", ["-e", marker]).status, 1, "the undo ran");
+  });
+
+  it("does not undo a creation whose make failed: the name may be someone else's", async () => {
+    const remote = localShell();
+    const marker = `/tmp/pulumi-netns-executor-make-${process.pid}`;
+    spawnSync("touch", [marker]);
+    try {
+      await assert.rejects(runScript(remote, creation(failWith(2), ["true"], [`rm -f ${marker}`])), /exit code 2/);
+      assert.equal(spawnSync("test", ["-e", marker]).status, 0, "nothing was undone");
+      await assert.rejects(runScript(remote, creation("true", [failWith(5)], [`rm -f ${marker}`])), /exit code 5/);
+      assert.equal(spawnSync("test", ["-e", marker]).status, 1, "a failing step after the make was undone");
+    } finally {
+      spawnSync("rm", ["-f", marker]);
+    }
+  });
+
+  it("goes on past a best-effort step, and reads yield what they printed", async () => {
+    const remote = localShell();
+    const outputs = await runScript(
+      remote,
+      script([bestEffort(`echo half; echo noise >&2; ${failWith(1)}`), step("echo b")]),
+    );
+    assert.deepEqual(outputs, ["half", "b"]);
+    assert.deepEqual(await readAll(remote, ["false", "echo x"]), ["", "x"]);
+  });
+});
