@@ -37,13 +37,16 @@ export function ownerComment(kind: string, id: string, claims: Record<string, st
     .join(",")}`;
 }
 
-const escapedPrefix = OWNER_PREFIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** An owner comment: quoted, as iptables-save prints it, or bare, as the state keeps it. */
+const OWNER_COMMENT = new RegExp(
+  `--comment "?(${OWNER_PREFIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([a-z]+)/([0-9a-f]+)/([a-z0-9=,]*))"?`,
+  "g",
+);
 
 /** Finds every owner comment in `iptables -S` or `iptables-save` output; any other comment is not an owner. */
 export function parseOwners(text: string): Map<string, Owner> {
   const owners = new Map<string, Owner>();
-  const re = new RegExp(`--comment "?(${escapedPrefix}([a-z]+)/([0-9a-f]+)/([a-z0-9=,]*))"?`, "g");
-  for (const m of text.matchAll(re)) {
+  for (const m of text.matchAll(OWNER_COMMENT)) {
     const claims: Record<string, string> = {};
     for (const part of m[4].split(",").filter(Boolean)) {
       const [k, v] = part.split("=");
