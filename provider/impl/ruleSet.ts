@@ -5,48 +5,28 @@ import {
   deleteRuleScript,
   describeRule,
   dropEmptyTableScript,
-  ownerComment,
-  parseOwners,
   parseSave,
   type Rule,
-  type SavedTables,
   saveScript,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
+import { planAdd, planRelease } from "../kernel/ownership";
 import { allOrNothing, bestEffort, script, sequence, step } from "../kernel/script";
-import { parseSysctls, readSysctlsScript, SYSCTLS, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
+import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
 import { type BaseOutputs, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 
 /**
- * What MasqueradeRule and PortForward share: a set of owner-tagged iptables
- * rules plus sysctls that must be 1 while any owner needs them. The value a
- * sysctl had before the first owner changed it, and whether a table existed,
- * are recorded in the owners' comments on the host itself, so the last owner
- * to go puts the host back as it was, whichever resource goes last.
+ * What MasqueradeRule, PortForward and Bridge share: a set of owner-tagged
+ * iptables rules plus sysctls that must be 1 while any owner needs them. This
+ * file does the I/O; kernel/ownership plans which claims an owner records and
+ * what the last owner to go puts back.
  */
 export interface RuleSetState {
   ruleId: string;
   comment: string;
   rules: string[];
-}
-
-const TABLE_CLAIM: Record<string, string> = { nat: "tnat", filter: "tfilter" };
-
-function claimsFor(
-  saved: SavedTables,
-  current: Record<string, string>,
-  sysctls: SysctlKey[],
-  rules: Rule[],
-): Record<string, string> {
-  const owners = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
-  const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
-  const claims: Record<string, string> = {};
-  for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
-  for (const table of new Set(rules.map((r) => r.table)))
-    claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
-  return claims;
 }
 
 export async function createRuleSet(
@@ -57,17 +37,16 @@ export async function createRuleSet(
   sysctls: SysctlKey[],
 ): Promise<RuleSetState> {
   const [saveText, sysctlText] = await readAll(remote, [saveScript(ns), readSysctlsScript(at(ns), sysctls)]);
-  const saved = parseSave(saveText);
-  const current = parseSysctls(sysctlText);
   const ruleId = randomBytes(4).toString("hex");
-  const comment = ownerComment(kind, ruleId, claimsFor(saved, current, sysctls, rules));
-  const steps = [...rules.map((r) => addRuleStep(ns, r, comment))];
-  const undo = rules.map((r) => deleteRuleScript(ns, r, comment));
-  for (const key of sysctls) {
-    if (current[key] === "1") continue;
-    steps.push(writeSysctlStep(at(ns), key, "1"));
-    undo.push(writeSysctlStep(at(ns), key, current[key] ?? "0"));
-  }
+  const { comment, switchOn } = planAdd(kind, ruleId, parseSave(saveText), parseSysctls(sysctlText), rules, sysctls);
+  const steps = [
+    ...rules.map((r) => addRuleStep(ns, r, comment)),
+    ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
+  ];
+  const undo = [
+    ...rules.map((r) => deleteRuleScript(ns, r, comment)),
+    ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
+  ];
   // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
   await runScript(remote, allOrNothing(steps, undo), {
     what: `the ${kind} rules ${comment}`,
@@ -106,7 +85,10 @@ export async function observeRuleSet(
   };
 }
 
-/** Puts back missing rules and sysctls (after drift seen by refresh). */
+/**
+ * Puts back missing rules and sysctls (after drift seen by refresh). The rules
+ * get the comment recorded at create, so their claims still name the originals.
+ */
 export async function repairRuleSet(
   remote: Remote,
   ns: string | undefined,
@@ -123,8 +105,8 @@ export async function repairRuleSet(
 }
 
 /**
- * Removes this set's rules, then, if no other owner on the host still claims
- * a sysctl or table, restores the value recorded in this owner's comment.
+ * Removes this set's rules (each by its exact text and this owner's comment,
+ * so no other rule is touched), then runs the release plan for what is left.
  */
 export async function deleteRuleSet(
   remote: Remote,
@@ -138,22 +120,14 @@ export async function deleteRuleSet(
   const save = [bestEffort(place.printPresence()), step(place.ifExists(saveScript(ns)))];
   const [presence, saveText] = (await runScript(remote, script([...removal, ...save]))).slice(removal.length);
   if (!isPresent(presence)) return; // the namespace is gone, and everything in it
-  const saved = parseSave(saveText);
-  const others = [...parseOwners([...saved.rules.values()].flat().join("\n")).values()].filter((o) => o.id !== ruleId);
-  const ours = parseOwners(`--comment ${comment}`).get(ruleId);
-  if (!ours) return;
-  const steps: string[] = [];
-  for (const [key, value] of Object.entries(ours.claims)) {
-    if (others.some((o) => o.claims[key] !== undefined)) continue;
-    if (key in SYSCTLS) steps.push(writeSysctlStep(at(ns), key as SysctlKey, value));
-    const table = Object.keys(TABLE_CLAIM).find((t) => TABLE_CLAIM[t] === key) as "nat" | "filter" | undefined;
-    const untouched =
-      table &&
-      (saved.rules.get(table) ?? []).length === 0 &&
-      Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT");
-    if (table && value === "0" && untouched) steps.push(dropEmptyTableScript(ns, table));
-  }
-  await runScript(remote, sequence(...steps));
+  const { restore, drop } = planRelease(parseSave(saveText), comment, ruleId);
+  await runScript(
+    remote,
+    sequence(
+      ...restore.map(({ key, value }) => writeSysctlStep(place, key, value)),
+      ...drop.map((table) => dropEmptyTableScript(ns, table)),
+    ),
+  );
 }
 
 /** What a resource made of one rule set stores (MasqueradeRule, PortForward). */

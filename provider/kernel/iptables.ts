@@ -3,8 +3,8 @@ import { at } from "./namespace";
 
 /**
  * One iptables rule this package owns. Every rule carries the owner's comment
- * (`pulumi-netns/<kind>/<id>/<claims>`), so it is found and removed exactly,
- * and so the host itself records which sysctls its owners changed.
+ * (`pulumi-netns/<kind>/<id>/<claims>`, see ownership.ts), so it is found and
+ * removed exactly, and so the host itself records which sysctls its owners changed.
  */
 export interface Rule {
   table: "nat" | "filter";
@@ -14,8 +14,6 @@ export interface Rule {
   /** Matches and target, without the comment. */
   spec: string[];
 }
-
-export const OWNER_PREFIX = "pulumi-netns/";
 
 function argv(ns: string | undefined, verb: string, rule: Rule, comment: string): string {
   return at(ns).exec("iptables", "-w", "-t", rule.table, verb, rule.chain, ...withComment(rule.spec, comment));
@@ -40,39 +38,6 @@ export function deleteRuleScript(ns: string | undefined, rule: Rule, comment: st
 /** Prints one exit code per rule: 0 present, anything else missing. */
 export function checkRulesScript(ns: string | undefined, rules: Rule[], comment: string): string {
   return rules.map((r) => `${argv(ns, "-C", r, comment)} >/dev/null 2>&1; echo $?`).join("; ");
-}
-
-/** Lists the rules of both tables this package may touch (`iptables -S`). */
-export function listRulesScript(ns: string | undefined): string {
-  return `${at(ns).exec("iptables", "-w", "-t", "nat", "-S")}; ${at(ns).exec("iptables", "-w", "-t", "filter", "-S")}`;
-}
-
-export interface Owner {
-  kind: string;
-  id: string;
-  /** sysctl claims: key -> the value the host had before the first claimant changed it. */
-  claims: Record<string, string>;
-}
-
-/** Finds every owner comment in `iptables -S` output. */
-export function parseOwners(text: string): Map<string, Owner> {
-  const owners = new Map<string, Owner>();
-  const re = /--comment "?(pulumi-netns\/([a-z]+)\/([0-9a-f]+)\/([a-z0-9=,]*))"?/g;
-  for (const m of text.matchAll(re)) {
-    const claims: Record<string, string> = {};
-    for (const part of m[4].split(",").filter(Boolean)) {
-      const [k, v] = part.split("=");
-      if (k && v !== undefined) claims[k] = v;
-    }
-    owners.set(m[3], { kind: m[2], id: m[3], claims });
-  }
-  return owners;
-}
-
-export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
-  return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",")}`;
 }
 
 /** Prints a rule as `iptables -S` would, for humans reading outputs. */

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { type Owner, ownerComment, parseOwners, parseSave } from "../../../../provider/kernel/iptables";
+import { parseSave } from "../../../../provider/kernel/iptables";
+import { type Owner, ownerComment, parseOwners } from "../../../../provider/kernel/ownership";
 import { fixture } from "../../support";
 
 const save = (name: string) => fixture(`iptables-save/${name}.txt`);
@@ -75,7 +76,7 @@ const OWNERS: Array<[string, string, Owner[]]> = [
   ],
 ];
 
-describe("kernel/iptables: parseOwners", () => {
+describe("kernel/ownership: parseOwners (on the unit fixtures)", () => {
   for (const [what, text, owners] of OWNERS)
     it(`finds ${owners.length} owner(s) in ${what}`, () => {
       assert.deepEqual([...parseOwners(text).values()], owners);

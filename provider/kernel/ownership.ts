@@ -1,0 +1,137 @@
+import type { Rule, SavedTables } from "./iptables";
+import { SYSCTLS, type SysctlKey } from "./sysctl";
+
+/**
+ * The claims protocol shared by every owner of iptables rules (MasqueradeRule,
+ * PortForward, Bridge). Each rule carries its owner's comment,
+ * `pulumi-netns/<kind>/<id>/<claims>`, and the claims record what the host had
+ * before the first owner changed it: each sysctl the owner switches on, and
+ * whether each table its rules live in existed. The host itself thus keeps the
+ * originals, so whichever owner goes last puts the host back as it was.
+ *
+ * Pure: plans from a parsed `iptables-save` and sysctl values; impl/ruleSet
+ * reads the host and runs the plans.
+ *
+ * No host-side lock spans reading the host, planning and running the plan
+ * (iptables -w locks one command only): two owners created at the same moment
+ * on one host can each plan from a read taken before the other's run.
+ */
+
+export const OWNER_PREFIX = "pulumi-netns/";
+
+export interface Owner {
+  kind: string;
+  id: string;
+  /** Claim key -> the value the host had before the first claimant changed it. */
+  claims: Record<string, string>;
+}
+
+type Table = Rule["table"];
+
+/** The claim key recording whether a table existed ("1") or not ("0") before the first owner. */
+const TABLE_CLAIM: Record<Table, string> = { nat: "tnat", filter: "tfilter" };
+
+export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
+  return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",")}`;
+}
+
+/** An owner comment: quoted, as iptables-save prints it, or bare, as the state keeps it. */
+const OWNER_COMMENT = new RegExp(
+  `--comment "?(${OWNER_PREFIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([a-z]+)/([0-9a-f]+)/([a-z0-9=,]*))"?`,
+  "g",
+);
+
+/** Finds every owner comment in `iptables -S` or `iptables-save` output; any other comment is not an owner. */
+export function parseOwners(text: string): Map<string, Owner> {
+  const owners = new Map<string, Owner>();
+  for (const m of text.matchAll(OWNER_COMMENT)) {
+    const claims: Record<string, string> = {};
+    for (const part of m[4].split(",").filter(Boolean)) {
+      const [k, v] = part.split("=");
+      if (k && v !== undefined) claims[k] = v;
+    }
+    owners.set(m[3], { kind: m[2], id: m[3], claims });
+  }
+  return owners;
+}
+
+function ownersIn(saved: SavedTables): Owner[] {
+  return [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
+}
+
+export interface AddPlan {
+  /** The comment every rule of the new owner carries, claims included. */
+  comment: string;
+  /** Sysctls to switch to 1, each with the value a failed create puts back. */
+  switchOn: Array<{ key: SysctlKey; was: string }>;
+}
+
+/**
+ * What a new owner adds, given the host's `iptables-save` and the current
+ * values of `sysctls`. A claim another owner already holds is inherited, so
+ * the value recorded is the one before the first owner, not the 1 it set.
+ */
+export function planAdd(
+  kind: string,
+  id: string,
+  saved: SavedTables,
+  current: Record<string, string>,
+  rules: Rule[],
+  sysctls: SysctlKey[],
+): AddPlan {
+  const owners = ownersIn(saved);
+  const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
+  const claims: Record<string, string> = {};
+  for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
+  for (const table of new Set(rules.map((r) => r.table)))
+    claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
+  return {
+    comment: ownerComment(kind, id, claims),
+    switchOn: sysctls.filter((key) => current[key] !== "1").map((key) => ({ key, was: current[key] ?? "0" })),
+  };
+}
+
+export interface ReleasePlan {
+  /** Sysctls no other owner claims, each back to the value recorded before the first owner. */
+  restore: Array<{ key: SysctlKey; value: string }>;
+  /** Tables the first owner brought into existence, claimed by no other owner and holding nothing again. */
+  drop: Table[];
+  /** Claims another owner still holds (claim key -> those owners' ids): left as the host has them. */
+  kept: Record<string, string[]>;
+}
+
+/** A table holding no rule and no policy but ACCEPT: dropping it loses nothing anyone put there. */
+function untouched(saved: SavedTables, table: Table): boolean {
+  return (
+    (saved.rules.get(table) ?? []).length === 0 &&
+    Object.values(saved.policies.get(table) ?? {}).every((p) => p === "ACCEPT")
+  );
+}
+
+/**
+ * What a leaving owner puts back, given the host's `iptables-save` after its
+ * own rules were removed. Its claims are read from `comment` as recorded in
+ * state at create, not from the host, so the originals survive drift: rules
+ * deleted or comments rewritten behind the program's back. A comment that
+ * does not name owner `id` claims nothing.
+ */
+export function planRelease(remaining: SavedTables, comment: string, id: string): ReleasePlan {
+  const plan: ReleasePlan = { restore: [], drop: [], kept: {} };
+  const ours = parseOwners(`--comment ${comment}`).get(id);
+  if (!ours) return plan;
+  const others = ownersIn(remaining).filter((o) => o.id !== id);
+  const tableOf = (key: string) => (Object.keys(TABLE_CLAIM) as Table[]).find((t) => TABLE_CLAIM[t] === key);
+  for (const [key, value] of Object.entries(ours.claims)) {
+    const holders = others.filter((o) => o.claims[key] !== undefined).map((o) => o.id);
+    if (holders.length > 0) {
+      plan.kept[key] = holders;
+      continue;
+    }
+    if (key in SYSCTLS) plan.restore.push({ key: key as SysctlKey, value });
+    const table = tableOf(key);
+    if (table && value === "0" && untouched(remaining, table)) plan.drop.push(table);
+  }
+  return plan;
+}
