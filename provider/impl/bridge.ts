@@ -15,16 +15,7 @@ import {
 } from "../kernel/link";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 
 export type BridgeInputs = InputsOf<typeof BRIDGE>;
@@ -39,9 +30,7 @@ function rulesOf(i: { name: string }): Rule[] {
   return [{ table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] }];
 }
 
-export const check = checkFor(BRIDGE);
-
-export const diff = diffFor(BRIDGE, {
+export const { check, diff } = fromSchema(BRIDGE, {
   deleteBeforeReplace: true,
   drifted: (olds) => (olds.missingRules ?? []).length > 0,
 });

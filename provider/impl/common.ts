@@ -36,49 +36,45 @@ export function recordHostKeys(remote: Remote, previous?: Record<string, string>
   return { ...remote.hostKeys(), ...(previous ?? {}) };
 }
 
-/** Starts a check: validates the connection and returns the checker for the rest. */
-export function startCheck(news: Record<string, unknown>): Checker {
-  const checker = new Checker();
-  checkConnection(checker, "connection", news.connection);
-  return checker;
-}
-
-/**
- * A resource's check, from its schema: the connection, each field in the
- * schema's order (its defaults filled in), then `alsoCheck`, for the rules
- * that span fields.
- */
-export function checkFor<S extends Schema>(schema: S, alsoCheck?: (checker: Checker, news: RawInputs) => void) {
-  return async (_olds: unknown, news: RawInputs): Promise<pulumi.dynamic.CheckResult<InputsOf<S>>> => {
-    const checker = startCheck(news);
-    const inputs: RawInputs = { ...news };
-    for (const [key, f] of Object.entries(schema.fields)) inputs[key] = f.check(checker, key, news[key], news);
-    alsoCheck?.(checker, news);
-    return checkResult(checker, inputs);
-  };
-}
-
-/** What a resource's diff adds to what its schema says. */
-export interface DiffHooks<O> {
+/** What a resource's check and diff add to what its schema says. */
+export interface Hooks<O> {
+  /** The rules that span fields, run after each field's own. */
+  alsoCheck?: (checker: Checker, news: RawInputs) => void;
   /** The old resource must be gone before its replacement can be created. */
   deleteBeforeReplace?: true;
   /** Refresh found the host drifted from the outputs: an update puts it back. */
   drifted?: (olds: O) => boolean;
 }
 
-/** A resource's diff, from its schema: what replaces it and whether anything else changed. */
-export function diffFor<S extends Schema>(schema: S, hooks: DiffHooks<OutputsOf<S>> = {}) {
-  return async (_id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> => {
-    const conn = diffConnection(olds.connection, news.connection);
-    const replaces = conn.replace ? ["connection"] : [];
-    let update = conn.update || (hooks.drifted?.(olds) ?? false);
-    for (const [key, f] of Object.entries(schema.fields)) {
-      const change = f.diff((olds as RawInputs)[key], (news as RawInputs)[key]);
-      if (change === "replace") replaces.push(key);
-      else if (change === "update") update = true;
-    }
-    const changes = replaces.length > 0 || update;
-    return hooks.deleteBeforeReplace ? { changes, replaces, deleteBeforeReplace: true } : { changes, replaces };
+/**
+ * A resource's check and diff, from its schema. Check: the connection, each
+ * field in the schema's order (its defaults filled in), then `alsoCheck`.
+ * Diff: what replaces the resource, and whether anything else changed.
+ */
+export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S>> = {}) {
+  const fields = Object.entries(schema.fields);
+  return {
+    async check(_olds: unknown, news: RawInputs): Promise<pulumi.dynamic.CheckResult<InputsOf<S>>> {
+      const checker = new Checker();
+      checkConnection(checker, "connection", news.connection);
+      const inputs: RawInputs = { ...news };
+      for (const [key, f] of fields) inputs[key] = f.check(checker, key, news[key], news);
+      hooks.alsoCheck?.(checker, news);
+      return checkResult(checker, inputs);
+    },
+
+    async diff(_id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> {
+      const conn = diffConnection(olds.connection, news.connection);
+      const replaces = conn.replace ? ["connection"] : [];
+      let update = conn.update || (hooks.drifted?.(olds) ?? false);
+      for (const [key, f] of fields) {
+        const change = f.diff((olds as RawInputs)[key], (news as RawInputs)[key]);
+        if (change === "replace") replaces.push(key);
+        else if (change === "update") update = true;
+      }
+      const changes = replaces.length > 0 || update;
+      return hooks.deleteBeforeReplace ? { changes, replaces, deleteBeforeReplace: true } : { changes, replaces };
+    },
   };
 }
 
@@ -87,7 +83,7 @@ export function diffFor<S extends Schema>(schema: S, hooks: DiffHooks<OutputsOf<
  * required field would otherwise come back as `undefined`, and the provider
  * host's "Unexpected struct type." would hide the failures), with the failures.
  */
-export function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.dynamic.CheckResult {
+function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.dynamic.CheckResult {
   const sendable = plain(inputs);
   return checker.ok ? { inputs: sendable } : { inputs: sendable, failures: checker.failures };
 }
@@ -97,7 +93,7 @@ export function checkResult(checker: Checker, inputs: Record<string, unknown>): 
  * replace. Anything else (user, credentials, key pin, jump host, sudo) only
  * changes how we reach the same host: update in place.
  */
-export function diffConnection(
+function diffConnection(
   olds: Connection | undefined,
   news: Connection | undefined,
 ): { replace: boolean; update: boolean } {

@@ -4,27 +4,21 @@ import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { MASQUERADE_RULE } from "../resourceSchemas";
 import { show } from "../validate";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 
 export type MasqueradeRuleInputs = InputsOf<typeof MASQUERADE_RULE>;
 export type MasqueradeRuleOutputs = OutputsOf<typeof MASQUERADE_RULE>;
 
-export const check = checkFor(MASQUERADE_RULE, (checker, news) => {
-  if (news.outInterface !== undefined && news.excludeOutInterface !== undefined)
-    checker.fail(
-      "excludeOutInterface",
-      `${show(news.excludeOutInterface)} cannot be combined with outInterface ${show(news.outInterface)}: use one form`,
-    );
+export const { check, diff } = fromSchema(MASQUERADE_RULE, {
+  alsoCheck: (checker, news) => {
+    if (news.outInterface !== undefined && news.excludeOutInterface !== undefined)
+      checker.fail(
+        "excludeOutInterface",
+        `${show(news.excludeOutInterface)} cannot be combined with outInterface ${show(news.outInterface)}: use one form`,
+      );
+  },
+  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.ipForwardOn === false,
 });
 
 /** The lesson's rule, plus FORWARD accepts so it also works where the FORWARD policy is DROP (Docker hosts). */
@@ -43,10 +37,6 @@ export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
 }
 
 const sysctlsOf = (i: MasqueradeRuleInputs): SysctlKey[] => (i.enableIpForward ? ["ipfw"] : []);
-
-export const diff = diffFor(MASQUERADE_RULE, {
-  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.ipForwardOn === false,
-});
 
 export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);

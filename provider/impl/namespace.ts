@@ -10,16 +10,7 @@ import {
 } from "../kernel/netns";
 import { NAMESPACE } from "../resourceSchemas";
 import { CommandError } from "../transport";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 
 export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
 export type NamespaceOutputs = OutputsOf<typeof NAMESPACE>;
@@ -28,10 +19,8 @@ function idOf(inputs: NamespaceInputs): string {
   return `netns/${inputs.name}@${endpoint(inputs.connection)}`;
 }
 
-export const check = checkFor(NAMESPACE);
-
 // A name is unique on its host: the old namespace must go before the new one can exist.
-export const diff = diffFor(NAMESPACE, { deleteBeforeReplace: true });
+export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true });
 
 export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);

@@ -3,22 +3,17 @@ import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 
 export type PortForwardInputs = InputsOf<typeof PORT_FORWARD>;
 export type PortForwardOutputs = OutputsOf<typeof PORT_FORWARD>;
 
-export const check = checkFor(PORT_FORWARD);
+export const { check, diff } = fromSchema(PORT_FORWARD, {
+  // Two forwards of one host port cannot coexist: the old one goes first.
+  deleteBeforeReplace: true,
+  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.sysctlsOn === false,
+});
 
 /**
  * DNAT for traffic arriving for the host's own addresses; with `fromHost`,
@@ -76,12 +71,6 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 }
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
-
-// Two forwards of one host port cannot coexist: the old one goes first.
-export const diff = diffFor(PORT_FORWARD, {
-  deleteBeforeReplace: true,
-  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.sysctlsOn === false,
-});
 
 export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);

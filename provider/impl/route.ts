@@ -14,26 +14,18 @@ import {
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { show } from "../validate";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 
 export type RouteInputs = InputsOf<typeof ROUTE>;
 export type RouteOutputs = OutputsOf<typeof ROUTE>;
 
-export const check = checkFor(ROUTE, (checker, news) => {
-  if (news.via === undefined && news.device === undefined)
-    checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
+export const { check, diff } = fromSchema(ROUTE, {
+  alsoCheck: (checker, news) => {
+    if (news.via === undefined && news.device === undefined)
+      checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
+  },
+  deleteBeforeReplace: true,
 });
-
-export const diff = diffFor(ROUTE, { deleteBeforeReplace: true });
 
 async function readRoute(remote: Remote, spec: RouteSpec): Promise<RouteState | undefined> {
   const [text] = await readSections(remote, [showRouteScript(spec)]);

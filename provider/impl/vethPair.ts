@@ -16,16 +16,7 @@ import {
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { isUnknown } from "../validate";
-import {
-  checkFor,
-  diffFor,
-  type InputsOf,
-  type OutputsOf,
-  type ProviderOf,
-  plain,
-  recordHostKeys,
-  remoteFor,
-} from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
 export type VethPairOutputs = OutputsOf<typeof VETH_PAIR>;
@@ -33,17 +24,18 @@ export type VethPairOutputs = OutputsOf<typeof VETH_PAIR>;
 const where = (end: InterfaceEnd) =>
   end.namespace ? `namespace ${JSON.stringify(end.namespace)}` : "the host namespace";
 
-export const check = checkFor(VETH_PAIR, (checker, news) => {
-  const a = news.a as InterfaceEnd;
-  const b = news.b as InterfaceEnd;
-  if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
-    checker.fail(
-      "b.name",
-      `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,
-    );
+export const { check, diff } = fromSchema(VETH_PAIR, {
+  alsoCheck: (checker, news) => {
+    const a = news.a as InterfaceEnd;
+    const b = news.b as InterfaceEnd;
+    if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
+      checker.fail(
+        "b.name",
+        `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,
+      );
+  },
+  deleteBeforeReplace: true,
 });
-
-export const diff = diffFor(VETH_PAIR, { deleteBeforeReplace: true });
 
 /** Creates the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
 function createStep(a: InterfaceEnd, b: InterfaceEnd): { step: string; first: InterfaceEnd } {

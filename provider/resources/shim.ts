@@ -52,8 +52,8 @@ function shimProvider<S extends Schema>(implModule: string): ProviderOf<S> {
 /** A resource's public args: its connection and the fields of its schema. */
 export type ResourceArgsOf<S extends Schema> = { connection: pulumi.Input<ConnectionArgs> } & ArgsOf<S["fields"]>;
 
-/** A resource's properties: its connection, the host keys it recorded, its fields and declared outputs. */
-type ResourcePropertiesOf<S extends Schema> = {
+/** A resource's instance: its connection, the host keys it recorded, its fields and declared outputs. */
+export type ResourceOf<S extends Schema> = pulumi.dynamic.Resource & {
   readonly [K in keyof BaseOutputs]: pulumi.Output<K extends "connection" ? ConnectionArgs : BaseOutputs[K]>;
 } & PropertiesOf<S>;
 
@@ -73,7 +73,7 @@ export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(t
     name: string,
     args: A,
     opts?: pulumi.CustomResourceOptions,
-  ) => pulumi.dynamic.Resource & ResourcePropertiesOf<S>;
+  ) => ResourceOf<S>;
 }
 
 /**
