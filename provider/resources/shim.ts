@@ -52,8 +52,12 @@ function shimProvider<S extends Schema>(implModule: string): ProviderOf<S> {
 /** A resource's public args: its connection and the fields of its schema. */
 export type ResourceArgsOf<S extends Schema> = { connection: pulumi.Input<ConnectionArgs> } & ArgsOf<S["fields"]>;
 
-/** A resource's instance: its connection, the host keys it recorded, its fields and declared outputs. */
-export type ResourceOf<S extends Schema> = pulumi.dynamic.Resource & {
+/**
+ * A resource's properties: its connection, the host keys it recorded, its
+ * fields and declared outputs. The engine sets one for each key of the input
+ * bag; each class declares them by merging this into its own declaration.
+ */
+export type ResourcePropertiesOf<S extends Schema> = {
   readonly [K in keyof BaseOutputs]: pulumi.Output<K extends "connection" ? ConnectionArgs : BaseOutputs[K]>;
 } & PropertiesOf<S>;
 
@@ -61,19 +65,21 @@ export type ResourceOf<S extends Schema> = pulumi.dynamic.Resource & {
  * The base class of the resource of type `type` with schema S, taking args A
  * (its public args interface, so that users see it by name).
  */
-export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(type: TypeFor<S>, schema: S) {
+export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(
+  type: TypeFor<S>,
+  schema: S,
+): new (
+  name: string,
+  args: A,
+  opts?: pulumi.CustomResourceOptions,
+) => pulumi.dynamic.Resource {
   const provider = shimProvider<S>(`pulumi-netns/impl/${type.charAt(0).toLowerCase()}${type.slice(1)}`);
   class NetnsResource extends pulumi.dynamic.Resource {
     constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
       super(provider, name, inputBag(schema, name, args), withSecretConnection(opts), "netns", type);
     }
   }
-  // The engine gives the instance a property for each key of the input bag: the schema's fields and outputs.
-  return NetnsResource as unknown as new (
-    name: string,
-    args: A,
-    opts?: pulumi.CustomResourceOptions,
-  ) => ResourceOf<S>;
+  return NetnsResource;
 }
 
 /**
