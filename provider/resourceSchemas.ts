@@ -164,7 +164,7 @@ export const ROUTE = schema(
     metric: field<number>(integerIn(0, 4294967295)).comparedBy((a, b) => (a ?? 0) === (b ?? 0)),
   },
   {
-    /** The interface the kernel uses for this route. */
+    /** The interface the kernel uses for this route (the one it chose when `device` was not given). */
     observedDevice: optionalInState<string>(),
   },
 );

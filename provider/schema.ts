@@ -17,14 +17,14 @@ export type Rule = (value: unknown) => string | undefined;
 export type RawInputs = Record<string, unknown>;
 
 /** What a field's change asks of the resource; undefined when it did not change. */
-export type Change = "replace" | "update" | undefined;
+type Change = "replace" | "update" | undefined;
 
 /**
  * required: the program must give it. defaulted: check fills it in when
  * absent. resourceName: required at check, and the resource's constructor
  * fills it in with the resource's name. optional: it may stay absent.
  */
-export type Presence = "required" | "defaulted" | "resourceName" | "optional";
+type Presence = "required" | "defaulted" | "resourceName" | "optional";
 
 /** One input field. T: its checked value; A: its type in the public args; O: its type in the outputs. */
 export interface Field<T = unknown, A = unknown, O = unknown, P extends Presence = Presence> {
@@ -115,7 +115,7 @@ export function checkedBy<T, A = pulumi.Input<T>>(validate: Validate): ValueFiel
   return new ValueField({ validate, presence: "optional", replaceOnChange: false, same: (a, b) => a === b });
 }
 
-/** An output the class declares: what the provider observed or recorded. */
+/** An output-only field: what the provider observed or recorded. */
 export interface OutputField<T = unknown, Declared extends boolean = boolean, Optional extends boolean = boolean> {
   readonly declared: Declared;
   /** Never set: only carries the output's type and whether state may lack it. */

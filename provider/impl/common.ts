@@ -37,7 +37,7 @@ export function recordHostKeys(remote: Remote, previous?: Record<string, string>
 }
 
 /** What a resource's check and diff add to what its schema says. */
-export interface Hooks<O> {
+interface Hooks<O> {
   /** The rules that span fields, run after each field's own. */
   alsoCheck?: (checker: Checker, news: RawInputs) => void;
   /** The old resource must be gone before its replacement can be created. */
