@@ -9,19 +9,9 @@ import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
 import { type NetworkPlan, type NetworkSpec, planNetwork } from "./plan";
 
-export interface IsolatedNetworkArgs {
+/** What an IsolatedNetwork is made of (see NetworkSpec), and the host it is made on. */
+export interface IsolatedNetworkArgs extends NetworkSpec {
   connection: pulumi.Input<ConnectionArgs>;
-  /** The bridge's name, e.g. "v-net-0". */
-  bridge: string;
-  /** e.g. "192.168.15.0/24". */
-  subnet: string;
-  /** The bridge's address, e.g. "192.168.15.5"; default: the first usable address. */
-  gateway?: string;
-  /** Namespaces to put on the bridge. An address not given is derived from the name, stable as the list changes. */
-  namespaces: Array<{ name: string; address?: string; vethName?: string }>;
-  /** MASQUERADE + forwarding + a default route in each namespace (default true). */
-  outboundNat?: boolean;
-  portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
 }
 
 /**
@@ -42,15 +32,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
-    const spec: NetworkSpec = {
-      bridge: args.bridge,
-      subnet: args.subnet,
-      gateway: args.gateway,
-      namespaces: args.namespaces,
-      outboundNat: args.outboundNat,
-      portForwards: args.portForwards,
-    };
-    const plan = planNetwork(spec);
+    const plan = planNetwork(args);
     this.plan = plan;
     const connection = args.connection;
     const child = { parent: this };

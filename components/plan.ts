@@ -7,10 +7,15 @@ import { interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, port, sh
  * on their own (Mininet keeps its topology apart from what realizes it).
  */
 export interface NetworkSpec {
+  /** The bridge's name, e.g. "v-net-0". */
   bridge: string;
+  /** e.g. "192.168.15.0/24". */
   subnet: string;
+  /** The bridge's address, e.g. "192.168.15.5"; default: the first usable address. */
   gateway?: string;
+  /** Namespaces to put on the bridge. An address not given is derived from the name, stable as the list changes. */
   namespaces: Array<{ name: string; address?: string; vethName?: string }>;
+  /** MASQUERADE + forwarding + a default route in each namespace (default true). */
   outboundNat?: boolean;
   portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
 }

@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import { type ArgsOf, type CheckedOf, field, type Rule } from "./schema";
 import {
   boolean,
   type Checker,
@@ -12,49 +13,67 @@ import {
   userName,
 } from "./validate";
 
+/** "a string", "a list", ...: what a value is, for messages that must not show it. */
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+/**
+ * A connection field whose rule shows the value it refuses, run only on a
+ * plain value: an object or list in a connection field may be (or hold) the
+ * whole connection with its secrets.
+ */
+function shownIfPlain<T>(rule: Rule) {
+  return field<T>((v) => (typeof v === "object" && v !== null ? `is ${kindOf(v)} (its value is not shown)` : rule(v)));
+}
+
+/** A secret: its rule never shows the value. */
+const secret = (rule: Rule) => field<string>(rule);
+const isString: Rule = (v) => (typeof v === "string" ? undefined : "must be a string");
+
+/**
+ * The connection's fields, in the order check reports them. How a change of
+ * the connection is diffed is decided for it as a whole (diffConnection).
+ */
+const CONNECTION = {
+  host: shownIfPlain<string>(hostName).required(),
+  port: shownIfPlain<number>(port),
+  user: shownIfPlain<string>(userName),
+  hostKey: shownIfPlain<string>(hostKey),
+  sudo: shownIfPlain<boolean>(boolean),
+  dialErrorLimit: shownIfPlain<number>(integerIn(1, 100)),
+  perDialTimeout: shownIfPlain<number>(seconds),
+  password: secret(isString),
+  privateKeyPassword: secret(isString),
+  privateKey: secret((v) =>
+    typeof v === "string" && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(v)
+      ? undefined
+      : "is not a PEM or OpenSSH private key (its text is not shown)",
+  ),
+  agentSocketPath: shownIfPlain<string>((v) =>
+    typeof v === "string" && v.startsWith("/") && !/[\0\n]/.test(v)
+      ? undefined
+      : `${show(v)} is not an absolute socket path`,
+  ),
+  /** Passes here: checkConnection checks a jump host as a connection of its own, one level deeper. */
+  proxy: field<Connection, pulumi.Input<ConnectionArgs>>(() => undefined),
+};
+
 /**
  * How to reach a Linux host over SSH. Same field names as `@pulumi/command`'s
  * `remote.Connection`, so an existing object can be reused as it is.
  */
-export interface ConnectionArgs {
-  host: pulumi.Input<string>;
-  port?: pulumi.Input<number>;
-  user?: pulumi.Input<string>;
-  password?: pulumi.Input<string>;
-  privateKey?: pulumi.Input<string>;
-  privateKeyPassword?: pulumi.Input<string>;
-  agentSocketPath?: pulumi.Input<string>;
-  hostKey?: pulumi.Input<string>;
-  proxy?: pulumi.Input<ConnectionArgs>;
-  sudo?: pulumi.Input<boolean>;
-  dialErrorLimit?: pulumi.Input<number>;
-  perDialTimeout?: pulumi.Input<number>;
-}
+export interface ConnectionArgs extends ArgsOf<typeof CONNECTION> {}
 
 /** A `ConnectionArgs` with every input resolved: what the provider receives. */
-export interface Connection {
-  host: string;
-  port?: number;
-  user?: string;
-  password?: string;
-  privateKey?: string;
-  privateKeyPassword?: string;
-  agentSocketPath?: string;
-  hostKey?: string;
-  proxy?: Connection;
-  sudo?: boolean;
-  dialErrorLimit?: number;
-  perDialTimeout?: number;
-}
+export interface Connection extends CheckedOf<typeof CONNECTION> {}
 
 export const DEFAULT_PORT = 22;
 export const DEFAULT_USER = "root";
 export const DEFAULT_DIAL_ERROR_LIMIT = 10;
 export const DEFAULT_PER_DIAL_TIMEOUT = 15;
 const MAX_PROXY_DEPTH = 8;
-
-/** The fields whose values must never be shown, logged or stored in plain text. */
-export const SECRET_FIELDS = ["password", "privateKey", "privateKeyPassword"] as const;
 
 /** "user@host:port", how a host is named in messages and in recorded host keys. */
 export function describe(conn: Connection): string {
@@ -64,21 +83,6 @@ export function describe(conn: Connection): string {
 /** "host:port", the identity a host key belongs to. */
 export function endpoint(conn: Connection): string {
   return `${conn.host}:${conn.port ?? DEFAULT_PORT}`;
-}
-
-/** "a string", "a list", ...: what a value is, for messages that must not show it. */
-function kindOf(v: unknown): string {
-  if (Array.isArray(v)) return "a list";
-  return typeof v === "object" ? "an object" : `a ${typeof v}`;
-}
-
-/**
- * A connection field's rule, run only on a plain value: the rules show the
- * value they refuse, and an object or list in a connection field may be (or
- * hold) the whole connection with its secrets.
- */
-function shownIfPlain(rule: (v: unknown) => string | undefined): (v: unknown) => string | undefined {
-  return (v) => (typeof v === "object" && v !== null ? `is ${kindOf(v)} (its value is not shown)` : rule(v));
 }
 
 /** Validates a connection (and its chain of jump hosts) without ever echoing a secret. */
@@ -100,48 +104,10 @@ export function checkConnection(checker: Checker, property: string, conn: unknow
     return;
   }
   const c = conn as Record<string, unknown>;
-  const known = new Set([
-    "host",
-    "port",
-    "user",
-    "password",
-    "privateKey",
-    "privateKeyPassword",
-    "agentSocketPath",
-    "hostKey",
-    "proxy",
-    "sudo",
-    "dialErrorLimit",
-    "perDialTimeout",
-  ]);
   for (const key of Object.keys(c)) {
-    if (!known.has(key)) checker.fail(`${property}.${key}`, `unknown connection field ${show(key)}`);
+    if (!Object.hasOwn(CONNECTION, key)) checker.fail(`${property}.${key}`, `unknown connection field ${show(key)}`);
   }
-  checker.field(`${property}.host`, c.host, shownIfPlain(hostName), true);
-  checker.field(`${property}.port`, c.port, shownIfPlain(port));
-  checker.field(`${property}.user`, c.user, shownIfPlain(userName));
-  checker.field(`${property}.hostKey`, c.hostKey, shownIfPlain(hostKey));
-  checker.field(`${property}.sudo`, c.sudo, shownIfPlain(boolean));
-  checker.field(`${property}.dialErrorLimit`, c.dialErrorLimit, shownIfPlain(integerIn(1, 100)));
-  checker.field(`${property}.perDialTimeout`, c.perDialTimeout, shownIfPlain(seconds));
-  checker.field(`${property}.password`, c.password, (v) => (typeof v === "string" ? undefined : "must be a string"));
-  checker.field(`${property}.privateKeyPassword`, c.privateKeyPassword, (v) =>
-    typeof v === "string" ? undefined : "must be a string",
-  );
-  checker.field(`${property}.privateKey`, c.privateKey, (v) =>
-    typeof v === "string" && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(v)
-      ? undefined
-      : "is not a PEM or OpenSSH private key (its text is not shown)",
-  );
-  checker.field(
-    `${property}.agentSocketPath`,
-    c.agentSocketPath,
-    shownIfPlain((v) =>
-      typeof v === "string" && v.startsWith("/") && !/[\0\n]/.test(v)
-        ? undefined
-        : `${show(v)} is not an absolute socket path`,
-    ),
-  );
+  for (const [key, f] of Object.entries(CONNECTION)) f.check(checker, `${property}.${key}`, c[key], c);
   if (c.proxy !== undefined) {
     if (depth >= MAX_PROXY_DEPTH) checker.fail(`${property}.proxy`, `more than ${MAX_PROXY_DEPTH} jump hosts`);
     else checkConnection(checker, `${property}.proxy`, c.proxy, depth + 1);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import {
   addressChanges,
@@ -16,30 +16,14 @@ import {
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import { bestEffort, creation, type IpArgs, script, sequence } from "../kernel/script";
+import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { boolean, interfaceName, isUnknown, mtu, namespaceName } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
-import { checkAddresses } from "./ends";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 
-export interface BridgeInputs {
-  connection: Connection;
-  name: string;
-  namespace?: string;
-  addresses: string[];
-  mtu?: number;
-  up: boolean;
-  adopt: boolean;
-}
-
-export interface BridgeOutputs extends BridgeInputs, BaseOutputs, RuleSetState {
-  mac: string;
-  ifindex: number;
-  adopted: boolean;
-  /** Rules refresh found missing on the host; the next update puts them back. */
-  missingRules: string[];
-}
+export type BridgeInputs = InputsOf<typeof BRIDGE>;
+export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
 
 /**
  * Where br_netfilter is loaded (Docker loads it), frames between two ports of
@@ -50,37 +34,10 @@ function rulesOf(i: { name: string }): Rule[] {
   return [{ table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] }];
 }
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  checker.field("name", news.name, interfaceName, true);
-  checker.field("namespace", news.namespace, namespaceName);
-  checkAddresses(checker, "addresses", news.addresses);
-  checker.field("mtu", news.mtu, mtu);
-  checker.field("up", news.up, boolean);
-  checker.field("adopt", news.adopt, boolean);
-  return checkResult(checker, {
-    ...news,
-    addresses: news.addresses ?? [],
-    up: news.up ?? true,
-    adopt: news.adopt ?? false,
-  });
-}
-
-export async function diff(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  if (isUnknown(news.name) || olds.name !== news.name) replaces.push("name");
-  if (olds.namespace !== news.namespace) replaces.push("namespace");
-  const update =
-    conn.update ||
-    (olds.missingRules ?? []).length > 0 ||
-    olds.up !== news.up ||
-    olds.mtu !== news.mtu ||
-    olds.adopt !== news.adopt ||
-    !sameAddresses(olds.addresses, news.addresses);
-  return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
-}
+export const { check, diff } = fromSchema(BRIDGE, {
+  deleteBeforeReplace: true,
+  drifted: (olds) => (olds.missingRules ?? []).length > 0,
+});
 
 /**
  * A random locally administered unicast MAC. Set explicitly at creation, it
@@ -220,3 +177,5 @@ export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
   await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
 }
+
+export const provider: ProviderOf<typeof BRIDGE> = { check, diff, create, read, update, delete: remove };

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { type Connection, checkConnection, DEFAULT_PORT } from "../connection";
+import type { CheckedOf, RawInputs, Schema, StoredOf } from "../schema";
 import { openRemote, type Remote } from "../transport";
 import { Checker, isUnknown } from "../validate";
 
@@ -9,6 +10,21 @@ export interface BaseOutputs {
   /** Host keys seen at first contact, by "host:port" (trust on first use). */
   knownHostKeys: Record<string, string>;
 }
+
+/** A resource's inputs as check returns them and create receives them. */
+export type InputsOf<S extends Schema> = { connection: Connection } & CheckedOf<S["fields"]>;
+
+/** A resource's outputs as its provider stores them. */
+export type OutputsOf<S extends Schema> = BaseOutputs & StoredOf<S>;
+
+/**
+ * What each impl module exports as `provider`: every operation the engine
+ * calls, typed by the resource's schema. (read always gets the stored outputs;
+ * the SDK's type has them optional.)
+ */
+export type ProviderOf<S extends Schema> = Required<
+  Pick<pulumi.dynamic.ResourceProvider<InputsOf<S>, OutputsOf<S>>, "check" | "diff" | "create" | "update" | "delete">
+> & { read: (id: string, props: OutputsOf<S>) => Promise<pulumi.dynamic.ReadResult<OutputsOf<S>>> };
 
 /** Connects with the resource's connection and the host keys its state recorded. */
 export function remoteFor(props: { connection: Connection; knownHostKeys?: Record<string, string> }): Promise<Remote> {
@@ -20,11 +36,46 @@ export function recordHostKeys(remote: Remote, previous?: Record<string, string>
   return { ...remote.hostKeys(), ...(previous ?? {}) };
 }
 
-/** Starts a check: validates the connection and returns the checker for the rest. */
-export function startCheck(news: Record<string, unknown>): Checker {
-  const checker = new Checker();
-  checkConnection(checker, "connection", news.connection);
-  return checker;
+/** What a resource's check and diff add to what its schema says. */
+interface Hooks<O> {
+  /** The rules that span fields, run after each field's own. */
+  alsoCheck?: (checker: Checker, news: RawInputs) => void;
+  /** The old resource must be gone before its replacement can be created. */
+  deleteBeforeReplace?: true;
+  /** Refresh found the host drifted from the outputs: an update puts it back. */
+  drifted?: (olds: O) => boolean;
+}
+
+/**
+ * A resource's check and diff, from its schema. Check: the connection, each
+ * field in the schema's order (its defaults filled in), then `alsoCheck`.
+ * Diff: what replaces the resource, and whether anything else changed.
+ */
+export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S>> = {}) {
+  const fields = Object.entries(schema.fields);
+  return {
+    async check(_olds: unknown, news: RawInputs): Promise<pulumi.dynamic.CheckResult<InputsOf<S>>> {
+      const checker = new Checker();
+      checkConnection(checker, "connection", news.connection);
+      const inputs: RawInputs = { ...news };
+      for (const [key, f] of fields) inputs[key] = f.check(checker, key, news[key], news);
+      hooks.alsoCheck?.(checker, news);
+      return checkResult(checker, inputs);
+    },
+
+    async diff(_id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> {
+      const conn = diffConnection(olds.connection, news.connection);
+      const replaces = conn.replace ? ["connection"] : [];
+      let update = conn.update || (hooks.drifted?.(olds) ?? false);
+      for (const [key, f] of fields) {
+        const change = f.diff((olds as RawInputs)[key], (news as RawInputs)[key]);
+        if (change === "replace") replaces.push(key);
+        else if (change === "update") update = true;
+      }
+      const changes = replaces.length > 0 || update;
+      return hooks.deleteBeforeReplace ? { changes, replaces, deleteBeforeReplace: true } : { changes, replaces };
+    },
+  };
 }
 
 /**
@@ -32,7 +83,7 @@ export function startCheck(news: Record<string, unknown>): Checker {
  * required field would otherwise come back as `undefined`, and the provider
  * host's "Unexpected struct type." would hide the failures), with the failures.
  */
-export function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.dynamic.CheckResult {
+function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.dynamic.CheckResult {
   const sendable = plain(inputs);
   return checker.ok ? { inputs: sendable } : { inputs: sendable, failures: checker.failures };
 }
@@ -59,17 +110,6 @@ function normalizeConnection(conn: Connection): unknown {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => [k, k === "proxy" && typeof v === "object" ? normalizeConnection(v as Connection) : v]);
   return Object.fromEntries(entries);
-}
-
-/** Deep equality for plain JSON values (order-sensitive for arrays). */
-export function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-/** Turns an unexpected failure into an error that names the resource. */
-export function failWith(what: string, err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
-  throw new Error(`${what}: ${message}`);
 }
 
 /**

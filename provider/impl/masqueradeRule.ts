@@ -1,45 +1,25 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
-import { boolean, interfaceName, ipv4Network, isUnknown, namespaceName, show } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { MASQUERADE_RULE } from "../resourceSchemas";
+import { show } from "../validate";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 
-export interface MasqueradeRuleInputs {
-  connection: Connection;
-  source: string;
-  outInterface?: string;
-  excludeOutInterface?: string;
-  namespace?: string;
-  enableIpForward: boolean;
-}
+export type MasqueradeRuleInputs = InputsOf<typeof MASQUERADE_RULE>;
+export type MasqueradeRuleOutputs = OutputsOf<typeof MASQUERADE_RULE>;
 
-export interface MasqueradeRuleOutputs extends MasqueradeRuleInputs, BaseOutputs {
-  ruleId: string;
-  comment: string;
-  /** The rules as `iptables -S` prints them. */
-  rules: string[];
-  /** Rules refresh found missing on the host; the next update puts them back. */
-  missingRules: string[];
-  /** False when refresh found forwarding switched off behind the program's back. */
-  ipForwardOn: boolean;
-}
-
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  checker.field("source", news.source, ipv4Network, true);
-  checker.field("outInterface", news.outInterface, interfaceName);
-  checker.field("excludeOutInterface", news.excludeOutInterface, interfaceName);
-  checker.field("namespace", news.namespace, namespaceName);
-  checker.field("enableIpForward", news.enableIpForward, boolean);
-  if (news.outInterface !== undefined && news.excludeOutInterface !== undefined)
-    checker.fail(
-      "excludeOutInterface",
-      `${show(news.excludeOutInterface)} cannot be combined with outInterface ${show(news.outInterface)}: use one form`,
-    );
-  return checkResult(checker, { ...news, enableIpForward: news.enableIpForward ?? true });
-}
+export const { check, diff } = fromSchema(MASQUERADE_RULE, {
+  alsoCheck: (checker, news) => {
+    if (news.outInterface !== undefined && news.excludeOutInterface !== undefined)
+      checker.fail(
+        "excludeOutInterface",
+        `${show(news.excludeOutInterface)} cannot be combined with outInterface ${show(news.outInterface)}: use one form`,
+      );
+  },
+  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.ipForwardOn === false,
+});
 
 /** The lesson's rule, plus FORWARD accepts so it also works where the FORWARD policy is DROP (Docker hosts). */
 export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
@@ -57,20 +37,6 @@ export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
 }
 
 const sysctlsOf = (i: MasqueradeRuleInputs): SysctlKey[] => (i.enableIpForward ? ["ipfw"] : []);
-
-export async function diff(
-  _id: string,
-  olds: MasqueradeRuleOutputs,
-  news: MasqueradeRuleInputs,
-): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  for (const key of ["source", "outInterface", "excludeOutInterface", "namespace", "enableIpForward"] as const)
-    if (isUnknown(news[key]) || olds[key] !== news[key]) replaces.push(key);
-  const drifted = (olds.missingRules ?? []).length > 0 || olds.ipForwardOn === false;
-  return { changes: replaces.length > 0 || conn.update || drifted, replaces };
-}
 
 export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
@@ -90,3 +56,5 @@ export const { read, update, remove } = ruleSetResource<MasqueradeRuleInputs, Ma
   sysctlsOf,
   "ipForwardOn",
 );
+
+export const provider: ProviderOf<typeof MASQUERADE_RULE> = { check, diff, create, read, update, delete: remove };

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import { at } from "../kernel/namespace";
 import {
   addNamespace,
@@ -13,52 +13,20 @@ import {
   waitForPeers,
 } from "../kernel/netns";
 import { sequence } from "../kernel/script";
+import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { boolean, namespaceName } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 
-export interface NamespaceInputs {
-  connection: Connection;
-  name: string;
-  loopbackUp: boolean;
-  adopt: boolean;
-}
-
-export interface NamespaceOutputs extends NamespaceInputs, BaseOutputs {
-  /** True when the namespace existed before this resource took it over. */
-  adopted: boolean;
-}
+export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
+export type NamespaceOutputs = OutputsOf<typeof NAMESPACE>;
 
 function idOf(inputs: NamespaceInputs): string {
   return `netns/${inputs.name}@${endpoint(inputs.connection)}`;
 }
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  checker.field("name", news.name, namespaceName, true);
-  checker.field("loopbackUp", news.loopbackUp, boolean);
-  checker.field("adopt", news.adopt, boolean);
-  return checkResult(checker, { ...news, loopbackUp: news.loopbackUp ?? true, adopt: news.adopt ?? false });
-}
-
-export async function diff(
-  _id: string,
-  olds: NamespaceOutputs,
-  news: NamespaceInputs,
-): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  if (olds.name !== news.name) replaces.push("name");
-  const update = conn.update || olds.loopbackUp !== news.loopbackUp || olds.adopt !== news.adopt;
-  return {
-    changes: replaces.length > 0 || update,
-    replaces,
-    // A name is unique on its host: the old namespace must go before the new one can exist.
-    deleteBeforeReplace: true,
-  };
-}
+// A name is unique on its host: the old namespace must go before the new one can exist.
+export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true });
 
 export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
@@ -132,3 +100,5 @@ export async function deleteNamespaceWithPeers(remote: Remote, name: string): Pr
   if (!deletion.existed) return;
   await runScript(remote, deletion.deleted ? waitForPeers(deletion) : unlinkAndDelete(name, deletion));
 }
+
+export const provider: ProviderOf<typeof NAMESPACE> = { check, diff, create, read, update, delete: remove };

@@ -1,46 +1,19 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
-import { boolean, interfaceName, ipv4Address, isUnknown, namespaceName, oneOf, port } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { PORT_FORWARD } from "../resourceSchemas";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 
-export interface PortForwardInputs {
-  connection: Connection;
-  hostPort: number;
-  toAddress: string;
-  toPort: number;
-  protocol: "tcp" | "udp";
-  inInterface?: string;
-  namespace?: string;
-  fromHost: boolean;
-}
+export type PortForwardInputs = InputsOf<typeof PORT_FORWARD>;
+export type PortForwardOutputs = OutputsOf<typeof PORT_FORWARD>;
 
-export interface PortForwardOutputs extends PortForwardInputs, BaseOutputs {
-  ruleId: string;
-  comment: string;
-  rules: string[];
-  missingRules: string[];
-  sysctlsOn: boolean;
-}
-
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  checker.field("hostPort", news.hostPort, port, true);
-  checker.field("toAddress", news.toAddress, ipv4Address, true);
-  checker.field("toPort", news.toPort, port);
-  checker.field("protocol", news.protocol, oneOf("tcp", "udp"));
-  checker.field("inInterface", news.inInterface, interfaceName);
-  checker.field("namespace", news.namespace, namespaceName);
-  checker.field("fromHost", news.fromHost, boolean);
-  return checkResult(checker, {
-    ...news,
-    toPort: news.toPort ?? news.hostPort,
-    protocol: news.protocol ?? "tcp",
-    fromHost: news.fromHost ?? true,
-  });
-}
+export const { check, diff } = fromSchema(PORT_FORWARD, {
+  // Two forwards of one host port cannot coexist: the old one goes first.
+  deleteBeforeReplace: true,
+  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.sysctlsOn === false,
+});
 
 /**
  * DNAT for traffic arriving for the host's own addresses; with `fromHost`,
@@ -99,21 +72,6 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
 
-export async function diff(
-  _id: string,
-  olds: PortForwardOutputs,
-  news: PortForwardInputs,
-): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  for (const key of ["hostPort", "toAddress", "toPort", "protocol", "inInterface", "namespace", "fromHost"] as const)
-    if (isUnknown(news[key]) || olds[key] !== news[key]) replaces.push(key);
-  const drifted = (olds.missingRules ?? []).length > 0 || olds.sysctlsOn === false;
-  // Two forwards of one host port cannot coexist: the old one goes first.
-  return { changes: replaces.length > 0 || conn.update || drifted, replaces, deleteBeforeReplace: true };
-}
-
 export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
@@ -135,3 +93,5 @@ export const { read, update, remove } = ruleSetResource<PortForwardInputs, PortF
   sysctlsOf,
   "sysctlsOn",
 );
+
+export const provider: ProviderOf<typeof PORT_FORWARD> = { check, diff, create, read, update, delete: remove };

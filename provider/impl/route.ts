@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import { at } from "../kernel/namespace";
 import {
   addAndPrintRoute,
@@ -12,48 +12,22 @@ import {
   replaceRoute,
 } from "../kernel/route";
 import { allOrNothing, creation, sequence } from "../kernel/script";
+import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { integerIn, interfaceName, ipv4Address, ipv4Network, isUnknown, namespaceName, show } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
+import { show } from "../validate";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 
-export interface RouteInputs extends RouteSpec {
-  connection: Connection;
-}
+export type RouteInputs = InputsOf<typeof ROUTE>;
+export type RouteOutputs = OutputsOf<typeof ROUTE>;
 
-export interface RouteOutputs extends RouteInputs, BaseOutputs {
-  /** The device the kernel chose (when `device` was not given). */
-  observedDevice?: string;
-}
-
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  checker.field(
-    "destination",
-    news.destination,
-    (v) => (v === "default" || v === "0.0.0.0/0" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`),
-    true,
-  );
-  checker.field("via", news.via, ipv4Address);
-  checker.field("device", news.device, interfaceName);
-  checker.field("namespace", news.namespace, namespaceName);
-  checker.field("metric", news.metric, integerIn(0, 4294967295));
-  if (news.via === undefined && news.device === undefined)
-    checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
-  const destination = news.destination === "0.0.0.0/0" ? "default" : news.destination;
-  return checkResult(checker, { ...news, destination });
-}
-
-export async function diff(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  if (isUnknown(news.destination) || olds.destination !== news.destination) replaces.push("destination");
-  if (olds.namespace !== news.namespace) replaces.push("namespace");
-  const update =
-    conn.update || olds.via !== news.via || olds.device !== news.device || (olds.metric ?? 0) !== (news.metric ?? 0);
-  return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
-}
+export const { check, diff } = fromSchema(ROUTE, {
+  alsoCheck: (checker, news) => {
+    if (news.via === undefined && news.device === undefined)
+      checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
+  },
+  deleteBeforeReplace: true,
+});
 
 async function readRoute(remote: Remote, spec: RouteSpec): Promise<RouteState | undefined> {
   const [text] = await readAll(remote, [printRoute(spec)]);
@@ -121,3 +95,5 @@ export async function remove(_id: string, props: RouteOutputs): Promise<void> {
       `the route to ${props.destination} is still in ${where(props)} on ${remote.label} after ip route del`,
     );
 }
+
+export const provider: ProviderOf<typeof ROUTE> = { check, diff, create, read, update, delete: remove };

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, endpoint } from "../connection";
+import { endpoint } from "../connection";
 import {
   addressChanges,
   applyChanges,
@@ -15,70 +15,30 @@ import {
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import { creation, type IpArgs, sequence } from "../kernel/script";
+import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { boolean, isUnknown, mtu } from "../validate";
-import { type BaseOutputs, checkResult, diffConnection, plain, recordHostKeys, remoteFor, startCheck } from "./common";
-import { checkEnd, type InterfaceEnd } from "./ends";
+import { isUnknown } from "../validate";
+import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 
-export interface VethEndOutput extends InterfaceEnd {
-  mac: string;
-  ifindex: number;
-}
-
-export interface VethPairInputs {
-  connection: Connection;
-  a: InterfaceEnd;
-  b: InterfaceEnd;
-  mtu?: number;
-  adopt: boolean;
-}
-
-export interface VethPairOutputs extends BaseOutputs {
-  a: VethEndOutput;
-  b: VethEndOutput;
-  mtu?: number;
-  adopt: boolean;
-  adopted: boolean;
-}
+export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
+export type VethPairOutputs = OutputsOf<typeof VETH_PAIR>;
 
 const where = (end: InterfaceEnd) =>
   end.namespace ? `namespace ${JSON.stringify(end.namespace)}` : "the host namespace";
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-  const checker = startCheck(news);
-  const a = checkEnd(checker, "a", news.a) as InterfaceEnd;
-  const b = checkEnd(checker, "b", news.b) as InterfaceEnd;
-  checker.field("mtu", news.mtu, mtu);
-  checker.field("adopt", news.adopt, boolean);
-  if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
-    checker.fail(
-      "b.name",
-      `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,
-    );
-  return checkResult(checker, { ...news, a, b, adopt: news.adopt ?? false });
-}
-
-export async function diff(
-  _id: string,
-  olds: VethPairOutputs,
-  news: VethPairInputs,
-): Promise<pulumi.dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const conn = diffConnection(olds.connection, news.connection);
-  if (conn.replace) replaces.push("connection");
-  let update = conn.update || olds.mtu !== news.mtu || olds.adopt !== news.adopt;
-  for (const key of ["a", "b"] as const) {
-    const o = olds[key];
-    const n = news[key];
-    if (isUnknown(n) || o.name !== n.name || o.namespace !== n.namespace) {
-      replaces.push(key);
-      continue;
-    }
-    if (o.bridge !== n.bridge || o.up !== n.up || !sameAddresses(o.addresses, n.addresses)) update = true;
-  }
-  return { changes: replaces.length > 0 || update, replaces, deleteBeforeReplace: true };
-}
+export const { check, diff } = fromSchema(VETH_PAIR, {
+  alsoCheck: (checker, news) => {
+    const a = news.a as InterfaceEnd;
+    const b = news.b as InterfaceEnd;
+    if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
+      checker.fail(
+        "b.name",
+        `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,
+      );
+  },
+  deleteBeforeReplace: true,
+});
 
 /** Makes the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
 function makePair(a: InterfaceEnd, b: InterfaceEnd): string {
@@ -248,3 +208,5 @@ export async function remove(_id: string, props: VethPairOutputs): Promise<void>
   const { a, b } = props;
   await runScript(remote, sequence(deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)));
 }
+
+export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create, read, update, delete: remove };

@@ -1,26 +1,103 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
+import type * as bridge from "../impl/bridge";
+import type { BaseOutputs, ProviderOf } from "../impl/common";
+import type * as masqueradeRule from "../impl/masqueradeRule";
+import type * as namespace from "../impl/namespace";
+import type * as portForward from "../impl/portForward";
+import type * as route from "../impl/route";
+import type * as vethPair from "../impl/vethPair";
+import type { ArgsOf, PropertiesOf, Schema } from "../schema";
+
+/**
+ * Each resource type's impl module, reached at run time as
+ * `pulumi-netns/impl/<type in lower camel case>`. Types only: a value import
+ * would put the implementation into the serialized provider.
+ */
+interface ImplModules {
+  Bridge: typeof bridge;
+  MasqueradeRule: typeof masqueradeRule;
+  Namespace: typeof namespace;
+  PortForward: typeof portForward;
+  Route: typeof route;
+  VethPair: typeof vethPair;
+}
+
+/** The resource type whose impl module's provider takes the inputs and outputs of schema S. */
+type TypeFor<S extends Schema> = {
+  [T in keyof ImplModules]: ImplModules[T]["provider"] extends ProviderOf<S> ? T : never;
+}[keyof ImplModules];
 
 /**
  * A dynamic provider that only forwards to `require(implModule)` at run time.
  * The closure serializer stores these few lines (and the module name) in
  * state, not the implementation, so the serialized provider stays small and a
  * fixed release of this package reaches `refresh` and `destroy` of stacks
- * created with an older one.
+ * created with an older one. (Those stored shims call the impl module's
+ * `check`, `diff`, `create`, `read`, `update` and `remove`, which is why each
+ * impl module keeps them besides `provider`.)
  */
-export function shimProvider(implModule: string): pulumi.dynamic.ResourceProvider {
+function shimProvider<S extends Schema>(implModule: string): ProviderOf<S> {
+  const impl = (): ProviderOf<S> => require(implModule).provider;
   return {
-    check: (olds, news) => require(implModule).check(olds, news),
-    diff: (id, olds, news) => require(implModule).diff(id, olds, news),
-    create: (inputs) => require(implModule).create(inputs),
-    read: (id, props) => require(implModule).read(id, props),
-    update: (id, olds, news) => require(implModule).update(id, olds, news),
-    delete: (id, props) => require(implModule).remove(id, props),
+    check: (olds, news) => impl().check(olds, news),
+    diff: (id, olds, news) => impl().diff(id, olds, news),
+    create: (inputs) => impl().create(inputs),
+    read: (id, props) => impl().read(id, props),
+    update: (id, olds, news) => impl().update(id, olds, news),
+    delete: (id, props) => impl().delete(id, props),
   };
 }
 
+/** A resource's public args: its connection and the fields of its schema. */
+export type ResourceArgsOf<S extends Schema> = { connection: pulumi.Input<ConnectionArgs> } & ArgsOf<S["fields"]>;
+
+/**
+ * A resource's properties: its connection, the host keys it recorded, its
+ * fields and declared outputs. The engine sets one for each key of the input
+ * bag; each class declares them by merging this into its own declaration.
+ */
+export type ResourcePropertiesOf<S extends Schema> = {
+  readonly [K in keyof BaseOutputs]: pulumi.Output<K extends "connection" ? ConnectionArgs : BaseOutputs[K]>;
+} & PropertiesOf<S>;
+
+/**
+ * The base class of the resource of type `type` with schema S, taking args A
+ * (its public args interface, so that users see it by name).
+ */
+export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(
+  type: TypeFor<S>,
+  schema: S,
+): new (
+  name: string,
+  args: A,
+  opts?: pulumi.CustomResourceOptions,
+) => pulumi.dynamic.Resource {
+  const provider = shimProvider<S>(`pulumi-netns/impl/${type.charAt(0).toLowerCase()}${type.slice(1)}`);
+  class NetnsResource extends pulumi.dynamic.Resource {
+    constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
+      super(provider, name, inputBag(schema, name, args), withSecretConnection(opts), "netns", type);
+    }
+  }
+  return NetnsResource;
+}
+
+/**
+ * What the constructor registers: the connection (secret), the fields (a field
+ * filled in by the resource's name when absent), and every output unknown, so
+ * that the class gets a property for each.
+ */
+function inputBag<S extends Schema>(schema: S, name: string, args: ResourceArgsOf<S>): pulumi.Inputs {
+  const given = args as Record<string, unknown>;
+  const bag: pulumi.Inputs = { connection: secretConnection(args.connection) };
+  for (const [key, f] of Object.entries(schema.fields))
+    bag[key] = f.presence === "resourceName" ? (given[key] ?? name) : given[key];
+  for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = undefined;
+  return bag;
+}
+
 /** Every resource keeps its whole `connection` output secret, whatever parts of it were. */
-export function withSecretConnection<T extends pulumi.CustomResourceOptions>(opts: T | undefined): T {
+function withSecretConnection<T extends pulumi.CustomResourceOptions>(opts: T | undefined): T {
   const extra = opts?.additionalSecretOutputs ?? [];
   return { ...(opts ?? ({} as T)), additionalSecretOutputs: [...extra, "connection"] };
 }
@@ -30,7 +107,7 @@ export function withSecretConnection<T extends pulumi.CustomResourceOptions>(opt
  * as given (additionalSecretOutputs covers outputs only), so a key passed as a
  * plain string would otherwise sit in the state and show in diffs in clear.
  */
-export function secretConnection(connection: pulumi.Input<ConnectionArgs>): pulumi.Output<ConnectionArgs> {
+function secretConnection(connection: pulumi.Input<ConnectionArgs>): pulumi.Output<ConnectionArgs> {
   return pulumi.secret(connection) as pulumi.Output<ConnectionArgs>;
 }
 

@@ -1,0 +1,216 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { sameAddresses } from "./kernel/link";
+import {
+  type ArgsOf,
+  type CheckedOf,
+  checkedBy,
+  field,
+  objectField,
+  optionalInState,
+  output,
+  type StoredOf,
+  schema,
+  stateOnly,
+} from "./schema";
+import {
+  boolean,
+  type Checker,
+  integerIn,
+  interfaceName,
+  ipv4Address,
+  ipv4Interface,
+  ipv4Network,
+  isUnknown,
+  mtu,
+  namespaceName,
+  oneOf,
+  port,
+  show,
+} from "./validate";
+
+/**
+ * Each resource's schema (besides `connection`, which every resource has):
+ * the one place its fields, their rules, defaults and change behaviour are
+ * declared. The doc comments here are the ones users see on the args and on
+ * the classes' properties.
+ */
+
+/** Checks a list of interface addresses in CIDR form, with no duplicates. */
+function checkAddresses(checker: Checker, property: string, value: unknown): void {
+  checker.field(property, value, (v) => (Array.isArray(v) ? undefined : `${show(v)} is not a list of addresses`));
+  if (!Array.isArray(value)) return;
+  const seen = new Set<string>();
+  value.forEach((a, i) => {
+    checker.field(`${property}[${i}]`, a, ipv4Interface, true);
+    if (typeof a === "string" && !isUnknown(a)) {
+      if (seen.has(a)) checker.fail(`${property}[${i}]`, `${show(a)} is listed twice`);
+      seen.add(a);
+    }
+  });
+}
+
+/** Interface addresses: none when absent; the same set in another order is no change. */
+const addresses = () =>
+  checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(checkAddresses).default([]).comparedBy(sameAddresses);
+
+export const NAMESPACE = schema(
+  {
+    /** The namespace's name on the host; defaults to the resource name. */
+    name: field<string>(namespaceName).orResourceName().replaceOnChange(),
+    /** Bring `lo` up inside the namespace (default true). */
+    loopbackUp: field<boolean>(boolean).default(true),
+    /** Take over a namespace that already exists instead of failing (default false). */
+    adopt: field<boolean>(boolean).default(false),
+  },
+  {
+    /** True when the namespace existed already and was adopted. */
+    adopted: output<boolean>(),
+  },
+);
+
+export const VETH_END = schema(
+  {
+    /** Interface name, 1-15 characters. */
+    name: field<string>(interfaceName).required().replaceOnChange(),
+    /** Move this end into that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** Attach this end to that bridge (in the same namespace as the end). */
+    bridge: field<string>(interfaceName),
+    /** Addresses in CIDR form, e.g. "192.168.15.1/24". */
+    addresses: addresses(),
+    /** Bring the end up (default true). */
+    up: field<boolean>(boolean).default(true),
+  },
+  { mac: output<string>(), ifindex: output<number>() },
+);
+
+/** One end of a veth pair. */
+export interface VethEnd extends ArgsOf<typeof VETH_END.fields> {}
+
+/** A veth end as the provider receives it, its defaults filled in. */
+export type InterfaceEnd = CheckedOf<typeof VETH_END.fields>;
+
+/** A veth end as observed on the host. */
+export interface VethEndOutput extends StoredOf<typeof VETH_END> {}
+
+const vethEnd = () => objectField<InterfaceEnd, pulumi.Input<VethEnd>, VethEndOutput>(VETH_END).required();
+
+export const VETH_PAIR = schema(
+  {
+    a: vethEnd(),
+    b: vethEnd(),
+    /** MTU of both ends. */
+    mtu: field<number>(mtu),
+    /** Take over a pair that already exists instead of failing (default false). */
+    adopt: field<boolean>(boolean).default(false),
+  },
+  { adopted: output<boolean>() },
+);
+
+/** The outputs of a resource made of owner-tagged iptables rules (impl/ruleSet.ts). */
+const ruleSetOutputs = {
+  ruleId: stateOnly<string>(),
+  /** The owner tag in every rule's comment. */
+  comment: output<string>(),
+  /** The rules as `iptables -S` prints them. */
+  rules: output<string[]>(),
+  /** Rules refresh found missing on the host; the next update puts them back. */
+  missingRules: output<string[]>(),
+};
+
+export const BRIDGE = schema(
+  {
+    /** The bridge's interface name; defaults to the resource name. */
+    name: field<string>(interfaceName).orResourceName().replaceOnChange(),
+    /** Create it in that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** Addresses in CIDR form, e.g. "192.168.15.5/24". */
+    addresses: addresses(),
+    mtu: field<number>(mtu),
+    /** Bring the bridge up (default true). */
+    up: field<boolean>(boolean).default(true),
+    /** Take over a bridge that already exists instead of failing (default false). */
+    adopt: field<boolean>(boolean).default(false),
+  },
+  {
+    mac: output<string>(),
+    ifindex: output<number>(),
+    adopted: output<boolean>(),
+    // Its one rule (impl/bridge.ts) is its own business: the class declares none of them.
+    ruleId: stateOnly<string>(),
+    comment: stateOnly<string>(),
+    rules: stateOnly<string[]>(),
+    missingRules: stateOnly<string[]>(),
+  },
+);
+
+const routeDestination = (v: unknown) =>
+  v === "default" || v === "0.0.0.0/0" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`;
+
+export const ROUTE = schema(
+  {
+    /** A network in CIDR form, or "default". */
+    destination: field<string>(routeDestination)
+      .required()
+      .normalizedBy((v) => (v === "0.0.0.0/0" ? "default" : v))
+      .replaceOnChange(),
+    /** Gateway address. */
+    via: field<string>(ipv4Address),
+    /** Output interface. */
+    device: field<string>(interfaceName),
+    /** Add it in that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** Route metric (default 0). Part of the route's identity: changing it adds the new route before removing the old. */
+    metric: field<number>(integerIn(0, 4294967295)).comparedBy((a, b) => (a ?? 0) === (b ?? 0)),
+  },
+  {
+    /** The interface the kernel uses for this route (the one it chose when `device` was not given). */
+    observedDevice: optionalInState<string>(),
+  },
+);
+
+export const MASQUERADE_RULE = schema(
+  {
+    /** The private network to masquerade, in CIDR form, e.g. "192.168.15.0/24". */
+    source: field<string>(ipv4Network).required().replaceOnChange(),
+    /** Only for traffic leaving through this interface (`-o eth0`). */
+    outInterface: field<string>(interfaceName).replaceOnChange(),
+    /** For traffic leaving through any interface but this one (`! -o v-net-0`). */
+    excludeOutInterface: field<string>(interfaceName).replaceOnChange(),
+    /** In that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** Set net.ipv4.ip_forward=1 while needed, and put back the old value after (default true). */
+    enableIpForward: field<boolean>(boolean).default(true).replaceOnChange(),
+  },
+  {
+    ...ruleSetOutputs,
+    /** False when refresh found forwarding switched off behind the program's back. */
+    ipForwardOn: stateOnly<boolean>(),
+  },
+);
+
+export const PORT_FORWARD = schema(
+  {
+    /** The port on the host's own addresses. */
+    hostPort: field<number>(port).required().replaceOnChange(),
+    /** Where to send it, e.g. the address of a namespace on the bridge. */
+    toAddress: field<string>(ipv4Address).required().replaceOnChange(),
+    /** Defaults to hostPort. */
+    toPort: field<number>(port)
+      .default((news) => news.hostPort)
+      .replaceOnChange(),
+    /** "tcp" (default) or "udp". */
+    protocol: field<"tcp" | "udp">(oneOf("tcp", "udp")).default("tcp").replaceOnChange(),
+    /** Only for traffic arriving on this interface. */
+    inInterface: field<string>(interfaceName).replaceOnChange(),
+    /** In that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** Also forward connections the host opens to itself, including to localhost (default true). */
+    fromHost: field<boolean>(boolean).default(true).replaceOnChange(),
+  },
+  {
+    ...ruleSetOutputs,
+    /** False when refresh found a sysctl the forward needs switched off. */
+    sysctlsOn: stateOnly<boolean>(),
+  },
+);
