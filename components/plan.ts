@@ -1,5 +1,14 @@
 import * as ipaddr from "ipaddr.js";
-import { interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, port, show } from "../provider/validate";
+import {
+  interfaceName,
+  ipv4Address,
+  ipv4Network,
+  namespaceName,
+  oneOf,
+  port,
+  show,
+  unknownFieldReason,
+} from "../provider/validate";
 
 /**
  * The topology of an IsolatedNetwork as plain data: addresses and names are
@@ -80,8 +89,44 @@ const toNumber = (a: string) =>
 const toAddress = (n: number) =>
   ipaddr.IPv4.parse([24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")).toString();
 
-export function planNetwork(spec: NetworkSpec): NetworkPlan {
+// The fields of a spec and of its entries, checked complete against the types by the compiler.
+const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {
+  bridge: true,
+  subnet: true,
+  gateway: true,
+  namespaces: true,
+  outboundNat: true,
+  portForwards: true,
+};
+const NAMESPACE_FIELDS: Record<keyof NetworkSpec["namespaces"][number], true> = {
+  name: true,
+  address: true,
+  vethName: true,
+};
+const FORWARD_FIELDS: Record<keyof NonNullable<NetworkSpec["portForwards"]>[number], true> = {
+  namespace: true,
+  hostPort: true,
+  port: true,
+  protocol: true,
+};
+
+/** A field the spec does not have, e.g. a misspelt one, which would otherwise be ignored. */
+function unknownFields(spec: NetworkSpec): string[] {
   const problems: string[] = [];
+  const scan = (value: unknown, fields: object, at: string) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return;
+    for (const key of Object.keys(value))
+      if (!Object.hasOwn(fields, key)) problems.push(`${at}${key}: ${unknownFieldReason(key, Object.keys(fields))}`);
+  };
+  scan(spec, SPEC_FIELDS, "");
+  const list = (value: unknown) => (Array.isArray(value) ? value : []);
+  for (const [i, ns] of list(spec.namespaces).entries()) scan(ns, NAMESPACE_FIELDS, `namespaces[${i}].`);
+  for (const [i, pf] of list(spec.portForwards).entries()) scan(pf, FORWARD_FIELDS, `portForwards[${i}].`);
+  return problems;
+}
+
+export function planNetwork(spec: NetworkSpec): NetworkPlan {
+  const problems: string[] = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("bridge", interfaceName(spec.bridge));
   reason("subnet", ipv4Network(spec.subnet));

@@ -64,6 +64,9 @@ const CONNECTION = {
  * How to reach a Linux host over SSH. Same field names as `@pulumi/command`'s
  * `remote.Connection`, so an existing object can be reused as it is.
  */
+/** The names of the connection's fields. */
+export const CONNECTION_FIELDS: readonly string[] = Object.keys(CONNECTION);
+
 export interface ConnectionArgs extends ArgsOf<typeof CONNECTION> {}
 
 /** A `ConnectionArgs` with every input resolved: what the provider receives. */

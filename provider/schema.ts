@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Checker, isUnknown, show } from "./validate";
+import { type Checker, isUnknown, show, unknownFieldReason } from "./validate";
 
 /**
  * A resource's fields declared once, in the spirit of @pulumi/command's tagged
@@ -169,7 +169,8 @@ export class ObjectField<T, A, O, P extends Presence> implements Field<T, A, O, 
     if (typeof value !== "object" || value === null) return value;
     const given = value as RawInputs;
     for (const key of Object.keys(given))
-      if (!Object.hasOwn(this.of.fields, key)) checker.fail(`${property}.${key}`, "unknown field");
+      if (!Object.hasOwn(this.of.fields, key))
+        checker.fail(`${property}.${key}`, unknownFieldReason(key, Object.keys(this.of.fields)));
     const checked: RawInputs = { ...given };
     for (const [key, f] of Object.entries(this.of.fields))
       checked[key] = f.check(checker, `${property}.${key}`, given[key], given);

@@ -180,3 +180,36 @@ export function oneOf(...allowed: string[]): (v: unknown) => string | undefined 
   return (v) =>
     typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`;
 }
+
+/**
+ * Edit distance with adjacent transpositions counted as one edit ("mut" is
+ * one edit from "mtu"), ignoring case: how far a misspelt name is from a valid one.
+ */
+function distance(a: string, b: string): number {
+  const [s, t] = [a.toLowerCase(), b.toLowerCase()];
+  const d = Array.from({ length: s.length + 1 }, (_, i) => Array.from({ length: t.length + 1 }, (_, j) => i + j));
+  for (let i = 1; i <= s.length; i++)
+    for (let j = 1; j <= t.length; j++) {
+      const cost = s[i - 1] === t[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[s.length][t.length];
+}
+
+/** The valid name a misspelt one most likely meant: at most one edit in three characters away. */
+export function closestName(name: string, valid: readonly string[]): string | undefined {
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  const ranked = valid.map((v) => ({ v, d: distance(name, v) })).sort((x, y) => x.d - y.d);
+  return ranked.length > 0 && ranked[0].d <= limit ? ranked[0].v : undefined;
+}
+
+/**
+ * Why a field an object does not have is refused: its name (never its value,
+ * which may be anything, a key included) and the name meant, or the valid ones.
+ */
+export function unknownFieldReason(name: string, valid: readonly string[]): string {
+  const meant = closestName(name, valid);
+  return `unknown field ${show(name)}${meant ? `; did you mean ${show(meant)}?` : `; valid fields: ${valid.join(", ")}`}`;
+}

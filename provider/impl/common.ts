@@ -1,8 +1,8 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { type Connection, checkConnection, DEFAULT_PORT } from "../connection";
+import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT } from "../connection";
 import type { CheckedOf, RawInputs, Schema, StoredOf } from "../schema";
 import { openRemote, type Remote } from "../transport";
-import { Checker, isUnknown } from "../validate";
+import { Checker, isUnknown, show, unknownFieldReason } from "../validate";
 
 /** Outputs every resource of this package carries, so delete and read need nothing else. */
 export interface BaseOutputs {
@@ -60,6 +60,7 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
       const inputs: RawInputs = { ...news };
       for (const [key, f] of fields) inputs[key] = f.check(checker, key, news[key], news);
       hooks.alsoCheck?.(checker, news);
+      checkNoOtherFields(checker, schema, news);
       return checkResult(checker, inputs);
     },
 
@@ -76,6 +77,28 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
       return hooks.deleteBeforeReplace ? { changes, replaces, deleteBeforeReplace: true } : { changes, replaces };
     },
   };
+}
+
+/** What the engine itself adds to every dynamic resource's inputs: the serialized provider. */
+const ENGINE_FIELDS = ["__provider"];
+
+/**
+ * Refuses every top-level field the schema does not have: a misspelt one
+ * (`loopbakUp`) would otherwise be ignored and its default used. Reported
+ * without a property path: the engine prints the value found at a failure's
+ * top-level path, and a field put here by mistake may be a private key.
+ */
+function checkNoOtherFields(checker: Checker, schema: Schema, news: RawInputs): void {
+  const valid = ["connection", ...Object.keys(schema.fields)];
+  for (const key of Object.keys(news)) {
+    if (valid.includes(key) || ENGINE_FIELDS.includes(key)) continue;
+    const reason = Object.hasOwn(schema.outputs, key)
+      ? `${show(key)} is an output, set by the provider: remove it from the program`
+      : CONNECTION_FIELDS.includes(key)
+        ? `unknown field ${show(key)}: it belongs in connection (its value is not shown)`
+        : unknownFieldReason(key, valid);
+    checker.failures.push({ property: "", reason });
+  }
 }
 
 /**

@@ -23,9 +23,23 @@ interface ImplModules {
   VethPair: typeof vethPair;
 }
 
-/** The resource type whose impl module's provider takes the inputs and outputs of schema S. */
+/**
+ * What a stored shim calls: the impl module's six operations by name, which
+ * every release exports (`remove` is the provider's `delete`). Each impl
+ * module's typed `provider` is made of these, so the compiler checks them
+ * against the resource's schema.
+ */
+type ImplOperations<S extends Schema> = Pick<ProviderOf<S>, "check" | "diff" | "create" | "read" | "update"> & {
+  remove: ProviderOf<S>["delete"];
+};
+
+/** The resource type whose impl module takes the inputs and outputs of schema S. */
 type TypeFor<S extends Schema> = {
-  [T in keyof ImplModules]: ImplModules[T]["provider"] extends ProviderOf<S> ? T : never;
+  [T in keyof ImplModules]: ImplModules[T]["provider"] extends ProviderOf<S>
+    ? ImplModules[T] extends ImplOperations<S>
+      ? T
+      : never
+    : never;
 }[keyof ImplModules];
 
 /**
@@ -33,19 +47,19 @@ type TypeFor<S extends Schema> = {
  * The closure serializer stores these few lines (and the module name) in
  * state, not the implementation, so the serialized provider stays small and a
  * fixed release of this package reaches `refresh` and `destroy` of stacks
- * created with an older one. (Those stored shims call the impl module's
- * `check`, `diff`, `create`, `read`, `update` and `remove`, which is why each
- * impl module keeps them besides `provider`.)
+ * created with an older one. It calls only the operations every release
+ * exports by name (ImplOperations), so that a stack also goes back to an older
+ * release after an upgrade (exported for its test).
  */
-function shimProvider<S extends Schema>(implModule: string): ProviderOf<S> {
-  const impl = (): ProviderOf<S> => require(implModule).provider;
+export function shimProvider<S extends Schema>(implModule: string): ProviderOf<S> {
+  const impl = (): ImplOperations<S> => require(implModule);
   return {
     check: (olds, news) => impl().check(olds, news),
     diff: (id, olds, news) => impl().diff(id, olds, news),
     create: (inputs) => impl().create(inputs),
     read: (id, props) => impl().read(id, props),
     update: (id, olds, news) => impl().update(id, olds, news),
-    delete: (id, props) => impl().delete(id, props),
+    delete: (id, props) => impl().remove(id, props),
   };
 }
 
@@ -84,15 +98,18 @@ export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(
 
 /**
  * What the constructor registers: the connection (secret), the fields (a field
- * filled in by the resource's name when absent), and every output unknown, so
- * that the class gets a property for each.
+ * filled in by the resource's name when absent), every output (undefined
+ * unless the program set one, which check refuses), so that the class gets a
+ * property for each, and whatever else the program passed, for check to refuse.
  */
 function inputBag<S extends Schema>(schema: S, name: string, args: ResourceArgsOf<S>): pulumi.Inputs {
   const given = args as Record<string, unknown>;
   const bag: pulumi.Inputs = { connection: secretConnection(args.connection) };
   for (const [key, f] of Object.entries(schema.fields))
     bag[key] = f.presence === "resourceName" ? (given[key] ?? name) : given[key];
-  for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = undefined;
+  for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = given[key];
+  // Anything else goes to check too, which refuses it by name: dropped here, a misspelt field would go unnoticed.
+  for (const [key, value] of Object.entries(given)) if (!Object.hasOwn(bag, key)) bag[key] = value;
   return bag;
 }
 
