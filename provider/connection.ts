@@ -37,26 +37,41 @@ const isString: Rule = (v) => (typeof v === "string" ? undefined : "must be a st
  * the connection is diffed is decided for it as a whole (diffConnection).
  */
 const CONNECTION = {
+  /** The host's name or address. */
   host: shownIfPlain<string>(hostName).required(),
+  /** The SSH port (default 22). */
   port: shownIfPlain<number>(port),
+  /** The SSH user (default root; another user needs `sudo: true`). */
   user: shownIfPlain<string>(userName),
+  /**
+   * The host's key, pinned: `ssh-ed25519 AAAA...` or `SHA256:...`. Without it the key seen at first
+   * contact is recorded in `knownHostKeys` and required from then on.
+   */
   hostKey: shownIfPlain<string>(hostKey),
+  /** Run commands through `sudo -n` (passwordless sudo) as a user other than root. */
   sudo: shownIfPlain<boolean>(boolean),
+  /** How many times to try to connect before giving up (default 10). */
   dialErrorLimit: shownIfPlain<number>(integerIn(1, 100)),
+  /** Seconds each attempt to connect may take (default 15). */
   perDialTimeout: shownIfPlain<number>(seconds),
+  /** The user's password (secret: stored encrypted, never shown). */
   password: secret(isString),
+  /** The passphrase of an encrypted `privateKey` (secret). */
   privateKeyPassword: secret(isString),
+  /** The private key, PEM or OpenSSH text (secret: stored encrypted, never shown, however it is passed). */
   privateKey: secret((v) =>
     typeof v === "string" && /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(v)
       ? undefined
       : "is not a PEM or OpenSSH private key (its text is not shown)",
   ),
+  /** The path of an ssh-agent socket to authenticate with. */
   agentSocketPath: shownIfPlain<string>((v) =>
     typeof v === "string" && v.startsWith("/") && !/[\0\n]/.test(v)
       ? undefined
       : `${show(v)} is not an absolute socket path`,
   ),
-  /** Passes here: checkConnection checks a jump host as a connection of its own, one level deeper. */
+  /** A jump host to reach this host through, itself a connection (up to 8 deep). */
+  // (Its own check passes here: checkConnection checks a jump host as a connection of its own, one level deeper.)
   proxy: field<Connection, pulumi.Input<ConnectionArgs>>(() => undefined),
 };
 

@@ -18,9 +18,10 @@ import { at } from "../kernel/namespace";
 import { bestEffort, creation, type IpArgs, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type BridgeInputs = InputsOf<typeof BRIDGE>;
 export type BridgeOutputs = OutputsOf<typeof BRIDGE>;

@@ -1,30 +1,9 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT } from "../connection";
-import type { CheckedOf, RawInputs, Schema, StoredOf } from "../schema";
+import type { RawInputs, Schema } from "../schema";
 import { openRemote, type Remote } from "../transport";
 import { Checker, isUnknown, show, unknownFieldReason } from "../validate";
-
-/** Outputs every resource of this package carries, so delete and read need nothing else. */
-export interface BaseOutputs {
-  connection: Connection;
-  /** Host keys seen at first contact, by "host:port" (trust on first use). */
-  knownHostKeys: Record<string, string>;
-}
-
-/** A resource's inputs as check returns them and create receives them. */
-export type InputsOf<S extends Schema> = { connection: Connection } & CheckedOf<S["fields"]>;
-
-/** A resource's outputs as its provider stores them. */
-export type OutputsOf<S extends Schema> = BaseOutputs & StoredOf<S>;
-
-/**
- * What each impl module exports as `provider`: every operation the engine
- * calls, typed by the resource's schema. (read always gets the stored outputs;
- * the SDK's type has them optional.)
- */
-export type ProviderOf<S extends Schema> = Required<
-  Pick<pulumi.dynamic.ResourceProvider<InputsOf<S>, OutputsOf<S>>, "check" | "diff" | "create" | "update" | "delete">
-> & { read: (id: string, props: OutputsOf<S>) => Promise<pulumi.dynamic.ReadResult<OutputsOf<S>>> };
+import type { InputsOf, OutputsOf } from "./types";
 
 /** Connects with the resource's connection and the host keys its state recorded. */
 export function remoteFor(props: { connection: Connection; knownHostKeys?: Record<string, string> }): Promise<Remote> {

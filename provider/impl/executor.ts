@@ -10,6 +10,9 @@ import { CommandError, type Remote } from "../transport";
 /** Separates the outputs of a script's steps; it is never valid JSON or iptables output. */
 const SECTION = "--pulumi-netns-section--";
 
+/** Starts the stderr line that names a script's failed step. */
+const FAILED_STEP = "--pulumi-netns-failed-step-- ";
+
 /** How long a create waits for the command a dropped connection left running (about 10 s). */
 const ORPHAN_WAIT_POLLS = 200;
 const ORPHAN_WAIT_SLEEP = "0.05";
@@ -25,12 +28,22 @@ function undoText(undo: readonly string[]): string {
 // writes nothing while its steps run, so a dropped connection (whose closed
 // stdout would kill the shell at its next write) cannot cut it short between
 // two steps. A step runs in a subshell of its own, as every script does.
+// A step that stops the script says which one it was (the last line of
+// stderr), so that the error names that step's command, not the whole script.
 function stepText(s: Step, i: number, undo: readonly string[]): string {
   const capture = `s${i}=$( { ${s.command} ; }${s.onFailure === "ignore" ? " 2>/dev/null" : ""} )`;
   if (s.onFailure === "ignore") return `${capture} || true`;
-  if (s.onFailure === "undo" && undo.length > 0)
-    return `${capture} || { rc=$?; { ${undoText(undo)} ; } >/dev/null 2>&1; exit $rc; }`;
-  return `${capture} || exit $?`;
+  const undoing = s.onFailure === "undo" && undo.length > 0 ? ` { ${undoText(undo)} ; } >/dev/null 2>&1;` : "";
+  return `${capture} || { rc=$?;${undoing} echo "${FAILED_STEP}${i}" >&2; exit $rc; }`;
+}
+
+/** The error of a failed script, told as its failed step's: the command the user can read and run. */
+function failedStep(e: CommandError, s: Script): CommandError {
+  const lines = e.stderr.replace(/\n+$/, "").split("\n");
+  const last = lines[lines.length - 1] ?? "";
+  const step = last.startsWith(FAILED_STEP) ? s.steps[Number(last.slice(FAILED_STEP.length))] : undefined;
+  if (!step) return e;
+  return new CommandError(e.host, step.command, e.code, e.stdout, lines.slice(0, -1).join("\n"), e.shellPid);
 }
 
 /** The script as shell text: a lone step that stops the script is sent as it is. */
@@ -69,7 +82,8 @@ export async function runScript(remote: Remote, s: Script, making?: Making): Pro
   try {
     stdout = (await remote.run(render(s))).stdout;
   } catch (e) {
-    if (!making || !(e instanceof CommandError) || e.code !== null) throw e;
+    if (e instanceof CommandError && e.code !== null) throw failedStep(e, s);
+    if (!making || !(e instanceof CommandError)) throw e;
     return undoUnknownOutcome(remote, e, making.undo ?? (() => remote.run(undoText(s.undo))), making.what);
   }
   if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return [stdout.replace(/\n+$/, "")];

@@ -4,8 +4,9 @@ import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { MASQUERADE_RULE } from "../resourceSchemas";
 import { show } from "../validate";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type MasqueradeRuleInputs = InputsOf<typeof MASQUERADE_RULE>;
 export type MasqueradeRuleOutputs = OutputsOf<typeof MASQUERADE_RULE>;

@@ -15,8 +15,9 @@ import {
 import { sequence } from "../kernel/script";
 import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
 export type NamespaceOutputs = OutputsOf<typeof NAMESPACE>;

@@ -3,8 +3,9 @@ import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type PortForwardInputs = InputsOf<typeof PORT_FORWARD>;
 export type PortForwardOutputs = OutputsOf<typeof PORT_FORWARD>;

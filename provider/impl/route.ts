@@ -15,8 +15,9 @@ import { allOrNothing, creation, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { show } from "../validate";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type RouteInputs = InputsOf<typeof ROUTE>;
 export type RouteOutputs = OutputsOf<typeof ROUTE>;

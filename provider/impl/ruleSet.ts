@@ -14,8 +14,9 @@ import { planAdd, planRelease } from "../kernel/ownership";
 import { allOrNothing, bestEffort, script, sequence, step } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
-import { type BaseOutputs, plain, recordHostKeys, remoteFor } from "./common";
+import { plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import type { BaseOutputs } from "./types";
 
 /**
  * What MasqueradeRule, PortForward and Bridge share: a set of owner-tagged

@@ -18,8 +18,9 @@ import { creation, type IpArgs, sequence } from "../kernel/script";
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { isUnknown } from "../validate";
-import { fromSchema, type InputsOf, type OutputsOf, type ProviderOf, plain, recordHostKeys, remoteFor } from "./common";
+import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
 export type VethPairOutputs = OutputsOf<typeof VETH_PAIR>;

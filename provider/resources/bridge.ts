@@ -1,4 +1,4 @@
-import { BRIDGE } from "../resourceSchemas";
+import type { BRIDGE } from "../resourceSchemas";
 import { dynamicResource, type ResourceArgsOf, type ResourcePropertiesOf } from "./shim";
 
 export interface BridgeArgs extends ResourceArgsOf<typeof BRIDGE> {}
@@ -7,4 +7,4 @@ export interface Bridge extends ResourcePropertiesOf<typeof BRIDGE> {}
 
 /** A Linux bridge: `ip link add v-net-0 type bridge`, its address, up. Its MAC stays fixed as ports come and go. */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares the properties the engine sets (from the schema)
-export class Bridge extends dynamicResource<typeof BRIDGE, BridgeArgs>("Bridge", BRIDGE) {}
+export class Bridge extends dynamicResource<"Bridge", BridgeArgs>("Bridge") {}

@@ -1,13 +1,26 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../connection";
 import type * as bridge from "../impl/bridge";
-import type { BaseOutputs, ProviderOf } from "../impl/common";
 import type * as masqueradeRule from "../impl/masqueradeRule";
 import type * as namespace from "../impl/namespace";
 import type * as portForward from "../impl/portForward";
 import type * as route from "../impl/route";
+import type { BaseOutputs, ProviderOf } from "../impl/types";
 import type * as vethPair from "../impl/vethPair";
+import { BRIDGE, MASQUERADE_RULE, NAMESPACE, PORT_FORWARD, ROUTE, VETH_PAIR } from "../resourceSchemas";
 import type { ArgsOf, PropertiesOf, Schema } from "../schema";
+
+/** Each resource type's schema. */
+export const SCHEMAS = {
+  Bridge: BRIDGE,
+  MasqueradeRule: MASQUERADE_RULE,
+  Namespace: NAMESPACE,
+  PortForward: PORT_FORWARD,
+  Route: ROUTE,
+  VethPair: VETH_PAIR,
+};
+
+export type ResourceType = keyof typeof SCHEMAS;
 
 /**
  * Each resource type's impl module, reached at run time as
@@ -33,14 +46,24 @@ type ImplOperations<S extends Schema> = Pick<ProviderOf<S>, "check" | "diff" | "
   remove: ProviderOf<S>["delete"];
 };
 
-/** The resource type whose impl module takes the inputs and outputs of schema S. */
-type TypeFor<S extends Schema> = {
-  [T in keyof ImplModules]: ImplModules[T]["provider"] extends ProviderOf<S>
-    ? ImplModules[T] extends ImplOperations<S>
-      ? T
-      : never
-    : never;
-}[keyof ImplModules];
+// The seam the shim crosses, checked by the compiler: each type's impl module
+// takes the inputs and outputs of that type's schema. Kept out of every
+// exported signature, so that the published declarations of the classes do not
+// reach the implementation's (its transport's would need @types/ssh2).
+type Seam<T extends ResourceType> =
+  ImplModules[T] extends ImplOperations<(typeof SCHEMAS)[T]>
+    ? ImplModules[T]["provider"] extends ProviderOf<(typeof SCHEMAS)[T]>
+      ? true
+      : false
+    : false;
+const _seamsHold: { [T in ResourceType]: Seam<T> } = {
+  Bridge: true,
+  MasqueradeRule: true,
+  Namespace: true,
+  PortForward: true,
+  Route: true,
+  VethPair: true,
+};
 
 /**
  * A dynamic provider that only forwards to `require(implModule)` at run time.
@@ -64,7 +87,10 @@ export function shimProvider<S extends Schema>(implModule: string): ProviderOf<S
 }
 
 /** A resource's public args: its connection and the fields of its schema. */
-export type ResourceArgsOf<S extends Schema> = { connection: pulumi.Input<ConnectionArgs> } & ArgsOf<S["fields"]>;
+export type ResourceArgsOf<S extends Schema> = {
+  /** How to reach the host over SSH (the same fields as @pulumi/command's). Always kept secret. */
+  connection: pulumi.Input<ConnectionArgs>;
+} & ArgsOf<S["fields"]>;
 
 /**
  * A resource's properties: its connection, the host keys it recorded, its
@@ -79,15 +105,15 @@ export type ResourcePropertiesOf<S extends Schema> = {
  * The base class of the resource of type `type` with schema S, taking args A
  * (its public args interface, so that users see it by name).
  */
-export function dynamicResource<S extends Schema, A extends ResourceArgsOf<S>>(
-  type: TypeFor<S>,
-  schema: S,
+export function dynamicResource<T extends ResourceType, A extends ResourceArgsOf<(typeof SCHEMAS)[T]>>(
+  type: T,
 ): new (
   name: string,
   args: A,
   opts?: pulumi.CustomResourceOptions,
 ) => pulumi.dynamic.Resource {
-  const provider = shimProvider<S>(`pulumi-netns/impl/${type.charAt(0).toLowerCase()}${type.slice(1)}`);
+  const schema: Schema = SCHEMAS[type];
+  const provider = shimProvider(`pulumi-netns/impl/${type.charAt(0).toLowerCase()}${type.slice(1)}`);
   class NetnsResource extends pulumi.dynamic.Resource {
     constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
       super(provider, name, inputBag(schema, name, args), withSecretConnection(opts), "netns", type);

@@ -150,6 +150,35 @@ describe("security: hostile input through the real engine changes nothing and se
     });
   }
 
+  // A field the resource does not have is refused by name at check, before any contact; reported without a
+  // property path, so that the engine does not print its value (which may be a key put in the wrong place).
+  const FAKE_KEY =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nU0VDUkVUQk9EWS1ub3QtYS1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n";
+  const OTHER_FIELDS: Array<[string, Record<string, unknown>, string, string | undefined]> = [
+    ["a misspelt field", { loopbakUp: false }, 'unknown field "loopbakUp"; did you mean "loopbackUp"?', undefined],
+    [
+      "a private key beside connection",
+      { privateKey: FAKE_KEY },
+      'unknown field "privateKey": it belongs in connection (its value is not shown)',
+      "U0VDUkVUQk9EWS1ub3QtYS1rZXk",
+    ],
+  ];
+  for (const [i, [what, args, reason, hidden]] of OTHER_FIELDS.entries())
+    it(`Namespace with ${what}: check fails naming it (never its value), 0 commands, 0 handshakes`, async () => {
+      const { result, lines, trace } = await run(`hostile-other-${i}`, "Namespace", args, {});
+      assert.equal(result.ok, false, "up succeeded");
+      const error = result.error ?? "";
+      assert.ok(error.includes(`netns:Namespace resource 'subject' has a problem: ${reason}`), error);
+      if (hidden) {
+        assert.ok(!error.includes(hidden), `value in the error: ${error}`);
+        assert.ok(!lines.some((l) => l.includes(hidden)), "value in the CLI output");
+        assert.ok(!result.diagnostics.some((d) => d.message.includes(hidden)), "value in an engine diagnostic");
+      }
+      assert.deepEqual(ownSteps(result), []);
+      assert.equal(countEvents(trace, "command"), 0, "a command was sent");
+      assert.equal(countEvents(trace, "handshake"), 0, "a connection was made");
+    });
+
   it("left the lab host exactly as it was", async () => {
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
