@@ -30,9 +30,12 @@ const where = (end: InterfaceEnd) =>
 
 export const { check, diff } = fromSchema(VETH_PAIR, {
   alsoCheck: (checker, news) => {
-    const a = news.a as InterfaceEnd;
-    const b = news.b as InterfaceEnd;
-    if (a && b && !isUnknown(a.name) && a.name === b.name && a.namespace === b.namespace)
+    // Compared only when both are known: in preview an end (or its namespace) may still be unknown.
+    const known = (end: unknown): end is InterfaceEnd =>
+      typeof end === "object" && end !== null && typeof (end as InterfaceEnd).name === "string";
+    const [a, b] = [news.a, news.b];
+    if (!known(a) || !known(b) || isUnknown(a.name) || isUnknown(a.namespace) || isUnknown(b.namespace)) return;
+    if (a.name === b.name && a.namespace === b.namespace)
       checker.fail(
         "b.name",
         `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,

@@ -22,6 +22,13 @@ describe("impl/vethPair", () => {
       expect: { a: A, b: B, mtu: 1500, adopt: true },
     },
     { what: "an unknown end stays unknown", args: { a: UNKNOWN, b: { name: "y" } }, expect: { a: UNKNOWN } },
+    // In preview both ends may still be unknown (built by apply() from outputs to come): nothing to compare yet.
+    { what: "both ends unknown pass", args: { a: UNKNOWN, b: UNKNOWN }, expect: { a: UNKNOWN, b: UNKNOWN } },
+    {
+      what: "one name in two namespaces not known yet passes",
+      args: { a: { name: "x", namespace: UNKNOWN }, b: { name: "x", namespace: UNKNOWN } },
+      expect: { a: { name: "x", namespace: UNKNOWN, addresses: [], up: true } },
+    },
   ]);
 
   diffTable("vethPair", [
