@@ -95,7 +95,8 @@ export class ProcessProbe {
   private timer: NodeJS.Timeout | undefined;
   /** Our live processes by pid, and those that exited (pids wrap around quickly on a busy machine). */
   private readonly ours = new Map<number, Proc>();
-  private readonly gone: Proc[] = [];
+  /** By "pid starttime": a readdir of /proc can skip a live process while others come and go. */
+  private readonly gone = new Map<string, Proc>();
   /** Pids of other processes, forgotten once they leave /proc. */
   private readonly foreign = new Set<number>();
   /** performance.now() and seconds since boot at start(), to place /proc's start times. */
@@ -107,7 +108,7 @@ export class ProcessProbe {
 
   start(): void {
     this.ours.clear();
-    this.gone.length = 0;
+    this.gone.clear();
     this.foreign.clear();
     this.probeUs = 0;
     this.t0 = performance.now();
@@ -120,7 +121,7 @@ export class ProcessProbe {
     this.sample();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    const all = [...this.gone, ...this.ours.values()];
+    const all = [...this.gone.values(), ...this.ours.values()];
     const cpu = Object.fromEntries(ROLES.map((r) => [r, 0])) as Record<Role, number>;
     let hwm = 0;
     for (const p of all) {
@@ -167,10 +168,12 @@ export class ProcessProbe {
       return;
     }
     const present = new Set(pids);
+    const justGone = new Set<number>();
     for (const [pid, p] of this.ours)
       if (!present.has(pid)) {
-        this.gone.push(p);
+        this.gone.set(`${pid} ${p.startTicks}`, p);
         this.ours.delete(pid);
+        justGone.add(pid);
       }
     for (const pid of this.foreign) if (!present.has(pid)) this.foreign.delete(pid);
     const stats = new Map<number, string[]>();
@@ -188,16 +191,23 @@ export class ProcessProbe {
         // gone meanwhile
       }
     }
-    // A new process is ours if its parent chain reaches this process through processes seen now or before.
+    // A new process is ours if its parent chain reaches this process through processes seen now or before
+    // (a parent the listing missed this time included).
     const isOurs = (pid: number, depth = 0): boolean => {
       const parent = Number(stats.get(pid)?.[1]);
       if (Number.isNaN(parent) || depth > 32) return false;
-      if (parent === process.pid || this.ours.has(parent)) return true;
+      if (parent === process.pid || this.ours.has(parent) || justGone.has(parent)) return true;
       return isOurs(parent, depth + 1);
     };
     for (const pid of fresh) {
-      if (isOurs(pid)) {
-        const f = stats.get(pid) as string[];
+      const f = stats.get(pid) as string[];
+      const back = this.gone.get(`${pid} ${f[19]}`);
+      if (back) {
+        // Not gone after all: the listing missed it once.
+        this.gone.delete(`${pid} ${f[19]}`);
+        this.ours.set(pid, back);
+        this.read(pid);
+      } else if (isOurs(pid)) {
         this.ours.set(pid, {
           pid,
           startTicks: Number(f[19]),
@@ -220,7 +230,7 @@ export class ProcessProbe {
       const f = statFields(pid);
       if (Number(f[19]) !== p.startTicks) {
         // Ours exited and its pid went to a new process: judge that one afresh next time.
-        this.gone.push(p);
+        this.gone.set(`${pid} ${p.startTicks}`, p);
         this.ours.delete(pid);
         return;
       }
