@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeProgram } from "../support/harness";
+import { lessonSpec } from "../support/lessonSpec";
 import type { Program } from "./options";
 
 export const SUBNET = "10.99.0.0/16";
@@ -31,7 +32,7 @@ const net = new netns.IsolatedNetwork("bench", {
 export const gateway = net.gateway;
 `;
 
-/** The lesson (examples/isolated-network without green) on each of `hosts` lab hosts. */
+/** The lesson (examples/isolated-network without green: test/support/lessonSpec) on each of `hosts` lab hosts. */
 export const MULTI_HOST_PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
 import * as netns from "pulumi-netns";
@@ -46,15 +47,7 @@ export const gateways = Array.from({ length: hosts }, (_, i) => {
       user: "root",
       privateKey: cfg.requireSecret("privateKey" + i),
     },
-    bridge: "v-net-0",
-    subnet: "192.168.15.0/24",
-    gateway: "192.168.15.5",
-    namespaces: [
-      { name: "red", address: "192.168.15.1" },
-      { name: "blue", address: "192.168.15.2" },
-    ],
-    outboundNat: true,
-    portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
+    ...${JSON.stringify(lessonSpec())},
   });
   return lab.gateway;
 });

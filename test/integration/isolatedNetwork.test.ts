@@ -4,9 +4,9 @@ import { diagramOf } from "../../components/diagram";
 import { type NetworkSpec, planNetwork } from "../../components/plan";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { lessonSpec as lesson } from "../support/lessonSpec";
 import { CLIENT, SERVER, waitListening } from "../support/tcp";
 import { traceEvents } from "../support/trace";
-import { lessonSpec as lesson } from "../unit/components/lessonSpec";
 import { HEADER } from "./programs";
 import { changes, labConfig, netnsList, ok, ping, providerCounts } from "./support";
 

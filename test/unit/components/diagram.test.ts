@@ -3,7 +3,7 @@ import * as fc from "fast-check";
 import { JSDOM } from "jsdom";
 import { diagramOf } from "../../../components/diagram";
 import { planNetwork } from "../../../components/plan";
-import { lessonSpec } from "./lessonSpec";
+import { lessonSpec } from "../../support/lessonSpec";
 
 const LESSON = lessonSpec();
 

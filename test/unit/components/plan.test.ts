@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as fc from "fast-check";
 import { type NetworkSpec, PlanError, planNetwork } from "../../../components/plan";
-import { lessonSpec } from "./lessonSpec";
+import { lessonSpec } from "../../support/lessonSpec";
 
 const LESSON = lessonSpec();
 

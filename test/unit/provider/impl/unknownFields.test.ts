@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { PlanError, planNetwork } from "../../../../components/plan";
 import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
-import { lessonSpec } from "../../components/lessonSpec";
+import { lessonSpec } from "../../../support/lessonSpec";
 import { implOf } from "./support";
 
 /** (resource, a field name as a user might misspell it, the field meant). */

@@ -1,4 +1,4 @@
-import type { NetworkSpec } from "../../../components/plan";
+import type { NetworkSpec } from "../../components/plan";
 
 /** The lesson's network as the README writes it, optionally with more namespaces (addresses planned). */
 export function lessonSpec(extraNamespaces: string[] = []): NetworkSpec {
