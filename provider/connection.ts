@@ -10,6 +10,7 @@ import {
   port,
   seconds,
   show,
+  unknownFieldReason,
   userName,
 } from "./validate";
 
@@ -75,12 +76,14 @@ const CONNECTION = {
   proxy: field<Connection, pulumi.Input<ConnectionArgs>>(() => undefined),
 };
 
-/**
- * How to reach a Linux host over SSH. Same field names as `@pulumi/command`'s
- * `remote.Connection`, so an existing object can be reused as it is.
- */
 /** The names of the connection's fields. */
 export const CONNECTION_FIELDS: readonly string[] = Object.keys(CONNECTION);
+
+/**
+ * How to reach a Linux host over SSH. The same field names as the connection
+ * of the Pulumi Command provider (`remote.Connection`), so an existing object
+ * can be reused as it is.
+ */
 
 export interface ConnectionArgs extends ArgsOf<typeof CONNECTION> {}
 
@@ -123,7 +126,11 @@ export function checkConnection(checker: Checker, property: string, conn: unknow
   }
   const c = conn as Record<string, unknown>;
   for (const key of Object.keys(c)) {
-    if (!Object.hasOwn(CONNECTION, key)) checker.fail(`${property}.${key}`, `unknown connection field ${show(key)}`);
+    if (!Object.hasOwn(CONNECTION, key))
+      checker.fail(
+        `${property}.${key}`,
+        unknownFieldReason(key, CONNECTION_FIELDS).replace("unknown field", "unknown connection field"),
+      );
   }
   for (const [key, f] of Object.entries(CONNECTION)) f.check(checker, `${property}.${key}`, c[key], c);
   if (c.proxy !== undefined) {

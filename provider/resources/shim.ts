@@ -88,7 +88,7 @@ export function shimProvider<S extends Schema>(implModule: string): ProviderOf<S
 
 /** A resource's public args: its connection and the fields of its schema. */
 export type ResourceArgsOf<S extends Schema> = {
-  /** How to reach the host over SSH (the same fields as @pulumi/command's). Always kept secret. */
+  /** How to reach the host over SSH (the fields of the Pulumi Command provider's connection). Always kept secret. */
   connection: pulumi.Input<ConnectionArgs>;
 } & ArgsOf<S["fields"]>;
 
