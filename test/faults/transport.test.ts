@@ -143,4 +143,16 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     );
     assert.ok(Date.now() - started < 10_000);
   });
+
+  it("connects and runs commands when the trace file cannot be written (the event is lost, not the connection)", async () => {
+    closeAllRemotes();
+    process.env.PULUMI_NETNS_TRACE = path.join(os.tmpdir(), `no-such-dir-${process.pid}`, "trace.jsonl");
+    try {
+      const remote = await openRemote({ ...conn(), dialErrorLimit: 2 });
+      assert.equal((await remote.run("echo traced-or-not")).stdout, "traced-or-not\n");
+    } finally {
+      process.env.PULUMI_NETNS_TRACE = traceFile;
+      closeAllRemotes();
+    }
+  });
 });
