@@ -32,9 +32,9 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
-    const { connection, ...spec } = args;
-    const plan = planNetwork(spec);
+    const plan = planNetwork(args);
     this.plan = plan;
+    const connection = args.connection;
     const child = { parent: this };
 
     const bridge = new Bridge(

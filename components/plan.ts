@@ -110,13 +110,19 @@ const FORWARD_FIELDS: Record<keyof NonNullable<NetworkSpec["portForwards"]>[numb
   protocol: true,
 };
 
-/** A field the spec does not have, e.g. a misspelt one, which would otherwise be ignored. */
+/**
+ * A field the spec does not have, e.g. a misspelt one, which would otherwise
+ * be ignored. `connection` is IsolatedNetwork's own, beside the spec.
+ */
 function unknownFields(spec: NetworkSpec): string[] {
   const problems: string[] = [];
   const scan = (value: unknown, fields: object, at: string) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) return;
-    for (const key of Object.keys(value))
-      if (!Object.hasOwn(fields, key)) problems.push(`${at}${key}: ${unknownFieldReason(key, Object.keys(fields))}`);
+    for (const key of Object.keys(value)) {
+      if (Object.hasOwn(fields, key) || (at === "" && key === "connection")) continue;
+      const name = /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? key : show(key);
+      problems.push(`${at}${name}: ${unknownFieldReason(key, Object.keys(fields))}`);
+    }
   };
   scan(spec, SPEC_FIELDS, "");
   const list = (value: unknown) => (Array.isArray(value) ? value : []);

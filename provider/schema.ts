@@ -26,6 +26,12 @@ type Change = "replace" | "update" | undefined;
  */
 type Presence = "required" | "defaulted" | "resourceName" | "optional";
 
+/**
+ * The input under which a resource class hands check the names of the fields
+ * it was given and does not have (their values stay in the program).
+ */
+export const OTHER_FIELDS = "__otherFields";
+
 /** One input field. T: its checked value; A: its type in the public args; O: its type in the outputs. */
 export interface Field<T = unknown, A = unknown, O = unknown, P extends Presence = Presence> {
   readonly presence: P;

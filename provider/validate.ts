@@ -201,7 +201,9 @@ function distance(a: string, b: string): number {
 /** The valid name a misspelt one most likely meant: at most one edit in three characters away. */
 export function closestName(name: string, valid: readonly string[]): string | undefined {
   const limit = Math.max(1, Math.floor(name.length / 3));
-  const ranked = valid.map((v) => ({ v, d: distance(name, v) })).sort((x, y) => x.d - y.d);
+  // Names further apart in length than the limit cannot be within it (and a huge name costs no time).
+  const candidates = valid.filter((v) => Math.abs(v.length - name.length) <= limit);
+  const ranked = candidates.map((v) => ({ v, d: distance(name, v) })).sort((x, y) => x.d - y.d);
   return ranked.length > 0 && ranked[0].d <= limit ? ranked[0].v : undefined;
 }
 

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT } from "../connection";
-import type { RawInputs, Schema } from "../schema";
+import { OTHER_FIELDS, type RawInputs, type Schema } from "../schema";
 import { openRemote, type Remote } from "../transport";
 import { Checker, isUnknown, show, unknownFieldReason } from "../validate";
 import type { InputsOf, OutputsOf } from "./types";
@@ -59,23 +59,27 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
 }
 
 /** What the engine itself adds to every dynamic resource's inputs: the serialized provider. */
-const ENGINE_FIELDS = ["__provider"];
+const ENGINE_FIELDS = ["__provider", OTHER_FIELDS];
 
 /**
  * Refuses every top-level field the schema does not have: a misspelt one
- * (`loopbakUp`) would otherwise be ignored and its default used. Reported
- * without a property path: the engine prints the value found at a failure's
- * top-level path, and a field put here by mistake may be a private key.
+ * (`loopbakUp`) would otherwise be ignored and its default used. The class
+ * sends their names only (OTHER_FIELDS); a program that registers inputs
+ * itself may send them whole. Reported without a property path: the engine
+ * prints the value found at a failure's top-level path, and a field put here by
+ * mistake may be a private key.
  */
 function checkNoOtherFields(checker: Checker, schema: Schema, news: RawInputs): void {
   const valid = ["connection", ...Object.keys(schema.fields)];
-  for (const key of Object.keys(news)) {
-    if (valid.includes(key) || ENGINE_FIELDS.includes(key)) continue;
-    const reason = Object.hasOwn(schema.outputs, key)
-      ? `${show(key)} is an output, set by the provider: remove it from the program`
-      : CONNECTION_FIELDS.includes(key)
-        ? `unknown field ${show(key)}: it belongs in connection (its value is not shown)`
-        : unknownFieldReason(key, valid);
+  const named = Array.isArray(news[OTHER_FIELDS]) ? (news[OTHER_FIELDS] as unknown[]).map(String) : [];
+  const others = [...Object.keys(news).filter((k) => !valid.includes(k) && !ENGINE_FIELDS.includes(k)), ...named];
+  for (const key of new Set(others)) {
+    const reason =
+      Object.hasOwn(schema.outputs, key) || key === "knownHostKeys"
+        ? `${show(key)} is an output, set by the provider: remove it from the program`
+        : CONNECTION_FIELDS.includes(key)
+          ? `unknown field ${show(key)}: it belongs in connection (its value is not shown)`
+          : unknownFieldReason(key, valid);
     checker.failures.push({ property: "", reason });
   }
 }

@@ -34,7 +34,7 @@ function stepText(s: Step, i: number, undo: readonly string[]): string {
   const capture = `s${i}=$( { ${s.command} ; }${s.onFailure === "ignore" ? " 2>/dev/null" : ""} )`;
   if (s.onFailure === "ignore") return `${capture} || true`;
   const undoing = s.onFailure === "undo" && undo.length > 0 ? ` { ${undoText(undo)} ; } >/dev/null 2>&1;` : "";
-  return `${capture} || { rc=$?;${undoing} echo "${FAILED_STEP}${i}" >&2; exit $rc; }`;
+  return `${capture} || { rc=$?;${undoing} printf '\\n%s\\n' "${FAILED_STEP}${i}" >&2; exit $rc; }`;
 }
 
 /** The error of a failed script, told as its failed step's: the command the user can read and run. */
@@ -43,7 +43,9 @@ function failedStep(e: CommandError, s: Script): CommandError {
   const last = lines[lines.length - 1] ?? "";
   const step = last.startsWith(FAILED_STEP) ? s.steps[Number(last.slice(FAILED_STEP.length))] : undefined;
   if (!step) return e;
-  return new CommandError(e.host, step.command, e.code, e.stdout, lines.slice(0, -1).join("\n"), e.shellPid);
+  // The marker line starts with a newline of its own (the step's stderr may not end with one).
+  const stderr = lines.slice(0, -1).join("\n").replace(/\n+$/, "");
+  return new CommandError(e.host, step.command, e.code, e.stdout, stderr, e.shellPid);
 }
 
 /** The script as shell text: a lone step that stops the script is sent as it is. */

@@ -35,7 +35,7 @@ export const { check, diff } = fromSchema(VETH_PAIR, {
       typeof end === "object" && end !== null && typeof (end as InterfaceEnd).name === "string";
     const [a, b] = [news.a, news.b];
     if (!known(a) || !known(b) || isUnknown(a.name) || isUnknown(a.namespace) || isUnknown(b.namespace)) return;
-    if (a.name === b.name && a.namespace === b.namespace)
+    if (a.name === b.name && (a.namespace ?? undefined) === (b.namespace ?? undefined))
       checker.fail(
         "b.name",
         `${JSON.stringify(b.name)} is also a's name in ${where(a)}; the two ends need different names`,

@@ -8,7 +8,7 @@ import type * as route from "../impl/route";
 import type { BaseOutputs, ProviderOf } from "../impl/types";
 import type * as vethPair from "../impl/vethPair";
 import { BRIDGE, MASQUERADE_RULE, NAMESPACE, PORT_FORWARD, ROUTE, VETH_PAIR } from "../resourceSchemas";
-import type { ArgsOf, PropertiesOf, Schema } from "../schema";
+import { type ArgsOf, OTHER_FIELDS, type PropertiesOf, type Schema } from "../schema";
 
 /** Each resource type's schema. */
 export const SCHEMAS = {
@@ -124,18 +124,22 @@ export function dynamicResource<T extends ResourceType, A extends ResourceArgsOf
 
 /**
  * What the constructor registers: the connection (secret), the fields (a field
- * filled in by the resource's name when absent), every output (undefined
- * unless the program set one, which check refuses), so that the class gets a
- * property for each, and whatever else the program passed, for check to refuse.
+ * filled in by the resource's name when absent), every output unknown, so that
+ * the class gets a property for each, and the names of any other fields given.
  */
 function inputBag<S extends Schema>(schema: S, name: string, args: ResourceArgsOf<S>): pulumi.Inputs {
   const given = args as Record<string, unknown>;
   const bag: pulumi.Inputs = { connection: secretConnection(args.connection) };
   for (const [key, f] of Object.entries(schema.fields))
     bag[key] = f.presence === "resourceName" ? (given[key] ?? name) : given[key];
-  for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = given[key];
-  // Anything else goes to check too, which refuses it by name: dropped here, a misspelt field would go unnoticed.
-  for (const [key, value] of Object.entries(given)) if (!Object.hasOwn(bag, key)) bag[key] = value;
+  for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = undefined;
+  // A field it does not have (a misspelt one, an output) goes to check by name only, and check refuses
+  // it: dropped here it would go unnoticed; its value never reaches the engine, and a key such as
+  // `hasOwnProperty` or `__proto__` never reaches the SDK's own objects.
+  const others = Object.keys(given).filter(
+    (key) => key !== "connection" && !Object.hasOwn(schema.fields, key) && given[key] !== undefined,
+  );
+  if (others.length > 0) bag[OTHER_FIELDS] = others;
   return bag;
 }
 

@@ -70,6 +70,17 @@ describe("check: a field the resource does not have is refused, naming it and th
     }
   });
 
+  it("refuses the names a resource class hands over (their values never leave the program), odd ones included", async () => {
+    const names = ["loopbakUp", "hasOwnProperty", "__proto__", `x${"y".repeat(3_000_000)}`];
+    const started = Date.now();
+    const failures = (await checkWith("namespace", { __otherFields: names })).failures ?? [];
+    assert.ok(Date.now() - started < 2000, "a huge name is cheap");
+    assert.equal(failures.length, names.length, JSON.stringify(failures.map((f) => f.reason.slice(0, 80))));
+    assert.ok(failures.every((f) => f.property === ""));
+    assert.match(failures[0].reason, /did you mean "loopbackUp"/);
+    assert.ok(failures[3].reason.length < 400, "the name is shortened");
+  });
+
   it("lets the engine's own __provider through", async () => {
     const result = await checkWith("namespace", { __provider: "exports.handler = ..." });
     assert.equal(result.failures, undefined, JSON.stringify(result.failures));
@@ -95,6 +106,11 @@ describe("IsolatedNetwork: a field the spec does not have is refused, naming it 
       /portForwards\[0\]\.hostport: unknown field.*did you mean "hostPort"/,
     ],
   ];
+  ROWS.push([
+    "a key with a line break, shown quoted (no line of its own in the error)",
+    { "bogus\nsubnet: fine": 1 },
+    /^IsolatedNetwork: "bogus\\nsubnet: fine": unknown field/,
+  ]);
   for (const [what, change, expected] of ROWS)
     it(what, () => {
       const spec = { ...lessonSpec(), ...change } as Parameters<typeof planNetwork>[0];
@@ -103,4 +119,9 @@ describe("IsolatedNetwork: a field the spec does not have is refused, naming it 
         (e: unknown) => e instanceof PlanError && expected.test(e.message),
       );
     });
+
+  it("reads a spec's fields through getters and prototypes (only own keys are checked), and allows connection", () => {
+    const spec = Object.assign(Object.create(lessonSpec()), { connection: { host: "h" } });
+    assert.equal(planNetwork(spec).bridge, "v-net-0");
+  });
 });

@@ -1,6 +1,7 @@
+import { strict as assert } from "node:assert";
 import { UNKNOWN } from "../../../../provider/validate";
-import { VALID_ARGS } from "../../../security/cases";
-import { defaultsTable, diffTable } from "./support";
+import { VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
+import { defaultsTable, diffTable, implOf } from "./support";
 
 /** The baseline's ends after check, and as state records them (with what the kernel said). */
 const A = { name: "veth-red", namespace: "red", addresses: ["192.168.15.1/24"], up: true };
@@ -69,4 +70,22 @@ describe("impl/vethPair", () => {
     { what: "the MTU dropped", olds: state(A), news: { mtu: undefined }, expect: "update" },
     { what: "adopt switched on", olds: state(A), news: { adopt: true }, expect: "update" },
   ]);
+
+  it("refuses one name for both ends in one place, a null namespace being the host's too", async () => {
+    for (const [a, b] of [
+      [{ name: "dup0" }, { name: "dup0" }],
+      [{ name: "dup0", namespace: null }, { name: "dup0" }],
+      [
+        { name: "dup0", namespace: "red" },
+        { name: "dup0", namespace: "red" },
+      ],
+    ]) {
+      const failures = (await implOf("vethPair").check({}, { connection: VALID_CONNECTION, a, b })).failures ?? [];
+      assert.deepEqual(
+        failures.map((f) => f.property),
+        ["b.name"],
+        JSON.stringify([a, b]),
+      );
+    }
+  });
 });
