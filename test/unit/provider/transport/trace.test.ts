@@ -28,17 +28,21 @@ describe("transport/trace: a trace file that cannot be written never breaks what
       else process.env[k] = v;
   });
 
+  // Paths of their own: trace() warns once per file per process, and other suites share this process.
+  const unique = `${process.pid}-${Date.now()}`;
   for (const [what, file] of [
-    ["a directory that does not exist", path.join(os.tmpdir(), `no-such-dir-${process.pid}`, "trace.jsonl")],
-    ["a directory in place of the file", os.tmpdir()],
-  ])
+    ["a directory that does not exist", () => path.join(os.tmpdir(), `no-such-dir-unit-${unique}`, "trace.jsonl")],
+    ["a directory in place of the file", () => fs.mkdtempSync(path.join(os.tmpdir(), "trace-dir-"))],
+  ] as const)
     it(`${what}: trace() returns, and warns once for that file`, () => {
-      process.env.PULUMI_NETNS_TRACE = file;
+      const target = file();
+      process.env.PULUMI_NETNS_TRACE = target;
       assert.doesNotThrow(() => trace({ event: "handshake", host: "h" }));
       assert.doesNotThrow(() => trace({ event: "command", host: "h" }));
-      const about = warnings.filter((w) => w.includes(file));
+      const about = warnings.filter((w) => w.includes(target));
       assert.equal(about.length, 1, JSON.stringify(warnings));
       assert.match(about[0], /cannot write the trace/);
+      if (fs.existsSync(target)) fs.rmSync(target, { recursive: true, force: true });
     });
 
   it("a writable file still gets one JSON line per event", () => {
