@@ -127,10 +127,7 @@ export function checkConnection(checker: Checker, property: string, conn: unknow
   const c = conn as Record<string, unknown>;
   for (const key of Object.keys(c)) {
     if (!Object.hasOwn(CONNECTION, key))
-      checker.fail(
-        `${property}.${key}`,
-        unknownFieldReason(key, CONNECTION_FIELDS).replace("unknown field", "unknown connection field"),
-      );
+      checker.fail(`${property}.${key}`, unknownFieldReason(key, CONNECTION_FIELDS, "connection field"));
   }
   for (const [key, f] of Object.entries(CONNECTION)) f.check(checker, `${property}.${key}`, c[key], c);
   if (c.proxy !== undefined) {

@@ -199,7 +199,7 @@ function distance(a: string, b: string): number {
 }
 
 /** The valid name a misspelt one most likely meant: at most one edit in three characters away. */
-export function closestName(name: string, valid: readonly string[]): string | undefined {
+function closestName(name: string, valid: readonly string[]): string | undefined {
   const limit = Math.max(1, Math.floor(name.length / 3));
   // Names further apart in length than the limit cannot be within it (and a huge name costs no time).
   const candidates = valid.filter((v) => Math.abs(v.length - name.length) <= limit);
@@ -211,7 +211,7 @@ export function closestName(name: string, valid: readonly string[]): string | un
  * Why a field an object does not have is refused: its name (never its value,
  * which may be anything, a key included) and the name meant, or the valid ones.
  */
-export function unknownFieldReason(name: string, valid: readonly string[]): string {
+export function unknownFieldReason(name: string, valid: readonly string[], of = "field"): string {
   const meant = closestName(name, valid);
-  return `unknown field ${show(name)}${meant ? `; did you mean ${show(meant)}?` : `; valid fields: ${valid.join(", ")}`}`;
+  return `unknown ${of} ${show(name)}${meant ? `; did you mean ${show(meant)}?` : `; valid fields: ${valid.join(", ")}`}`;
 }

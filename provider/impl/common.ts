@@ -58,8 +58,8 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
   };
 }
 
-/** What the engine itself adds to every dynamic resource's inputs: the serialized provider. */
-const ENGINE_FIELDS = ["__provider", OTHER_FIELDS];
+/** Inputs that are not fields: the engine's serialized provider, and the names the class hands over. */
+const NOT_FIELDS = ["__provider", OTHER_FIELDS];
 
 /**
  * Refuses every top-level field the schema does not have: a misspelt one
@@ -72,7 +72,7 @@ const ENGINE_FIELDS = ["__provider", OTHER_FIELDS];
 function checkNoOtherFields(checker: Checker, schema: Schema, news: RawInputs): void {
   const valid = ["connection", ...Object.keys(schema.fields)];
   const named = Array.isArray(news[OTHER_FIELDS]) ? (news[OTHER_FIELDS] as unknown[]).map(String) : [];
-  const others = [...Object.keys(news).filter((k) => !valid.includes(k) && !ENGINE_FIELDS.includes(k)), ...named];
+  const others = [...Object.keys(news).filter((k) => !valid.includes(k) && !NOT_FIELDS.includes(k)), ...named];
   for (const key of new Set(others)) {
     const reason =
       Object.hasOwn(schema.outputs, key) || key === "knownHostKeys"

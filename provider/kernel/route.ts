@@ -31,7 +31,7 @@ function kernelDestination(destination: string): string {
 }
 
 /** Lists the main table's routes to exactly this destination (as JSON when run with `-j`). */
-export function showRoute(spec: RouteSpec): IpArgs {
+function showRoute(spec: RouteSpec): IpArgs {
   return ["route", "show", "table", "main", "exact", spec.destination === "default" ? "0.0.0.0/0" : spec.destination];
 }
 

@@ -81,6 +81,19 @@ describe("check: a field the resource does not have is refused, naming it and th
     assert.ok(failures[3].reason.length < 400, "the name is shortened");
   });
 
+  it("connection.privatekey: did you mean privateKey? (the value is not shown)", async () => {
+    const result = await implOf("namespace").check(
+      {},
+      { ...VALID_ARGS.namespace, connection: { ...VALID_CONNECTION, privatekey: "hunter2-secret" } },
+    );
+    assert.deepEqual(result.failures, [
+      {
+        property: "connection.privatekey",
+        reason: 'connection.privatekey: unknown connection field "privatekey"; did you mean "privateKey"?',
+      },
+    ]);
+  });
+
   it("lets the engine's own __provider through", async () => {
     const result = await checkWith("namespace", { __provider: "exports.handler = ..." });
     assert.equal(result.failures, undefined, JSON.stringify(result.failures));
