@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
+import { lookup } from "../kernel/explain";
 import type { Rule } from "../kernel/iptables";
 import {
   addressChanges,
@@ -15,7 +16,7 @@ import {
   showLink,
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
-import { bestEffort, creation, type IpArgs, script, sequence } from "../kernel/script";
+import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
@@ -62,7 +63,8 @@ function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, 
 /** Configures an existing bridge as `inputs` say; nothing to change sends nothing. */
 async function configure(remote: Remote, inputs: BridgeInputs, current: LinkState, changeMtu: boolean): Promise<void> {
   const changes = configureChanges(inputs, current, changeMtu);
-  await runScript(remote, sequence(...applyChanges(at(inputs.namespace), changes)));
+  const configuring = sequence(...applyChanges(at(inputs.namespace), changes));
+  await runScript(remote, lookingUp(configuring, lookup("namespace", inputs.namespace, "namespace")));
 }
 
 async function readBridge(
@@ -114,10 +116,13 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   const ns = at(inputs.namespace);
   // The bridge is configured and read back by one `ip -batch`.
   const configureAndShow = [...configureChanges(inputs, undefined, true), showLink(inputs.name)];
-  const add = creation(
-    ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
-    [ns.ipBatch(configureAndShow, ["-d", "-j"])],
-    [deleteLink(ns, inputs.name)],
+  const add = lookingUp(
+    creation(
+      ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
+      [ns.ipBatch(configureAndShow, ["-d", "-j"])],
+      [deleteLink(ns, inputs.name)],
+    ),
+    lookup("namespace", inputs.namespace, "namespace"),
   );
   let shown: string;
   try {

@@ -1,3 +1,4 @@
+import { explainFailure } from "../kernel/explain";
 import { bestEffort, type Script, type Step, script } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 
@@ -37,15 +38,31 @@ function stepText(s: Step, i: number, undo: readonly string[]): string {
   return `${capture} || { rc=$?;${undoing} printf '\\n%s\\n' "${FAILED_STEP}${i}" >&2; exit $rc; }`;
 }
 
-/** The error of a failed script, told as its failed step's: the command the user can read and run. */
+/**
+ * The error of a failed script, told as its failed step's: in terms of the
+ * script's lookups (field, value, fix) when the failure is a known one, else
+ * the command the user can read and run.
+ */
 function failedStep(e: CommandError, s: Script): CommandError {
+  // A lone step that stops the script is sent as it is (see render): its error is already the step's.
+  if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return explained(e, s);
   const lines = e.stderr.replace(/\n+$/, "").split("\n");
   const last = lines[lines.length - 1] ?? "";
   const step = last.startsWith(FAILED_STEP) ? s.steps[Number(last.slice(FAILED_STEP.length))] : undefined;
   if (!step) return e;
   // The marker line starts with a newline of its own (the step's stderr may not end with one).
   const stderr = lines.slice(0, -1).join("\n").replace(/\n+$/, "");
-  return new CommandError(e.host, step.command, e.code, e.stdout, stderr, e.shellPid);
+  return explained(new CommandError(e.host, step.command, e.code, e.stdout, stderr, e.shellPid), s);
+}
+
+/** The step's error with its message told in terms of the script's lookups, when explain knows the failure. */
+function explained(e: CommandError, s: Script): CommandError {
+  const told = explainFailure({ host: e.host, command: e.command, stderr: e.stderr }, s.lookups ?? []);
+  if (!told) return e;
+  // A fresh error: V8 writes the first line of e.stack from the message when it is first read.
+  const error = new CommandError(e.host, e.command, e.code, e.stdout, e.stderr, e.shellPid);
+  error.message = told;
+  return error;
 }
 
 /** The script as shell text: a lone step that stops the script is sent as it is. */

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
+import { type Lookup, lookup } from "../kernel/explain";
 import { at } from "../kernel/namespace";
 import {
   addAndPrintRoute,
@@ -11,7 +12,7 @@ import {
   type RouteState,
   replaceRoute,
 } from "../kernel/route";
-import { allOrNothing, creation, sequence } from "../kernel/script";
+import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { show } from "../validate";
@@ -45,6 +46,13 @@ function outputs(inputs: RouteInputs, remote: Remote, state: RouteState, known?:
   };
 }
 
+/** What a route's commands look up on the host, to tell their failures in its fields' terms. */
+const lookups = (i: RouteInputs): Lookup[] => [
+  ...lookup("namespace", i.namespace, "namespace"),
+  ...lookup("via", i.via, "gateway", i.namespace),
+  ...lookup("device", i.device, "interface", i.namespace),
+];
+
 const idOf = (i: RouteInputs) =>
   `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
 const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
@@ -53,7 +61,7 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   const remote = await remoteFor(inputs);
   let shown: string;
   try {
-    const add = creation(addAndPrintRoute(inputs), [], [deleteRoute(inputs)]);
+    const add = lookingUp(creation(addAndPrintRoute(inputs), [], [deleteRoute(inputs)]), lookups(inputs));
     [shown] = await runScript(remote, add, { what: `the route to ${inputs.destination}` });
   } catch (e) {
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
@@ -79,9 +87,10 @@ export async function update(_id: string, olds: RouteOutputs, news: RouteInputs)
   if ((olds.metric ?? 0) !== (news.metric ?? 0)) {
     // The metric is part of the route's identity: add the new route, then remove the old one.
     const ns = at(news.namespace);
-    await runScript(remote, allOrNothing([ns.ip(...addRoute(news)), deleteRoute(olds)], [deleteRoute(news)]));
+    const add = allOrNothing([ns.ip(...addRoute(news)), deleteRoute(olds)], [deleteRoute(news)]);
+    await runScript(remote, lookingUp(add, lookups(news)));
   } else if (olds.via !== news.via || olds.device !== news.device) {
-    await runScript(remote, sequence(at(news.namespace).ip(...replaceRoute(news))));
+    await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(news))), lookups(news)));
   }
   const state = await readRoute(remote, news);
   if (!state) throw new Error(`the route to ${news.destination} is not in ${where(news)} after the update`);

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { lookup } from "../kernel/explain";
 import {
   addRuleStep,
   checkRulesScript,
@@ -11,7 +12,7 @@ import {
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
 import { planAdd, planRelease } from "../kernel/ownership";
-import { allOrNothing, bestEffort, script, sequence, step } from "../kernel/script";
+import { allOrNothing, bestEffort, lookingUp, script, sequence, step } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
@@ -49,7 +50,7 @@ export async function createRuleSet(
     ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
   ];
   // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
-  await runScript(remote, allOrNothing(steps, undo), {
+  await runScript(remote, lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")), {
     what: `the ${kind} rules ${comment}`,
     undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
   });
@@ -102,7 +103,7 @@ export async function repairRuleSet(
     .filter((r) => observation.missing.includes(describeRule(r, comment)))
     .map((r) => addRuleStep(ns, r, comment));
   for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(at(ns), key, "1"));
-  await runScript(remote, sequence(...steps));
+  await runScript(remote, lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")));
 }
 
 /**

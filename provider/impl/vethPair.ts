@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
+import { type Lookup, lookup } from "../kernel/explain";
 import {
   addressChanges,
   applyChanges,
@@ -14,7 +15,7 @@ import {
   showLink,
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
-import { creation, type IpArgs, sequence } from "../kernel/script";
+import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { isUnknown } from "../validate";
@@ -44,6 +45,16 @@ export const { check, diff } = fromSchema(VETH_PAIR, {
   deleteBeforeReplace: true,
 });
 
+/** What a pair's commands look up on the host, to tell their failures in its fields' terms. */
+function lookups(a: InterfaceEnd, b: InterfaceEnd): Lookup[] {
+  return [
+    ...lookup("a.namespace", a.namespace, "namespace"),
+    ...lookup("b.namespace", b.namespace, "namespace"),
+    ...lookup("a.bridge", a.bridge, "bridge", a.namespace),
+    ...lookup("b.bridge", b.bridge, "bridge", b.namespace),
+  ];
+}
+
 /** Makes the pair from the side of an end in the host namespace, so no name is ever taken twice in one place. */
 function makePair(a: InterfaceEnd, b: InterfaceEnd): string {
   const add = (near: InterfaceEnd, far: InterfaceEnd, peer: IpArgs) =>
@@ -69,13 +80,11 @@ async function configure(
   [sa, sb]: Array<LinkState | undefined>,
   pairMtu: number | undefined,
 ): Promise<void> {
-  await runScript(
-    remote,
-    sequence(
-      ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)),
-      ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)),
-    ),
+  const changes = sequence(
+    ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)),
+    ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)),
   );
+  await runScript(remote, lookingUp(changes, lookups(a, b)));
 }
 
 async function readEnds(
@@ -135,10 +144,13 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   // Each end is configured and read back by one `ip -batch` in its namespace.
   const configureAndShow = (end: InterfaceEnd) =>
     at(end.namespace).ipBatch([...configureChanges(end, undefined, inputs.mtu), showLink(end.name)], ["-d", "-j"]);
-  const make = creation(
-    makePair(a, b),
-    [configureAndShow(a), configureAndShow(b)],
-    [deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)],
+  const make = lookingUp(
+    creation(
+      makePair(a, b),
+      [configureAndShow(a), configureAndShow(b)],
+      [deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)],
+    ),
+    lookups(a, b),
   );
   let ta: string;
   let tb: string;

@@ -61,6 +61,13 @@ export function at(name: string | undefined): Namespace {
   return place;
 }
 
+/** The lines of an `ip -batch` command `ipBatch` wrote (undefined for any other command), to name the one that failed. */
+export function batchLines(command: string): string[] | undefined {
+  // Every line is one quoted word (it has blanks and never a quote: plain tokens only).
+  const lines = /^printf '%s\\n' ((?:'[^']*' )+)\| ip /.exec(command)?.[1];
+  return lines === undefined ? undefined : [...lines.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+}
+
 /** Whether the output of `printPresence` says the namespace exists. */
 export function isPresent(output: string): boolean {
   return output.trim() === PRESENT;

@@ -23,6 +23,8 @@
  * (../impl/executor) turns a script into shell text and runs it.
  */
 
+import type { Lookup } from "./explain";
+
 /** The words of one `ip` command after `ip [-n NS]`. */
 export type IpArgs = Array<string | number>;
 
@@ -38,6 +40,13 @@ export interface Step {
 export interface Script {
   readonly steps: readonly Step[];
   readonly undo: readonly string[];
+  /** The resource's fields its commands look up, so that a failure is told in their terms (./explain). */
+  readonly lookups?: readonly Lookup[];
+}
+
+/** The script, its failures told in terms of these fields. */
+export function lookingUp(s: Script, lookups: readonly Lookup[]): Script {
+  return { ...s, lookups };
 }
 
 /** A step that stops the script when it fails. */

@@ -66,6 +66,28 @@ describe("impl/executor: running scripts (on a local shell)", () => {
       });
   });
 
+  it("tells a known kernel failure in the script's field terms, without the shell text, both for a lone step and a marked one", async () => {
+    // What `ip -n ke-a -batch` printed on a lab host for a gateway outside every connected subnet (fixtures/kernel-errors).
+    const failing = "printf '%s\\n' 'Error: Nexthop has invalid gateway.' 'Command failed -:1' >&2; sh -c 'exit 2'";
+    const lookups = [{ field: "via", value: "10.55.0.1", kind: "gateway" as const, namespace: "mgmt" }];
+    for (const steps of [sequence(failing), sequence("echo a", failing)]) {
+      const s = { ...steps, lookups };
+      await assert.rejects(runScript(localShell(), s), (e) => {
+        assert.ok(e instanceof CommandError);
+        assert.equal(e.code, 2);
+        assert.equal(e.command, failing, "the step stays on the error, for code that reads it");
+        assert.equal(
+          e.message,
+          'via: 10.55.0.1 is not in a subnet connected in namespace "mgmt" on local: give an interface there that is up ' +
+            "an address in the gateway's subnet (not its broadcast address), or fix via\n" +
+            "(ip said: Error: Nexthop has invalid gateway.)",
+        );
+        assert.ok(!e.stack?.includes("printf"), e.stack);
+        return true;
+      });
+    }
+  });
+
   it("runs the undo when an undone step fails, and exits with the step's code", async () => {
     const remote = localShell();
     const marker = `/tmp/pulumi-netns-executor-${process.pid}`;

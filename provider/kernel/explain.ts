@@ -1,0 +1,161 @@
+import { batchLines } from "./namespace";
+
+/**
+ * Tells a failed step in the program's terms: which field, its value, and the
+ * fix, with the tool's own words on one line after it so nothing is lost, and
+ * without the shell text that ran. The patterns are what iproute2 6.1 printed
+ * on a lab host (test/unit/fixtures/kernel-errors); anything else is left to
+ * the executor's plain form.
+ */
+
+/** A value of a resource's field that the host looks up by name when a script runs. */
+export interface Lookup {
+  /** The field's path in the program: "namespace", "via", "a.bridge". */
+  readonly field: string;
+  readonly value: string;
+  /** What the value names. */
+  readonly kind: "namespace" | "interface" | "bridge" | "gateway";
+  /** Where an interface, bridge or gateway is looked up: a named namespace; absent, the host's own. */
+  readonly namespace?: string;
+}
+
+/** A lookup of `field` when its value is set; none when it is not. */
+export function lookup(field: string, value: string | undefined, kind: Lookup["kind"], namespace?: string): Lookup[] {
+  return value === undefined ? [] : [{ field, value, kind, ...(namespace ? { namespace } : {}) }];
+}
+
+/** What the executor knows about a step that failed. */
+export interface FailedStep {
+  /** The host, as the user named it (user@host:port). */
+  host: string;
+  /** The step's command, to find the line of an `ip -batch` that failed. */
+  command: string;
+  /** The step's own stderr. */
+  stderr: string;
+}
+
+const where = (namespace: string | undefined) =>
+  namespace ? `namespace ${JSON.stringify(namespace)}` : "the host namespace";
+
+/** The first lookup of one of `kinds` with this value (a name the kernel quoted back). */
+function find(lookups: readonly Lookup[], value: string, ...kinds: Array<Lookup["kind"]>): Lookup | undefined {
+  return lookups.find((l) => kinds.includes(l.kind) && l.value === value);
+}
+
+function missingNamespace(name: string, lookups: readonly Lookup[], host: string): string {
+  const l = find(lookups, name, "namespace");
+  const fix = l
+    ? `declare it (a Namespace, and pass its name output as ${l.field} so that it is made first) or fix the name`
+    : "declare it (a Namespace) or fix the name";
+  return `${l ? `${l.field}: ` : ""}namespace ${JSON.stringify(name)} does not exist on ${host}: ${fix}`;
+}
+
+function missingInterface(name: string, lookups: readonly Lookup[], host: string): string | undefined {
+  const l = find(lookups, name, "bridge", "interface");
+  if (!l) return undefined;
+  const what = l.kind === "bridge" ? "bridge" : "interface";
+  const declare = l.kind === "bridge" ? "a Bridge" : "a VethPair end or a Bridge";
+  return (
+    `${l.field}: ${what} ${JSON.stringify(name)} does not exist in ${where(l.namespace)} on ${host}: ` +
+    `declare it (${declare} there, and pass its name output as ${l.field} so that it is made first) or fix the name`
+  );
+}
+
+/** The line of an `ip -batch` that failed (iproute2 says "Command failed -:N"), else the whole command. */
+function failedLine(step: FailedStep): string {
+  const n = /Command failed -:(\d+)/.exec(step.stderr);
+  return (n && batchLines(step.command)?.[Number(n[1]) - 1]) ?? step.command;
+}
+
+interface Rule {
+  /** What the tool says, with the name it quotes (if any) as group 1. */
+  said: RegExp;
+  tell(name: string, lookups: readonly Lookup[], step: FailedStep): string | undefined;
+}
+
+const RULES: Rule[] = [
+  {
+    // `ip -n NS ...` and `ip netns exec NS ...` for a namespace that does not exist.
+    said: /Cannot open network namespace "([^"]+)": No such file or directory/,
+    tell: (name, lookups, step) => missingNamespace(name, lookups, step.host),
+  },
+  {
+    // `ip link add ... peer ... netns NS` for a peer namespace that does not exist.
+    said: /argument "([^"]+)" is wrong: Invalid "netns" value/,
+    tell: (name, lookups, step) => missingNamespace(name, lookups, step.host),
+  },
+  {
+    // `ip link set dev X master BR` for a bridge not in X's namespace.
+    said: /argument "([^"]+)" is wrong: Device does not exist/,
+    tell: (name, lookups, step) => missingInterface(name, lookups, step.host),
+  },
+  {
+    // `ip route add ... dev X` for an interface not in the route's namespace.
+    said: /Cannot find device "([^"]+)"/,
+    tell: (name, lookups, step) => missingInterface(name, lookups, step.host),
+  },
+  {
+    // The gateway is not in the subnet of an address of an interface that is up there (or is its broadcast address).
+    said: /Nexthop has invalid gateway/,
+    tell: (_, lookups, step) => {
+      const via = lookups.find((l) => l.kind === "gateway");
+      if (!via) return undefined;
+      const device = lookups.find((l) => l.kind === "interface" && l.field === "device");
+      const through = device ? ` through device ${JSON.stringify(device.value)}` : "";
+      return (
+        `${via.field}: ${via.value} is not in a subnet connected in ${where(via.namespace)} on ${step.host}${through}: ` +
+        `give an interface there that is up an address in the gateway's subnet (not its broadcast address), or fix ${via.field}`
+      );
+    },
+  },
+  {
+    // `ip route add ... dev X` for an interface that is down.
+    said: /Device for nexthop is not up/,
+    tell: (_, lookups, step) => {
+      const device = lookups.find((l) => l.kind === "interface" && l.field === "device");
+      if (!device) return undefined;
+      return (
+        `${device.field}: interface ${JSON.stringify(device.value)} is down in ${where(device.namespace)} on ${step.host}: ` +
+        "bring it up (up: true on its VethPair end or Bridge) or route through another device"
+      );
+    },
+  },
+  {
+    // `ip link set dev X master Y` where Y exists but is no bridge.
+    said: /RTNETLINK answers: Operation not supported/,
+    tell: (_, lookups, step) => {
+      const master = / master (\S+)/.exec(failedLine(step))?.[1]?.replace(/^'|'$/g, "");
+      const l = master === undefined ? undefined : find(lookups, master, "bridge");
+      if (!l) return undefined;
+      return (
+        `${l.field}: ${JSON.stringify(l.value)} in ${where(l.namespace)} on ${step.host} is not a bridge: ` +
+        `name a Bridge there, or fix ${l.field}`
+      );
+    },
+  },
+];
+
+/** The tool's words without iproute2's batch bookkeeping ("Command failed -:N"), on one line. */
+function toolSaid(stderr: string): string {
+  const words = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Command failed -:\d+$/.test(l))
+    .join("; ");
+  return words.length > 300 ? `${words.slice(0, 297)}...` : words;
+}
+
+/**
+ * The message for a step that failed, in terms of the resource's `lookups`:
+ * undefined when the failure is not one of the known ones (or names nothing
+ * the resource looked up), so the caller keeps its plain form.
+ */
+export function explainFailure(step: FailedStep, lookups: readonly Lookup[]): string | undefined {
+  for (const rule of RULES) {
+    const m = rule.said.exec(step.stderr);
+    if (!m) continue;
+    const told = rule.tell(m[1] ?? "", lookups, step);
+    if (told) return `${told}\n(ip said: ${toolSaid(step.stderr)})`;
+  }
+  return undefined;
+}

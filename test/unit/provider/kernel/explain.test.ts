@@ -1,0 +1,173 @@
+import { strict as assert } from "node:assert";
+import { explainFailure, type Lookup, lookup } from "../../../../provider/kernel/explain";
+import { fixture, fixturesOf } from "../../support";
+
+/** A case captured on a lab host (fixtures/kernel-errors/capture.ts): what today's create threw. */
+interface Captured {
+  resource: string;
+  inputs: Record<string, any>;
+  stderr?: string;
+  command?: string;
+  message?: string;
+}
+
+const HOST = "root@lab:22";
+
+/** What each resource's commands look up, as its impl module says (impl/route.ts, vethPair.ts, ...). */
+function lookupsOf({ resource, inputs: i }: Captured): Lookup[] {
+  if (resource === "route")
+    return [
+      ...lookup("namespace", i.namespace, "namespace"),
+      ...lookup("via", i.via, "gateway", i.namespace),
+      ...lookup("device", i.device, "interface", i.namespace),
+    ];
+  if (resource === "vethPair")
+    return [
+      ...lookup("a.namespace", i.a.namespace, "namespace"),
+      ...lookup("b.namespace", i.b.namespace, "namespace"),
+      ...lookup("a.bridge", i.a.bridge, "bridge", i.a.namespace),
+      ...lookup("b.bridge", i.b.bridge, "bridge", i.b.namespace),
+    ];
+  return lookup("namespace", i.namespace, "namespace");
+}
+
+/** Per captured failure: what the message must begin with, and the kernel's words it ends with. */
+const TOLD: Record<string, [RegExp, string]> = {
+  "route-missing-namespace": [
+    /^namespace: namespace "ke-none" does not exist on root@lab:22: declare it \(a Namespace, and pass its name output as namespace so that it is made first\) or fix the name\n/,
+    'Cannot open network namespace "ke-none": No such file or directory',
+  ],
+  "route-gateway-not-connected": [
+    /^via: 10\.55\.0\.1 is not in a subnet connected in namespace "ke-a" on root@lab:22: give an interface there that is up an address in the gateway's subnet/,
+    "Error: Nexthop has invalid gateway.",
+  ],
+  "route-gateway-via-down-device": [
+    /^via: 10\.61\.0\.2 is not in a subnet connected/,
+    "Error: Nexthop has invalid gateway.",
+  ],
+  "route-gateway-is-broadcast": [
+    /^via: 10\.60\.0\.255 is not in a subnet connected/,
+    "Error: Nexthop has invalid gateway.",
+  ],
+  "route-gateway-not-on-device": [
+    /^via: 10\.60\.0\.254 is not in a subnet connected in namespace "ke-a" on root@lab:22 through device "ke-v1": /,
+    "Error: Nexthop has invalid gateway.",
+  ],
+  "route-gateway-on-down-device": [/ through device "ke-v1": /, "Error: Nexthop has invalid gateway."],
+  "route-device-missing": [
+    /^device: interface "ke-nodev" does not exist in namespace "ke-a" on root@lab:22: declare it \(a VethPair end or a Bridge there, and pass its name output as device so that it is made first\) or fix the name\n/,
+    'Cannot find device "ke-nodev"',
+  ],
+  "route-device-elsewhere": [
+    /^device: interface "ke-host0" does not exist in namespace "ke-a"/,
+    'Cannot find device "ke-host0"',
+  ],
+  "route-host-device-missing": [
+    /^device: interface "ke-nodev" does not exist in the host namespace/,
+    'Cannot find device "ke-nodev"',
+  ],
+  "route-device-down": [
+    /^device: interface "ke-v1" is down in namespace "ke-a" on root@lab:22: bring it up \(up: true on its VethPair end or Bridge\)/,
+    "Error: Device for nexthop is not up.",
+  ],
+  "veth-peer-missing-namespace": [
+    /^b\.namespace: namespace "ke-none" does not exist on root@lab:22: /,
+    'Error: argument "ke-none" is wrong: Invalid "netns" value',
+  ],
+  "veth-host-end-peer-missing-namespace": [
+    /^b\.namespace: namespace "ke-none" does not exist/,
+    'Error: argument "ke-none" is wrong: Invalid "netns" value',
+  ],
+  // Both ends name it: the first field that does is the one to fix.
+  "veth-missing-namespace": [
+    /^a\.namespace: namespace "ke-none" does not exist/,
+    'Cannot open network namespace "ke-none": No such file or directory',
+  ],
+  "veth-missing-bridge": [
+    /^a\.bridge: bridge "ke-nobr" does not exist in namespace "ke-a" on root@lab:22: declare it \(a Bridge there, and pass its name output as a\.bridge so that it is made first\) or fix the name\n/,
+    'Error: argument "ke-nobr" is wrong: Device does not exist',
+  ],
+  "veth-bridge-elsewhere": [
+    /^a\.bridge: bridge "ke-hostbr" does not exist in namespace "ke-a"/,
+    'Error: argument "ke-hostbr" is wrong: Device does not exist',
+  ],
+  "veth-bridge-not-a-bridge": [
+    /^a\.bridge: "ke-v0" in namespace "ke-a" on root@lab:22 is not a bridge: name a Bridge there, or fix a\.bridge\n/,
+    "RTNETLINK answers: Operation not supported",
+  ],
+  "bridge-missing-namespace": [
+    /^namespace: namespace "ke-none" does not exist/,
+    'Cannot open network namespace "ke-none": No such file or directory',
+  ],
+  "masquerade-missing-namespace": [
+    /^namespace: namespace "ke-none" does not exist/,
+    'Cannot open network namespace "ke-none": No such file or directory',
+  ],
+  "portforward-missing-namespace": [
+    /^namespace: namespace "ke-none" does not exist/,
+    'Cannot open network namespace "ke-none": No such file or directory',
+  ],
+};
+
+const captured = (file: string) => JSON.parse(fixture(file)) as Captured;
+const failures = fixturesOf("kernel-errors", ".json").filter((f) => captured(f).stderr !== undefined);
+
+describe("kernel/explain: failures captured on a lab host, told as field, value and fix", () => {
+  it("has a told form for every captured failure: 7 kinds of kernel message (the 8th, a name taken, the impls tell)", () => {
+    const names = failures.map((f) => f.replace(/^kernel-errors\/|\.json$/g, ""));
+    assert.deepEqual(names.sort(), Object.keys(TOLD).sort());
+    const kinds = new Set(
+      failures.map((f) =>
+        captured(f)
+          .stderr?.split("\n")[0]
+          .replace(/"[^"]*"/g, ""),
+      ),
+    );
+    assert.ok(kinds.size >= 7, [...kinds].join("\n"));
+  });
+
+  for (const file of failures) {
+    const name = file.replace(/^kernel-errors\/|\.json$/g, "");
+    it(`${name}: the field, its value and the fix, the kernel's words on one line, no shell text`, () => {
+      const c = captured(file);
+      const told = explainFailure(
+        { host: HOST, command: c.command as string, stderr: c.stderr as string },
+        lookupsOf(c),
+      );
+      assert.ok(told, `not explained; today's message:\n${c.message}`);
+      const [starts, said] = TOLD[name];
+      assert.match(told, starts);
+      const lines = told.split("\n");
+      assert.equal(lines.length, 2, told);
+      assert.equal(lines[1], `(ip said: ${said})`);
+      assert.ok(!told.includes(c.command as string));
+      assert.doesNotMatch(told, /printf|-batch|'-n'|Command failed|ip netns exec/);
+    });
+  }
+
+  it("leaves what it does not know (or what names no field of the resource) to the plain form", () => {
+    const unknown = {
+      host: HOST,
+      command: "ip link set dev x mtu 9000",
+      stderr: "RTNETLINK answers: Invalid argument",
+    };
+    assert.equal(explainFailure(unknown, []), undefined);
+    // A device the kernel names that is no field of this resource: its own interface, say.
+    const own = { host: HOST, command: "ip -n a link set dev x up", stderr: 'Cannot find device "x"' };
+    assert.equal(explainFailure(own, lookup("device", "eth9", "interface", "a")), undefined);
+    // Not supported on a line that sets no master: not a bridge problem.
+    const other = {
+      host: HOST,
+      command: "printf '%s\\n' 'link set dev x mtu 70' 'addr show dev x' | ip '-n' a '-batch' '-'",
+      stderr: "RTNETLINK answers: Operation not supported\nCommand failed -:1",
+    };
+    assert.equal(explainFailure(other, lookup("a.bridge", "br0", "bridge", "a")), undefined);
+  });
+
+  it("names the namespace even when no field holds it, and cuts a long stderr to one short line", () => {
+    const long = `Cannot open network namespace "zz": No such file or directory\n${"x".repeat(500)}`;
+    const told = explainFailure({ host: HOST, command: "ip -n zz link show", stderr: long }, []) ?? "";
+    assert.match(told, /^namespace "zz" does not exist on root@lab:22: declare it \(a Namespace\) or fix the name\n/);
+    assert.ok(told.split("\n")[1].length <= 320, told);
+  });
+});
