@@ -67,7 +67,8 @@ export function classifyDialError(e: Error, conn: Connection): DialFailure {
       hostMayBeGone: false,
       authentication: true,
       what: `connection.privateKey cannot be used: ${err.message}`,
-      advice: "Check that connection.privateKey is the whole key file and connection.privateKeyPassword its passphrase.",
+      advice:
+        "Check that connection.privateKey is the whole key file and connection.privateKeyPassword its passphrase.",
     };
   if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" || err.code === "EAI_NONAME")
     return {

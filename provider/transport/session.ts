@@ -11,8 +11,8 @@ import {
   describe,
   endpoint,
 } from "../connection";
-import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
 import { classifyDialError, dialFailedMessage, retryLine } from "./dialErrors";
+import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
 import { fingerprintOf, type HostKey, hostKeyFromBlob, hostKeyMatches, preferredAlgorithms } from "./hostKey";
 import { progress } from "./progress";
 import { type CommandResult, RemoteShell } from "./remoteShell";

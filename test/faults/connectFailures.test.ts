@@ -84,7 +84,10 @@ describe("faults: connection failures through the real engine: fast when nothing
     const { s, trace } = stack({ host: "no-such-host.invalid" }, "unresolved");
     const r = await s.up();
     failedFast(r, "unknown name");
-    assert.match(r.error ?? "", /cannot connect to root@no-such-host\.invalid:\d+: the name "no-such-host\.invalid" does not resolve/);
+    assert.match(
+      r.error ?? "",
+      /cannot connect to root@no-such-host\.invalid:\d+: the name "no-such-host\.invalid" does not resolve/,
+    );
     assert.match(r.error ?? "", /Check connection\.host/);
     assert.equal(attempts(trace), 1);
   });
@@ -93,7 +96,10 @@ describe("faults: connection failures through the real engine: fast when nothing
     const { s, trace } = stack({ port: 2 }, "refused");
     const r = await s.up();
     failedFast(r, "refused port");
-    assert.match(r.error ?? "", /refused the connection to port 2: no SSH server listens there\. Check connection\.port/);
+    assert.match(
+      r.error ?? "",
+      /refused the connection to port 2: no SSH server listens there\. Check connection\.port/,
+    );
     assert.equal(attempts(trace), 1);
   });
 
@@ -102,7 +108,10 @@ describe("faults: connection failures through the real engine: fast when nothing
     const { s, trace } = stack({ privateKey: key }, "badauth");
     const r = await s.up();
     failedFast(r, "bad auth");
-    assert.match(r.error ?? "", /authentication to root@.* failed: the host refused the login of user "root" with the key in connection\.privateKey/);
+    assert.match(
+      r.error ?? "",
+      /authentication to root@.* failed: the host refused the login of user "root" with the key in connection\.privateKey/,
+    );
     assert.match(r.error ?? "", /authorized_keys/);
     assert.ok(!(r.error ?? "").includes(key.split("\n")[1]), "the key is not in the error");
     assert.equal(attempts(trace), 1);
@@ -117,7 +126,9 @@ describe("faults: connection failures through the real engine: fast when nothing
     assert.equal(r.ok, false);
     assert.ok(r.durationMs < 60_000, `up took ${r.durationMs} ms to fail`);
     assert.ok(r.durationMs > 45_000, `up failed after ${r.durationMs} ms: fewer attempts than 3 x 15 s`);
-    const shown = lines.filter((l) => /connecting to root@.*: attempt \d of 3 timed out after 15 s; retrying/.test(l.line));
+    const shown = lines.filter((l) =>
+      /connecting to root@.*: attempt \d of 3 timed out after 15 s; retrying/.test(l.line),
+    );
     assert.equal(shown.length, 2, lines.map((l) => l.line).join("\n"));
     assert.ok(end - shown[0].t > 25_000, "the first attempt was shown while up still ran");
     assert.equal(attempts(trace), 3);

@@ -128,7 +128,10 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     await assert.rejects(openRemote({ ...conn(), privateKey: stranger }), (e: unknown) => {
       assert.ok(e instanceof ConnectError);
       assert.match(e.message, /authentication to root@.* failed: the host refused the login of user "root"/);
-      assert.match(e.message, /Check connection\.user, that the public half of the key is in ~root\/\.ssh\/authorized_keys/);
+      assert.match(
+        e.message,
+        /Check connection\.user, that the public half of the key is in ~root\/\.ssh\/authorized_keys/,
+      );
       assert.ok(!e.message.includes(stranger.split("\n")[1]), "the key is not in the message");
       return true;
     });
@@ -156,7 +159,10 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
   it("fails at once on a refused port with the default dialErrorLimit, naming connection.port", async () => {
     const { value, ms } = await withProgress(() => openRemote({ ...conn(), port: 2 }));
     assert.ok(value instanceof ConnectError, String(value));
-    assert.match(value.message, /refused the connection to port 2: no SSH server listens there\. Check connection\.port/);
+    assert.match(
+      value.message,
+      /refused the connection to port 2: no SSH server listens there\. Check connection\.port/,
+    );
     // Retried, it took 17 s (10 attempts with backoff).
     assert.ok(ms < 1_000, `gave up after ${ms} ms`);
   });
@@ -173,7 +179,10 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     try {
       const { value, ms } = await withProgress(() => openRemote({ ...conn(), host: "no-such-host.invalid" }));
       assert.ok(value instanceof ConnectError, String(value));
-      assert.match(value.message, /the name "no-such-host\.invalid" does not resolve \(ENOTFOUND\)\. Check connection\.host/);
+      assert.match(
+        value.message,
+        /the name "no-such-host\.invalid" does not resolve \(ENOTFOUND\)\. Check connection\.host/,
+      );
       assert.ok(ms < 1_000, `gave up after ${ms} ms`);
     } finally {
       (dns as { lookup: unknown }).lookup = lookup;
@@ -185,10 +194,11 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     const silent = lab().spawn([
       process.execPath,
       "-e",
-      'let n = 0; require("net").createServer(() => console.log(`accepted ${++n}`)).listen(2222, "0.0.0.0", () => console.log("listening"))',
+      'let n = 0; require("net").createServer(() => console.log("accepted " + ++n)).listen(2222, "0.0.0.0", () => console.log("listening"))',
     ]);
     try {
-      for (let i = 0; i < 50 && !silent.stdout().includes("listening"); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 50 && !silent.stdout().includes("listening"); i++)
+        await new Promise((r) => setTimeout(r, 100));
       const { value, shown, ms } = await withProgress(() =>
         openRemote({ ...conn(), port: 2222, dialErrorLimit: 3, perDialTimeout: 1 }),
       );
@@ -213,7 +223,9 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     const rule = ["INPUT", "-p", "tcp", "--dport", String(lab().connection.port), "-j", "DROP"];
     await lab().exec(["iptables", "-I", ...rule]);
     try {
-      const { value, shown, ms } = await withProgress(() => openRemote({ ...conn(), dialErrorLimit: 2, perDialTimeout: 2 }));
+      const { value, shown, ms } = await withProgress(() =>
+        openRemote({ ...conn(), dialErrorLimit: 2, perDialTimeout: 2 }),
+      );
       assert.ok(value instanceof ConnectError, String(value));
       assert.match(value.message, /after 2 attempts: the last one timed out after 2 s\. The host does not answer/);
       assert.match(value.message, /is gone for good.*pulumi state delete/);
