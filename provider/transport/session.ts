@@ -133,13 +133,14 @@ export class HostSession {
   private async dial(expectedKeys: Record<string, string>): Promise<void> {
     const limit = this.conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
     for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
       try {
         await this.dialOnce(expectedKeys);
         return;
       } catch (e) {
         if (e instanceof HostKeyMismatchError || e instanceof ConnectError) throw e;
         const failure = classifyDialError(e as Error, this.conn);
-        trace({ event: "dial-failed", host: this.label, attempt, what: failure.what });
+        trace({ event: "dial-failed", host: this.label, attempt, ms: Date.now() - started, what: failure.what });
         if (!failure.retryable || attempt >= limit)
           throw new ConnectError(dialFailedMessage(this.label, attempt, failure), false);
         const delay = Math.min(200 * 2 ** attempt, 2_000);

@@ -56,11 +56,17 @@ describe("faults: connection failures through the real engine: fast when nothing
     return { s, trace, lines };
   };
   const attempts = (trace: string) => traceEvents(trace).filter((e) => e.event === "dial-failed").length;
-  const failedFast = (r: OperationResult, what: string) => {
-    console.log(`      ${what}: up failed after ${r.durationMs} ms`);
+  /**
+   * One attempt, given up on at once. The provider's own figures (the trace's
+   * failed dials) are what is asserted: the whole up's time is mostly the CLI
+   * and the program starting, seconds more on a loaded machine.
+   */
+  const failedFast = (r: OperationResult, trace: string, what: string) => {
+    const dials = traceEvents(trace).filter((e) => e.event === "dial-failed");
+    console.log(`      ${what}: up failed after ${r.durationMs} ms; dials: ${JSON.stringify(dials.map((d) => d.ms))}`);
     assert.equal(r.ok, false);
-    // The whole up (CLI, program, provider host) costs a few seconds; a retried failure costs 15 s or more.
-    assert.ok(r.durationMs < 12_000, `${what}: up took ${r.durationMs} ms to fail: ${r.error}`);
+    assert.equal(dials.length, 1, `${what}: ${dials.length} dials: ${r.error}`);
+    assert.ok((dials[0].ms ?? 0) < 5_000, `${what}: the dial took ${dials[0].ms} ms`);
   };
 
   before(async () => {
@@ -83,38 +89,35 @@ describe("faults: connection failures through the real engine: fast when nothing
   it("a host name that does not resolve fails at once, naming connection.host", async () => {
     const { s, trace } = stack({ host: "no-such-host.invalid" }, "unresolved");
     const r = await s.up();
-    failedFast(r, "unknown name");
+    failedFast(r, trace, "unknown name");
     assert.match(
       r.error ?? "",
       /cannot connect to root@no-such-host\.invalid:\d+: the name "no-such-host\.invalid" does not resolve/,
     );
     assert.match(r.error ?? "", /Check connection\.host/);
-    assert.equal(attempts(trace), 1);
   });
 
   it("a refused port fails at once, naming connection.port", async () => {
     const { s, trace } = stack({ port: 2 }, "refused");
     const r = await s.up();
-    failedFast(r, "refused port");
+    failedFast(r, trace, "refused port");
     assert.match(
       r.error ?? "",
       /refused the connection to port 2: no SSH server listens there\. Check connection\.port/,
     );
-    assert.equal(attempts(trace), 1);
   });
 
   it("a refused login fails at once and says what to check, without the key", async () => {
     const key = strayKey().privateKey;
     const { s, trace } = stack({ privateKey: key }, "badauth");
     const r = await s.up();
-    failedFast(r, "bad auth");
+    failedFast(r, trace, "bad auth");
     assert.match(
       r.error ?? "",
       /authentication to root@.* failed: the host refused the login of user "root" with the key in connection\.privateKey/,
     );
     assert.match(r.error ?? "", /authorized_keys/);
     assert.ok(!(r.error ?? "").includes(key.split("\n")[1]), "the key is not in the error");
-    assert.equal(attempts(trace), 1);
   });
 
   it("a host that drops every packet: 3 attempts of 15 s by default, each shown in up's output as it fails, then advice", async () => {
@@ -124,8 +127,9 @@ describe("faults: connection failures through the real engine: fast when nothing
     const end = Date.now();
     console.log(`      dropping host: up failed after ${r.durationMs} ms`);
     assert.equal(r.ok, false);
-    assert.ok(r.durationMs < 60_000, `up took ${r.durationMs} ms to fail`);
-    assert.ok(r.durationMs > 45_000, `up failed after ${r.durationMs} ms: fewer attempts than 3 x 15 s`);
+    // 3 dials of 15 s and 1.2 s of backoff, plus the CLI and the program starting.
+    assert.ok(r.durationMs < 75_000, `up took ${r.durationMs} ms to fail`);
+    assert.ok(r.durationMs > 46_000, `up failed after ${r.durationMs} ms: fewer attempts than 3 x 15 s`);
     const shown = lines.filter((l) =>
       /connecting to root@.*: attempt \d of 3 timed out after 15 s; retrying/.test(l.line),
     );
@@ -137,7 +141,7 @@ describe("faults: connection failures through the real engine: fast when nothing
   });
 
   it("a host gone for good: destroy fails at once with advice, and the advice as written lets destroy finish", async () => {
-    const { s } = stack({ dialErrorLimit: 1, perDialTimeout: 2 }, "gone");
+    const { s } = stack({ dialErrorLimit: 1, perDialTimeout: 5 }, "gone");
     const up = await s.up();
     assert.ok(up.ok, up.error);
     await lab.exec(["iptables", "-I", ...drop()]);
