@@ -51,10 +51,19 @@ const CONNECTION = {
   hostKey: shownIfPlain<string>(hostKey),
   /** Run commands through `sudo -n` (passwordless sudo) as a user other than root. */
   sudo: shownIfPlain<boolean>(boolean),
-  /** How many times to try to connect before giving up (default 10). */
+  /**
+   * How many times to try to connect to a host that does not answer before giving up (default 3:
+   * with perDialTimeout, about 47 s for a host that drops every packet). A name that does not resolve,
+   * a refused port or a refused login fail at once, whatever this says.
+   */
   dialErrorLimit: shownIfPlain<number>(integerIn(1, 100)),
-  /** Seconds each attempt to connect may take (default 15). */
+  /** Seconds each attempt to connect (TCP, SSH handshake and login) may take (default 15). */
   perDialTimeout: shownIfPlain<number>(seconds),
+  /**
+   * Seconds one remote command may run (default 120). A command that runs longer is killed on the
+   * host and what a create had made by then is removed again; raise it for a slow host.
+   */
+  commandTimeout: shownIfPlain<number>(seconds),
   /** The user's password (secret: stored encrypted, never shown). */
   password: secret(isString),
   /** The passphrase of an encrypted `privateKey` (secret). */
@@ -92,8 +101,9 @@ export interface Connection extends CheckedOf<typeof CONNECTION> {}
 
 export const DEFAULT_PORT = 22;
 export const DEFAULT_USER = "root";
-export const DEFAULT_DIAL_ERROR_LIMIT = 10;
+export const DEFAULT_DIAL_ERROR_LIMIT = 3;
 export const DEFAULT_PER_DIAL_TIMEOUT = 15;
+export const DEFAULT_COMMAND_TIMEOUT = 120;
 const MAX_PROXY_DEPTH = 8;
 
 /** "user@host:port", how a host is named in messages and in recorded host keys. */

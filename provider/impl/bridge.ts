@@ -126,7 +126,10 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   );
   let shown: string;
   try {
-    [, shown] = await runScript(remote, add, { what: `bridge ${JSON.stringify(inputs.name)}` });
+    [, shown] = await runScript(remote, add, {
+      what: `bridge ${JSON.stringify(inputs.name)}`,
+      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link delete ${inputs.name}) or set adopt: true on the Bridge to take it over`,
+    });
   } catch (e) {
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(

@@ -76,6 +76,11 @@ function render(s: Script): string {
 export interface Making {
   /** What the script makes, for messages: `namespace "red"`. */
   what: string;
+  /**
+   * What the user can do when it may have been left on the host unrecorded,
+   * for this kind of object: "remove it by hand (`ip netns delete red`) or set adopt: true".
+   */
+  leftover: string;
   /** Takes the host back when the outcome is unknown; by default the script's own undo. */
   undo?: () => Promise<unknown>;
 }
@@ -90,8 +95,9 @@ export interface Making {
  * closes before the script reports (exit code null: the connection dropped or
  * the command timed out), it may have run in full, in part or not at all, and
  * the engine will not record the object. So wait until the orphaned command
- * has finished, run the undo (which must tolerate "not found") over a fresh
- * channel, and fail: the host is left as it was, as after any failed create,
+ * has finished (a command that ran out of time is killed first: it must not
+ * keep making things after the error), run the undo (which must tolerate "not
+ * found") over a fresh channel, and fail: the host is left as it was, as after any failed create,
  * and the next `up` does not trip over an unrecorded object. If the command is
  * still running after the bound, nothing is undone and the error says so.
  */
@@ -102,8 +108,10 @@ export async function runScript(remote: Remote, s: Script, making?: Making): Pro
     stdout = (await remote.run(render(s))).stdout;
   } catch (e) {
     if (e instanceof CommandError && e.code !== null) throw failedStep(e, s);
-    if (!making || !(e instanceof CommandError)) throw e;
-    return undoUnknownOutcome(remote, e, making.undo ?? (() => remote.run(undoText(s.undo))), making.what);
+    if (!(e instanceof CommandError)) throw e;
+    if (e.timeoutMs !== undefined) await stopTimedOut(remote, e.shellPid);
+    if (!making) throw e;
+    return undoUnknownOutcome(remote, e, making.undo ?? (() => remote.run(undoText(s.undo))), making);
   }
   if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return [stdout.replace(/\n+$/, "")];
   const parts = stdout.split(`\n${SECTION}\n`);
@@ -128,12 +136,29 @@ function waitForIdle(pid: number | undefined): string {
   return `i=0; while ${busy}; do [ $i -ge ${ORPHAN_WAIT_POLLS} ] && exit ${STILL_RUNNING}; sleep ${ORPHAN_WAIT_SLEEP}; i=$((i+1)); done`;
 }
 
+/**
+ * Kills the remote shell `pid` and everything it started, so that a command
+ * that ran out of time makes nothing after the error. Each process is stopped
+ * before its children are listed, so none can start another behind our back.
+ */
+export function killTree(pid: number): string {
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`killTree: ${pid} is not the pid of a remote shell`);
+  const stop = `pnetns_stop() { kill -STOP "$1" 2>/dev/null || return 0; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do pnetns_stop "$c"; done; echo "$1"; }`;
+  return `${stop}; pids=$(pnetns_stop ${pid}); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null; true`;
+}
+
+/** Best effort: when it fails (the connection is gone too), waiting for the shell in undoUnknownOutcome says so. */
+async function stopTimedOut(remote: Remote, pid: number | undefined): Promise<void> {
+  if (!pid) return;
+  await remote.run(killTree(pid)).catch(() => undefined);
+}
+
 /** Always throws: the create failed, and the error says whether the host was put back. */
 async function undoUnknownOutcome(
   remote: Remote,
   e: CommandError,
   undo: () => Promise<unknown>,
-  what: string,
+  { what, leftover }: Making,
 ): Promise<never> {
   try {
     await remote.run(waitForIdle(e.shellPid));
@@ -145,7 +170,7 @@ async function undoUnknownOutcome(
         : `undoing it failed too (${(u as Error).message})`;
     throw new Error(
       `${e.message}\nThe outcome is unknown, and ${why}: ` +
-        `${what} may exist on ${remote.label} without being recorded. Remove it by hand, or set adopt: true.`,
+        `${what} may exist on ${remote.label} without being recorded: ${leftover}.`,
     );
   }
   throw new Error(

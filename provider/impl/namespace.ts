@@ -41,6 +41,7 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
     try {
       await runScript(remote, addNamespace(inputs.name, inputs.loopbackUp), {
         what: `namespace ${JSON.stringify(inputs.name)}`,
+        leftover: `remove it by hand (ip netns delete ${inputs.name}) or set adopt: true on the Namespace to take it over`,
       });
     } catch (e) {
       if (e instanceof CommandError && (await observe(remote, inputs.name)).exists && !inputs.adopt)

@@ -62,7 +62,11 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   let shown: string;
   try {
     const add = lookingUp(creation(addAndPrintRoute(inputs), [], [deleteRoute(inputs)]), lookups(inputs));
-    [shown] = await runScript(remote, add, { what: `the route to ${inputs.destination}` });
+    [shown] = await runScript(remote, add, {
+      what: `the route to ${inputs.destination}`,
+      // A Route cannot adopt: the next up would find the route there and stop.
+      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} route del ${inputs.destination} metric ${inputs.metric ?? 0}) before the next up`,
+    });
   } catch (e) {
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
       throw new Error(

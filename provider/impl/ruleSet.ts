@@ -52,6 +52,10 @@ export async function createRuleSet(
   // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
   await runScript(remote, lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")), {
     what: `the ${kind} rules ${comment}`,
+    // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
+    leftover:
+      `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
+      `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
     undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
   });
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };

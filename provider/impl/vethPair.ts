@@ -157,6 +157,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   try {
     [, ta, tb] = await runScript(remote, make, {
       what: `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)}`,
+      leftover: `remove it by hand (ip${a.namespace ? ` -n ${a.namespace}` : ""} link delete ${a.name}) or set adopt: true on the VethPair to take it over`,
     });
   } catch (e) {
     if (e instanceof CommandError && !inputs.adopt) {

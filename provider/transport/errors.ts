@@ -8,9 +8,15 @@ export class CommandError extends Error {
     readonly stderr: string,
     /** The remote shell's pid when the channel closed (code null): it may still be finishing the command. */
     readonly shellPid?: number,
+    /** Set when the command ran out of time (code null): it may still be running on the host. */
+    readonly timeoutMs?: number,
   ) {
     const what =
-      code === null ? "did not finish (the channel closed; exit code null)" : `failed with exit code ${code}`;
+      timeoutMs !== undefined
+        ? `did not finish within ${timeoutMs / 1000} s (connection.commandTimeout; raise it for a slow host)`
+        : code === null
+          ? "did not finish (the channel closed; exit code null)"
+          : `failed with exit code ${code}`;
     const shown = command.length > 400 ? `${command.slice(0, 397)}...` : command;
     const err = stderr.trim();
     super(`command on ${host} ${what}: ${shown}${err ? `\n${err}` : ""}`);

@@ -1,4 +1,4 @@
-import type { Connection } from "../connection";
+import { type Connection, DEFAULT_COMMAND_TIMEOUT } from "../connection";
 import { CommandError } from "./errors";
 import type { CommandResult } from "./remoteShell";
 import { HostSession, poolKey } from "./session";
@@ -6,11 +6,10 @@ import { HostSession, poolKey } from "./session";
 export { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
 export type { CommandResult } from "./remoteShell";
 
-const DEFAULT_TIMEOUT_MS = 120_000;
-
 export interface RunOptions {
   /** Return a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /** Default: the connection's commandTimeout. */
   timeoutMs?: number;
 }
 
@@ -49,7 +48,11 @@ export async function openRemote(conn: Connection, knownHostKeys: Record<string,
     label: session.label,
     hostKeys: () => session.hostKeys(),
     async run(script, options = {}) {
-      const result = await session.run(script, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, knownHostKeys);
+      const result = await session.run(
+        script,
+        options.timeoutMs ?? (conn.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT) * 1000,
+        knownHostKeys,
+      );
       if (result.code !== 0 && !options.allowFailure)
         throw new CommandError(session.label, script, result.code, result.stdout, result.stderr);
       return result;

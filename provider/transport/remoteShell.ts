@@ -99,7 +99,7 @@ export class RemoteShell {
         this.pending = undefined;
         // The shell's state is unknown now: never reuse it.
         this.close();
-        reject(new CommandError(this.host, script, null, this.stdout, `timed out after ${timeoutMs} ms`, this.pid));
+        reject(new CommandError(this.host, script, null, this.stdout, "", this.pid, timeoutMs));
       }, timeoutMs);
       this.channel.write(
         `( eval ${quote(script)} ) </dev/null; __rc=$?; printf '\\n%s %d\\n' ${this.marker} "$__rc"; printf '\\n%s\\n' ${this.marker} >&2\n`,

@@ -11,8 +11,10 @@ import {
   describe,
   endpoint,
 } from "../connection";
+import { classifyDialError, dialFailedMessage, retryLine } from "./dialErrors";
 import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
 import { fingerprintOf, type HostKey, hostKeyFromBlob, hostKeyMatches, preferredAlgorithms } from "./hostKey";
+import { progress } from "./progress";
 import { type CommandResult, RemoteShell } from "./remoteShell";
 import { trace } from "./trace";
 
@@ -123,21 +125,29 @@ export class HostSession {
     this.ssh = undefined;
   }
 
+  /**
+   * Dials until it works, retrying only what can heal (a host that does not
+   * answer in time, a connection cut mid-handshake) up to dialErrorLimit
+   * attempts, each shown as it fails; anything else fails at once.
+   */
   private async dial(expectedKeys: Record<string, string>): Promise<void> {
     const limit = this.conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
-    let last: Error | undefined;
-    for (let attempt = 1; attempt <= limit; attempt++) {
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
       try {
         await this.dialOnce(expectedKeys);
         return;
       } catch (e) {
-        const err = e as Error;
-        if (err instanceof HostKeyMismatchError || (err instanceof ConnectError && !err.retryable)) throw err;
-        last = err;
-        if (attempt < limit) await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 2_000)));
+        if (e instanceof HostKeyMismatchError || e instanceof ConnectError) throw e;
+        const failure = classifyDialError(e as Error, this.conn);
+        trace({ event: "dial-failed", host: this.label, attempt, ms: Date.now() - started, what: failure.what });
+        if (!failure.retryable || attempt >= limit)
+          throw new ConnectError(dialFailedMessage(this.label, attempt, failure), false);
+        const delay = Math.min(200 * 2 ** attempt, 2_000);
+        progress(retryLine(this.label, attempt, limit, failure, delay));
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
-    throw new ConnectError(`cannot connect to ${this.label} after ${limit} attempts: ${last?.message}`, false);
   }
 
   private async dialOnce(expectedKeys: Record<string, string>): Promise<void> {
@@ -182,13 +192,8 @@ export class HostSession {
     } catch (e) {
       ssh.dispose();
       if (mismatch) throw mismatch;
-      const err = e as Error & { level?: string };
-      if (err.level === "client-authentication")
-        throw new ConnectError(`authentication to ${this.label} failed: ${err.message}`, false);
-      // A key that cannot be parsed or decrypted (wrong passphrase) will not get better by retrying.
-      if (/cannot parse privatekey|passphrase/i.test(err.message))
-        throw new ConnectError(`cannot use the private key for ${this.label}: ${err.message}`, false);
-      throw new ConnectError(`cannot connect to ${this.label}: ${err.message}`, true);
+      // What it means (and whether to retry) is for dial to decide: dialErrors.ts.
+      throw e;
     }
     const client = ssh.connection as Client;
     // Without a listener, a dropped connection would crash the provider host.

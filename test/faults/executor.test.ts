@@ -9,6 +9,17 @@ import { suiteLab } from "./support";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Processes in the lab whose command line is exactly `argv` (from /proc: the lab shares this machine's pids). */
+async function processesRunning(
+  lab: { exec(cmd: string[]): Promise<{ stdout: string }> },
+  argv: string[],
+): Promise<number> {
+  const want = argv.join("\0");
+  const script = `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done`;
+  const lines = (await lab.exec(["sh", "-c", script])).stdout.split("\n");
+  return lines.filter((l) => l.trim() === want.replaceAll("\0", " ")).length;
+}
+
 describe("impl/executor on a lab host: a dropped create leaves nothing behind; ip -batch stops at a failure", function () {
   this.timeout(120_000);
   const { lab, connection: conn } = suiteLab("it-exec");
@@ -18,6 +29,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     // The object appears only after the drop: an undo that did not wait would run too early.
     const running = runScript(remote, sequence("sleep 1", "ip netns add late"), {
       what: 'namespace "late"',
+      leftover: "remove it by hand",
       undo: () => remote.run(deleteNamespace("late")),
     });
     const outcome = running.then(
@@ -38,6 +50,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     const remote = await openRemote(conn());
     const outcome = runScript(remote, sequence("ip netns add early", "sleep 2"), {
       what: "x",
+      leftover: "remove it by hand",
       undo: () => remote.run(deleteNamespace("early")),
     }).then(
       () => undefined,
@@ -72,6 +85,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     let undone = false;
     const outcome = runScript(remote, sequence("sleep 13", "ip netns add slow"), {
       what: 'namespace "slow"',
+      leftover: "remove it by hand (ip netns delete slow)",
       undo: async () => {
         undone = true;
       },
@@ -82,7 +96,10 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     await sleep(300);
     await dropSshSessions(lab());
     const error = await outcome;
-    assert.match(error?.message ?? "", /still running on the host after about 10 s: namespace "slow" may exist/);
+    assert.match(
+      error?.message ?? "",
+      /still running on the host after about 10 s: namespace "slow" may exist on root@\S+ without being recorded: remove it by hand \(ip netns delete slow\)\./,
+    );
     assert.equal(undone, false);
     for (let i = 0; i < 300 && !(await netnsList(lab())).includes("slow"); i++) await sleep(20);
     assert.deepEqual(await netnsList(lab()), ["slow"], "the orphaned command finished after all");
@@ -95,13 +112,46 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     const undo = async () => {
       undone = true;
     };
-    await assert.rejects(runScript(remote, sequence("ip netns add kept", "exit 3"), { what: "x", undo }), (e) => {
-      assert.ok(e instanceof CommandError);
-      assert.equal(e.code, 3);
-      return true;
-    });
+    await assert.rejects(
+      runScript(remote, sequence("ip netns add kept", "exit 3"), { what: "x", leftover: "", undo }),
+      (e) => {
+        assert.ok(e instanceof CommandError);
+        assert.equal(e.code, 3);
+        return true;
+      },
+    );
     assert.equal(undone, false);
     assert.deepEqual(await netnsList(lab()), ["kept"]);
     await remote.run(deleteNamespace("kept"));
+  });
+
+  it("a create that runs out of commandTimeout: its command is killed on the host, what it made is removed, and nothing appears later", async () => {
+    // A unique sleep, so that the count is of this test's process only.
+    const hang = ["sleep", "31.4159"];
+    const remote = await openRemote({ ...conn(), commandTimeout: 2 });
+    const started = Date.now();
+    const error = await runScript(remote, sequence("ip netns add half", hang.join(" "), "ip netns add late2"), {
+      what: 'namespace "half"',
+      leftover: "remove it by hand",
+      undo: () => remote.run(deleteNamespace("half")),
+    }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    const ms = Date.now() - started;
+    assert.ok(error instanceof Error, "the create failed");
+    assert.match(error.message, /did not finish within 2 s \(connection\.commandTimeout; raise it for a slow host\)/);
+    assert.match(error.message, /namespace "half" was removed again; nothing is left half-made/);
+    assert.ok(ms < 6_000, `the create failed after ${ms} ms`);
+    assert.equal(await processesRunning(lab(), hang), 0, "the hung command was killed");
+    await sleep(1_000);
+    assert.deepEqual(await netnsList(lab()), [], "nothing was made after the error");
+  });
+
+  it("a read that runs out of commandTimeout: its command is killed on the host too", async () => {
+    const hang = ["sleep", "27.1828"];
+    const remote = await openRemote({ ...conn(), commandTimeout: 1 });
+    await assert.rejects(runScript(remote, sequence(hang.join(" "), "true")), /did not finish within 1 s/);
+    assert.equal(await processesRunning(lab(), hang), 0, "the hung command was killed");
   });
 });

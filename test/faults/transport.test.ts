@@ -127,21 +127,113 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     fs.rmSync(dir, { recursive: true, force: true });
     await assert.rejects(openRemote({ ...conn(), privateKey: stranger }), (e: unknown) => {
       assert.ok(e instanceof ConnectError);
-      assert.match(e.message, /authentication to root@.* failed/);
+      assert.match(e.message, /authentication to root@.* failed: the host refused the login of user "root"/);
+      assert.match(
+        e.message,
+        /Check connection\.user, that the public half of the key is in ~root\/\.ssh\/authorized_keys/,
+      );
       assert.ok(!e.message.includes(stranger.split("\n")[1]), "the key is not in the message");
       return true;
     });
-    // A retried failure would take dialErrorLimit (10) rounds with backoff: seconds, not milliseconds.
+    // A retried failure would take dialErrorLimit rounds with backoff: seconds, not milliseconds.
     assert.ok(Date.now() - started < 3_000, `gave up after ${Date.now() - started} ms`);
   });
 
-  it("gives up dialing after dialErrorLimit attempts of perDialTimeout each", async () => {
+  /** Runs `body` while collecting the provider's progress lines (what `pulumi up` shows from its stderr). */
+  async function withProgress<T>(body: () => Promise<T>): Promise<{ value: T | Error; shown: string[]; ms: number }> {
+    const shown: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => {
+      for (const l of String(chunk).split("\n")) if (l.startsWith("[pulumi-netns] connecting")) shown.push(l);
+      return true;
+    }) as typeof process.stderr.write;
     const started = Date.now();
-    await assert.rejects(
-      openRemote({ ...conn(), port: 2, dialErrorLimit: 2, perDialTimeout: 1 }),
-      /cannot connect to root@.*:2 after 2 attempts/,
+    try {
+      const value = await body().catch((e: Error) => e);
+      return { value, shown, ms: Date.now() - started };
+    } finally {
+      process.stderr.write = write;
+    }
+  }
+
+  it("fails at once on a refused port with the default dialErrorLimit, naming connection.port", async () => {
+    const { value, ms } = await withProgress(() => openRemote({ ...conn(), port: 2 }));
+    assert.ok(value instanceof ConnectError, String(value));
+    assert.match(
+      value.message,
+      /refused the connection to port 2: no SSH server listens there\. Check connection\.port/,
     );
-    assert.ok(Date.now() - started < 10_000);
+    // Retried, it took 17 s (10 attempts with backoff).
+    assert.ok(ms < 1_000, `gave up after ${ms} ms`);
+  });
+
+  it("fails at once on a name that does not resolve, naming connection.host", async () => {
+    // The module object itself (an ES import's namespace is read-only): net looks lookup up on it per connection.
+    const dns = require("node:dns") as typeof import("node:dns");
+    const lookup = dns.lookup;
+    // No query leaves this machine: the resolver is replaced for .invalid names.
+    (dns as { lookup: unknown }).lookup = (host: string, ...rest: unknown[]) => {
+      const cb = rest[rest.length - 1] as (e: Error) => void;
+      process.nextTick(() => cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" })));
+    };
+    try {
+      const { value, ms } = await withProgress(() => openRemote({ ...conn(), host: "no-such-host.invalid" }));
+      assert.ok(value instanceof ConnectError, String(value));
+      assert.match(
+        value.message,
+        /the name "no-such-host\.invalid" does not resolve \(ENOTFOUND\)\. Check connection\.host/,
+      );
+      assert.ok(ms < 1_000, `gave up after ${ms} ms`);
+    } finally {
+      (dns as { lookup: unknown }).lookup = lookup;
+    }
+  });
+
+  it("retries a port that accepts TCP but never speaks SSH: dialErrorLimit dials of perDialTimeout each, each shown", async () => {
+    // Counts the connections it accepts, and never answers them.
+    const silent = lab().spawn([
+      process.execPath,
+      "-e",
+      'let n = 0; require("net").createServer(() => console.log("accepted " + ++n)).listen(2222, "0.0.0.0", () => console.log("listening"))',
+    ]);
+    try {
+      for (let i = 0; i < 50 && !silent.stdout().includes("listening"); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const { value, shown, ms } = await withProgress(() =>
+        openRemote({ ...conn(), port: 2222, dialErrorLimit: 3, perDialTimeout: 1 }),
+      );
+      assert.ok(value instanceof ConnectError, String(value));
+      assert.match(value.message, /cannot connect to root@.*:2222 after 3 attempts: the last one timed out after 1 s/);
+      assert.equal(silent.stdout().match(/accepted \d+/g)?.length, 3, "3 dials reached the port");
+      // 3 dials of 1 s and backoffs of 0.4 s and 0.8 s: a dial not bounded by perDialTimeout would take ssh2's 20 s.
+      assert.ok(ms >= 4_000 && ms < 7_000, `gave up after ${ms} ms`);
+      assert.deepEqual(
+        shown.map((l) => l.replace(/root@[^:]+:\d+/, "H")),
+        [
+          "[pulumi-netns] connecting to H: attempt 1 of 3 timed out after 1 s; retrying in 0.4 s",
+          "[pulumi-netns] connecting to H: attempt 2 of 3 timed out after 1 s; retrying in 0.8 s",
+        ],
+      );
+    } finally {
+      await silent.kill();
+    }
+  });
+
+  it("retries a host whose packets are dropped (iptables DROP in the lab) until dialErrorLimit, then says how to let go of it", async () => {
+    const rule = ["INPUT", "-p", "tcp", "--dport", String(lab().connection.port), "-j", "DROP"];
+    await lab().exec(["iptables", "-I", ...rule]);
+    try {
+      const { value, shown, ms } = await withProgress(() =>
+        openRemote({ ...conn(), dialErrorLimit: 2, perDialTimeout: 2 }),
+      );
+      assert.ok(value instanceof ConnectError, String(value));
+      assert.match(value.message, /after 2 attempts: the last one timed out after 2 s\. The host does not answer/);
+      assert.match(value.message, /is gone for good.*pulumi state delete/);
+      assert.equal(shown.length, 1, shown.join("\n"));
+      assert.ok(ms >= 4_000 && ms < 6_500, `gave up after ${ms} ms`);
+    } finally {
+      await lab().exec(["iptables", "-D", ...rule]);
+    }
   });
 
   it("connects and runs commands when the trace file cannot be written (the event is lost, not the connection)", async () => {

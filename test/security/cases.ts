@@ -264,6 +264,7 @@ export const BAD_CONNECTION_NUMBERS: Array<[string, unknown[]]> = [
   ["port", [0, 65536, -22, 22.5, "22", "22;id"]],
   ["dialErrorLimit", [0, 101, 1.5, "3"]],
   ["perDialTimeout", [0, -1, 3601, "15"]],
+  ["commandTimeout", [0, -1, 3601, "120"]],
   ["sudo", ["yes", 1]],
   ["agentSocketPath", ["relative/sock", "", "/tmp/a\nb", 3]],
 ];

@@ -3,14 +3,14 @@ import * as fs from "node:fs";
 /**
  * The one reader of the PULUMI_NETNS_TRACE file that provider/transport/trace.ts
  * writes: one JSON line per event of a provider process (a remote command, an SSH
- * handshake, a shell opened, a connection error).
+ * handshake, a shell opened, a connection error, a failed attempt to connect).
  */
 export type TraceEvent = {
   /** When the event was written (ms since the epoch); a command's end. */
   t: number;
   /** The process that wrote it: one provider host per Pulumi operation. */
   pid: number;
-  event: "command" | "handshake" | "shell-open" | "connection-error";
+  event: "command" | "handshake" | "shell-open" | "connection-error" | "dial-failed";
   /** `user@host:port` */
   host: string;
   /** A command's round trip or a handshake's duration. */
@@ -20,6 +20,9 @@ export type TraceEvent = {
   command?: string;
   message?: string;
   shells?: number;
+  /** A failed dial: which attempt, and what happened. */
+  attempt?: number;
+  what?: string;
 };
 
 /** The events in `file` (none when it does not exist), from byte `offset` on: what was written since then. */
