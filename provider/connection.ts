@@ -52,8 +52,9 @@ const CONNECTION = {
   /** Run commands through `sudo -n` (passwordless sudo) as a user other than root. */
   sudo: shownIfPlain<boolean>(boolean),
   /**
-   * How many times to try to connect to a host that does not answer before giving up (default 3:
-   * with perDialTimeout, about 47 s for a host that drops every packet). A name that does not resolve,
+   * How many times to try to connect to a host that does not answer before giving up (default 10,
+   * as in `@pulumi/command`: with perDialTimeout, about 165 s for a host that drops every packet;
+   * each failed attempt is shown as it happens). A name that does not resolve,
    * a refused port or a refused login fail at once, whatever this says.
    */
   dialErrorLimit: shownIfPlain<number>(integerIn(1, 100)),
@@ -101,7 +102,7 @@ export interface Connection extends CheckedOf<typeof CONNECTION> {}
 
 export const DEFAULT_PORT = 22;
 export const DEFAULT_USER = "root";
-export const DEFAULT_DIAL_ERROR_LIMIT = 3;
+export const DEFAULT_DIAL_ERROR_LIMIT = 10;
 export const DEFAULT_PER_DIAL_TIMEOUT = 15;
 export const DEFAULT_COMMAND_TIMEOUT = 120;
 const MAX_PROXY_DEPTH = 8;
