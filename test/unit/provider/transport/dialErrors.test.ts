@@ -40,7 +40,7 @@ describe("transport/dialErrors: which connection failures are retried, and what 
       "a handshake that never comes",
       Object.assign(new Error("Timed out while waiting for handshake"), { level: "client-timeout" }),
       true,
-      /timed out after 15 s\. The host does not answer.*perDialTimeout \(now 15 s\).*dialErrorLimit \(now 3\)/,
+      /timed out after 15 s\. The host does not answer.*perDialTimeout \(now 15 s\).*dialErrorLimit \(now 10\)/,
     ],
     ["an unreachable host", socketError("EHOSTUNREACH"), true, /the host is unreachable \(EHOSTUNREACH\)/],
     ["a connection reset mid-handshake", socketError("ECONNRESET", "read ECONNRESET"), true, /failed: read ECONNRESET/],
