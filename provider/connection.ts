@@ -45,8 +45,9 @@ const CONNECTION = {
   /** The SSH user (default root; another user needs `sudo: true`). */
   user: shownIfPlain<string>(userName),
   /**
-   * The host's key, pinned: `ssh-ed25519 AAAA...` or `SHA256:...`. Without it the key seen at first
-   * contact is recorded in `knownHostKeys` and required from then on.
+   * The host's key, pinned: `ssh-ed25519 AAAA...` (or ECDSA, RSA) or `SHA256:...`. Without it the key
+   * seen at first contact is recorded in `knownHostKeys` and required from then on; with it, the pinned
+   * key replaces the recorded one (how a changed host key is accepted: pin it, `up`, then unpin).
    */
   hostKey: shownIfPlain<string>(hostKey),
   /** Run commands through `sudo -n` (passwordless sudo) as a user other than root. */

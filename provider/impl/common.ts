@@ -1,7 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT } from "../connection";
 import { OTHER_FIELDS, type RawInputs, type Schema } from "../schema";
-import { openRemote, type Remote } from "../transport";
+import { openRemote, type Remote, rememberRecordedKeys } from "../transport";
 import { Checker, isUnknown, show, unknownFieldReason } from "../validate";
 import type { InputsOf, OutputsOf } from "./types";
 
@@ -10,9 +10,14 @@ export function remoteFor(props: { connection: Connection; knownHostKeys?: Recor
   return openRemote(props.connection, props.knownHostKeys ?? {});
 }
 
-/** The keys to record: what state already had, plus what this contact saw. */
+/**
+ * The keys to record: what state already had, with what this contact verified
+ * over it. Unpinned, a hop's key was checked against the recorded one (same
+ * key); pinned, the pin won, so a new pin replaces the recorded key (a key
+ * rotation: pin the new key, `up`, then the pin may go).
+ */
 export function recordHostKeys(remote: Remote, previous?: Record<string, string>): Record<string, string> {
-  return { ...remote.hostKeys(), ...(previous ?? {}) };
+  return { ...(previous ?? {}), ...remote.hostKeys() };
 }
 
 /** What a resource's check and diff add to what its schema says. */
@@ -44,6 +49,10 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
     },
 
     async diff(_id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> {
+      // The engine diffs every resource of the program, changed or not: what their states know
+      // of a host is then known when a new resource first connects to it (trust on first use
+      // across the stack, not per resource).
+      if (olds.connection && olds.knownHostKeys) rememberRecordedKeys(olds.connection, olds.knownHostKeys);
       const conn = diffConnection(olds.connection, news.connection);
       const replaces = conn.replace ? ["connection"] : [];
       let update = conn.update || (hooks.drifted?.(olds) ?? false);

@@ -49,6 +49,8 @@ export interface LabHost {
   /** Lab management address sshd listens on (same as connection.host). */
   readonly address: string;
   readonly lan: typeof LAN;
+  /** Every host key its sshd holds, one per type: ed25519 (the one `connection.hostKey` pins), ECDSA, RSA. */
+  readonly hostKeys: readonly string[];
   /** Pid of the process holding the lab's namespaces. */
   readonly pid: number;
   /** Runs a command inside the lab's namespaces through nsenter (not ssh). */
@@ -63,8 +65,8 @@ export interface LabHost {
    */
   addClientKey(passphrase?: string): Promise<string>;
   /**
-   * Gives sshd a new host key (the host "was rebuilt"): sshd reloads (SIGHUP) and presents
-   * it from then on. Updates `connection.hostKey`; returns the new `ssh-ed25519 AAAA...`.
+   * Gives sshd a new ed25519 host key (the host "was rebuilt"): sshd reloads (SIGHUP) and presents
+   * it from then on. Updates `connection.hostKey` and `hostKeys`; returns the new `ssh-ed25519 AAAA...`.
    */
   rotateHostKey(): Promise<string>;
   /** Kills everything in the lab and removes every trace of it. Idempotent. */
@@ -92,6 +94,9 @@ class LabHostImpl implements LabHost, LiveLab {
   }
   get address(): string {
     return this.state.address;
+  }
+  get hostKeys(): readonly string[] {
+    return this.state.hostKeys;
   }
   get pid(): number {
     return this.state.holderPid;
@@ -136,6 +141,7 @@ class LabHostImpl implements LabHost, LiveLab {
     // sshd re-executes itself on SIGHUP (same pid) and loads the host key files again.
     process.kill(this.state.sshdPid, "SIGHUP");
     await waitForHostKey(this.address, hostKey, `lab ${this.name}`);
+    this.state.hostKeys = this.state.hostKeys.map((k) => (k === this.state.connection.hostKey ? hostKey : k));
     this.state.connection.hostKey = hostKey;
     writeLabState(this.state);
     return hostKey;

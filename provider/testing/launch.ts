@@ -12,6 +12,7 @@ import {
   configureSshd,
   generateKey,
   HOST_KEY_FILE,
+  HOST_KEY_FILES,
   publicKeyOf,
   spawnSshd,
   waitForSshd,
@@ -92,7 +93,7 @@ export async function launch(opts: LaunchOptions): Promise<{ state: LabHostState
   try {
     const { holderPid, lanPid } = await startHolders(lab);
     const keysReady = Promise.all([
-      generateKey(path.join(dir, HOST_KEY_FILE), `pulumi-netns-lab ${name} host`),
+      ...HOST_KEY_FILES.map((k) => generateKey(path.join(dir, k.file), `pulumi-netns-lab ${name} host`, "", k)),
       generateKey(path.join(dir, CLIENT_KEY_FILE), `pulumi-netns-lab ${name} client`),
     ]);
     const management = await createManagementVeth(lab, holderPid);
@@ -301,6 +302,7 @@ function recordState(lab: Launching): LabHostState {
       privateKey: fs.readFileSync(path.join(lab.dir, CLIENT_KEY_FILE), "utf8"),
       hostKey: publicKeyOf(path.join(lab.dir, HOST_KEY_FILE)),
     },
+    hostKeys: HOST_KEY_FILES.map((k) => publicKeyOf(path.join(lab.dir, k.file))),
     startedAt: new Date().toISOString(),
   };
 }
@@ -323,6 +325,7 @@ async function abandon(lab: Launching): Promise<void> {
     rootAddress: m.rootAddress ?? "0.0.0.1",
     address: m.address ?? "",
     connection: { host: "", port: 22, user: "root", privateKey: "", hostKey: "" },
+    hostKeys: [],
     startedAt: "",
   };
   for (const c of lab.children) c.kill("SIGKILL");

@@ -10,17 +10,36 @@ import { LAB_ENV, runCommand, sleep } from "./commands";
  */
 
 export const SSHD = "/usr/sbin/sshd";
-/** sshd's host key pair in the lab's directory. */
+/** sshd's ed25519 host key pair in the lab's directory: the one `connection.hostKey` pins. */
 export const HOST_KEY_FILE = "ssh_host_ed25519_key";
+/**
+ * Every host key sshd holds, as ssh-keygen's type and the file: several types,
+ * as a real host has, so that pinning a key other than the one a client
+ * prefers (ed25519) can be tried. RSA at 2048 bits keeps the lab's start short.
+ */
+export const HOST_KEY_FILES: ReadonlyArray<{ keygenType: string; bits?: string; file: string }> = [
+  { keygenType: "ed25519", file: HOST_KEY_FILE },
+  { keygenType: "ecdsa", bits: "256", file: "ssh_host_ecdsa_key" },
+  { keygenType: "rsa", bits: "2048", file: "ssh_host_rsa_key" },
+];
 /** The lab's first client key pair: the one its connection carries. */
 export const CLIENT_KEY_FILE = "id_ed25519";
 
-/** A throwaway ed25519 key pair in OpenSSH format: `file` (private) and `file.pub`. */
-export function generateKey(file: string, comment: string, passphrase = ""): Promise<unknown> {
-  return runCommand(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", file], {});
+/** A throwaway key pair (ed25519 unless told) in OpenSSH format: `file` (private) and `file.pub`. */
+export function generateKey(
+  file: string,
+  comment: string,
+  passphrase = "",
+  kind: { keygenType: string; bits?: string } = { keygenType: "ed25519" },
+): Promise<unknown> {
+  const bits = kind.bits ? ["-b", kind.bits] : [];
+  return runCommand(
+    ["ssh-keygen", "-q", "-t", kind.keygenType, ...bits, "-N", passphrase, "-C", comment, "-f", file],
+    {},
+  );
 }
 
-/** `ssh-ed25519 AAAA...` of the key pair at `file` (its comment left out). */
+/** `ssh-ed25519 AAAA...` (or another type) of the key pair at `file` (its comment left out). */
 export function publicKeyOf(file: string): string {
   return fs.readFileSync(`${file}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
 }
@@ -42,7 +61,7 @@ export function configureSshd(dir: string, address: string): void {
     [
       `ListenAddress ${address}`,
       "Port 22",
-      `HostKey ${path.join(dir, HOST_KEY_FILE)}`,
+      ...HOST_KEY_FILES.map((k) => `HostKey ${path.join(dir, k.file)}`),
       `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
       "PidFile none",
       "UsePAM no",

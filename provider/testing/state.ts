@@ -36,6 +36,8 @@ export interface LabHostState {
   rootAddress: string;
   address: string;
   connection: LabConnection;
+  /** Every host key sshd presents (`ssh-ed25519 ...`, `ecdsa-sha2-nistp256 ...`, `ssh-rsa ...`). */
+  hostKeys: string[];
   startedAt: string;
 }
 

@@ -24,12 +24,38 @@ export class CommandError extends Error {
   }
 }
 
-/** The host presented a key other than the pinned or recorded one. Never retried. */
+/** Where the expected keys came from, as the error says it. */
+const EXPECTED_FROM = {
+  pin: (field: string) => `pinned in ${field}.hostKey`,
+  state: () => "recorded in this resource's knownHostKeys",
+  stack: () => "recorded by other resources of this stack for this host",
+} as const;
+
+/**
+ * The host presented a key other than the pinned or recorded one. Never
+ * retried. Says the way out of a legitimate change: pin the new key (which
+ * replaces the recorded one), `pulumi up`, then remove the pin if wanted.
+ */
 export class HostKeyMismatchError extends Error {
-  constructor(host: string, expected: string, actual: string, actualType: string) {
+  constructor(
+    host: string,
+    /** The caller's field for this hop: `connection`, `connection.proxy`, ... */
+    field: string,
+    expected: { fingerprints: readonly string[]; source: keyof typeof EXPECTED_FROM },
+    /** What the host presented: its type is what a bare-fingerprint pin may ask for next. */
+    readonly presented: { fingerprint: string; type: string },
+  ) {
+    const shown = presented.fingerprint;
+    const fix =
+      expected.source === "pin"
+        ? `If the host's key changed on purpose, check ${shown} on the host itself and set ${field}.hostKey to it.`
+        : `If the host's key changed on purpose, check ${shown} on the host itself, set ${field}.hostKey to it ` +
+          "on every resource on this host and run `pulumi up`: the pinned key replaces the recorded one " +
+          "(the pin may be removed after that up).";
     super(
-      `host key mismatch for ${host}: expected ${expected}, but the host presented ${actual} (${actualType}). ` +
-        "Refusing to connect: if the host was rebuilt, update connection.hostKey (or replace the resource).",
+      `host key mismatch for ${host}: expected ${expected.fingerprints.join(" or ")} ` +
+        `(${EXPECTED_FROM[expected.source](field)}), but the host presented ${shown} (${presented.type}). ` +
+        `Refusing to connect: nothing was sent to it. ${fix}`,
     );
     this.name = "HostKeyMismatchError";
   }

@@ -1,9 +1,11 @@
 import { type Connection, DEFAULT_COMMAND_TIMEOUT } from "../connection";
 import { CommandError } from "./errors";
+import { type Caller, forgetHostKeys, rememberRecordedKeys } from "./knownKeys";
 import type { CommandResult } from "./remoteShell";
 import { HostSession, poolKey } from "./session";
 
 export { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
+export { rememberRecordedKeys } from "./knownKeys";
 export type { CommandResult } from "./remoteShell";
 
 export interface RunOptions {
@@ -19,7 +21,10 @@ export interface Remote {
   readonly label: string;
   /** Runs a shell script on the host (as root: through sudo -n when asked). */
   run(script: string, options?: RunOptions): Promise<CommandResult>;
-  /** The host key of every hop seen so far, by "host:port" (for trust on first use). */
+  /**
+   * The host key every hop presented, by "host:port", as checked for this
+   * caller when it connected: what its state should record from now on.
+   */
   hostKeys(): Record<string, string>;
 }
 
@@ -38,20 +43,24 @@ function sessionFor(conn: Connection): HostSession {
 }
 
 /**
- * Connects (or reuses the pooled connection) and checks every hop's host key
- * against `hostKey` pins and the keys recorded in state (`knownHostKeys`).
+ * Connects (or reuses the pooled connection) and checks the key of every hop
+ * against this caller's `hostKey` pins, else the keys its state recorded
+ * (`knownHostKeys`), else the keys the stack's other resources know of that
+ * host; then again before each command.
  */
 export async function openRemote(conn: Connection, knownHostKeys: Record<string, string> = {}): Promise<Remote> {
   const session = sessionFor(conn);
-  await session.ensureConnected(knownHostKeys);
+  rememberRecordedKeys(conn, knownHostKeys);
+  const caller: Caller = { conn, recorded: knownHostKeys, field: "connection" };
+  const verified = await session.ensureConnected(caller);
   return {
     label: session.label,
-    hostKeys: () => session.hostKeys(),
+    hostKeys: () => ({ ...verified }),
     async run(script, options = {}) {
       const result = await session.run(
         script,
         options.timeoutMs ?? (conn.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT) * 1000,
-        knownHostKeys,
+        caller,
       );
       if (result.code !== 0 && !options.allowFailure)
         throw new CommandError(session.label, script, result.code, result.stdout, result.stderr);
@@ -60,8 +69,12 @@ export async function openRemote(conn: Connection, knownHostKeys: Record<string,
   };
 }
 
-/** Closes every pooled connection (tests and short-lived tools call this to exit promptly). */
+/**
+ * Closes every pooled connection and forgets the host keys learnt (tests and
+ * short-lived tools call this to exit promptly, or to start from nothing).
+ */
 export function closeAllRemotes(): void {
   for (const session of pool.values()) session.close();
   pool.clear();
+  forgetHostKeys();
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { NodeSSH } from "node-ssh";
-import type { Client } from "ssh2";
+import { Client } from "ssh2";
 import {
   type Connection,
   DEFAULT_DIAL_ERROR_LIMIT,
@@ -13,7 +13,18 @@ import {
 } from "../connection";
 import { classifyDialError, dialFailedMessage, retryLine } from "./dialErrors";
 import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
-import { fingerprintOf, type HostKey, hostKeyFromBlob, hostKeyMatches, preferredAlgorithms } from "./hostKey";
+import {
+  type Expectation,
+  expectationMet,
+  fingerprintOf,
+  type HostKey,
+  hostKeyAlgorithms,
+  hostKeyFromBlob,
+  mayHoldAnotherType,
+  sameExpectation,
+  typeOf,
+} from "./hostKey";
+import { atProxy, type Caller, expectationFor, hopPath, rememberHostKey } from "./knownKeys";
 import { progress } from "./progress";
 import { type CommandResult, RemoteShell } from "./remoteShell";
 import { trace } from "./trace";
@@ -54,10 +65,15 @@ export function poolKey(conn: Connection): string {
  */
 export class HostSession {
   readonly label: string;
-  /** The key each hop presented, by "host:port". Later connections must see the same. */
-  readonly seenKeys = new Map<string, HostKey>();
+  /** The hops to this host, for the keys the stack knows of it. */
+  private readonly path: string;
+  /** The key this host presented on the current connection. */
+  private presented: HostKey | undefined;
+  /** Keys of other types the host proved to hold since (asked for by callers that expect them). */
+  private readonly alsoHeld = new Map<string, HostKey>();
   private ssh: NodeSSH | undefined;
-  private connecting: Promise<void> | undefined;
+  /** The dial under way, and what its caller expects (another caller may expect another key). */
+  private connecting: { expected: Expectation | undefined; done: Promise<void> } | undefined;
   private readonly shells: RemoteShell[] = [];
   private opening = 0;
   private readonly waiters: Array<(shell: RemoteShell | undefined) => void> = [];
@@ -70,33 +86,116 @@ export class HostSession {
     private readonly proxy: HostSession | undefined,
   ) {
     this.label = describe(conn);
+    this.path = hopPath(conn);
   }
 
-  /** Connects if needed, then checks each hop's key against what the caller expects. */
-  async ensureConnected(expectedKeys: Record<string, string>): Promise<void> {
-    if (this.proxy) await this.proxy.ensureConnected(expectedKeys);
-    if (!this.ssh?.connection) {
-      this.connecting ??= this.dial(expectedKeys).finally(() => {
-        this.connecting = undefined;
+  /**
+   * Connects if needed, then checks the key each hop presented against what
+   * this caller expects. Every caller, on every call: the pooled connection may
+   * have been opened by another resource, with another pin or none. Returns
+   * the key of each hop that met the caller's expectation, by "host:port".
+   */
+  async ensureConnected(caller: Caller): Promise<Record<string, string>> {
+    const viaProxy = atProxy(caller);
+    const keys = this.proxy && viaProxy ? await this.proxy.ensureConnected(viaProxy) : {};
+    const expected = expectationFor(caller.conn, caller.recorded);
+    while (!this.ssh?.connection) {
+      const inFlight = this.connecting;
+      if (inFlight) {
+        // Another caller's dial is checked against that caller's keys: its refusal is not necessarily ours.
+        if (sameExpectation(inFlight.expected, expected)) await inFlight.done;
+        else await inFlight.done.catch(() => undefined);
+        continue;
+      }
+      const attempt = { expected, done: this.dialExpecting(caller, expected) };
+      this.connecting = attempt;
+      await attempt.done.finally(() => {
+        if (this.connecting === attempt) this.connecting = undefined;
       });
-      await this.connecting;
     }
-    const expected = this.conn.hostKey ?? expectedKeys[endpoint(this.conn)];
-    const seen = this.seenKeys.get(endpoint(this.conn));
-    if (expected && seen && !hostKeyMatches(expected, seen))
-      throw new HostKeyMismatchError(this.label, fingerprintOf(expected), seen.fingerprint, seen.type);
-  }
-
-  /** The host keys of every hop, for trust on first use. */
-  hostKeys(): Record<string, string> {
-    const keys: Record<string, string> = this.proxy ? this.proxy.hostKeys() : {};
-    for (const [hop, key] of this.seenKeys) keys[hop] = key.text;
+    const presented = this.presented;
+    if (!presented) throw new ConnectError(`${this.label} presented no host key`, true);
+    const verified = expected ? await this.keyMeeting(caller, expected, presented) : presented;
+    // Verified (or first use): the next new resource on this host must see the same.
+    rememberHostKey(this.path, verified.text);
+    keys[endpoint(this.conn)] = verified.text;
     return keys;
   }
 
-  async run(script: string, timeoutMs: number, expectedKeys: Record<string, string>): Promise<CommandResult> {
-    await this.ensureConnected(expectedKeys);
-    const shell = await this.acquire(expectedKeys);
+  /**
+   * The host's key that meets the caller's expectation. The caller that dialed
+   * may have asked for another key type (an ECDSA pin next to an ed25519 one):
+   * then ask the host, over a handshake that never logs in, for this caller's.
+   */
+  private async keyMeeting(caller: Caller, expected: Expectation, presented: HostKey): Promise<HostKey> {
+    if (expectationMet(expected, presented)) return presented;
+    const held = [...this.alsoHeld.values()].find((k) => expectationMet(expected, k));
+    if (held) return held;
+    const refused = [presented.type];
+    let asking = expected.keys.some((k) => typeOf(k) !== presented.type);
+    while (asking && hostKeyAlgorithms(expected, refused).length > 0) {
+      const key = await this.probe(caller, hostKeyAlgorithms(expected, refused));
+      // The host has no key of the types still asked for.
+      if (!key) break;
+      if (expectationMet(expected, key)) {
+        this.alsoHeld.set(key.fingerprint, key);
+        return key;
+      }
+      asking = !refused.includes(key.type) && mayHoldAnotherType(expected, [...refused, key.type]);
+      refused.push(key.type);
+    }
+    throw this.mismatch(caller, expected, presented);
+  }
+
+  private mismatch(caller: Caller, expected: Expectation, presented: HostKey): HostKeyMismatchError {
+    return new HostKeyMismatchError(
+      this.label,
+      caller.field,
+      { fingerprints: expected.keys.map(fingerprintOf), source: expected.source },
+      presented,
+    );
+  }
+
+  /**
+   * The key the host presents for `algorithms`, from a handshake that is
+   * dropped before any login; undefined when it holds no key of those types.
+   */
+  private async probe(caller: Caller, algorithms: string[]): Promise<HostKey | undefined> {
+    const viaProxy = atProxy(caller);
+    const sock =
+      this.proxy && viaProxy
+        ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy)
+        : undefined;
+    const client = new Client();
+    return new Promise<HostKey | undefined>((resolve, reject) => {
+      let key: HostKey | undefined;
+      client.on("error", (err) => {
+        client.end();
+        if (key) resolve(key);
+        else if (/no matching host key/i.test(err.message)) resolve(undefined);
+        else reject(new ConnectError(`cannot ask ${this.label} for its host key: ${err.message}`, true));
+      });
+      client.on("close", () =>
+        key ? resolve(key) : reject(new ConnectError(`${this.label} closed before presenting its host key`, true)),
+      );
+      client.connect({
+        host: sock ? undefined : this.conn.host,
+        port: this.conn.port ?? DEFAULT_PORT,
+        sock,
+        username: this.conn.user ?? DEFAULT_USER,
+        readyTimeout: (this.conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT) * 1000,
+        algorithms: { serverHostKey: algorithms as never },
+        hostVerifier: (blob: Buffer) => {
+          key = hostKeyFromBlob(blob);
+          return false;
+        },
+      });
+    });
+  }
+
+  async run(script: string, timeoutMs: number, caller: Caller): Promise<CommandResult> {
+    await this.ensureConnected(caller);
+    const shell = await this.acquire(caller);
     const started = Date.now();
     try {
       const result = await shell.run(script, timeoutMs);
@@ -111,8 +210,8 @@ export class HostSession {
   }
 
   /** Opens a TCP stream through this host to another one (for jump hosts). */
-  async forward(host: string, port: number, expectedKeys: Record<string, string>): Promise<Duplex> {
-    await this.ensureConnected(expectedKeys);
+  async forward(host: string, port: number, caller: Caller): Promise<Duplex> {
+    await this.ensureConnected(caller);
     const client = this.ssh?.connection as Client;
     return new Promise((resolve, reject) =>
       client.forwardOut("127.0.0.1", 0, host, port, (err, stream) => (err ? reject(err) : resolve(stream))),
@@ -126,16 +225,41 @@ export class HostSession {
   }
 
   /**
+   * Dials, asking for the expected key's type. A bare fingerprint names no
+   * type: when the host presents a key of another type, ask again without that
+   * type, until it presents the pinned key or has no other type left (then the
+   * first refusal stands). The host just answered: those asks are not retried.
+   */
+  private async dialExpecting(caller: Caller, expected: Expectation | undefined): Promise<void> {
+    try {
+      await this.dial(caller, expected);
+    } catch (e) {
+      if (!(e instanceof HostKeyMismatchError) || !expected) throw e;
+      const refused = [e.presented.type];
+      while (mayHoldAnotherType(expected, refused)) {
+        try {
+          await this.dialOnce(caller, expected, refused);
+          return;
+        } catch (again) {
+          if (!(again instanceof HostKeyMismatchError) || refused.includes(again.presented.type)) throw e;
+          refused.push(again.presented.type);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /**
    * Dials until it works, retrying only what can heal (a host that does not
    * answer in time, a connection cut mid-handshake) up to dialErrorLimit
    * attempts, each shown as it fails; anything else fails at once.
    */
-  private async dial(expectedKeys: Record<string, string>): Promise<void> {
+  private async dial(caller: Caller, expected: Expectation | undefined): Promise<void> {
     const limit = this.conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
-        await this.dialOnce(expectedKeys);
+        await this.dialOnce(caller, expected);
         return;
       } catch (e) {
         if (e instanceof HostKeyMismatchError || e instanceof ConnectError) throw e;
@@ -150,13 +274,17 @@ export class HostSession {
     }
   }
 
-  private async dialOnce(expectedKeys: Record<string, string>): Promise<void> {
-    const hop = endpoint(this.conn);
-    const expected = this.conn.hostKey ?? expectedKeys[hop] ?? this.seenKeys.get(hop)?.text;
+  private async dialOnce(
+    caller: Caller,
+    expected: Expectation | undefined,
+    refusedTypes: string[] = [],
+  ): Promise<void> {
     let mismatch: HostKeyMismatchError | undefined;
-    const sock = this.proxy
-      ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, expectedKeys)
-      : undefined;
+    const viaProxy = atProxy(caller);
+    const sock =
+      this.proxy && viaProxy
+        ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy)
+        : undefined;
     const ssh = new NodeSSH();
     const useAgent = !this.conn.privateKey && !this.conn.password;
     const started = Date.now();
@@ -173,19 +301,16 @@ export class HostSession {
         readyTimeout: (this.conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT) * 1000,
         keepaliveInterval: KEEPALIVE_INTERVAL_MS,
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-        algorithms: { serverHostKey: { prepend: preferredAlgorithms(expected) } as never },
+        algorithms: { serverHostKey: hostKeyAlgorithms(expected, refusedTypes) as never },
+        // Checked before any credential is sent; each later caller is checked in ensureConnected.
         hostVerifier: (blob: Buffer) => {
           const presented = hostKeyFromBlob(blob);
-          if (expected && !hostKeyMatches(expected, presented)) {
-            mismatch = new HostKeyMismatchError(
-              this.label,
-              fingerprintOf(expected),
-              presented.fingerprint,
-              presented.type,
-            );
+          if (expected && !expectationMet(expected, presented)) {
+            mismatch = this.mismatch(caller, expected, presented);
             return false;
           }
-          this.seenKeys.set(hop, presented);
+          this.presented = presented;
+          this.alsoHeld.clear();
           return true;
         },
       });
@@ -206,7 +331,7 @@ export class HostSession {
     trace({ event: "handshake", host: this.label, ms: Date.now() - started });
   }
 
-  private async acquire(expectedKeys: Record<string, string>): Promise<RemoteShell> {
+  private async acquire(caller: Caller): Promise<RemoteShell> {
     for (;;) {
       const idle = this.shells.find((s) => s.alive && !this.lent.has(s));
       if (idle) {
@@ -216,7 +341,7 @@ export class HostSession {
       if (this.shells.filter((s) => s.alive).length + this.opening < this.maxShells) {
         this.opening++;
         try {
-          await this.ensureConnected(expectedKeys);
+          await this.ensureConnected(caller);
           const shell = await RemoteShell.open(this.ssh?.connection as Client, this.label, this.conn.sudo ?? false);
           this.shells.push(shell);
           this.lent.add(shell);

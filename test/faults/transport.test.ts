@@ -9,12 +9,14 @@ import {
   HostKeyMismatchError,
   openRemote,
 } from "../../provider/transport";
+import { strayKey } from "../security/support";
 import { traceEvents } from "../support/trace";
 import { suiteLab } from "./support";
 
 describe("transport: one pooled SSH connection, persistent framed shells", function () {
   this.timeout(120_000);
   const { lab, connection: conn } = suiteLab("it-transport");
+  const endpoint = () => `${lab().connection.host}:22`;
   let traceFile: string;
 
   before(() => {
@@ -108,13 +110,60 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     });
   });
 
-  it("accepts both pin forms of the right key", async () => {
-    await openRemote({ ...conn(), hostKey: lab().connection.hostKey });
-    closeAllRemotes();
-    const fingerprint = Object.values((await openRemote(conn())).hostKeys())[0];
-    closeAllRemotes();
+  it("accepts a pin of every host key type the host holds (ed25519, ECDSA, RSA), in both forms, and asks for that key", async () => {
     const { fingerprintOf } = await import("../../provider/transport/hostKey");
-    await openRemote({ ...conn(), hostKey: fingerprintOf(fingerprint) });
+    const types = lab().hostKeys.map((k) => k.split(" ")[0]);
+    assert.deepEqual(types, ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]);
+    const failures: string[] = [];
+    for (const key of lab().hostKeys)
+      for (const pin of [key, fingerprintOf(key)]) {
+        closeAllRemotes();
+        try {
+          const presented = Object.values((await openRemote({ ...conn(), hostKey: pin })).hostKeys());
+          if (presented[0] !== key) failures.push(`${pin}: presented ${presented[0]}`);
+        } catch (e) {
+          failures.push(`${pin}: ${(e as Error).message}`);
+        }
+      }
+    assert.deepEqual(failures, []);
+  });
+
+  it("asks for exactly the recorded key's type (knownHostKeys holding the ECDSA key)", async () => {
+    const ecdsa = lab().hostKeys[1];
+    const remote = await openRemote(conn(), { [endpoint()]: ecdsa });
+    assert.deepEqual(remote.hostKeys(), { [endpoint()]: ecdsa });
+  });
+
+  it("checks every caller's own pin on a pooled connection (opened unpinned, or pinned right)", async () => {
+    const stray = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for (const first of [conn(), { ...conn(), hostKey: lab().connection.hostKey }]) {
+      closeAllRemotes();
+      fs.writeFileSync(traceFile, "");
+      const pooled = await openRemote(first);
+      await assert.rejects(openRemote({ ...conn(), hostKey: stray }), (e: unknown) => {
+        assert.ok(e instanceof HostKeyMismatchError, String(e));
+        assert.match(e.message, /expected SHA256:A{43}/);
+        return true;
+      });
+      // A key recorded in the caller's state is that caller's too.
+      await assert.rejects(openRemote(conn(), { [endpoint()]: strayKey().publicKey }), HostKeyMismatchError);
+      assert.equal((await pooled.run("echo still")).stdout, "still\n", "the first caller keeps its connection");
+      assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 1);
+    }
+  });
+
+  it("accepts another caller's right pin or recorded key of another type on the pooled connection, and records that key", async () => {
+    fs.writeFileSync(traceFile, "");
+    const [ed25519, ecdsa, rsa] = lab().hostKeys;
+    const pooled = await openRemote(conn());
+    assert.deepEqual(pooled.hostKeys(), { [endpoint()]: ed25519 });
+    const { fingerprintOf } = await import("../../provider/transport/hostKey");
+    const byPin = await openRemote({ ...conn(), hostKey: fingerprintOf(ecdsa) });
+    assert.deepEqual(byPin.hostKeys(), { [endpoint()]: ecdsa });
+    const byState = await openRemote(conn(), { [endpoint()]: rsa });
+    assert.deepEqual(byState.hostKeys(), { [endpoint()]: rsa });
+    assert.equal((await byState.run("echo shared")).stdout, "shared\n");
+    assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 1, "one logged-in connection");
   });
 
   it("does not retry a failed authentication", async () => {

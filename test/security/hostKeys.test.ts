@@ -3,10 +3,10 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { type LabHost as SourceLabHost, startLabHost } from "../../provider/testing/labHost";
-import { closeAllRemotes, openRemote } from "../../provider/transport";
+import { closeAllRemotes, HostKeyMismatchError, openRemote } from "../../provider/transport";
 import { labConfig, providerCounts } from "../integration/support";
 import { testingKit, writeProgram } from "../support/harness";
-import { CONFIGURED_PROGRAM, countEvents, strayKey } from "./support";
+import { CONFIGURED_PROGRAM, countEvents, NAMESPACES_PROGRAM, strayKey } from "./support";
 
 /** "SHA256:..." of a known_hosts style key, as ssh-keygen -l prints it. */
 function sha256Of(key: string): string {
@@ -18,6 +18,7 @@ describe("security: host keys are pinned, recorded on first use, and a change is
   this.timeout(300_000);
   let lab: LabHost;
   let dir: string;
+  let manyDir: string;
   let n = 0;
   const stacks: PulumiStack[] = [];
 
@@ -40,7 +41,21 @@ describe("security: host keys are pinned, recorded on first use, and a change is
     stacks.push(s);
     return { s, trace };
   };
+  /** The NAMESPACES_PROGRAM with `resources` as stack `name`, with its own trace file. */
+  const many = (resources: Array<{ name: string; conn?: Record<string, unknown> }>, name: string) => {
+    const i = ++n;
+    const trace = path.join(manyDir, `trace-${i}.jsonl`);
+    const s = new (testingKit().PulumiStack)({
+      programDir: manyDir,
+      stack: name,
+      config: { ...labConfig(lab), resources: JSON.stringify(resources) },
+      env: { PULUMI_NETNS_TRACE: trace },
+    });
+    stacks.push(s);
+    return { s, trace };
+  };
   const label = () => `root@${lab.connection.host}:${lab.connection.port}`;
+  const endpoint = () => `${lab.connection.host}:${lab.connection.port}`;
   const namespaces = async () =>
     (JSON.parse((await lab.exec(["ip", "-j", "netns", "list"])).stdout || "[]") as Array<{ name: string }>)
       .map((x) => x.name)
@@ -49,6 +64,7 @@ describe("security: host keys are pinned, recorded on first use, and a change is
   before(async () => {
     lab = await testingKit().startLabHost({ name: `sec-hostkey-${process.pid}` });
     dir = writeProgram("hostkeys", CONFIGURED_PROGRAM);
+    manyDir = writeProgram("hostkeys-many", NAMESPACES_PROGRAM);
   });
 
   after(async () => {
@@ -71,41 +87,99 @@ describe("security: host keys are pinned, recorded on first use, and a change is
     assert.equal(await testingKit().fingerprint(lab), before);
   });
 
-  it("accepts both pin forms: `ssh-ed25519 AAAA...` and `SHA256:...` (an update, not a replace)", async () => {
-    const pinned = stack({ hostKey: lab.connection.hostKey }, "pinned");
-    const r = await pinned.s.up();
-    assert.ok(r.ok, r.error);
+  it("accepts a pin of each host key type the host holds, in both forms (an update each), and records the pinned key", async () => {
+    assert.deepEqual(
+      lab.hostKeys.map((k) => k.split(" ")[0]),
+      ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"],
+    );
+    const [ed25519, ecdsa, rsa] = lab.hostKeys;
+    const steps: Array<{ pin: string; key: string }> = [
+      { pin: ed25519, key: ed25519 },
+      { pin: sha256Of(ecdsa), key: ecdsa },
+      { pin: rsa, key: rsa },
+      { pin: sha256Of(ed25519), key: ed25519 },
+    ];
+    let last: PulumiStack | undefined;
+    for (const [i, step] of steps.entries()) {
+      const { s } = stack({ hostKey: step.pin }, "pinned");
+      const r = await s.up();
+      assert.ok(r.ok, `${step.pin}: ${r.error}`);
+      const expected =
+        i === 0 ? { create: 1, update: 0, replace: 0, delete: 0 } : { create: 0, update: 1, replace: 0, delete: 0 };
+      assert.deepEqual(providerCounts(r), expected, `${step.pin}: ${JSON.stringify(r.steps)}`);
+      assert.deepEqual(r.outputs.knownHostKeys, { [endpoint()]: step.key }, step.pin);
+      last = s;
+    }
     assert.deepEqual(await namespaces(), ["pinned"]);
-    const byFingerprint = stack({ hostKey: sha256Of(lab.connection.hostKey) }, "pinned");
-    const r2 = await byFingerprint.s.up();
-    assert.ok(r2.ok, r2.error);
-    assert.deepEqual(providerCounts(r2), { create: 0, update: 1, replace: 0, delete: 0 }, JSON.stringify(r2.steps));
-    const d = await byFingerprint.s.destroy();
+    const d = await last?.destroy();
+    assert.ok(d?.ok, d?.error);
+    assert.deepEqual(await namespaces(), []);
+  });
+
+  it("checks each resource's own pin on the connection another resource opened: a wrong one is refused, its namespace not made", async () => {
+    const wrong = strayKey().publicKey;
+    const { s } = many(
+      [
+        { name: "own-right", conn: { hostKey: lab.connection.hostKey } },
+        { name: "own-wrong", conn: { hostKey: wrong } },
+      ],
+      "own-pins",
+    );
+    const r = await s.up();
+    assert.equal(r.ok, false, "a wrong pin was accepted");
+    const error = r.error ?? "";
+    assert.ok(error.includes(`host key mismatch for ${label()}`), error);
+    assert.ok(error.includes(sha256Of(wrong)) && error.includes(sha256Of(lab.connection.hostKey)), error);
+    assert.deepEqual(await namespaces(), ["own-right"]);
+    const d = await s.destroy();
     assert.ok(d.ok, d.error);
     assert.deepEqual(await namespaces(), []);
   });
 
-  it("records the key on first use, then refuses refresh and destroy after the host key changed (both fingerprints)", async () => {
-    const tofu = stack({}, "tofu");
-    const r = await tofu.s.up();
-    assert.ok(r.ok, r.error);
-    const old = lab.connection.hostKey;
-    const keys = r.outputs.knownHostKeys as Record<string, string>;
-    assert.equal(keys[`${lab.connection.host}:${lab.connection.port}`], old);
+  it("host key rotation: first use recorded, change refused (refresh, and a new resource of the stack), new key pinned, pin removed, refresh and destroy work", async () => {
     const before = await testingKit().fingerprint(lab);
+    const old = lab.connection.hostKey;
+    const one = [{ name: "rot-a" }];
+    const first = await many(one, "rotation").s.up();
+    assert.ok(first.ok, first.error);
+    assert.deepEqual(first.outputs.knownHostKeys, { "rot-a": { [endpoint()]: old } });
 
     const rotated = await lab.rotateHostKey();
     assert.notEqual(rotated, old);
-    for (const op of ["refresh", "destroy"] as const) {
-      const again = stack({}, "tofu");
-      const res = await again.s[op]();
-      assert.equal(res.ok, false, `${op} succeeded`);
+    const mismatch = (res: { ok: boolean; error?: string }, what: string) => {
+      assert.equal(res.ok, false, `${what} succeeded`);
       const error = res.error ?? "";
-      assert.ok(error.includes(`host key mismatch for ${label()}`), `${op}: ${error}`);
-      assert.ok(error.includes(sha256Of(old)) && error.includes(sha256Of(rotated)), `${op}: ${error}`);
-      assert.equal(countEvents(again.trace, "command"), 0, `${op} sent a command`);
-    }
-    assert.deepEqual(await namespaces(), ["tofu"]);
+      assert.ok(error.includes(`host key mismatch for ${label()}`), `${what}: ${error}`);
+      assert.ok(error.includes(sha256Of(old)) && error.includes(sha256Of(rotated)), `${what}: ${error}`);
+      assert.ok(error.includes("connection.hostKey"), `${what}: the way out is not named: ${error}`);
+    };
+    const refresh = many(one, "rotation");
+    mismatch(await refresh.s.refresh(), "refresh");
+    assert.equal(countEvents(refresh.trace, "command"), 0, "refresh sent a command");
+
+    // A new resource on the host must not trust the new key on its own while the stack knows the old one.
+    const added = many([...one, { name: "rot-b" }], "rotation");
+    mismatch(await added.s.up(), "up with a new resource");
+    assert.equal(countEvents(added.trace, "command"), 0, "the new resource sent a command");
+    assert.deepEqual(await namespaces(), ["rot-a"]);
+
+    // The way out: pin the new key (after checking it on the host), up; then the pin can go.
+    const pinned = await many(
+      ["rot-a", "rot-b"].map((name) => ({ name, conn: { hostKey: rotated } })),
+      "rotation",
+    ).s.up();
+    assert.ok(pinned.ok, pinned.error);
+    const now = { [endpoint()]: rotated };
+    assert.deepEqual(pinned.outputs.knownHostKeys, { "rot-a": now, "rot-b": now });
+    const unpinned = await many([{ name: "rot-a" }, { name: "rot-b" }], "rotation").s.up();
+    assert.ok(unpinned.ok, unpinned.error);
+    assert.deepEqual(unpinned.outputs.knownHostKeys, { "rot-a": now, "rot-b": now });
+    const refreshed = await many([{ name: "rot-a" }, { name: "rot-b" }], "rotation").s.refresh();
+    assert.ok(refreshed.ok, refreshed.error);
+    assert.deepEqual(await namespaces(), ["rot-a", "rot-b"]);
+    const destroyed = await many([{ name: "rot-a" }, { name: "rot-b" }], "rotation").s.destroy();
+    assert.ok(destroyed.ok, destroyed.error);
+    assert.deepEqual(await namespaces(), []);
     assert.equal(await testingKit().fingerprint(lab), before);
   });
 
@@ -134,25 +208,63 @@ describe("security: host keys are pinned, recorded on first use, and a change is
 
 describe("security: a jump host carries the connection (transport)", function () {
   this.timeout(120_000);
-  let lab: SourceLabHost;
+  let jump: SourceLabHost;
+  let target: SourceLabHost;
+  /** The veth the test adds between the two labs (each lab's default route leads to its own LAN peer). */
+  const link = `hkj${process.pid % 100000}`;
 
   before(async () => {
-    lab = await startLabHost({ name: `sec-jump-${process.pid}` });
+    [jump, target] = await Promise.all([
+      startLabHost({ name: `sec-jump-${process.pid}` }),
+      startLabHost({ name: `sec-target-${process.pid}` }),
+    ]);
+    // The jump host reaches the target's sshd over a veth of its own: a route to that one address each way.
+    await jump.exec(["ip", "link", "add", link, "type", "veth", "peer", "name", link, "netns", String(target.pid)]);
+    await jump.exec(["ip", "link", "set", link, "up"]);
+    await target.exec(["ip", "link", "set", link, "up"]);
+    await jump.exec(["ip", "route", "add", `${target.address}/32`, "dev", link]);
+    await target.exec(["ip", "route", "add", `${jump.address}/32`, "dev", link]);
   });
 
   after(async () => {
     closeAllRemotes();
-    if (lab) await lab.stop();
+    await jump?.exec(["ip", "link", "del", link], { allowFailure: true });
+    await Promise.all([jump?.stop(), target?.stop()]);
   });
 
+  afterEach(() => closeAllRemotes());
+
+  const endpointOf = (lab: SourceLabHost) => `${lab.connection.host}:${lab.connection.port}`;
+
   it("the target's sshd sees the jump host as the client, and both hops' keys are recorded", async () => {
-    const direct = await openRemote({ ...lab.connection });
+    assert.notEqual(endpointOf(jump), endpointOf(target));
+    const direct = await openRemote({ ...target.connection });
     const directFrom = (await direct.run("echo $SSH_CONNECTION")).stdout.trim().split(" ")[0];
-    assert.notEqual(directFrom, lab.address);
-    // The lab is its own jump host: through it, the target's sshd is dialed from inside the lab.
-    const viaProxy = await openRemote({ ...lab.connection, proxy: { ...lab.connection } });
+    assert.notEqual(directFrom, jump.address);
+    const viaProxy = await openRemote({ ...target.connection, proxy: { ...jump.connection } });
     const proxiedFrom = (await viaProxy.run("echo $SSH_CONNECTION")).stdout.trim().split(" ")[0];
-    assert.equal(proxiedFrom, lab.address);
-    assert.deepEqual(Object.values(viaProxy.hostKeys()), [lab.connection.hostKey]);
+    assert.equal(proxiedFrom, jump.address);
+    assert.deepEqual(viaProxy.hostKeys(), {
+      [endpointOf(jump)]: jump.connection.hostKey,
+      [endpointOf(target)]: target.connection.hostKey,
+    });
+  });
+
+  it("checks each caller's jump host pin on the pooled jump connection, and accepts an ECDSA pin for either hop", async () => {
+    const through = (proxyKey?: string, targetKey?: string) =>
+      openRemote({ ...target.connection, hostKey: targetKey, proxy: { ...jump.connection, hostKey: proxyKey } });
+    await through();
+    await assert.rejects(through(strayKey().publicKey), (e: unknown) => {
+      assert.ok(e instanceof HostKeyMismatchError, String(e));
+      assert.match(e.message, /connection\.proxy\.hostKey/);
+      return true;
+    });
+    // The target's key given as the jump host's (the hops swapped) is refused too.
+    await assert.rejects(through(target.connection.hostKey), HostKeyMismatchError);
+    const ecdsa = await through(jump.hostKeys[1], target.hostKeys[1]);
+    assert.deepEqual(ecdsa.hostKeys(), {
+      [endpointOf(jump)]: jump.hostKeys[1],
+      [endpointOf(target)]: target.hostKeys[1],
+    });
   });
 });

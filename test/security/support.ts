@@ -45,6 +45,29 @@ export const knownHostKeys = res.knownHostKeys;
 export const name = res.name;
 `;
 
+/**
+ * A program of several Namespaces on one host, from config: `resources` (JSON
+ * list of `{ name, conn }`, `conn` merged over the lab connection), each one
+ * depending on the one before (so that the engine meets them in that order).
+ * Exports each one's `knownHostKeys` by name.
+ */
+export const NAMESPACES_PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import * as netns from "pulumi-netns";
+
+const cfg = new pulumi.Config();
+const base = { host: cfg.require("host"), port: cfg.requireNumber("port"), privateKey: cfg.requireSecret("privateKey") };
+const list = JSON.parse(cfg.require("resources")) as Array<{ name: string; conn?: Record<string, unknown> }>;
+let previous: pulumi.Resource | undefined;
+const keys: Record<string, pulumi.Output<Record<string, string>>> = {};
+for (const r of list) {
+  const ns = new netns.Namespace(r.name, { name: r.name, connection: { ...base, ...(r.conn ?? {}) } }, { dependsOn: previous ? [previous] : [] });
+  keys[r.name] = ns.knownHostKeys;
+  previous = ns;
+}
+export const knownHostKeys = keys;
+`;
+
 /** A fresh ed25519 key pair that no lab authorizes. */
 export function strayKey(): { privateKey: string; publicKey: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-netns-stray-"));
