@@ -208,7 +208,10 @@ describe("testing/labHost", function () {
       // the fastest of 3 each, taken in turns, so that load on the machine hits both alike.
       const fastest = { a: Number.POSITIVE_INFINITY, b: Number.POSITIVE_INFINITY };
       for (let i = 0; i < 3; i++)
-        for (const [name, lab] of [["a", a], ["b", b]] as const) {
+        for (const [name, lab] of [
+          ["a", a],
+          ["b", b],
+        ] as const) {
           const started = Date.now();
           assert.equal(sshTo(lab, tmp, "true").status, 0);
           fastest[name] = Math.min(fastest[name], Date.now() - started);
