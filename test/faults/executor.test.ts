@@ -26,8 +26,9 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
 
   it("waits for the orphaned remote shell to finish, then undoes what it made, and says so", async () => {
     const remote = await openRemote(conn());
-    // The object appears only after the drop: an undo that did not wait would run too early.
-    const running = runScript(remote, sequence("sleep 1", "ip netns add late"), {
+    // "late" appears only after the drop, "late-done" after it: an undo that did not wait would run
+    // before "late" exists. The undo removes only "late"; "late-done" marks the orphan's end.
+    const running = runScript(remote, sequence("sleep 1", "ip netns add late", "ip netns add late-done"), {
       what: 'namespace "late"',
       leftover: "remove it by hand",
       undo: () => remote.run(deleteNamespace("late")),
@@ -36,14 +37,23 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
       () => undefined,
       (e: Error) => e,
     );
-    await sleep(300);
-    assert.ok((await dropSshSessions(lab())) >= 1, "a session was cut");
-    const error = await outcome;
-    assert.ok(error instanceof Error, "the create failed");
-    assert.match(error.message, /did not finish/);
-    assert.match(error.message, /namespace "late" was removed again/);
-    await sleep(500);
-    assert.deepEqual(await netnsList(lab()), []);
+    try {
+      await sleep(300);
+      assert.ok((await dropSshSessions(lab())) >= 1, "a session was cut");
+      const error = await outcome;
+      assert.ok(error instanceof Error, "the create failed");
+      assert.match(error.message, /did not finish/);
+      assert.match(error.message, /namespace "late" was removed again/);
+      // Looked at only once the orphaned script is over, whether or not the create waited for it.
+      for (let i = 0; i < 250 && !(await netnsList(lab())).includes("late-done"); i++) await sleep(20);
+      assert.deepEqual(
+        (await netnsList(lab())).sort(),
+        ["late-done"],
+        "the orphan ran to its end; its object was undone",
+      );
+    } finally {
+      for (const name of ["late", "late-done"]) await lab().exec(["ip", "netns", "del", name], { allowFailure: true });
+    }
   });
 
   it("undoes an object the script had finished making before the connection dropped", async () => {

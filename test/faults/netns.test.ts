@@ -1,11 +1,12 @@
 import { strict as assert } from "node:assert";
 import { deleteNamespaceWithPeers } from "../../provider/impl/namespace";
+import { fingerprint } from "../../provider/testing/fingerprint";
 import { openRemote } from "../../provider/transport";
 import { suiteLab } from "./support";
 
 describe("impl/namespace: deleting a namespace", function () {
   this.timeout(120_000);
-  const { connection: conn } = suiteLab("it-netns");
+  const { lab, connection: conn } = suiteLab("it-netns");
 
   it("returns only once the veth peers in the host and in other namespaces are gone", async () => {
     const remote = await openRemote(conn());
@@ -53,8 +54,16 @@ describe("impl/namespace: deleting a namespace", function () {
     assert.equal((await remote.run("[ -e /var/run/netns/stale ]", { allowFailure: true })).code, 1);
   });
 
-  it("is a no-op for a namespace that is already gone", async () => {
+  it("is a no-op for a namespace that is already gone: the host is left exactly as it was", async () => {
     const remote = await openRemote(conn());
-    await deleteNamespaceWithPeers(remote, "never-made");
+    // Something that is not ours, for a delete that reaches too far to take with it.
+    await remote.run("ip netns add bystander && ip link add by0 type veth peer name by1 netns bystander");
+    try {
+      const before = await fingerprint(lab());
+      await deleteNamespaceWithPeers(remote, "never-made");
+      assert.equal(await fingerprint(lab()), before, "the host changed");
+    } finally {
+      await remote.run("ip netns del bystander", { allowFailure: true });
+    }
   });
 });

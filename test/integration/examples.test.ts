@@ -39,6 +39,22 @@ interface Case {
   check: (labs: LabHost[], outputs: Record<string, unknown>) => Promise<void>;
 }
 
+/** Each namespace's IPv4 addresses outside lo, as `ip -j` shows them on the lab host (space-separated). */
+async function addressesOn(lab: LabHost, namespaces: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const ns of namespaces) {
+    const links = JSON.parse((await lab.exec(["ip", "-j", "-4", "addr", "show"], { namespace: ns })).stdout) as Array<{
+      ifname: string;
+      addr_info: Array<{ local: string }>;
+    }>;
+    out[ns] = links
+      .filter((l) => l.ifname !== "lo")
+      .flatMap((l) => l.addr_info.map((a) => a.local))
+      .join(" ");
+  }
+  return out;
+}
+
 const CASES: Record<string, Case> = {
   "lesson-direct": {
     labs: 1,
@@ -95,8 +111,12 @@ const CASES: Record<string, Case> = {
   "multi-host": {
     labs: 2,
     async check(labs, outputs) {
-      assert.deepEqual(outputs.addressesA, outputs.addressesB, "the same plan on both hosts");
-      const { web, db } = outputs.addressesA as Record<string, string>;
+      const planned = outputs.addressesA as Record<string, string>;
+      assert.deepEqual(outputs.addressesB, planned, "the same plan for both hosts");
+      // What each host holds, read back from it: every namespace has exactly its planned address.
+      for (const lab of labs)
+        assert.deepEqual(await addressesOn(lab, Object.keys(planned)), planned, `${lab.name}: addresses on the host`);
+      const { web, db } = planned;
       for (const lab of labs) {
         assert.equal((await ping(lab, db, "web")).code, 0, `${lab.name}: web -> db`);
         assert.equal((await ping(lab, lab.lan.peerAddress, "db")).code, 0, `${lab.name}: db -> LAN`);

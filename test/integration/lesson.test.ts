@@ -41,7 +41,7 @@ for (const forwardPolicyDrop of [false, true]) {
     });
 
     if (!forwardPolicyDrop) {
-      it("1. one veth pair: red pings blue; red sees only lo and veth-red; red's ARP table has blue's MAC, the host's does not", async () => {
+      it("1. one veth pair: red pings blue; red sees only lo and veth-red; red's ARP table has blue's MAC; the host, sending to both, reaches neither and holds no entry for them", async () => {
         const up = await stack.up();
         ok(up, log);
         assert.equal((await ping(lab, "192.168.15.2", "red")).code, 0);
@@ -49,8 +49,12 @@ for (const forwardPolicyDrop of [false, true]) {
         const neigh = JSON.parse((await lab.exec(["ip", "-j", "neigh", "show"], { namespace: "red" })).stdout);
         const entry = neigh.find((n: { dst: string }) => n.dst === "192.168.15.2");
         assert.equal(entry?.lladdr, up.outputs.blueMac);
+        // The host now tries to reach both ends: were it on their link, it would ARP for them there.
+        assert.notEqual((await ping(lab, "192.168.15.2")).code, 0, "the host reaches blue");
+        assert.notEqual((await ping(lab, "192.168.15.1")).code, 0, "the host reaches red");
         const hostNeigh = JSON.parse((await lab.exec(["ip", "-j", "neigh", "show"])).stdout);
-        assert.ok(!hostNeigh.some((n: { dst: string }) => n.dst.startsWith("192.168.15.")));
+        const onLink = hostNeigh.filter((n: { dst: string }) => n.dst.startsWith("192.168.15."));
+        assert.deepEqual(onLink, [], "the host's neighbour table holds red or blue");
       });
     }
 

@@ -3,8 +3,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../support/harness";
+import { type TraceEvent, traceEvents } from "../support/trace";
 import { program } from "./programs";
-import { labConfig } from "./support";
+import { labConfig, providerCounts } from "./support";
 
 const PROGRAM = program(`
 const red = new netns.Namespace("red", { connection, name: cfg.get("name") ?? "red" });
@@ -33,16 +34,27 @@ describe("Namespace through the real Pulumi engine, from the packed tarball", fu
   let dir: string;
   const trace: string[] = [];
   const config = (extra: Record<string, string> = {}) => ({ ...labConfig(lab), ...extra });
+  /** Every stack of this suite writes here: one program, one state, one trace. */
+  const traceFile = () => path.join(dir, "commands.jsonl");
+  const traced = { PULUMI_NETNS_TRACE: "" };
+
+  /** What `op` itself sent to the host: the commands traced while it ran. */
+  async function commandsOf<T>(op: () => Promise<T>): Promise<{ result: T; commands: TraceEvent[] }> {
+    const offset = fs.existsSync(traceFile()) ? fs.statSync(traceFile()).size : 0;
+    const result = await op();
+    return { result, commands: traceEvents(traceFile(), offset).filter((e) => e.event === "command") };
+  }
 
   before(async () => {
     const kit = testingKit();
     lab = await kit.startLabHost({ name: `it-namespace-${process.pid}` });
     dir = writeProgram("namespace", PROGRAM);
+    traced.PULUMI_NETNS_TRACE = traceFile();
     stack = new kit.PulumiStack({
       programDir: dir,
       config: config(),
       log: (l) => trace.push(l),
-      env: { PULUMI_NETNS_TRACE: path.join(dir, "commands.jsonl") },
+      env: traced,
     });
   });
 
@@ -96,6 +108,7 @@ describe("Namespace through the real Pulumi engine, from the packed tarball", fu
       programDir: dir,
       config: config({ privateKey: newKey }),
       log: (l) => trace.push(l),
+      env: traced,
     });
     const result = await creds.up();
     assert.ok(result.ok, result.error);
@@ -133,24 +146,38 @@ describe("Namespace through the real Pulumi engine, from the packed tarball", fu
     const renamed = new kit.PulumiStack({
       programDir: dir,
       config: config({ name: "red2", privateKey: lab.connection.privateKey }),
+      env: traced,
     });
-    const result = await renamed.up();
+    const { result, commands } = await commandsOf(() => renamed.up());
     assert.ok(result.ok, result.error);
     assert.equal(result.counts.replace, 1);
     assert.deepEqual(await namespacesOn(lab), ["red2"]);
+    // From the host's side: the last command that deletes "red" ended before the one that adds "red2" began.
+    const deletes = commands.filter((c) => /ip netns del red\b/.test(c.command ?? ""));
+    const add = commands.find((c) => /ip netns add red2\b/.test(c.command ?? ""));
+    assert.ok(deletes.length > 0 && add, `no delete of red or add of red2 traced: ${JSON.stringify(commands)}`);
+    const deleted = Math.max(...deletes.map((c) => c.t));
+    const addStarted = add.t - (add.ms ?? 0);
+    assert.ok(deleted <= addStarted, `red2 was added ${deleted - addStarted} ms before red was deleted`);
   });
 
   it("destroy removes it, and a second destroy of nothing succeeds", async () => {
-    const result = await stack.destroy();
-    assert.ok(result.ok, result.error);
+    const first = await commandsOf(() => stack.destroy());
+    assert.ok(first.result.ok, first.result.error);
+    assert.equal(providerCounts(first.result).delete, 1, JSON.stringify(first.result.steps));
     assert.deepEqual(await namespacesOn(lab), []);
-    const again = await stack.destroy();
-    assert.ok(again.ok, again.error);
-    const commands = fs
-      .readFileSync(path.join(dir, "commands.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
-    assert.ok(commands.some((c) => c.event === "command"));
+    assert.ok(
+      first.commands.some((c) => /ip netns del red2\b/.test(c.command ?? "") && c.code === 0),
+      `this destroy sent no delete of red2: ${JSON.stringify(first.commands)}`,
+    );
+    // The state is empty now: the second destroy has nothing to delete and sends nothing.
+    const again = await commandsOf(() => stack.destroy());
+    assert.ok(again.result.ok, again.result.error);
+    assert.deepEqual(
+      again.result.steps.filter((s) => s.op !== "same"),
+      [],
+      "the second destroy changes something",
+    );
+    assert.deepEqual(again.commands, []);
   });
 });

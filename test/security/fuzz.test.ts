@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { runScript } from "../../provider/impl/executor";
+import * as namespace from "../../provider/impl/namespace";
 import * as vethPair from "../../provider/impl/vethPair";
 import { addNamespace, deleteNamespace } from "../../provider/kernel/netns";
 import { sequence } from "../../provider/kernel/script";
@@ -127,12 +128,16 @@ describe("security: whatever passes validation round-trips exactly on a lab host
   it("namespace names: valid ones exist under exactly that name, invalid ones send nothing", async () => {
     await fc.assert(
       fc.asyncProperty(nsName, async (name) => {
+        // Counted around the resource's own check: whatever it sends for an invalid name shows here.
         const before = countEvents(traceFile, "command");
-        if (namespaceName(name) !== undefined) {
+        const checked = await namespace.check({}, { connection: { ...lab.connection }, name });
+        if (checked.failures) {
           counts.invalid++;
-          assert.equal(countEvents(traceFile, "command"), before);
+          assert.notEqual(namespaceName(name), undefined, JSON.stringify(checked.failures));
+          assert.equal(countEvents(traceFile, "command"), before, "an invalid name reached the transport");
           return;
         }
+        assert.equal(namespaceName(name), undefined, `check accepted ${JSON.stringify(name)}`);
         counts.valid++;
         await runScript(remote, addNamespace(name, true));
         const names = (await json(["ip", "-j", "netns", "list"])).map((n: { name: string }) => n.name);
@@ -153,8 +158,9 @@ describe("security: whatever passes validation round-trips exactly on a lab host
           a: { name: a, namespace: "fz", addresses },
           b: { name: b },
         };
-        const checked = await vethPair.check({}, news);
+        // Counted around check: whatever it sends for an invalid value shows here.
         const before = countEvents(traceFile, "command");
+        const checked = await vethPair.check({}, news);
         if (checked.failures) {
           counts.invalid++;
           const expectedBad =

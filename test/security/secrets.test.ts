@@ -151,9 +151,11 @@ describe("security: credentials never leave the secret path through the real eng
         assert.equal(exported.code, 0, exported.stderr);
         seeCli(`${what}: pulumi stack export`, exported);
         see(`${what}: backend files`, stack.backendText());
+        // Always there once the stack has config (every way sets host, port, name): read, never skipped.
         const configFile = path.join(dir, `Pulumi.${mode}.yaml`);
-        if (fs.existsSync(configFile))
-          see(`${what}: ${path.basename(configFile)}`, fs.readFileSync(configFile, "utf8"));
+        const config = fs.readFileSync(configFile, "utf8");
+        assert.match(config, new RegExp(`:name: ${nsName}$`, "m"), `${configFile} is not this stack's config`);
+        see(`${what}: ${path.basename(configFile)}`, config);
         return JSON.parse(exported.stdout);
       }
 
