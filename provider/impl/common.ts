@@ -1,7 +1,8 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT } from "../connection";
+import { CONNECTION_FIELDS, type Connection, checkConnection, DEFAULT_PORT, describe } from "../connection";
 import { OTHER_FIELDS, type RawInputs, type Schema } from "../schema";
 import { openRemote, type Remote, rememberRecordedKeys } from "../transport";
+import { progress } from "../transport/progress";
 import { Checker, isUnknown, show, unknownFieldReason } from "../validate";
 import type { InputsOf, OutputsOf } from "./types";
 
@@ -24,7 +25,10 @@ export function recordHostKeys(remote: Remote, previous?: Record<string, string>
 interface Hooks<O> {
   /** The rules that span fields, run after each field's own. */
   alsoCheck?: (checker: Checker, news: RawInputs) => void;
-  /** The old resource must be gone before its replacement can be created. */
+  /**
+   * The old resource must be gone before its replacement can be created (its
+   * name is unique on its host). Not when the replacement is on another host.
+   */
   deleteBeforeReplace?: true;
   /** Refresh found the host drifted from the outputs: an update puts it back. */
   drifted?: (olds: O) => boolean;
@@ -48,12 +52,13 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
       return checkResult(checker, inputs);
     },
 
-    async diff(_id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> {
+    async diff(id: string, olds: OutputsOf<S>, news: InputsOf<S>): Promise<pulumi.dynamic.DiffResult> {
       // The engine diffs every resource of the program, changed or not: what their states know
       // of a host is then known when a new resource first connects to it (trust on first use
       // across the stack, not per resource).
       if (olds.connection && olds.knownHostKeys) rememberRecordedKeys(olds.connection, olds.knownHostKeys);
       const conn = diffConnection(olds.connection, news.connection);
+      if (conn.moves) tellMove(id, olds.connection, news.connection);
       const replaces = conn.replace ? ["connection"] : [];
       let update = conn.update || (hooks.drifted?.(olds) ?? false);
       for (const [key, f] of fields) {
@@ -62,7 +67,11 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
         else if (change === "update") update = true;
       }
       const changes = replaces.length > 0 || update;
-      return hooks.deleteBeforeReplace ? { changes, replaces, deleteBeforeReplace: true } : { changes, replaces };
+      if (!hooks.deleteBeforeReplace) return { changes, replaces };
+      // Objects on two hosts cannot collide: the replacement is created on the new host first, and
+      // the engine deletes the old one only after the whole update succeeded. A misspelt host then
+      // fails the create while the lab on the old host is still whole.
+      return { changes, replaces, deleteBeforeReplace: !conn.moves };
     },
   };
 }
@@ -105,18 +114,33 @@ function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.
 
 /**
  * The connection's part of a diff. Another host (or port) is another object:
- * replace. Anything else (user, credentials, key pin, jump host, sudo) only
+ * replace, and `moves` when both hosts are known (so the two cannot be the
+ * same). Anything else (user, credentials, key pin, jump host, sudo) only
  * changes how we reach the same host: update in place.
  */
 export function diffConnection(
   olds: Connection | undefined,
   news: Connection | undefined,
-): { replace: boolean; update: boolean } {
-  if (!olds || !news) return { replace: true, update: false };
-  if (isUnknown(news) || isUnknown(news.host) || isUnknown(news.port)) return { replace: true, update: false };
+): { replace: boolean; update: boolean; moves: boolean } {
+  if (!olds || !news) return { replace: true, update: false, moves: false };
+  if (isUnknown(news) || isUnknown(news.host) || isUnknown(news.port))
+    return { replace: true, update: false, moves: false };
   const replace = olds.host !== news.host || (olds.port ?? DEFAULT_PORT) !== (news.port ?? DEFAULT_PORT);
   const update = !replace && JSON.stringify(normalizeConnection(olds)) !== JSON.stringify(normalizeConnection(news));
-  return { replace, update };
+  return { replace, update, moves: replace };
+}
+
+/**
+ * Says in preview and up (the engine shows the provider host's stderr lines)
+ * why an object is replaced and in which order: the diff itself can only name
+ * `connection`, whose values are secret and not shown.
+ */
+function tellMove(id: string, from: Connection, to: Connection): void {
+  const what = id.replace(/@[^@]*$/, "");
+  progress(
+    `${what} moves from ${describe(from)} to ${describe(to)}: created on the new host first, ` +
+      "deleted from the old one only after the whole update succeeded",
+  );
 }
 
 function normalizeConnection(conn: Connection): unknown {

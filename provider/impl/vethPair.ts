@@ -3,6 +3,7 @@ import { endpoint } from "../connection";
 import { type Lookup, lookup } from "../kernel/explain";
 import {
   addressChanges,
+  announce,
   applyChanges,
   deleteLink,
   type LinkState,
@@ -15,7 +16,7 @@ import {
   showLink,
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
-import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
+import { bestEffort, creation, type IpArgs, lookingUp, script, sequence, step } from "../kernel/script";
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { isUnknown } from "../validate";
@@ -73,17 +74,34 @@ function configureChanges(end: InterfaceEnd, current: LinkState | undefined, pai
   return changes;
 }
 
+/**
+ * The ends that have something to announce: up, with addresses, and with a
+ * carrier to send on (a veth has one only while both ends are up).
+ */
+function announcing([a, b]: InterfaceEnd[]): string[] {
+  if (!a.up || !b.up) return [];
+  return [a, b].filter((end) => end.addresses.length > 0).map((end) => announce(at(end.namespace), end.name));
+}
+
+/** Whether an update changes what the neighbours of an end must learn: its addresses, or its link coming up. */
+function movesAddresses(olds: VethEndOutput[], news: InterfaceEnd[]): boolean {
+  return olds.some((o, i) => !sameAddresses(o.addresses, news[i].addresses) || (!o.up && news[i].up));
+}
+
 /** Both ends' changes, one `ip -batch` per end that changes. */
 async function configure(
   remote: Remote,
   [a, b]: InterfaceEnd[],
   [sa, sb]: Array<LinkState | undefined>,
   pairMtu: number | undefined,
+  announceAfter = false,
 ): Promise<void> {
-  const changes = sequence(
-    ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)),
-    ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)),
-  );
+  const changes = script([
+    ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)).map(step),
+    ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)).map(step),
+    // Best effort: without it the neighbours still learn the new MAC, only ~20 s later.
+    ...(announceAfter ? announcing([a, b]).map(bestEffort) : []),
+  ]);
   await runScript(remote, lookingUp(changes, lookups(a, b)));
 }
 
@@ -136,7 +154,7 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
-      await configure(remote, [a, b], [sa, sb], inputs.mtu);
+      await configure(remote, [a, b], [sa, sb], inputs.mtu, true);
       const [na, nb] = await readEnds(remote, a, b);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true)) };
     }
@@ -144,14 +162,13 @@ export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.Cre
   // Each end is configured and read back by one `ip -batch` in its namespace.
   const configureAndShow = (end: InterfaceEnd) =>
     at(end.namespace).ipBatch([...configureChanges(end, undefined, inputs.mtu), showLink(end.name)], ["-d", "-j"]);
-  const make = lookingUp(
-    creation(
-      makePair(a, b),
-      [configureAndShow(a), configureAndShow(b)],
-      [deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)],
-    ),
-    lookups(a, b),
+  const made = creation(
+    makePair(a, b),
+    [configureAndShow(a), configureAndShow(b)],
+    [deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)],
   );
+  // A re-created end has a new MAC that its neighbours' caches do not know yet.
+  const make = lookingUp({ ...made, steps: [...made.steps, ...announcing([a, b]).map(bestEffort)] }, lookups(a, b));
   let ta: string;
   let tb: string;
   try {
@@ -212,7 +229,14 @@ export async function update(
     addresses: o.addresses,
   });
   const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
-  await configure(remote, [news.a, news.b], [asState(olds.a, olds.mtu), asState(olds.b, olds.mtu)], pairMtu);
+  const announceAfter = movesAddresses([olds.a, olds.b], [news.a, news.b]);
+  await configure(
+    remote,
+    [news.a, news.b],
+    [asState(olds.a, olds.mtu), asState(olds.b, olds.mtu)],
+    pairMtu,
+    announceAfter,
+  );
   const [sa, sb] = await readEnds(remote, news.a, news.b);
   return {
     outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys)),

@@ -5,27 +5,9 @@ import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
 import { labConfig, netnsList } from "../integration/support";
 import { CONFIGURED_PROGRAM, strayKey } from "../security/support";
+import { fakeDnsNodeOptions } from "../support/fakeDns";
 import { testingKit, writeProgram } from "../support/harness";
 import { traceEvents } from "../support/trace";
-
-/**
- * Preloaded into the CLI's processes (NODE_OPTIONS): names under .invalid do
- * not resolve, without a query leaving this machine (tests talk to loopback
- * and their own namespaces only).
- */
-const FAKE_DNS = `
-const dns = require("dns");
-const lookup = dns.lookup;
-dns.lookup = function (host, ...rest) {
-  if (typeof host === "string" && host.endsWith(".invalid")) {
-    const cb = rest[rest.length - 1];
-    const e = Object.assign(new Error("getaddrinfo ENOTFOUND " + host), { code: "ENOTFOUND", syscall: "getaddrinfo", hostname: host });
-    process.nextTick(() => cb(e));
-    return;
-  }
-  return lookup.call(this, host, ...rest);
-};
-`;
 
 describe("faults: connection failures through the real engine: fast when nothing can heal, bounded and shown when it can", function () {
   this.timeout(600_000);
@@ -33,6 +15,7 @@ describe("faults: connection failures through the real engine: fast when nothing
   let dir: string;
   let scratch: string;
   let n = 0;
+  let fakeDns: string;
   const stacks: PulumiStack[] = [];
   const drop = () => ["INPUT", "-p", "tcp", "--dport", String(lab.connection.port), "-j", "DROP"];
 
@@ -49,7 +32,7 @@ describe("faults: connection failures through the real engine: fast when nothing
         args: JSON.stringify({ name }),
         conn: { value: JSON.stringify(conn), secret: JSON.stringify(conn).includes("PRIVATE KEY") },
       },
-      env: { PULUMI_NETNS_TRACE: trace, NODE_OPTIONS: `--require ${path.join(scratch, "fake-dns.js")}` },
+      env: { PULUMI_NETNS_TRACE: trace, NODE_OPTIONS: fakeDns },
       log: (line) => lines.push({ t: Date.now(), line }),
     });
     stacks.push(s);
@@ -71,7 +54,7 @@ describe("faults: connection failures through the real engine: fast when nothing
 
   before(async () => {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), "pnetns-connfail-"));
-    fs.writeFileSync(path.join(scratch, "fake-dns.js"), FAKE_DNS);
+    fakeDns = fakeDnsNodeOptions(scratch);
     lab = await testingKit().startLabHost({ name: `ft-connfail-${process.pid}` });
     dir = writeProgram("connfail", CONFIGURED_PROGRAM);
   });

@@ -1,16 +1,27 @@
 import { strict as assert } from "node:assert";
 import { diffConnection } from "../../../../provider/impl/common";
+import { setProgressSink } from "../../../../provider/transport/progress";
 import { UNKNOWN } from "../../../../provider/validate";
 import { VALID_CONNECTION } from "../../../security/cases";
-import { type DiffRow, diffTable, RESOURCE_KINDS } from "./support";
+import { checkedInputs, type DiffRow, diffTable, implOf, RESOURCE_KINDS } from "./support";
 
 const JUMP = { host: "198.18.0.1", user: "jump" };
 
 /** The connection's part of every resource's diff: another host is another object, the rest is how it is reached. */
 const CONNECTION_ROWS: DiffRow[] = [
   { what: "the same values", expect: "none" },
-  { what: "another host", news: { connection: { ...VALID_CONNECTION, host: "198.18.0.3" } }, expect: ["connection"] },
-  { what: "another port", news: { connection: { ...VALID_CONNECTION, port: 2222 } }, expect: ["connection"] },
+  {
+    what: "another host (created there first: nothing on two hosts can collide)",
+    news: { connection: { ...VALID_CONNECTION, host: "198.18.0.3" } },
+    expect: ["connection"],
+    createFirst: true,
+  },
+  {
+    what: "another port (created there first)",
+    news: { connection: { ...VALID_CONNECTION, port: 2222 } },
+    expect: ["connection"],
+    createFirst: true,
+  },
   {
     what: "the host unknown (preview)",
     news: { connection: { ...VALID_CONNECTION, host: UNKNOWN } },
@@ -60,22 +71,51 @@ describe("impl/common: every resource's diff of its connection", () => {
 });
 
 describe("impl/common: diffConnection", () => {
-  const rows: Array<[string, unknown, unknown, { replace: boolean; update: boolean }]> = [
-    ["no connection in state (an old state)", undefined, VALID_CONNECTION, { replace: true, update: false }],
-    ["no new connection", VALID_CONNECTION, undefined, { replace: true, update: false }],
+  const rows: Array<[string, unknown, unknown, { replace: boolean; update: boolean; moves: boolean }]> = [
     [
-      "host and user both changed: replace only",
+      "no connection in state (an old state)",
+      undefined,
+      VALID_CONNECTION,
+      { replace: true, update: false, moves: false },
+    ],
+    ["no new connection", VALID_CONNECTION, undefined, { replace: true, update: false, moves: false }],
+    [
+      "host and user both changed: replace only, a move",
       VALID_CONNECTION,
       { ...VALID_CONNECTION, host: "h", user: "u" },
-      { replace: true, update: false },
+      { replace: true, update: false, moves: true },
+    ],
+    [
+      "the host unknown: replace, not known to be a move",
+      VALID_CONNECTION,
+      { ...VALID_CONNECTION, host: UNKNOWN },
+      { replace: true, update: false, moves: false },
     ],
     [
       "undefined and null fields: nothing",
       { ...VALID_CONNECTION, sudo: null },
       { ...VALID_CONNECTION, agentSocketPath: undefined },
-      { replace: false, update: false },
+      { replace: false, update: false, moves: false },
     ],
   ];
   for (const [what, olds, news, expected] of rows)
     it(what, () => assert.deepEqual(diffConnection(olds as never, news as never), expected));
+});
+
+describe("impl/common: a move to another host is told as the diff sees it", () => {
+  it("one line naming the object, both hosts and the order; no secret in it", async () => {
+    const lines: string[] = [];
+    const previous = setProgressSink((l) => lines.push(l));
+    try {
+      const olds = { ...(await checkedInputs("namespace")), adopted: false, knownHostKeys: {} };
+      const news = { ...olds, connection: { ...VALID_CONNECTION, host: "198.18.0.3" } };
+      await implOf("namespace").diff(`netns/red@${VALID_CONNECTION.host}:22`, olds, news);
+    } finally {
+      setProgressSink(previous);
+    }
+    assert.deepEqual(lines, [
+      `netns/red moves from root@${VALID_CONNECTION.host}:22 to root@198.18.0.3:22: created on the new host first, deleted from the old one only after the whole update succeeded`,
+    ]);
+    assert.ok(!lines[0].includes(String(VALID_CONNECTION.privateKey)));
+  });
 });

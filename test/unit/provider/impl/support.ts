@@ -69,6 +69,8 @@ export interface DiffRow {
   news?: Values;
   /** "none", "update" (changes, nothing replaced), or the fields that force a replace. */
   expect: "none" | "update" | string[];
+  /** The replacement goes on another host: created there first, even for a kind that deletes first. */
+  createFirst?: boolean;
 }
 
 /**
@@ -86,7 +88,9 @@ export function diffTable(kind: ResourceKind, rows: DiffRow[]): void {
       assert.deepEqual(result, {
         changes: row.expect !== "none",
         replaces,
-        ...(DELETE_BEFORE_REPLACE[kind] === undefined ? {} : { deleteBeforeReplace: DELETE_BEFORE_REPLACE[kind] }),
+        ...(DELETE_BEFORE_REPLACE[kind] === undefined
+          ? {}
+          : { deleteBeforeReplace: row.createFirst ? false : DELETE_BEFORE_REPLACE[kind] }),
       });
     });
 }

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
-import { type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
+import { execFileSync } from "node:child_process";
+import { announce, type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
+import { at } from "../../../../provider/kernel/namespace";
 import { fixture } from "../../support";
 
 /** What `ip -d -j addr show dev X` printed (fixtures/ip-link), and what parseLink must make of it. */
@@ -121,4 +123,17 @@ describe("kernel/link: sameAddresses", () => {
       assert.equal(sameAddresses(a, b), same);
       assert.equal(sameAddresses(b, a), same);
     });
+});
+
+describe("kernel/link: announce (gratuitous ARP through arp_notify)", () => {
+  it("runs in the interface's namespace; the name is a positional parameter, never script text", () => {
+    const cmd = announce(at("blue"), "veth-blue");
+    assert.match(cmd, /^ip netns exec blue sh '-c' '[^']*' announce veth-blue$/);
+    assert.ok(!/veth-blue/.test(cmd.replace(/ announce veth-blue$/, "")), cmd);
+  });
+  it("is valid shell that sets arp_notify before it sets the MAC to itself", () => {
+    const body = /sh '-c' '([^']*)'/.exec(announce(at(undefined), "eth0"))?.[1] ?? "";
+    execFileSync("sh", ["-n", "-c", body]);
+    assert.ok(body.indexOf("arp_notify") < body.indexOf("address"), body);
+  });
 });
