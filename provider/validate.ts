@@ -98,7 +98,7 @@ export const mtu = integerIn(68, 65535);
 export function seconds(v: unknown): string | undefined {
   return typeof v === "number" && Number.isFinite(v) && v > 0 && v <= 3600
     ? undefined
-    : `${show(v)} is not a number of seconds between 0 and 3600`;
+    : `${show(v)} is not a number of seconds: it must be more than 0 and at most 3600`;
 }
 
 /** A DNS name or an IP address that cannot be mistaken for an option. */
