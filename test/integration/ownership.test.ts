@@ -120,4 +120,3 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });
-});
