@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { lookup } from "../kernel/explain";
+import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
 import {
   addRuleStep,
   checkRulesScript,
@@ -11,7 +12,6 @@ import {
   saveScript,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
 import { planAdd, planRelease, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, type Script, sequence } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
@@ -40,27 +40,43 @@ export async function createRuleSet(
   sysctls: SysctlKey[],
   ruleId = randomBytes(4).toString("hex"),
 ): Promise<RuleSetState> {
-  const comment = await commitGuarded(remote, ns, [saveScript(ns), readSysctlsScript(at(ns), sysctls)], ([saveText, sysctlText]) => {
-    const { comment, switchOn } = planAdd(kind, ruleId, parseSave(saveText), parseSysctls(sysctlText), rules, sysctls);
-    const steps = [
-      ...rules.map((r) => addRuleStep(ns, r, comment)),
-      ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
-    ];
-    const undo = [
-      ...rules.map((r) => deleteRuleScript(ns, r, comment)),
-      ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
-    ];
-    // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
-    const making = {
-      what: `the ${kind} rules ${comment}`,
-      // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
-      leftover:
-        `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
-        `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
-      undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
-    };
-    return { script: lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")), making, result: comment };
-  });
+  const comment = await commitGuarded(
+    remote,
+    ns,
+    [saveScript(ns), readSysctlsScript(at(ns), sysctls)],
+    ([saveText, sysctlText]) => {
+      const { comment, switchOn } = planAdd(
+        kind,
+        ruleId,
+        parseSave(saveText),
+        parseSysctls(sysctlText),
+        rules,
+        sysctls,
+      );
+      const steps = [
+        ...rules.map((r) => addRuleStep(ns, r, comment)),
+        ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
+      ];
+      const undo = [
+        ...rules.map((r) => deleteRuleScript(ns, r, comment)),
+        ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
+      ];
+      // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
+      const making = {
+        what: `the ${kind} rules ${comment}`,
+        // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
+        leftover:
+          `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
+          `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
+        undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+      };
+      return {
+        script: lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")),
+        making,
+        result: comment,
+      };
+    },
+  );
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
 

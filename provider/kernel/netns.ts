@@ -36,9 +36,13 @@ export const setLoopback = (up: boolean): IpArgs => ["link", "set", "lo", up ? "
  * Adds a namespace and (optionally) brings its loopback up, as one change: if
  * the loopback cannot come up, the namespace is deleted again.
  */
-export function addNamespace(name: string, loopbackUp: boolean, mark: string): Script {
+export function addNamespace(name: string, loopbackUp: boolean, mark?: string): Script {
   const up = loopbackUp ? [at(name).ip(...setLoopback(true))] : [];
-  return creation(command("ip", "netns", "add", name), [markNamespace(at(name), mark), ...up], [deleteNamespace(name)]);
+  return creation(
+    command("ip", "netns", "add", name),
+    [...(mark ? [markNamespace(at(name), mark)] : []), ...up],
+    [deleteNamespace(name)],
+  );
 }
 
 /** Deletes a namespace; one already gone is not an error. */
