@@ -65,6 +65,8 @@ export const NAMESPACE = schema(
   {
     /** True when the namespace existed already and was adopted. */
     adopted: output<boolean>(),
+    /** The owner mark on its `lo` (kernel/mark): delete removes only the namespace carrying it. */
+    mark: stateOnly<string>(),
   },
 );
 

@@ -15,10 +15,12 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
+import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
@@ -103,19 +105,23 @@ const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.
 
 export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
+  const ruleId = randomBytes(4).toString("hex");
+  const mark = setMark(inputs.name, markOf("bridge", ruleId));
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
+      await runScript(remote, sequence(at(inputs.namespace).ip(...mark))); // adopted, it is ours
       await configure(remote, inputs, current, current.mtu !== inputs.mtu);
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
-      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
+      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
   const ns = at(inputs.namespace);
   // The bridge is configured and read back by one `ip -batch`.
-  const configureAndShow = [...configureChanges(inputs, undefined, true), showLink(inputs.name)];
+  const configureAndShow = [mark, ...configureChanges(inputs, undefined, true), showLink(inputs.name)];
   const add = lookingUp(
     creation(
       ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
@@ -142,7 +148,7 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   let rules: RuleSetState;
   try {
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
-    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), []);
+    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
   } catch (e) {
     await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
     throw e;
@@ -153,7 +159,7 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
 export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readBridge(remote, props);
-  if (!state) return {};
+  if (!state || !ours(state, props)) return {}; // a bridge under this name that is not ours: ours is gone
   const seen = await observeRuleSet(remote, props.namespace, rulesOf(props), props.comment, []);
   const outs = outputs(props, remote, state, props.adopted, props, props.knownHostKeys);
   return { id, props: plain({ ...outs, missingRules: seen.missing }) };
@@ -181,9 +187,27 @@ export async function update(
   return { outs: plain(outputs(news, remote, state, olds.adopted, olds, olds.knownHostKeys)) };
 }
 
+/** Whether the link under the bridge's name is the one this resource made or adopted (kernel/mark). */
+function ours(found: LinkState, props: BridgeOutputs): boolean {
+  return isOurLink(found, { ...props, mark: props.ruleId ? markOf("bridge", props.ruleId) : undefined });
+}
+
+/**
+ * Removes the rules (found by their owner comment, so ours only), then the
+ * bridge if it is ours: its mark, or the ifindex and MAC recorded (state from
+ * before marks). Another interface under the name is left, and the delete says so.
+ */
 export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
+  const [text] = await readAll(remote, [printLink(at(props.namespace), props.name)]);
+  const found = parseLink(text, `bridge ${props.name}`);
+  if (!found) return;
+  if (!ours(found, props)) {
+    const why = `ifindex ${found.ifindex}, MAC ${found.mac}, alias ${JSON.stringify(found.ifalias ?? "")}; ours was ifindex ${props.ifindex}, MAC ${props.mac}`;
+    progress(notOursWarning(`bridge ${JSON.stringify(props.name)} in ${where(props)}`, remote.label, why));
+    return;
+  }
   await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
 }
 

@@ -1,4 +1,5 @@
 import { explainFailure } from "../kernel/explain";
+import { underLock } from "../kernel/hostLock";
 import { bestEffort, type Script, type Step, script } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 
@@ -67,6 +68,7 @@ function explained(e: CommandError, s: Script): CommandError {
 
 /** The script as shell text: a lone step that stops the script is sent as it is. */
 function render(s: Script): string {
+  if (s.lock) return underLock(s.lock, render({ ...s, lock: undefined }));
   if (s.steps.length === 1 && s.steps[0].onFailure === "stop") return s.steps[0].command;
   const outputs = s.steps.map((_, i) => `"$s${i}"`).join(" ");
   return [...s.steps.map((step, i) => stepText(step, i, s.undo)), `printf '%s\\n${SECTION}\\n' ${outputs}`].join("\n");

@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
+import { markNamespace, markOf, notOursWarning } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   addNamespace,
@@ -15,6 +17,7 @@ import {
 import { sequence } from "../kernel/script";
 import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -31,15 +34,20 @@ export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true
 
 export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  const mark = markOf("netns", randomBytes(4).toString("hex"));
   let adopted = false;
   if (inputs.adopt) {
     const state = await observe(remote, inputs.name);
     adopted = state.exists;
-    if (state.exists && inputs.loopbackUp && !state.loopbackUp) await setLoopbackOf(remote, inputs.name, true);
+    // Adopted, it is ours: marked, so that its delete knows it.
+    if (state.exists) {
+      const loopback = inputs.loopbackUp && !state.loopbackUp ? [at(inputs.name).ip(...setLoopback(true))] : [];
+      await runScript(remote, sequence(markNamespace(at(inputs.name), mark), ...loopback));
+    }
   }
   if (!adopted) {
     try {
-      await runScript(remote, addNamespace(inputs.name, inputs.loopbackUp), {
+      await runScript(remote, addNamespace(inputs.name, inputs.loopbackUp, mark), {
         what: `namespace ${JSON.stringify(inputs.name)}`,
         leftover: `remove it by hand (ip netns delete ${inputs.name}) or set adopt: true on the Namespace to take it over`,
       });
@@ -52,7 +60,7 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
       throw e;
     }
   }
-  const outs: NamespaceOutputs = { ...inputs, adopted, knownHostKeys: recordHostKeys(remote) };
+  const outs: NamespaceOutputs = { ...inputs, adopted, mark, knownHostKeys: recordHostKeys(remote) };
   return { id: idOf(inputs), outs: plain(outs) };
 }
 
@@ -73,13 +81,29 @@ export async function update(
   const outs: NamespaceOutputs = {
     ...news,
     adopted: olds.adopted,
+    mark: olds.mark,
     knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
   };
   return { outs: plain(outs) };
 }
 
+/**
+ * Deletes the namespace if it is the one this resource made or adopted: its
+ * `lo` carries the mark in state. Another namespace under the name (ours was
+ * deleted behind the program's back, someone made a new one) is left, and the
+ * delete says so. State from before marks has none: deleted as before.
+ */
 export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   const remote = await remoteFor(props);
+  if (props.mark !== undefined) {
+    const found = await observe(remote, props.name);
+    if (!found.exists) return;
+    if (found.mark !== props.mark) {
+      const why = found.mark ? `its loopback's mark is ${JSON.stringify(found.mark)}` : "its loopback carries no mark";
+      progress(notOursWarning(`namespace ${JSON.stringify(props.name)}`, remote.label, `${why}, not ${props.mark}`));
+      return;
+    }
+  }
   await deleteNamespaceWithPeers(remote, props.name);
 }
 

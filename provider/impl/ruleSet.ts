@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { lookup } from "../kernel/explain";
+import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
 import {
   addRuleStep,
   checkRulesScript,
@@ -11,12 +12,12 @@ import {
   saveScript,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { planAdd, planRelease } from "../kernel/ownership";
-import { allOrNothing, bestEffort, lookingUp, script, sequence, step } from "../kernel/script";
+import { planAdd, planRelease, withoutOwner } from "../kernel/ownership";
+import { allOrNothing, lookingUp, type Script, sequence } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
-import type { Remote } from "../transport";
+import { CommandError, type Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
-import { readAll, runScript } from "./executor";
+import { type Making, readAll, runScript } from "./executor";
 import type { BaseOutputs } from "./types";
 
 /**
@@ -37,28 +38,77 @@ export async function createRuleSet(
   ns: string | undefined,
   rules: Rule[],
   sysctls: SysctlKey[],
+  ruleId = randomBytes(4).toString("hex"),
 ): Promise<RuleSetState> {
-  const [saveText, sysctlText] = await readAll(remote, [saveScript(ns), readSysctlsScript(at(ns), sysctls)]);
-  const ruleId = randomBytes(4).toString("hex");
-  const { comment, switchOn } = planAdd(kind, ruleId, parseSave(saveText), parseSysctls(sysctlText), rules, sysctls);
-  const steps = [
-    ...rules.map((r) => addRuleStep(ns, r, comment)),
-    ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
-  ];
-  const undo = [
-    ...rules.map((r) => deleteRuleScript(ns, r, comment)),
-    ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
-  ];
-  // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
-  await runScript(remote, lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")), {
-    what: `the ${kind} rules ${comment}`,
-    // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
-    leftover:
-      `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
-      `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
-    undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
-  });
+  const comment = await commitGuarded(
+    remote,
+    ns,
+    [saveScript(ns), readSysctlsScript(at(ns), sysctls)],
+    ([saveText, sysctlText]) => {
+      const { comment, switchOn } = planAdd(
+        kind,
+        ruleId,
+        parseSave(saveText),
+        parseSysctls(sysctlText),
+        rules,
+        sysctls,
+      );
+      const steps = [
+        ...rules.map((r) => addRuleStep(ns, r, comment)),
+        ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
+      ];
+      const undo = [
+        ...rules.map((r) => deleteRuleScript(ns, r, comment)),
+        ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
+      ];
+      // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
+      const making = {
+        what: `the ${kind} rules ${comment}`,
+        // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
+        leftover:
+          `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
+          `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
+        undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+      };
+      return {
+        script: lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")),
+        making,
+        result: comment,
+      };
+    },
+  );
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
+}
+
+/** How often a commit is planned again after another owner's commit changed the host in between. */
+const COMMIT_ATTEMPTS = 20;
+
+/**
+ * Reads `reads` and the owner digest, plans, and runs the plan under the host
+ * lock if the digest is unchanged (kernel/hostLock); else reads and plans again.
+ */
+async function commitGuarded<T>(
+  remote: Remote,
+  ns: string | undefined,
+  reads: string[],
+  plan: (outputs: string[]) => { script: Script; making?: Making; result: T },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const outputs = await readAll(remote, [...reads, ownerDigest(ns)]);
+    const { script: s, making, result } = plan(outputs.slice(0, reads.length));
+    try {
+      await runScript(remote, guarded(s, ns, outputs[reads.length]), making);
+      return result;
+    } catch (e) {
+      if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;
+      if (e instanceof CommandError && e.code === LOCK_TIMEOUT)
+        throw new Error(
+          `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${LOCK_WAIT_SECONDS} s; nothing was changed. ` +
+            `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`,
+        );
+      throw e;
+    }
+  }
 }
 
 export interface RuleSetObservation {
@@ -102,12 +152,14 @@ export async function repairRuleSet(
   comment: string,
   sysctls: SysctlKey[],
 ): Promise<void> {
-  const observation = await observeRuleSet(remote, ns, rules, comment, sysctls);
-  const steps = rules
-    .filter((r) => observation.missing.includes(describeRule(r, comment)))
-    .map((r) => addRuleStep(ns, r, comment));
-  for (const key of observation.sysctlsOff) steps.push(writeSysctlStep(at(ns), key, "1"));
-  await runScript(remote, lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")));
+  const reads = [checkRulesScript(ns, rules, comment), readSysctlsScript(at(ns), sysctls)];
+  await commitGuarded(remote, ns, reads, ([codes, sysctlText]) => {
+    const present = codes.trim().split("\n");
+    const values = parseSysctls(sysctlText);
+    const steps = rules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment));
+    for (const key of sysctls) if (values[key] !== "1") steps.push(writeSysctlStep(at(ns), key, "1"));
+    return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
+  });
 }
 
 /**
@@ -121,19 +173,19 @@ export async function deleteRuleSet(
   comment: string,
   ruleId: string,
 ): Promise<void> {
-  const removal = rules.map((r) => step(deleteRuleScript(ns, r, comment)));
   const place = at(ns);
-  const save = [bestEffort(place.printPresence()), step(place.ifExists(saveScript(ns)))];
-  const [presence, saveText] = (await runScript(remote, script([...removal, ...save]))).slice(removal.length);
-  if (!isPresent(presence)) return; // the namespace is gone, and everything in it
-  const { restore, drop } = planRelease(parseSave(saveText), comment, ruleId);
-  await runScript(
-    remote,
-    sequence(
+  await commitGuarded(remote, ns, [place.printPresence(), place.ifExists(saveScript(ns))], ([presence, saveText]) => {
+    const removal = rules.map((r) => deleteRuleScript(ns, r, comment));
+    if (!isPresent(presence)) return { script: sequence(...removal), result: undefined }; // the namespace is gone, and everything in it
+    // Planned as the host will be once this owner's rules are gone: removed, restored and dropped in one locked commit.
+    const { restore, drop } = planRelease(withoutOwner(parseSave(saveText), comment), comment, ruleId);
+    const steps = [
+      ...removal,
       ...restore.map(({ key, value }) => writeSysctlStep(place, key, value)),
       ...drop.map((table) => dropEmptyTableScript(ns, table)),
-    ),
-  );
+    ];
+    return { script: sequence(...steps), result: undefined };
+  });
 }
 
 /** What a resource made of one rule set stores (MasqueradeRule, PortForward). */
@@ -158,7 +210,9 @@ export function ruleSetResource<
       const remote = await remoteFor(props);
       const rules = rulesOf(props);
       const seen = await observeRuleSet(remote, props.namespace, rules, props.comment, sysctlsOf(props));
-      if (seen.namespaceGone || seen.missing.length === rules.length) return {};
+      // Every rule missing is drift (a firewall reload: iptables -F), not a delete: the state keeps the
+      // comment whose claims hold the originals, and the next up puts the rules back under it.
+      if (seen.namespaceGone) return {};
       return {
         id,
         props: plain({ ...props, missingRules: seen.missing, [sysctlsFlag]: seen.sysctlsOff.length === 0 }),

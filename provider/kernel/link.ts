@@ -15,6 +15,8 @@ export interface LinkState {
   kind?: string;
   /** IPv4 addresses in CIDR form, in the kernel's order. */
   addresses: string[];
+  /** The link's alias: this package's owner mark on what it made (./mark). */
+  ifalias?: string;
 }
 
 interface IpAddrJson {
@@ -24,6 +26,7 @@ interface IpAddrJson {
   mtu: number;
   flags?: string[];
   master?: string;
+  ifalias?: string;
   linkinfo?: { info_kind?: string };
   addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
 }
@@ -45,6 +48,7 @@ export function parseLink(text: string, what: string): LinkState | undefined {
     master: entry.master,
     kind: entry.linkinfo?.info_kind,
     addresses: (entry.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
+    ...(entry.ifalias !== undefined ? { ifalias: entry.ifalias } : {}),
   };
 }
 

@@ -1,17 +1,21 @@
 import { command } from "../shell";
 import { parseIpJson } from "./json";
 import { deleteLink } from "./link";
+import { markNamespace } from "./mark";
 import { at, isPresent } from "./namespace";
 import { bestEffort, creation, type IpArgs, type Script, script, sequence, step } from "./script";
 
 export interface NamespaceState {
   exists: boolean;
   loopbackUp: boolean;
+  /** The alias of its `lo`: this package's owner mark on a namespace it made (./mark). */
+  mark?: string;
 }
 
 interface IpLink {
   ifname: string;
   flags?: string[];
+  ifalias?: string;
 }
 
 /** Reads whether a namespace exists and the state of its loopback (run them with `readAll`). */
@@ -23,7 +27,7 @@ export function readNamespace(name: string): string[] {
 export function parseNamespace([presence, links = ""]: string[], name: string): NamespaceState {
   if (!isPresent(presence)) return { exists: false, loopbackUp: false };
   const lo = parseIpJson<IpLink>(links, `ip -n ${name} link show lo`)[0];
-  return { exists: true, loopbackUp: lo?.flags?.includes("UP") ?? false };
+  return { exists: true, loopbackUp: lo?.flags?.includes("UP") ?? false, mark: lo?.ifalias };
 }
 
 export const setLoopback = (up: boolean): IpArgs => ["link", "set", "lo", up ? "up" : "down"];
@@ -32,9 +36,13 @@ export const setLoopback = (up: boolean): IpArgs => ["link", "set", "lo", up ? "
  * Adds a namespace and (optionally) brings its loopback up, as one change: if
  * the loopback cannot come up, the namespace is deleted again.
  */
-export function addNamespace(name: string, loopbackUp: boolean): Script {
+export function addNamespace(name: string, loopbackUp: boolean, mark?: string): Script {
   const up = loopbackUp ? [at(name).ip(...setLoopback(true))] : [];
-  return creation(command("ip", "netns", "add", name), up, [deleteNamespace(name)]);
+  return creation(
+    command("ip", "netns", "add", name),
+    [...(mark ? [markNamespace(at(name), mark)] : []), ...up],
+    [deleteNamespace(name)],
+  );
 }
 
 /** Deletes a namespace; one already gone is not an error. */

@@ -12,9 +12,9 @@ import { SYSCTLS, type SysctlKey } from "./sysctl";
  * Pure: plans from a parsed `iptables-save` and sysctl values; impl/ruleSet
  * reads the host and runs the plans.
  *
- * No host-side lock spans reading the host, planning and running the plan
- * (iptables -w locks one command only): two owners created at the same moment
- * on one host can each plan from a read taken before the other's run.
+ * impl/ruleSet runs each plan under a host-wide flock, and only if the host's
+ * owner state is still the one planned from (./hostLock): two owners at the
+ * same moment on one host never plan from the same read.
  */
 
 export const OWNER_PREFIX = "pulumi-netns/";
@@ -134,4 +134,10 @@ export function planRelease(remaining: SavedTables, comment: string, id: string)
     if (table && value === "0" && untouched(remaining, table)) plan.drop.push(table);
   }
   return plan;
+}
+
+/** The host as it will be once the owner with `comment` has removed its rules (what its release is planned from). */
+export function withoutOwner(saved: SavedTables, comment: string): SavedTables {
+  const rules = new Map([...saved.rules].map(([table, lines]) => [table, lines.filter((l) => !l.includes(comment))]));
+  return { ...saved, rules };
 }

@@ -42,6 +42,8 @@ export interface Script {
   readonly undo: readonly string[];
   /** The resource's fields its commands look up, so that a failure is told in their terms (./explain). */
   readonly lookups?: readonly Lookup[];
+  /** A file on the host whose flock the whole script holds (see ./hostLock). */
+  readonly lock?: string;
 }
 
 /** The script, its failures told in terms of these fields. */

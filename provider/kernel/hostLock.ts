@@ -1,0 +1,48 @@
+import { quote } from "../shell";
+import { at } from "./namespace";
+import { OWNER_PREFIX } from "./ownership";
+import type { Script } from "./script";
+import { step } from "./script";
+import { SYSCTLS } from "./sysctl";
+
+/**
+ * Every read-modify-write of owner rules and sysctls (create, repair and
+ * delete of a rule set) commits under one host-wide `flock` on this file, and
+ * only if what its plan was made from is unchanged: the tables, the owner
+ * comments and the sysctls, as one checksum (`ownerDigest`). Another owner's
+ * commit in between changes the checksum, the guard exits `CHANGED`, and the
+ * caller reads and plans again. So two stacks on one host never both record
+ * (or put back) a sysctl from the same read. flock is util-linux's.
+ */
+export const LOCK_FILE = "/run/pulumi-netns.lock";
+export const LOCK_WAIT_SECONDS = 60;
+/** The guard's exit code: the host's owner state changed since the plan's read. */
+export const CHANGED = 73;
+/** flock's exit code when another owner held the lock for LOCK_WAIT_SECONDS. */
+export const LOCK_TIMEOUT = 74;
+
+const OWNER_PATTERN = `${OWNER_PREFIX}[a-z]*/[0-9a-f]*/[a-z0-9=,]*`;
+
+/** Prints a checksum of the tables, owner comments and sysctls of a namespace (read it with readAll). */
+export function ownerDigest(ns: string | undefined): string {
+  const sysctls = Object.values(SYSCTLS).join(" ");
+  const body = `{ iptables-save 2>/dev/null | grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}' | sort; cat ${sysctls}; } | cksum`;
+  return at(ns).exec("sh", "-c", body);
+}
+
+/** The step that fails with CHANGED unless the digest is still `seen` (what `ownerDigest` printed earlier). */
+export function unchangedSince(ns: string | undefined, seen: string): string {
+  const digest = seen.trim();
+  if (!/^(\d+ \d+)?$/.test(digest)) throw new Error(`not an owner digest: ${JSON.stringify(seen)}`);
+  return `[ "$(${ownerDigest(ns)} 2>/dev/null)" = ${quote(digest)} ] || exit ${CHANGED}`;
+}
+
+/** `s` guarded by `unchangedSince` and run under the host lock. */
+export function guarded(s: Script, ns: string | undefined, seen: string): Script {
+  return { ...s, steps: [step(unchangedSince(ns, seen)), ...s.steps], lock: LOCK_FILE };
+}
+
+/** Shell text that runs `text` while holding the lock on `file`. */
+export function underLock(file: string, text: string): string {
+  return `flock -w ${LOCK_WAIT_SECONDS} -E ${LOCK_TIMEOUT} ${quote(file)} sh -c ${quote(text)}`;
+}

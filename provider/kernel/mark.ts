@@ -1,0 +1,43 @@
+import type { Namespace } from "./namespace";
+import type { IpArgs } from "./script";
+
+/**
+ * The owner mark: what this package writes on what it makes (or adopts), so
+ * that a delete from stale state removes only what is provably its own. A link
+ * carries it as its alias (`ip link set dev X alias ...`, `ifalias` in
+ * `ip -j link`); a namespace, which has no alias, on its `lo`. The id is
+ * random per resource and kept in its state.
+ */
+export const MARK_PREFIX = "pulumi-netns:";
+
+export function markOf(kind: string, id: string): string {
+  if (!/^[a-z]+$/.test(kind) || !/^[0-9a-f]+$/.test(id)) throw new Error(`not a mark: ${kind}/${id}`);
+  return `${MARK_PREFIX}${kind}/${id}`;
+}
+
+/** The change that writes `mark` as the alias of link `dev`. */
+export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
+
+/** Writes the mark on a namespace's loopback. */
+export const markNamespace = (ns: Namespace, mark: string): string => ns.ip(...setMark("lo", mark));
+
+/**
+ * Whether a link found under our name is the one we made: it carries our mark,
+ * or (state from before marks, or a mark someone cleared) it has the ifindex
+ * and MAC recorded at create.
+ */
+export function isOurLink(
+  found: { ifalias?: string; ifindex: number; mac: string },
+  recorded: { mark?: string; ifindex?: number; mac?: string },
+): boolean {
+  if (recorded.mark !== undefined && found.ifalias === recorded.mark) return true;
+  return recorded.ifindex === found.ifindex && recorded.mac !== undefined && recorded.mac === found.mac;
+}
+
+/** The line the provider writes when a delete leaves an object that is not its own. */
+export function notOursWarning(what: string, host: string, why: string): string {
+  return (
+    `${what} on ${host} is not the one this stack made (${why}); it was left in place and ` +
+    "dropped from the stack's state. If it is yours to remove, delete it by hand."
+  );
+}
