@@ -56,7 +56,7 @@ export async function createRuleSet(
     leftover:
       `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
       `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
-    undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+    undo: (cleanup) => deleteRuleSet(cleanup, ns, rules, comment, ruleId),
   });
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
