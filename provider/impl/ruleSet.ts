@@ -68,7 +68,7 @@ export async function createRuleSet(
         leftover:
           `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
           `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
-        undo: () => deleteRuleSet(remote, ns, rules, comment, ruleId),
+        undo: (cleanup: Remote) => deleteRuleSet(cleanup, ns, rules, comment, ruleId),
       };
       return {
         script: lookingUp(allOrNothing(steps, undo), lookup("namespace", ns, "namespace")),

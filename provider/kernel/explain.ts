@@ -42,6 +42,40 @@ function find(lookups: readonly Lookup[], value: string, ...kinds: Array<Lookup[
   return lookups.find((l) => kinds.includes(l.kind) && l.value === value);
 }
 
+/**
+ * The namespace the failed command acts in (`ip -n NS`, as `Namespace.ip`
+ * writes it): null for the host's own, undefined when it cannot be told.
+ */
+function actsIn(command: string): string | null | undefined {
+  if (!/(^|[|;&(]\s*)ip /.test(command)) return undefined;
+  const n = /(?:^|[|;&(]\s*)ip '?-n'? '?([^'\s]+)'?/.exec(command);
+  return n ? n[1] : null;
+}
+
+/**
+ * The lookups of an interface or bridge with this value that the failed
+ * command can mean: those in the namespace it acts in, when several fields
+ * hold the same name (a.bridge and b.bridge, each end in its own namespace).
+ * Several remain only when the command cannot tell them apart.
+ */
+function findIn(
+  lookups: readonly Lookup[],
+  value: string,
+  step: FailedStep,
+  ...kinds: Array<Lookup["kind"]>
+): Lookup[] {
+  const all = lookups.filter((l) => kinds.includes(l.kind) && l.value === value);
+  if (all.length < 2) return all;
+  const ns = actsIn(failedLine(step)) ?? actsIn(step.command);
+  if (ns === undefined) return all;
+  const there = all.filter((l) => (l.namespace ?? null) === ns);
+  return there.length ? there : all;
+}
+
+/** "a.bridge", or "a.bridge or b.bridge" when the failure cannot tell which. */
+const fieldsOf = (ls: readonly Lookup[]) => ls.map((l) => l.field).join(" or ");
+const placesOf = (ls: readonly Lookup[]) => [...new Set(ls.map((l) => where(l.namespace)))].join(" or ");
+
 function missingNamespace(name: string, lookups: readonly Lookup[], host: string): string {
   const l = find(lookups, name, "namespace");
   const fix = l
@@ -50,14 +84,16 @@ function missingNamespace(name: string, lookups: readonly Lookup[], host: string
   return `${l ? `${l.field}: ` : ""}namespace ${JSON.stringify(name)} does not exist on ${host}: ${fix}`;
 }
 
-function missingInterface(name: string, lookups: readonly Lookup[], host: string): string | undefined {
-  const l = find(lookups, name, "bridge", "interface");
-  if (!l) return undefined;
+function missingInterface(name: string, lookups: readonly Lookup[], step: FailedStep): string | undefined {
+  const ls = findIn(lookups, name, step, "bridge", "interface");
+  if (!ls.length) return undefined;
+  const l = ls[0];
   const what = l.kind === "bridge" ? "bridge" : "interface";
   const declare = l.kind === "bridge" ? "a Bridge" : "a VethPair end or a Bridge";
+  const fields = fieldsOf(ls);
   return (
-    `${l.field}: ${what} ${JSON.stringify(name)} does not exist in ${where(l.namespace)} on ${host}: ` +
-    `declare it (${declare} there, and pass its name output as ${l.field} so that it is made first) or fix the name`
+    `${fields}: ${what} ${JSON.stringify(name)} does not exist in ${placesOf(ls)} on ${step.host}: ` +
+    `declare it (${declare} there, and pass its name output as ${fields} so that it is made first) or fix the name`
   );
 }
 
@@ -87,12 +123,12 @@ const RULES: Rule[] = [
   {
     // `ip link set dev X master BR` for a bridge not in X's namespace.
     said: /argument "([^"]+)" is wrong: Device does not exist/,
-    tell: (name, lookups, step) => missingInterface(name, lookups, step.host),
+    tell: (name, lookups, step) => missingInterface(name, lookups, step),
   },
   {
     // `ip route add ... dev X` for an interface not in the route's namespace.
     said: /Cannot find device "([^"]+)"/,
-    tell: (name, lookups, step) => missingInterface(name, lookups, step.host),
+    tell: (name, lookups, step) => missingInterface(name, lookups, step),
   },
   {
     // The gateway is not in the subnet of an address of an interface that is up there (or is its broadcast address).
@@ -125,11 +161,12 @@ const RULES: Rule[] = [
     said: /RTNETLINK answers: Operation not supported/,
     tell: (_, lookups, step) => {
       const master = / master (\S+)/.exec(failedLine(step))?.[1]?.replace(/^'|'$/g, "");
-      const l = master === undefined ? undefined : find(lookups, master, "bridge");
-      if (!l) return undefined;
+      const ls = master === undefined ? [] : findIn(lookups, master, step, "bridge");
+      if (!ls.length) return undefined;
+      const fields = fieldsOf(ls);
       return (
-        `${l.field}: ${JSON.stringify(l.value)} in ${where(l.namespace)} on ${step.host} is not a bridge: ` +
-        `name a Bridge there, or fix ${l.field}`
+        `${fields}: ${JSON.stringify(ls[0].value)} in ${placesOf(ls)} on ${step.host} is not a bridge: ` +
+        `name a Bridge there, or fix ${fields}`
       );
     },
   },

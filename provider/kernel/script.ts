@@ -44,6 +44,11 @@ export interface Script {
   readonly lookups?: readonly Lookup[];
   /** A file on the host whose flock the whole script holds (see ./hostLock). */
   readonly lock?: string;
+  /**
+   * Set by `creation`: the first step makes the object, and only once it has
+   * succeeded is an object of that name ours to undo.
+   */
+  readonly makes?: boolean;
 }
 
 /** The script, its failures told in terms of these fields. */
@@ -77,8 +82,10 @@ export function allOrNothing(commands: string[], undo: string[]): Script {
 /**
  * Makes an object with `make`, then runs `then`; if one of those fails, `undo`
  * removes the object again. When `make` itself fails, nothing was made (its
- * name may belong to something that is not ours), so nothing is undone.
+ * name may belong to something that is not ours), so nothing is undone; when
+ * its outcome is unknown (a dropped connection, a timeout), the executor
+ * undoes only if it is known to have succeeded.
  */
 export function creation(make: string, then: string[], undo: string[]): Script {
-  return script([step(make), ...allOrNothing(then, undo).steps], undo);
+  return { ...script([step(make), ...allOrNothing(then, undo).steps], undo), makes: true };
 }

@@ -1,8 +1,10 @@
 import { strict as assert } from "node:assert";
+import { create as createBridge } from "../../provider/impl/bridge";
 import { runScript } from "../../provider/impl/executor";
+import { create as createNamespace } from "../../provider/impl/namespace";
 import { at } from "../../provider/kernel/namespace";
 import { deleteNamespace } from "../../provider/kernel/netns";
-import { sequence } from "../../provider/kernel/script";
+import { creation, sequence } from "../../provider/kernel/script";
 import { CommandError, openRemote } from "../../provider/transport";
 import { dropSshSessions, netnsList } from "../integration/support";
 import { suiteLab } from "./support";
@@ -18,6 +20,24 @@ async function processesRunning(
   const script = `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done`;
   const lines = (await lab.exec(["sh", "-c", script])).stdout.split("\n");
   return lines.filter((l) => l.trim() === want.replaceAll("\0", " ")).length;
+}
+
+/**
+ * In the lab's private mount namespace only (a tmpfs over its /usr/local/sbin,
+ * first in the remote shell's PATH): `ip` sleeps 3 s the first time it runs,
+ * then is the real one. Returns the undo.
+ */
+async function slowIpOnce(lab: {
+  exec(cmd: string[], opts?: { allowFailure?: boolean }): Promise<unknown>;
+}): Promise<() => Promise<void>> {
+  const flag = `/run/pnetns-test-ip-slept-${process.pid}`;
+  await lab.exec(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "pnetns-test-slow-ip", "/usr/local/sbin"]);
+  const wrapper = `#!/bin/sh\nif [ ! -e ${flag} ]; then : > ${flag}; sleep 3; fi\nexec /usr/sbin/ip "$@"\n`;
+  await lab.exec(["sh", "-c", `printf '${wrapper}' > /usr/local/sbin/ip && chmod 0755 /usr/local/sbin/ip`]);
+  return async () => {
+    await lab.exec(["umount", "/usr/local/sbin"], { allowFailure: true });
+    await lab.exec(["rm", "-f", flag], { allowFailure: true });
+  };
 }
 
 describe("impl/executor on a lab host: a dropped create leaves nothing behind; ip -batch stops at a failure", function () {
@@ -163,5 +183,82 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     const remote = await openRemote({ ...conn(), commandTimeout: 1 });
     await assert.rejects(runScript(remote, sequence(hang.join(" "), "true")), /did not finish within 1 s/);
     assert.equal(await processesRunning(lab(), hang), 0, "the hung command was killed");
+  });
+
+  it("a Namespace create that times out in its make step leaves the user's own namespace of that name, and says so", async () => {
+    let restore = async () => {};
+    try {
+      await lab().exec(["ip", "netns", "add", "red"]);
+      await lab().exec(["ip", "-n", "red", "link", "add", "userlink", "type", "bridge"]);
+      restore = await slowIpOnce(lab());
+      const error = await createNamespace({
+        name: "red",
+        loopbackUp: true,
+        adopt: false,
+        connection: { ...conn(), commandTimeout: 1 },
+      } as Parameters<typeof createNamespace>[0]).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      assert.ok(error instanceof Error, "the create failed");
+      assert.doesNotMatch(error.message, /removed again/);
+      assert.match(
+        error.message,
+        /did not finish within 1 s \(connection\.commandTimeout; raise it for a slow host\): ip netns add red; ip .-n. red link set lo up\n/,
+      );
+      assert.match(error.message, /namespace "red" was not removed: making it had not been seen to succeed/);
+      assert.ok(!error.message.includes("pulumi-netns-failed-step"), error.message);
+      await sleep(3_500);
+      assert.deepEqual(await netnsList(lab()), ["red"], "the user's namespace is still there");
+      const links = (await lab().exec(["ip", "-n", "red", "-o", "link", "show"])).stdout;
+      assert.match(links, /userlink/, "with its link");
+    } finally {
+      await restore();
+      await lab().exec(["ip", "netns", "del", "red"], { allowFailure: true });
+    }
+  });
+
+  it("a Bridge create that times out in its make step leaves the user's own bridge of that name", async () => {
+    let restore = async () => {};
+    try {
+      await lab().exec(["ip", "link", "add", "ubr0", "type", "bridge"]);
+      restore = await slowIpOnce(lab());
+      const error = await createBridge({
+        name: "ubr0",
+        addresses: [],
+        up: true,
+        adopt: false,
+        connection: { ...conn(), commandTimeout: 1 },
+      } as unknown as Parameters<typeof createBridge>[0]).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      assert.ok(error instanceof Error, "the create failed");
+      assert.doesNotMatch(error.message, /removed again/);
+      assert.match(error.message, /bridge "ubr0" was not removed/);
+      await sleep(3_500);
+      const links = (await lab().exec(["ip", "-o", "link", "show", "dev", "ubr0"], { allowFailure: true })).stdout;
+      assert.match(links, /ubr0/, "the user's bridge is still there");
+    } finally {
+      await restore();
+      await lab().exec(["ip", "link", "del", "ubr0"], { allowFailure: true });
+    }
+  });
+
+  it("a timed-out create that did make its object removes it, its undo not bound by a short commandTimeout", async () => {
+    const remote = await openRemote({ ...conn(), commandTimeout: 1 });
+    const s = creation("ip netns add cb", ["sleep 23.4567"], ["sleep 2; ip netns del cb"]);
+    const error = await runScript(remote, s, { what: 'namespace "cb"', leftover: "remove it by hand" }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    try {
+      assert.ok(error instanceof Error, "the create failed");
+      assert.match(error.message, /namespace "cb" was removed again; nothing is left half-made/);
+      assert.deepEqual(await netnsList(lab()), [], "removed before the error");
+      assert.equal(await processesRunning(lab(), ["sleep", "23.4567"]), 0, "the hung step was killed");
+    } finally {
+      await lab().exec(["ip", "netns", "del", "cb"], { allowFailure: true });
+    }
   });
 });

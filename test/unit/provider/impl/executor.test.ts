@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
-import { readAll, runScript } from "../../../../provider/impl/executor";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { killTree, readAll, runScript, shellStart } from "../../../../provider/impl/executor";
 import { allOrNothing, bestEffort, creation, script, sequence, step } from "../../../../provider/kernel/script";
 import { CommandError, type Remote } from "../../../../provider/transport";
 
@@ -35,7 +36,9 @@ describe("impl/executor: running scripts (on a local shell)", () => {
     const remote = localShell();
     assert.deepEqual(await runScript(remote, sequence()), []);
     assert.deepEqual(await runScript(remote, sequence("echo only")), ["only"]);
-    assert.deepEqual(remote.sent, ["echo only"]);
+    // After the line that identifies the shell (its start time), with nothing around the step.
+    assert.equal(remote.sent.length, 1);
+    assert.match(remote.sent[0], /^read -r pnetns_self [^\n]*\necho only$/);
   });
 
   it("stops at the first step that fails, with its exit code", async () => {
@@ -120,5 +123,69 @@ describe("impl/executor: running scripts (on a local shell)", () => {
     );
     assert.deepEqual(outputs, ["half", "b"]);
     assert.deepEqual(await readAll(remote, ["false", "echo x"]), ["", "x"]);
+  });
+
+  it("a command that did not finish is told by its steps' own commands, never the rendered script", async () => {
+    const sent: string[] = [];
+    const timingOut: Remote = {
+      label: "local",
+      hostKeys: () => ({}),
+      async run(text) {
+        sent.push(text);
+        throw new CommandError("local", text, null, "", "", undefined, 1000);
+      },
+    };
+    const s = creation("ip netns add red", ["ip -n red link set lo up"], ["ip netns del red"]);
+    for (const making of [undefined, { what: 'namespace "red"', leftover: "remove it by hand" }])
+      await assert.rejects(runScript(timingOut, s, making), (e) => {
+        const message = (e as Error).message;
+        assert.match(
+          message,
+          /did not finish within 1 s \(connection\.commandTimeout; raise it for a slow host\): ip netns add red; ip -n red link set lo up/,
+        );
+        for (const plumbing of ["--pulumi-netns-failed-step--", "s0=$(", "pnetns_self", "printf"])
+          assert.ok(!message.includes(plumbing), message);
+        return true;
+      });
+  });
+
+  it("the first line a command prints is its shell's start time, from /proc/PID/stat", async () => {
+    let text = "";
+    const remote = localShell();
+    const recording: Remote = {
+      ...remote,
+      async run(t) {
+        const r = spawnSync("/bin/sh", ["-c", `${t}\ncat /proc/$$/stat`], { encoding: "utf8" });
+        text = r.stdout;
+        return { code: 0, stdout: r.stdout, stderr: r.stderr };
+      },
+    };
+    await runScript(recording, sequence("true", "true"));
+    assert.match(text, /^--pulumi-netns-shell-- \d+\n/);
+    const stat = text.trimEnd().split("\n").pop() ?? "";
+    assert.equal(shellStart(text), stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  });
+
+  it("killTree kills only the process that started at the recorded time: a reused pid is left alone", async () => {
+    const victim = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      const pid = victim.pid as number;
+      await new Promise((r) => setTimeout(r, 100));
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+      const other = String(Number(start) + 1);
+      const foreign = spawnSync("/bin/sh", ["-c", killTree(pid, other)], { encoding: "utf8" });
+      assert.equal(foreign.stdout.trim(), "not-ours");
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(victim.exitCode, null, "the process with another start time lives");
+      assert.equal(victim.signalCode, null);
+      assert.ok(!/^\S+ \([^)]*\) T/.test(readFileSync(`/proc/${pid}/stat`, "utf8")), "and is not left stopped");
+      const own = spawnSync("/bin/sh", ["-c", killTree(pid, start)], { encoding: "utf8" });
+      assert.equal(own.stdout.trim(), "killed");
+      await new Promise((r) => victim.once("exit", r));
+      assert.equal(victim.signalCode, "SIGKILL");
+    } finally {
+      victim.kill("SIGKILL");
+    }
   });
 });

@@ -170,4 +170,52 @@ describe("kernel/explain: failures captured on a lab host, told as field, value 
     assert.match(told, /^namespace "zz" does not exist on root@lab:22: declare it \(a Namespace\) or fix the name\n/);
     assert.ok(told.split("\n")[1].length <= 320, told);
   });
+
+  it("with both ends naming one bridge, blames the end whose namespace the failed command acts in", () => {
+    // The captured failures, with a second end in another namespace naming the same bridge.
+    const ends = (c: Captured) => ({
+      ...c,
+      inputs: {
+        a: { name: "va", namespace: "red", bridge: c.inputs.a.bridge },
+        b: { name: "vb", namespace: "blue", bridge: c.inputs.a.bridge },
+      },
+    });
+    const missing = ends(captured("kernel-errors/veth-missing-bridge.json"));
+    const notABridge = ends(captured("kernel-errors/veth-bridge-not-a-bridge.json"));
+    const bridge = missing.inputs.a.bridge as string;
+    const other = notABridge.inputs.a.bridge as string;
+    // End b's batch runs in blue, where the bridge is missing (it exists only in red).
+    const inBlue = (c: Captured) => (c.command as string).replaceAll("ke-x0", "vb").replaceAll("ke-a", "blue");
+    const told = explainFailure(
+      { host: HOST, command: inBlue(missing), stderr: missing.stderr as string },
+      lookupsOf(missing),
+    );
+    assert.match(
+      told ?? "",
+      new RegExp(
+        `^b\\.bridge: bridge "${bridge}" does not exist in namespace "blue" on root@lab:22: .* as b\\.bridge `,
+      ),
+    );
+    const toldNot = explainFailure(
+      { host: HOST, command: inBlue(notABridge), stderr: notABridge.stderr as string },
+      lookupsOf(notABridge),
+    );
+    assert.match(
+      toldNot ?? "",
+      new RegExp(
+        `^b\\.bridge: "${other}" in namespace "blue" on root@lab:22 is not a bridge: name a Bridge there, or fix b\\.bridge\n`,
+      ),
+    );
+    // The same failure from end a's batch (in red) still blames a.bridge.
+    const inRed = (missing.command as string).replaceAll("ke-a", "red");
+    assert.match(
+      explainFailure({ host: HOST, command: inRed, stderr: missing.stderr as string }, lookupsOf(missing)) ?? "",
+      /^a\.bridge: bridge "ke-nobr" does not exist in namespace "red"/,
+    );
+    // A command that cannot tell them apart names both, and both places.
+    assert.match(
+      explainFailure({ host: HOST, command: "true", stderr: missing.stderr as string }, lookupsOf(missing)) ?? "",
+      /^a\.bridge or b\.bridge: bridge "ke-nobr" does not exist in namespace "red" or namespace "blue"/,
+    );
+  });
 });
