@@ -4,10 +4,12 @@ import { Bridge } from "../provider/resources/bridge";
 import { MasqueradeRule } from "../provider/resources/masqueradeRule";
 import { Namespace } from "../provider/resources/namespace";
 import { PortForward } from "../provider/resources/portForward";
+import { Probe } from "../provider/resources/probe";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
 import { type NetworkPlan, type NetworkSpec, planNetwork } from "./plan";
+import { probeMatrix, verifyFlag } from "./verify";
 
 /** What an IsolatedNetwork is made of (see NetworkSpec), and the host it is made on. */
 export interface IsolatedNetworkArgs extends NetworkSpec {
@@ -29,10 +31,19 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
   readonly diagram: pulumi.Output<string>;
   /** The plan the resources were made from. */
   readonly plan: NetworkPlan;
+  /** The bridge it made, for other resources to depend on. */
+  readonly bridge: Bridge;
+  /** The Namespace it made for each namespace, by name (`net.namespaces["red"]`). */
+  readonly namespaces: Record<string, Namespace>;
+  /** The VethPair from each namespace to the bridge, by namespace name. */
+  readonly vethPairs: Record<string, VethPair>;
+  /** With `verify: true`, the reachability Probes, by key ("red-to-blue", "red-to-gateway", "host-to-tcp-8080"). */
+  readonly probes: Record<string, Probe>;
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
     const plan = planNetwork(args);
+    const verify = verifyFlag(args.verify);
     this.plan = plan;
     const connection = args.connection;
     const child = { parent: this };
@@ -80,6 +91,18 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         { ...child, dependsOn: [cables.get(pf.namespace)!] },
       );
 
+    this.probes = {};
+    if (verify)
+      for (const p of probeMatrix(plan))
+        this.probes[p.key] = new Probe(
+          `${name}-probe-${p.key}`,
+          { connection, namespace: p.namespace, target: p.target, port: p.port, expect: p.expect },
+          { ...child, dependsOn: p.needs.map((ns) => cables.get(ns)!) },
+        );
+
+    this.bridge = bridge;
+    this.namespaces = Object.fromEntries(namespaces);
+    this.vethPairs = Object.fromEntries(cables);
     this.bridgeName = bridge.name;
     this.gateway = pulumi.output(plan.gateway);
     this.addresses = pulumi.output(Object.fromEntries(plan.namespaces.map((ns) => [ns.name, ns.address])));

@@ -27,6 +27,8 @@ export interface NetworkSpec {
   /** MASQUERADE + forwarding + a default route in each namespace (default true). */
   outboundNat?: boolean;
   portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
+  /** Add Probes (./verify): every namespace to the gateway and to each other, each port forward from the host (default false). */
+  verify?: boolean;
 }
 
 export interface NamespacePlan {
@@ -97,6 +99,7 @@ const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {
   namespaces: true,
   outboundNat: true,
   portForwards: true,
+  verify: true,
 };
 const NAMESPACE_FIELDS: Record<keyof NetworkSpec["namespaces"][number], true> = {
   name: true,

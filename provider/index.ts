@@ -7,5 +7,6 @@ export { Bridge, type BridgeArgs } from "./resources/bridge";
 export { MasqueradeRule, type MasqueradeRuleArgs } from "./resources/masqueradeRule";
 export { Namespace, type NamespaceArgs } from "./resources/namespace";
 export { PortForward, type PortForwardArgs } from "./resources/portForward";
+export { Probe, type ProbeArgs } from "./resources/probe";
 export { Route, type RouteArgs } from "./resources/route";
 export { VethPair, type VethPairArgs } from "./resources/vethPair";

@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import * as ipaddr from "ipaddr.js";
 import { sameAddresses } from "./kernel/link";
 import {
   type ArgsOf,
@@ -214,5 +215,35 @@ export const PORT_FORWARD = schema(
     ...ruleSetOutputs,
     /** False when refresh found a sysctl the forward needs switched off. */
     sysctlsOn: stateOnly<boolean>(),
+  },
+);
+
+/** An IPv4 address (four decimal parts) or an IPv6 address, without prefix. */
+function ipAddress(v: unknown): string | undefined {
+  if (typeof v === "string" && (ipaddr.IPv4.isValidFourPartDecimal(v) || (v.includes(":") && ipaddr.IPv6.isValid(v))))
+    return undefined;
+  return `${show(v)} is not an IPv4 or IPv6 address (like 192.168.15.2 or fd00::2)`;
+}
+
+export const PROBE = schema(
+  {
+    /** Run the check inside that named namespace (absent: on the host itself). */
+    namespace: field<string>(namespaceName),
+    /** The address to reach (IPv4 or IPv6). */
+    target: field<string>(ipAddress).required(),
+    /** Absent: an ICMP echo (ping); present: a TCP connect to this port. */
+    port: field<number>(port),
+    /** "reachable" (default) or "unreachable": what create, update and the next up after a refresh insist on. */
+    expect: field<"reachable" | "unreachable">(oneOf("reachable", "unreachable")).default("reachable"),
+    /** How long the check waits for an answer, in milliseconds (default 2000; ICMP waits whole seconds). */
+    timeoutMs: field<number>(integerIn(100, 60000)).default(2000),
+  },
+  {
+    /** Whether the target answered when the check last ran (create, update, refresh). */
+    reachable: output<boolean>(),
+    /** The round trip (ICMP) or connect time (TCP) in milliseconds, where reachable; refresh keeps it while reachability holds. */
+    rttMs: optionalInState<number>(),
+    /** What the check saw, in words. */
+    seen: stateOnly<string>(),
   },
 );

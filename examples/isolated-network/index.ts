@@ -26,6 +26,9 @@ const lab = new netns.IsolatedNetwork("lesson", {
   ],
   outboundNat: true,
   portForwards: [{ namespace: "blue", hostPort: 8080, port: 80 }],
+  // Probes (Mininet's pingAll, declared): every namespace to the gateway and to each other, and the
+  // host to blue (the forward's destination). The up fails if one does not answer.
+  verify: true,
 });
 
 export const addresses = lab.addresses;
@@ -33,3 +36,5 @@ export const gateway = lab.gateway;
 export const bridgeName = lab.bridgeName;
 /** Paste into any Mermaid viewer (GitHub renders ```mermaid blocks). */
 export const diagram = lab.diagram;
+/** red -> blue round trip (ms), as the probe measured it. */
+export const redToBlueRttMs = lab.probes["red-to-blue"].rttMs;

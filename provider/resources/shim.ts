@@ -4,10 +4,11 @@ import type * as bridge from "../impl/bridge";
 import type * as masqueradeRule from "../impl/masqueradeRule";
 import type * as namespace from "../impl/namespace";
 import type * as portForward from "../impl/portForward";
+import type * as probe from "../impl/probe";
 import type * as route from "../impl/route";
 import type { BaseOutputs, ProviderOf } from "../impl/types";
 import type * as vethPair from "../impl/vethPair";
-import { BRIDGE, MASQUERADE_RULE, NAMESPACE, PORT_FORWARD, ROUTE, VETH_PAIR } from "../resourceSchemas";
+import { BRIDGE, MASQUERADE_RULE, NAMESPACE, PORT_FORWARD, PROBE, ROUTE, VETH_PAIR } from "../resourceSchemas";
 import { type ArgsOf, OTHER_FIELDS, type PropertiesOf, type Schema } from "../schema";
 
 /** Each resource type's schema. */
@@ -16,6 +17,7 @@ export const SCHEMAS = {
   MasqueradeRule: MASQUERADE_RULE,
   Namespace: NAMESPACE,
   PortForward: PORT_FORWARD,
+  Probe: PROBE,
   Route: ROUTE,
   VethPair: VETH_PAIR,
 };
@@ -32,6 +34,7 @@ interface ImplModules {
   MasqueradeRule: typeof masqueradeRule;
   Namespace: typeof namespace;
   PortForward: typeof portForward;
+  Probe: typeof probe;
   Route: typeof route;
   VethPair: typeof vethPair;
 }
@@ -61,6 +64,7 @@ const _seamsHold: { [T in ResourceType]: Seam<T> } = {
   MasqueradeRule: true,
   Namespace: true,
   PortForward: true,
+  Probe: true,
   Route: true,
   VethPair: true,
 };
