@@ -77,12 +77,18 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     }
     if (plan.outboundNat) {
       new MasqueradeRule(`${name}-nat`, { connection, source: plan.subnet, excludeOutInterface: bridge.name }, child);
-      for (const ns of plan.namespaces)
+      // The kernel removes a route with its device (the VethPair replaced) and a
+      // gateway route whose gateway leaves the device's connected subnet (the
+      // namespace's address changed): either re-creates the route in the same
+      // up, after the VethPair's own step.
+      for (const ns of plan.namespaces) {
+        const cable = cables.get(ns.name)!;
         new Route(
           `${name}-${ns.name}-default`,
           { connection, namespace: ns.name, destination: "default", via: plan.gateway },
-          { ...livesIn(ns.name), dependsOn: [cables.get(ns.name)!] },
+          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable], replacementTrigger: ns.cidr },
         );
+      }
     }
     for (const pf of plan.portForwards)
       new PortForward(

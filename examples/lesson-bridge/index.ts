@@ -38,7 +38,8 @@ const blueCable = new netns.VethPair("blue-br", {
 new netns.Route(
   "blue-to-lan",
   { connection, namespace: "blue", destination: lanSubnet, via: "192.168.15.5" },
-  { dependsOn: [blueCable] },
+  // A replaced cable takes the route with it in the kernel: replace the route too, in the same up.
+  { dependsOn: [blueCable], replaceWith: [blueCable] },
 );
 // ip netns exec <ns> ip route add default via 192.168.15.5
 for (const [name, cable] of [
@@ -48,7 +49,7 @@ for (const [name, cable] of [
   new netns.Route(
     `${name}-default`,
     { connection, namespace: name, destination: "default", via: "192.168.15.5" },
-    { dependsOn: [cable] },
+    { dependsOn: [cable], replaceWith: [cable] },
   );
 
 // iptables -t nat -A POSTROUTING -s 192.168.15.0/24 ! -o v-net-0 -j MASQUERADE (and net.ipv4.ip_forward=1)

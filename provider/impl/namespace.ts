@@ -5,12 +5,14 @@ import { markNamespace, markOf, notOursWarning } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   addNamespace,
+  type Deletion,
   deleteIfIdle,
   type NamespaceState,
   parseDeletion,
   parseNamespace,
   readNamespace,
   setLoopback,
+  takenAlong,
   unlinkAndDelete,
   waitForPeers,
 } from "../kernel/netns";
@@ -104,7 +106,10 @@ export async function remove(_id: string, props: NamespaceOutputs): Promise<void
       return;
     }
   }
-  await deleteNamespaceWithPeers(remote, props.name);
+  // Said after the fact: the delete cannot tell whether a VethPair still in the
+  // program uses these veths (it names the namespace by a string the engine does not see).
+  const told = takenAlong(await deleteNamespaceWithPeers(remote, props.name), props.name, remote.label);
+  if (told) progress(told);
 }
 
 async function observe(remote: Remote, name: string): Promise<NamespaceState> {
@@ -117,14 +122,16 @@ async function setLoopbackOf(remote: Remote, name: string, up: boolean): Promise
 
 /**
  * Deletes a namespace (one already gone is not an error) and returns once the
- * veth peers of its interfaces are gone from the other namespaces too. In a
+ * veth peers of its interfaces are gone from the other namespaces too; returns
+ * what it found (its veths). In a
  * namespace a process still runs in, which outlives `ip netns del` with its
  * links, the veths are deleted one by one first.
  */
-export async function deleteNamespaceWithPeers(remote: Remote, name: string): Promise<void> {
+export async function deleteNamespaceWithPeers(remote: Remote, name: string): Promise<Deletion> {
   const deletion = parseDeletion(await runScript(remote, deleteIfIdle(name)), name);
-  if (!deletion.existed) return;
+  if (!deletion.existed) return deletion;
   await runScript(remote, deletion.deleted ? waitForPeers(deletion) : unlinkAndDelete(name, deletion));
+  return deletion;
 }
 
 export const provider: ProviderOf<typeof NAMESPACE> = { check, diff, create, read, update, delete: remove };

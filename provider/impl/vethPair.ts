@@ -16,9 +16,11 @@ import {
   showLink,
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
+import { parseRoutesOver, printRoutesOver } from "../kernel/route";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence, step } from "../kernel/script";
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { progress } from "../transport/progress";
 import { isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -246,8 +248,27 @@ export async function update(
 export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
+  // The routes over the ends, read first, go with them: a Route still declared for one is told.
   const { a, b } = props;
-  await runScript(remote, sequence(deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)));
+  const [ra, rb] = await runScript(
+    remote,
+    sequence(
+      printRoutesOver(a.namespace, a.name),
+      printRoutesOver(b.namespace, b.name),
+      deleteLink(at(a.namespace), a.name),
+      deleteLink(at(b.namespace), b.name),
+    ),
+  );
+  const gone = [
+    ...parseRoutesOver(ra).map((r) => `${r} in ${where(a)}`),
+    ...parseRoutesOver(rb).map((r) => `${r} in ${where(b)}`),
+  ];
+  if (gone.length > 0)
+    progress(
+      `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)} on ${remote.label}: the kernel removed the routes over it with it: ` +
+        `${gone.join("; ")}. A Route still in the program for one of them is gone from the host while its state says it exists: ` +
+        "give the Route replaceWith: [this VethPair] so that a replace re-creates it in the same up, or run `pulumi refresh`, then `pulumi up`.",
+    );
 }
 
 export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create, read, update, delete: remove };

@@ -117,6 +117,28 @@ export function parseDeletion([before, json = "", , after = ""]: string[], name:
   return deletion;
 }
 
+/**
+ * What a namespace's delete took along that other resources may declare: its
+ * veths (each with its peer, wherever that is). The kernel removes them, and
+ * the routes over them, with the namespace; a VethPair that names the
+ * namespace by a plain string has no dependency the engine sees, so its state
+ * still says it exists. Undefined when there were none.
+ */
+export function takenAlong(deletion: Deletion, name: string, host: string): string | undefined {
+  if (!deletion.existed || deletion.veths.length === 0) return undefined;
+  const peer = (v: IpVeth) => {
+    if (v.link_netnsid === undefined) return "peer in the same namespace";
+    const ns = deletion.peerNamespaces.get(v.link_netnsid);
+    return ns === undefined ? "peer in the host namespace" : `peer in namespace ${JSON.stringify(ns)}`;
+  };
+  const veths = deletion.veths.map((v) => `veth ${JSON.stringify(v.ifname)} (${peer(v)})`).join(", ");
+  return (
+    `namespace ${JSON.stringify(name)} on ${host} took with it ${veths}, and the routes over them. ` +
+    "A VethPair or Route still in the program that uses them is gone from the host while its state says it exists: " +
+    "declare the namespace again and run `pulumi refresh`, then `pulumi up`, to re-create them, or remove them from the program."
+  );
+}
+
 /** For a namespace a process still runs in: deletes its veths one by one (peers go with them), then the namespace. */
 export function unlinkAndDelete(name: string, deletion: Deletion): Script {
   const unlink = deletion.veths.map((v) => deleteLink(at(name), v.ifname));

@@ -22,6 +22,8 @@ interface IpRouteJson {
   gateway?: string;
   dev?: string;
   metric?: number;
+  /** "kernel" for the connected route an address brings. */
+  protocol?: string;
 }
 
 /** The kernel's spelling of a destination ("default", "a.b.c.d" for a /32). */
@@ -71,4 +73,20 @@ export function deleteRoute(spec: RouteSpec): string {
   const ns = at(spec.namespace);
   const del = ns.ip("route", "del", spec.destination, "metric", spec.metric ?? 0);
   return ns.ifExists(`${del} 2>/dev/null; ${ns.ip("-j", ...showRoute(spec))}`);
+}
+
+/**
+ * Prints, as JSON, the main table's routes over a device (nothing when the
+ * namespace or the device is gone): what the kernel removes with the device.
+ */
+export function printRoutesOver(namespace: string | undefined, device: string): string {
+  const ns = at(namespace);
+  return ns.ifExists(`${ns.ip("-j", "route", "show", "table", "main", "dev", device)} 2>/dev/null || true`);
+}
+
+/** The routes `printRoutesOver` printed that someone added (not the connected routes of its addresses), as `ip route` writes them. */
+export function parseRoutesOver(text: string): string[] {
+  return parseIpJson<IpRouteJson>(text, "ip route show dev")
+    .filter((r) => r.protocol !== "kernel")
+    .map((r) => [r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.metric ? ["metric", r.metric] : [])].join(" "));
 }

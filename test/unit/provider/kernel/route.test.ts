@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { parseRoute, type RouteSpec, type RouteState } from "../../../../provider/kernel/route";
+import { parseRoute, parseRoutesOver, type RouteSpec, type RouteState } from "../../../../provider/kernel/route";
 import { fixture } from "../../support";
 
 const VIA = { via: "10.99.0.1", device: "ut-vb0" };
@@ -53,5 +53,24 @@ describe("kernel/route: parseRoute", () => {
 
   it("finds nothing in empty output (the namespace is gone)", () => {
     assert.equal(parseRoute("", { destination: "default", namespace: "gone" }), undefined);
+  });
+});
+
+describe("kernel/route: the routes over a device", () => {
+  it("lists the added routes, not the connected route an address brings", () => {
+    const text = JSON.stringify([
+      { dst: "default", gateway: "192.168.15.5", dev: "veth-red", flags: [] },
+      {
+        dst: "192.168.15.0/24",
+        dev: "veth-red",
+        protocol: "kernel",
+        scope: "link",
+        prefsrc: "192.168.15.1",
+        flags: [],
+      },
+      { dst: "203.0.113.0/24", gateway: "192.168.15.5", dev: "veth-red", metric: 5, flags: [] },
+    ]);
+    assert.deepEqual(parseRoutesOver(text), ["default via 192.168.15.5", "203.0.113.0/24 via 192.168.15.5 metric 5"]);
+    assert.deepEqual(parseRoutesOver(""), []);
   });
 });
