@@ -41,9 +41,14 @@ export const addresses = net.addresses;
 `;
 }
 
-/** red on v-net-0 by a VethPair whose red end is `vethName`, with a default Route over it; `withNamespace: false` drops red's Namespace. */
-function standalone(opts: { vethName: string; withNamespace?: boolean }): string {
+/**
+ * red on v-net-0 by a VethPair whose red end is `vethName`, with a default
+ * Route over it (replaceWith the VethPair unless `replaceWith: false`);
+ * `withNamespace: false` drops red's Namespace.
+ */
+function standalone(opts: { vethName: string; withNamespace?: boolean; replaceWith?: boolean }): string {
   const ns = opts.withNamespace ?? true;
+  const replaceWith = opts.replaceWith ?? true;
   return `${HEADER}
 ${ns ? `const red = new netns.Namespace("red", { connection, name: "red" });` : ""}
 const bridge = new netns.Bridge("v-net-0", { connection, name: "v-net-0", addresses: ["192.168.15.5/24"] });
@@ -53,7 +58,7 @@ const cable = new netns.VethPair("red-br", {
   b: { name: "veth-red-br", bridge: bridge.name },
 }, { dependsOn: [${ns ? "red, " : ""}bridge] });
 new netns.Route("red-default", { connection, namespace: "red", destination: "default", via: "192.168.15.5" },
-  { dependsOn: [cable], replaceWith: [cable] });
+  { dependsOn: [cable]${replaceWith ? ", replaceWith: [cable]" : ""} });
 `;
 }
 
@@ -132,10 +137,28 @@ describe("kernel side effects followed through in the same up (#10 item 2)", fun
       for (const s of stacks) ok(await s.destroy(), log);
     });
 
-    it("a VethPair replaced (red's end renamed) with a Route over it (replaceWith): the route is there after the up", async () => {
-      ({ dir, stack } = newStack("side-standalone", standalone({ vethName: "veth-red" })));
+    it("a VethPair replaced with a Route over it and no replaceWith: the up names the route the kernel removed; refresh + up converge", async () => {
+      ({ dir, stack } = newStack("side-standalone", standalone({ vethName: "veth-red", replaceWith: false })));
       ok(await stack.up(), log);
       assert.equal((await ping(lab, "192.168.15.5", "red")).code, 0, "red -> gateway at first");
+      rewriteProgram(dir, standalone({ vethName: "veth-red1", replaceWith: false }));
+      const up = await stack.up();
+      ok(up, log);
+      assert.ok(
+        said(
+          up,
+          /veth pair "veth-red"~"veth-red-br".*removed the routes over it.*default via 192\.168\.15\.5 in namespace "red"/s,
+        ),
+        `the up names the route that went with the old cable: ${JSON.stringify(up.diagnostics.filter((d) => d.severity !== "debug"))}`,
+      );
+      ok(await stack.refresh(), log);
+      ok(await stack.up(), log);
+      assert.equal((await defaultRoute(lab, "red"))?.dev, "veth-red1");
+      assert.equal((await ping(lab, "192.168.15.5", "red")).code, 0, "red -> gateway");
+      await noDrift(stack, log);
+    });
+
+    it("a VethPair replaced (red's end renamed) with a Route over it (replaceWith): the route is there after the up", async () => {
       rewriteProgram(dir, standalone({ vethName: "veth-red2" }));
       const up = await stack.up();
       ok(up, log);
@@ -151,7 +174,7 @@ describe("kernel side effects followed through in the same up (#10 item 2)", fun
       ok(up, log);
       assert.ok(
         said(up, /namespace "red".*veth "veth-red2"/s),
-        `the up names the veth the namespace took along: ${JSON.stringify(up.diagnostics)}`,
+        `the up names the veth the namespace took along: ${JSON.stringify(up.diagnostics.filter((d) => d.severity !== "debug"))}`,
       );
       // As the message says: declare the namespace again, refresh (state learns the cable and route are gone), up.
       rewriteProgram(dir, standalone({ vethName: "veth-red2" }));
