@@ -77,16 +77,15 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     }
     if (plan.outboundNat) {
       new MasqueradeRule(`${name}-nat`, { connection, source: plan.subnet, excludeOutInterface: bridge.name }, child);
-      // The kernel removes a route with its device (the VethPair replaced) and a
-      // gateway route whose gateway leaves the device's connected subnet (the
-      // namespace's address changed): either re-creates the route in the same
-      // up, after the VethPair's own step.
+      // The kernel removes a route with its device: a replaced VethPair (a renamed
+      // end) replaces the route too, in the same up. (A changed address is the
+      // VethPair's update, which puts back the routes over the end it re-addresses.)
       for (const ns of plan.namespaces) {
         const cable = cables.get(ns.name)!;
         new Route(
           `${name}-${ns.name}-default`,
           { connection, namespace: ns.name, destination: "default", via: plan.gateway },
-          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable], replacementTrigger: ns.cidr },
+          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
         );
       }
     }

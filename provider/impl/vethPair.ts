@@ -16,7 +16,14 @@ import {
   showLink,
 } from "../kernel/link";
 import { at } from "../kernel/namespace";
-import { parseRoutesOver, printRoutesOver } from "../kernel/route";
+import {
+  describeRoute,
+  missingRoutes,
+  parseRoutesOver,
+  printRoutesOver,
+  type RouteOver,
+  readdRoute,
+} from "../kernel/route";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence, step } from "../kernel/script";
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
@@ -97,10 +104,13 @@ async function configure(
   [sa, sb]: Array<LinkState | undefined>,
   pairMtu: number | undefined,
   announceAfter = false,
+  restore: string[] = [],
 ): Promise<void> {
   const changes = script([
     ...applyChanges(at(a.namespace), configureChanges(a, sa, pairMtu)).map(step),
     ...applyChanges(at(b.namespace), configureChanges(b, sb, pairMtu)).map(step),
+    // Best effort: a route still there fails with "File exists", one whose gateway is out of reach is told after.
+    ...restore.map(bestEffort),
     // Best effort: without it the neighbours still learn the new MAC, only ~20 s later.
     ...(announceAfter ? announcing([a, b]).map(bestEffort) : []),
   ]);
@@ -232,17 +242,56 @@ export async function update(
   });
   const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
   const announceAfter = movesAddresses([olds.a, olds.b], [news.a, news.b]);
+  // The kernel removes a gateway route whose gateway leaves the device's connected subnets, even for a
+  // moment (the old address goes before the new one comes): the routes over an end whose addresses
+  // change are read first and put back after, so that the Routes declared over it stay true.
+  const ends = [news.a, news.b];
+  const readdressed = ends.filter((end, i) => !sameAddresses([olds.a, olds.b][i].addresses, end.addresses));
+  const before = readdressed.length
+    ? (
+        await readAll(
+          remote,
+          readdressed.map((e) => printRoutesOver(e.namespace, e.name)),
+        )
+      ).map(parseRoutesOver)
+    : [];
+  const restore = readdressed.flatMap((end, i) =>
+    before[i].map((r) => at(end.namespace).ip(...readdRoute(r, end.name, end.addresses))),
+  );
   await configure(
     remote,
     [news.a, news.b],
     [asState(olds.a, olds.mtu), asState(olds.b, olds.mtu)],
     pairMtu,
     announceAfter,
+    restore,
   );
   const [sa, sb] = await readEnds(remote, news.a, news.b);
+  if (readdressed.length) await tellRoutesLost(remote, readdressed, before);
   return {
     outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys)),
   };
+}
+
+/** Names the routes over re-addressed ends that could not be put back (their gateway is out of reach now). */
+async function tellRoutesLost(remote: Remote, ends: InterfaceEnd[], before: RouteOver[][]): Promise<void> {
+  const after = (
+    await readAll(
+      remote,
+      ends.map((e) => printRoutesOver(e.namespace, e.name)),
+    )
+  ).map(parseRoutesOver);
+  const lost = ends.flatMap((end, i) =>
+    missingRoutes(before[i], after[i]).map(
+      (r) => `${describeRoute(r)} over ${JSON.stringify(end.name)} in ${where(end)}`,
+    ),
+  );
+  if (lost.length > 0)
+    progress(
+      `veth pair on ${remote.label}: with the new addresses the kernel removed these routes, whose gateway is no longer in a connected subnet: ` +
+        `${lost.join("; ")}. A Route still in the program for one of them is gone from the host while its state says it exists: ` +
+        "change its via (or the addresses), or run `pulumi refresh`, then `pulumi up`.",
+    );
 }
 
 export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
@@ -260,8 +309,8 @@ export async function remove(_id: string, props: VethPairOutputs): Promise<void>
     ),
   );
   const gone = [
-    ...parseRoutesOver(ra).map((r) => `${r} in ${where(a)}`),
-    ...parseRoutesOver(rb).map((r) => `${r} in ${where(b)}`),
+    ...parseRoutesOver(ra).map((r) => `${describeRoute(r)} in ${where(a)}`),
+    ...parseRoutesOver(rb).map((r) => `${describeRoute(r)} in ${where(b)}`),
   ];
   if (gone.length > 0)
     progress(

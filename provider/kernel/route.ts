@@ -77,16 +77,53 @@ export function deleteRoute(spec: RouteSpec): string {
 
 /**
  * Prints, as JSON, the main table's routes over a device (nothing when the
- * namespace or the device is gone): what the kernel removes with the device.
+ * namespace or the device is gone): what the kernel removes with the device,
+ * or when the device's addresses no longer reach a route's gateway.
  */
 export function printRoutesOver(namespace: string | undefined, device: string): string {
   const ns = at(namespace);
   return ns.ifExists(`${ns.ip("-j", "route", "show", "table", "main", "dev", device)} 2>/dev/null || true`);
 }
 
-/** The routes `printRoutesOver` printed that someone added (not the connected routes of its addresses), as `ip route` writes them. */
-export function parseRoutesOver(text: string): string[] {
-  return parseIpJson<IpRouteJson>(text, "ip route show dev")
-    .filter((r) => r.protocol !== "kernel")
-    .map((r) => [r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.metric ? ["metric", r.metric] : [])].join(" "));
+interface IpRouteOver extends IpRouteJson {
+  type?: string;
+  flags?: string[];
+  prefsrc?: string;
+}
+
+/** A route someone added over a device (not the connected route of an address), as `ip -j route` shows it. */
+export type RouteOver = IpRouteOver;
+
+/** The unicast routes `printRoutesOver` printed that someone added (not the connected routes of its addresses). */
+export function parseRoutesOver(text: string): RouteOver[] {
+  return parseIpJson<IpRouteOver>(text, "ip route show dev").filter(
+    (r) => r.protocol !== "kernel" && (r.type === undefined || r.type === "unicast"),
+  );
+}
+
+/** A route as `ip route` writes it: "default via 192.168.15.5". */
+export function describeRoute(r: RouteOver): string {
+  return [r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.metric ? ["metric", r.metric] : [])].join(" ");
+}
+
+const sameRoute = (x: RouteOver, y: RouteOver) => x.dst === y.dst && (x.metric ?? 0) === (y.metric ?? 0);
+
+/** The routes of `before` that are not in `after` (a route is its destination and metric). */
+export function missingRoutes(before: RouteOver[], after: RouteOver[]): RouteOver[] {
+  return before.filter((r) => !after.some((a) => sameRoute(a, r)));
+}
+
+/**
+ * The `ip route add` that puts a route back as it was over `device`; its
+ * preferred source only if the device still has that address.
+ */
+export function readdRoute(r: RouteOver, device: string, addresses: string[]): IpArgs {
+  const args: IpArgs = ["route", "add", r.dst];
+  if (r.gateway) args.push("via", r.gateway);
+  args.push("dev", device);
+  if (r.flags?.includes("onlink")) args.push("onlink");
+  if (r.metric) args.push("metric", r.metric);
+  if (r.protocol && r.protocol !== "boot") args.push("proto", r.protocol);
+  if (r.prefsrc && addresses.some((a) => a.split("/")[0] === r.prefsrc)) args.push("src", r.prefsrc);
+  return args;
 }

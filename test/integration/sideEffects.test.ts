@@ -46,7 +46,12 @@ export const addresses = net.addresses;
  * Route over it (replaceWith the VethPair unless `replaceWith: false`);
  * `withNamespace: false` drops red's Namespace.
  */
-function standalone(opts: { vethName: string; withNamespace?: boolean; replaceWith?: boolean }): string {
+function standalone(opts: {
+  vethName: string;
+  withNamespace?: boolean;
+  replaceWith?: boolean;
+  address?: string;
+}): string {
   const ns = opts.withNamespace ?? true;
   const replaceWith = opts.replaceWith ?? true;
   return `${HEADER}
@@ -54,7 +59,7 @@ ${ns ? `const red = new netns.Namespace("red", { connection, name: "red" });` : 
 const bridge = new netns.Bridge("v-net-0", { connection, name: "v-net-0", addresses: ["192.168.15.5/24"] });
 const cable = new netns.VethPair("red-br", {
   connection,
-  a: { name: ${JSON.stringify(opts.vethName)}, namespace: "red", addresses: ["192.168.15.1/24"] },
+  a: { name: ${JSON.stringify(opts.vethName)}, namespace: "red", addresses: [${JSON.stringify(opts.address ?? "192.168.15.1/24")}] },
   b: { name: "veth-red-br", bridge: bridge.name },
 }, { dependsOn: [${ns ? "red, " : ""}bridge] });
 new netns.Route("red-default", { connection, namespace: "red", destination: "default", via: "192.168.15.5" },
@@ -159,6 +164,11 @@ describe("kernel side effects followed through in the same up (#10 item 2)", fun
     });
 
     it("a VethPair replaced (red's end renamed) with a Route over it (replaceWith): the route is there after the up", async () => {
+      // replaceWith is read from the state: it takes effect from the up after the one that adds it.
+      rewriteProgram(dir, standalone({ vethName: "veth-red1" }));
+      const added = await stack.up();
+      ok(added, log);
+      assert.equal(changes(added), 0, JSON.stringify(added.steps));
       rewriteProgram(dir, standalone({ vethName: "veth-red2" }));
       const up = await stack.up();
       ok(up, log);
@@ -166,6 +176,22 @@ describe("kernel side effects followed through in the same up (#10 item 2)", fun
       assert.equal(route?.dev, "veth-red2", `red's routes: ${JSON.stringify(await routes(lab, "red"))}`);
       assert.equal((await ping(lab, "192.168.15.5", "red")).code, 0, "red -> gateway");
       await noDrift(stack, log);
+    });
+
+    it("red's address changed (a VethPair update): the route over it is put back in the same up; refresh finds no drift", async () => {
+      rewriteProgram(dir, standalone({ vethName: "veth-red2", address: "192.168.15.9/24" }));
+      const up = await stack.up();
+      ok(up, log);
+      const route = await defaultRoute(lab, "red");
+      assert.deepEqual(
+        route && { gateway: route.gateway, dev: route.dev },
+        { gateway: "192.168.15.5", dev: "veth-red2" },
+        `red's routes: ${JSON.stringify(await routes(lab, "red"))}`,
+      );
+      assert.equal((await ping(lab, "192.168.15.5", "red")).code, 0, "red -> gateway");
+      await noDrift(stack, log);
+      rewriteProgram(dir, standalone({ vethName: "veth-red2" }));
+      ok(await stack.up(), log);
     });
 
     it("red's Namespace removed while the VethPair still names it: the up says which veth went with it; refresh + up (red back) converge", async () => {

@@ -1,5 +1,13 @@
 import { strict as assert } from "node:assert";
-import { parseRoute, parseRoutesOver, type RouteSpec, type RouteState } from "../../../../provider/kernel/route";
+import {
+  describeRoute,
+  missingRoutes,
+  parseRoute,
+  parseRoutesOver,
+  type RouteSpec,
+  type RouteState,
+  readdRoute,
+} from "../../../../provider/kernel/route";
 import { fixture } from "../../support";
 
 const VIA = { via: "10.99.0.1", device: "ut-vb0" };
@@ -57,20 +65,75 @@ describe("kernel/route: parseRoute", () => {
 });
 
 describe("kernel/route: the routes over a device", () => {
+  const text = JSON.stringify([
+    { dst: "default", gateway: "192.168.15.5", dev: "veth-red", flags: [] },
+    { dst: "192.168.15.0/24", dev: "veth-red", protocol: "kernel", scope: "link", prefsrc: "192.168.15.1", flags: [] },
+    {
+      dst: "203.0.113.0/24",
+      gateway: "192.168.15.5",
+      dev: "veth-red",
+      metric: 5,
+      protocol: "static",
+      flags: ["onlink"],
+    },
+    { dst: "198.51.100.0/24", dev: "veth-red", scope: "link", prefsrc: "192.168.15.1", flags: [] },
+  ]);
+
   it("lists the added routes, not the connected route an address brings", () => {
-    const text = JSON.stringify([
-      { dst: "default", gateway: "192.168.15.5", dev: "veth-red", flags: [] },
-      {
-        dst: "192.168.15.0/24",
-        dev: "veth-red",
-        protocol: "kernel",
-        scope: "link",
-        prefsrc: "192.168.15.1",
-        flags: [],
-      },
-      { dst: "203.0.113.0/24", gateway: "192.168.15.5", dev: "veth-red", metric: 5, flags: [] },
+    assert.deepEqual(parseRoutesOver(text).map(describeRoute), [
+      "default via 192.168.15.5",
+      "203.0.113.0/24 via 192.168.15.5 metric 5",
+      "198.51.100.0/24",
     ]);
-    assert.deepEqual(parseRoutesOver(text), ["default via 192.168.15.5", "203.0.113.0/24 via 192.168.15.5 metric 5"]);
     assert.deepEqual(parseRoutesOver(""), []);
+  });
+
+  it("puts a route back as it was; its source only if the device still has that address", () => {
+    const [dflt, lan, link] = parseRoutesOver(text);
+    assert.deepEqual(readdRoute(dflt, "veth-red", ["192.168.15.9/24"]), [
+      "route",
+      "add",
+      "default",
+      "via",
+      "192.168.15.5",
+      "dev",
+      "veth-red",
+    ]);
+    assert.deepEqual(readdRoute(lan, "veth-red", []), [
+      "route",
+      "add",
+      "203.0.113.0/24",
+      "via",
+      "192.168.15.5",
+      "dev",
+      "veth-red",
+      "onlink",
+      "metric",
+      5,
+      "proto",
+      "static",
+    ]);
+    assert.deepEqual(readdRoute(link, "veth-red", ["192.168.15.1/24"]), [
+      "route",
+      "add",
+      "198.51.100.0/24",
+      "dev",
+      "veth-red",
+      "src",
+      "192.168.15.1",
+    ]);
+    assert.deepEqual(readdRoute(link, "veth-red", ["192.168.15.9/24"]), [
+      "route",
+      "add",
+      "198.51.100.0/24",
+      "dev",
+      "veth-red",
+    ]);
+  });
+
+  it("finds the routes that went (by destination and metric)", () => {
+    const before = parseRoutesOver(text);
+    assert.deepEqual(missingRoutes(before, before.slice(1)).map(describeRoute), ["default via 192.168.15.5"]);
+    assert.deepEqual(missingRoutes(before, before), []);
   });
 });
