@@ -17,6 +17,7 @@ import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
@@ -29,7 +30,7 @@ function idOf(inputs: NamespaceInputs): string {
 // A name is unique on its host: the old namespace must go before the new one can exist.
 export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true });
 
-export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   let adopted = false;
   if (inputs.adopt) {
@@ -56,14 +57,14 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
   return { id: idOf(inputs), outs: plain(outs) };
 }
 
-export async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await observe(remote, props.name);
   if (!state.exists) return {};
   return { id, props: plain({ ...props, loopbackUp: state.loopbackUp }) };
 }
 
-export async function update(
+async function update(
   _id: string,
   olds: NamespaceOutputs,
   news: NamespaceInputs,
@@ -78,7 +79,7 @@ export async function update(
   return { outs: plain(outs) };
 }
 
-export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
+async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   const remote = await remoteFor(props);
   await deleteNamespaceWithPeers(remote, props.name);
 }
@@ -103,4 +104,19 @@ export async function deleteNamespaceWithPeers(remote: Remote, name: string): Pr
   await runScript(remote, deletion.deleted ? waitForPeers(deletion) : unlinkAndDelete(name, deletion));
 }
 
-export const provider: ProviderOf<typeof NAMESPACE> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof NAMESPACE> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};
