@@ -23,6 +23,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -103,7 +104,7 @@ function outputs(
 const idOf = (i: BridgeInputs) => `bridge/${i.namespace ?? ""}/${i.name}@${endpoint(i.connection)}`;
 const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
 
-export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
   const ruleId = randomBytes(4).toString("hex");
@@ -156,7 +157,7 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
 }
 
-export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readBridge(remote, props);
   if (!state || !ours(state, props)) return {}; // a bridge under this name that is not ours: ours is gone
@@ -165,11 +166,7 @@ export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dyn
   return { id, props: plain({ ...outs, missingRules: seen.missing }) };
 }
 
-export async function update(
-  _id: string,
-  olds: BridgeOutputs,
-  news: BridgeInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
+async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const current: LinkState = {
     ifname: olds.name,
@@ -197,7 +194,7 @@ function ours(found: LinkState, props: BridgeOutputs): boolean {
  * bridge if it is ours: its mark, or the ifindex and MAC recorded (state from
  * before marks). Another interface under the name is left, and the delete says so.
  */
-export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
+async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
   const [text] = await readAll(remote, [printLink(at(props.namespace), props.name)]);
@@ -211,4 +208,19 @@ export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
 }
 
-export const provider: ProviderOf<typeof BRIDGE> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof BRIDGE> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

@@ -4,6 +4,7 @@ import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
+import { forNew } from "./opErrors";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -73,7 +74,7 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
 
-export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
+async function createRules(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
   const outs: PortForwardOutputs = {
@@ -89,6 +90,7 @@ export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.
   };
 }
 
+export const create = forNew(createRules);
 export const { read, update, remove } = ruleSetResource<PortForwardInputs, PortForwardOutputs>(
   rulesOf,
   sysctlsOf,

@@ -22,6 +22,7 @@ import { CommandError, type Remote } from "../transport";
 import { isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
@@ -148,7 +149,7 @@ function idOf(inputs: VethPairInputs): string {
   return `veth/${end(inputs.a)}~${end(inputs.b)}@${endpoint(inputs.connection)}`;
 }
 
-export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const { a, b } = inputs;
   if (inputs.adopt) {
@@ -198,7 +199,7 @@ function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
   return state;
 }
 
-export async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const [sa, sb] = await readEnds(remote, props.a, props.b);
   if (!sa || !sb) return {};
@@ -213,11 +214,7 @@ export async function read(id: string, props: VethPairOutputs): Promise<pulumi.d
   };
 }
 
-export async function update(
-  _id: string,
-  olds: VethPairOutputs,
-  news: VethPairInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
+async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const asState = (o: VethEndOutput, m: number | undefined): LinkState => ({
     ifname: o.name,
@@ -243,11 +240,26 @@ export async function update(
   };
 }
 
-export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
+async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
   const { a, b } = props;
   await runScript(remote, sequence(deleteLink(at(a.namespace), a.name), deleteLink(at(b.namespace), b.name)));
 }
 
-export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof VETH_PAIR> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

@@ -132,6 +132,6 @@ export function dialFailedMessage(label: string, attempts: number, f: DialFailur
     ? `authentication to ${label} failed`
     : `cannot connect to ${label}${attempts > 1 ? ` after ${attempts} attempts` : ""}`;
   const what = attempts > 1 ? `the last one ${f.what}` : f.what;
-  const gone = f.hostMayBeGone ? ` ${hostGoneAdvice(label)}` : "";
-  return `${head}: ${what}.${f.advice ? ` ${f.advice}` : ""}${gone}`;
+  // hostGoneAdvice is added by the operation when it applies (a resource in the state): impl/opErrors.ts.
+  return `${head}: ${what}.${f.advice ? ` ${f.advice}` : ""}`;
 }

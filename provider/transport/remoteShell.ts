@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Client, ClientChannel } from "ssh2";
 import { quote } from "../shell";
-import { CommandError, ConnectError } from "./errors";
+import { CommandError } from "./errors";
+import { shellStartFailed } from "./shellErrors";
 
 export interface CommandResult {
   code: number;
@@ -66,14 +67,8 @@ export class RemoteShell {
       shell.pid = Number.isInteger(pid) && pid > 1 ? pid : undefined;
     } catch (e) {
       shell.close();
-      const stderr = e instanceof CommandError ? e.stderr.trim() : String(e);
-      if (sudo)
-        throw new ConnectError(
-          `cannot run commands as root through "sudo -n" on ${host}: ${stderr || "the shell closed"}. ` +
-            "The user needs passwordless sudo (NOPASSWD) for sudo: true.",
-          false,
-        );
-      throw new ConnectError(`cannot start /bin/sh on ${host}: ${stderr || "the channel closed"}`, true);
+      const said = e instanceof CommandError ? `${e.stderr.trim()}\n${e.stdout.trim()}` : String(e);
+      throw shellStartFailed(host, sudo, said);
     }
     return shell;
   }

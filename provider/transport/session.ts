@@ -266,7 +266,12 @@ export class HostSession {
         const failure = classifyDialError(e as Error, this.conn);
         trace({ event: "dial-failed", host: this.label, attempt, ms: Date.now() - started, what: failure.what });
         if (!failure.retryable || attempt >= limit)
-          throw new ConnectError(dialFailedMessage(this.label, attempt, failure), false);
+          // Retries exhausted, whatever the cause, or no host answering: the impl says what to do (opErrors.ts).
+          throw new ConnectError(
+            dialFailedMessage(this.label, attempt, failure),
+            false,
+            failure.hostMayBeGone || failure.retryable,
+          );
         const delay = Math.min(200 * 2 ** attempt, 2_000);
         progress(retryLine(this.label, attempt, limit, failure, delay));
         await new Promise((r) => setTimeout(r, delay));

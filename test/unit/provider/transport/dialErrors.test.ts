@@ -1,5 +1,10 @@
 import { strict as assert } from "node:assert";
-import { classifyDialError, dialFailedMessage, retryLine } from "../../../../provider/transport/dialErrors";
+import {
+  classifyDialError,
+  dialFailedMessage,
+  hostGoneAdvice,
+  retryLine,
+} from "../../../../provider/transport/dialErrors";
 
 const KEY =
   "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ib2R5LXNlY3JldA==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -56,17 +61,20 @@ describe("transport/dialErrors: which connection failures are retried, and what 
     });
   }
 
-  it("says how to let go of a host that may be gone for good (never for a refused login)", () => {
-    const gone = dialFailedMessage(LABEL, 3, classifyDialError(socketError("ETIMEDOUT"), conn));
+  it("says what happened and what to check, but not how to let go of the host: that depends on the operation (impl/opErrors.ts)", () => {
+    const timedOut = classifyDialError(socketError("ETIMEDOUT"), conn);
+    const gone = dialFailedMessage(LABEL, 3, timedOut);
     assert.match(gone, /^cannot connect to ops@h\.example:2222 after 3 attempts: the last one timed out after 15 s/);
+    assert.doesNotMatch(gone, /gone for good|pulumi state delete/);
+    assert.equal(timedOut.hostMayBeGone, true);
     assert.match(
-      gone,
+      hostGoneAdvice(LABEL),
       /If ops@h\.example:2222 is gone for good.*`pulumi state delete '<urn>' --target-dependents --yes`.*`pulumi stack --show-urns`/,
     );
     const auth = Object.assign(new Error("All configured authentication methods failed"), {
       level: "client-authentication",
     });
-    assert.doesNotMatch(dialFailedMessage(LABEL, 1, classifyDialError(auth, conn)), /gone for good/);
+    assert.equal(classifyDialError(auth, conn).hostMayBeGone, false);
   });
 
   it("names the agent when no key or password is given, and says when there is nothing to log in with", () => {
