@@ -151,10 +151,26 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
   } catch (e) {
-    await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
+    // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.
+    try {
+      await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
+    } catch (u) {
+      throw withFailedCleanup(
+        e,
+        `removing the bridge again failed: ${(u as Error).message}; it is on ${remote.label} without being recorded, ` +
+          `remove it by hand: ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link del ${inputs.name}`,
+      );
+    }
     throw e;
   }
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
+}
+
+/** `e` (kept as it is: its class, retryable, hostMayBeGone) with what went wrong while cleaning up after it. */
+function withFailedCleanup(e: unknown, also: string): unknown {
+  if (!(e instanceof Error)) return new Error(`${String(e)}\n${also}.`);
+  e.message = `${e.message}\nAnd ${also}.`;
+  return e;
 }
 
 async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
