@@ -26,6 +26,7 @@ import {
 import { atProxy, type Caller, expectationFor, hopPath, rememberHostKey } from "./knownKeys";
 import { progress } from "./progress";
 import { type CommandResult, RemoteShell } from "./remoteShell";
+import { ShellNoAnswer, shellConnectionLost, shellStartFailed } from "./shellErrors";
 import { trace } from "./trace";
 
 // Below sshd's default MaxSessions (10), leaving room for a user's own sessions.
@@ -85,6 +86,8 @@ export class HostSession {
   private readonly waiters: Array<(shell: RemoteShell | undefined) => void> = [];
   /** Shells handed to a caller; a shell is idle when alive and not lent. */
   private readonly lent = new Set<RemoteShell>();
+  /** The connection each shell runs on: a caller gets a shell only of the current one, checked against it. */
+  private readonly openedOn = new WeakMap<RemoteShell, NodeSSH>();
   private maxShells = shellsPerHost();
 
   constructor(
@@ -144,6 +147,31 @@ export class HostSession {
     const presented = this.presented;
     if (!presented) throw new ConnectError(`${this.label} presented no host key`, true);
     return presented;
+  }
+
+  /**
+   * Throws the mismatch when the current connection (at each hop) presented a
+   * key this caller does not accept. No dial: for a shell already open on it.
+   */
+  private checkPresented(caller: Caller): void {
+    const viaProxy = atProxy(caller);
+    if (this.proxy && viaProxy) this.proxy.checkPresented(viaProxy);
+    const presented = this.presented;
+    if (!presented) throw new ConnectError(`${this.label} presented no host key`, true);
+    const expected = expectationFor(caller.conn, caller.recorded);
+    if (expected && !expectationMet(expected, presented)) throw this.mismatch(caller, expected, presented);
+  }
+
+  /**
+   * Whether `shell` may run this caller's commands: alive, on the current
+   * connection, whose handshake presented keys the caller accepts (else the
+   * mismatch is thrown). The connection may have been replaced, by another
+   * caller's dial, since this caller's own check.
+   */
+  private usable(shell: RemoteShell, caller: Caller): boolean {
+    if (!shell.alive || !this.ssh || this.openedOn.get(shell) !== this.ssh) return false;
+    this.checkPresented(caller);
+    return true;
   }
 
   private mismatch(caller: Caller, expected: Expectation, presented: HostKey): HostKeyMismatchError {
@@ -307,6 +335,8 @@ export class HostSession {
     client.on("close", () => {
       if (this.ssh === ssh) this.ssh = undefined;
       for (const shell of this.shells.splice(0)) shell.close();
+      // Every waiter looks again (and is checked against the next connection): one per dead shell would leave some asleep.
+      for (const waiter of this.waiters.splice(0)) waiter(undefined);
     });
     this.ssh = ssh;
     trace({ event: "handshake", host: this.label, ms: Date.now() - started });
@@ -316,36 +346,69 @@ export class HostSession {
     for (;;) {
       const idle = this.shells.find((s) => s.alive && !this.lent.has(s));
       if (idle) {
-        this.lent.add(idle);
-        return idle;
+        if (this.usable(idle, caller)) {
+          this.lent.add(idle);
+          return idle;
+        }
+        // A shell of a connection that is gone: never reused.
+        idle.close();
+        this.shells.splice(this.shells.indexOf(idle), 1);
+        continue;
       }
       if (this.shells.filter((s) => s.alive).length + this.opening < this.maxShells) {
         this.opening++;
+        let ssh: NodeSSH | undefined;
+        let opened = false;
         try {
           await this.ensureConnected(caller);
-          const shell = await RemoteShell.open(this.ssh?.connection as Client, this.label, this.conn.sudo ?? false);
+          ssh = this.ssh;
+          // Dropped again since the check: dial (and check) again.
+          if (!ssh?.connection) continue;
+          const shell = await RemoteShell.open(ssh.connection as Client, this.label, this.conn.sudo ?? false);
+          this.openedOn.set(shell, ssh);
+          if (this.ssh !== ssh) {
+            shell.close();
+            throw new ShellNoAnswer(this.label);
+          }
           this.shells.push(shell);
           this.lent.add(shell);
+          opened = true;
           trace({ event: "shell-open", host: this.label, shells: this.shells.filter((s) => s.alive).length });
           return shell;
         } catch (e) {
+          // A mismatch stays a mismatch (never retried), whichever check found it.
+          if (e instanceof HostKeyMismatchError || e instanceof CommandError || e instanceof ConnectError) throw e;
           const err = e as Error;
+          // The connection died (or went silent) under the shell: as a dial that timed out, not a login problem.
+          if (ssh && (this.ssh !== ssh || (e instanceof ShellNoAnswer && e.timeoutMs !== undefined)))
+            throw shellConnectionLost(this.label, this.conn, caller.field, err.message);
+          if (e instanceof ShellNoAnswer) throw shellStartFailed(this.label, this.conn.sudo ?? false, "");
           // sshd refused another session (MaxSessions): live with the shells we have.
           if (/open failure|administratively prohibited/i.test(err.message) && this.shells.some((s) => s.alive)) {
             this.maxShells = Math.max(1, this.shells.filter((s) => s.alive).length);
             continue;
           }
-          throw err instanceof CommandError || err instanceof ConnectError
-            ? err
-            : new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
+          throw new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
         } finally {
           this.opening--;
+          // A place that stays free: a waiter may open a shell there (else it sleeps until some release).
+          if (!opened) this.waiters.shift()?.(undefined);
         }
       }
       // Woken with a shell already lent to us, or with nothing: then look again.
       const got = await new Promise<RemoteShell | undefined>((resolve) => this.waiters.push(resolve));
-      if (got?.alive) return got;
-      if (got) this.lent.delete(got);
+      if (!got) continue;
+      let fits: boolean;
+      try {
+        fits = this.usable(got, caller);
+      } catch (e) {
+        // Not ours to use: the next waiter may accept it.
+        this.release(got);
+        throw e;
+      }
+      if (fits) return got;
+      got.close();
+      this.release(got);
     }
   }
 

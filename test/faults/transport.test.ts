@@ -399,4 +399,72 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
       closeAllRemotes();
     }
   });
+
+  /** Kills the lab sshd's session processes: every connection to the lab drops at once. */
+  const dropAllConnections = () =>
+    lab().exec([
+      "sh",
+      "-c",
+      'for p in $(pgrep -f "^sshd: root"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && kill -9 $p; done; true',
+    ]);
+  const settled = <T>(p: Promise<T>): Promise<T | Error> => p.catch((e: Error) => e);
+
+  it("gives a caller waiting for a shell a mismatch, not the shell of a connection another caller redialed to a key it does not accept", async () => {
+    const pinned = lab().connection.hostKey;
+    const p = await openRemote({ ...conn(), hostKey: pinned });
+    await p.run("true");
+    const rotated = await lab().rotateHostKey();
+    // Q's state records the new key: it dials a connection of its own, and the stack now knows both keys.
+    const q = await openRemote(conn(), { [endpoint()]: rotated });
+    await q.run("true");
+    // 4 commands hold P's 4 shells, 8 wait for one.
+    const ps = Array.from({ length: 12 }, (_, i) => settled(p.run(i < 4 ? "sleep 2" : `echo p${i}`)));
+    await new Promise((r) => setTimeout(r, 500));
+    await dropAllConnections();
+    await new Promise((r) => setTimeout(r, 200));
+    // U (no pin, no state) accepts the stack's keys: the shared connection is redialed and presents the new one.
+    const u = await openRemote(conn());
+    await Promise.all(Array.from({ length: 4 }, () => u.run("true")));
+    const results = await Promise.all(ps);
+    const shown = results.map(
+      (r, i) => `p${i}: ${r instanceof Error ? `${r.name}: ${r.message.split("\n")[0]}` : "OK"}`,
+    );
+    for (const [i, r] of results.entries()) {
+      if (i < 4) assert.ok(r instanceof CommandError && r.code === null, shown.join("\n"));
+      else assert.ok(r instanceof HostKeyMismatchError, shown.join("\n"));
+    }
+  });
+
+  it("reports a host key mismatch met while opening a shell as the mismatch (never retryable, never 'cannot open a shell')", async () => {
+    process.env.PULUMI_NETNS_SHELLS_PER_HOST = "1";
+    try {
+      const p = await openRemote({ ...conn(), hostKey: lab().connection.hostKey });
+      await p.run("true");
+      await lab().rotateHostKey();
+      const busy = settled(p.run("sleep 2"));
+      const queued = settled(p.run("echo queued"));
+      await new Promise((r) => setTimeout(r, 500));
+      await dropAllConnections();
+      const [, got] = await Promise.all([busy, queued]);
+      assert.ok(got instanceof HostKeyMismatchError, String(got));
+    } finally {
+      delete process.env.PULUMI_NETNS_SHELLS_PER_HOST;
+    }
+  });
+
+  it("reports a connection that goes silent while a shell opens as a host that may be gone, naming connection.host and port", async () => {
+    const rule = ["INPUT", "-p", "tcp", "--dport", String(lab().connection.port), "-j", "DROP"];
+    const remote = await openRemote(conn());
+    await lab().exec(["iptables", "-I", ...rule]);
+    try {
+      const got = await settled(remote.run("true"));
+      assert.ok(got instanceof ConnectError, String(got));
+      assert.equal(got.hostMayBeGone, true, got.message);
+      assert.match(got.message, /connection\.host/);
+      assert.match(got.message, /port 22/);
+      assert.doesNotMatch(got.message, /login shell/);
+    } finally {
+      await lab().exec(["iptables", "-D", ...rule]);
+    }
+  });
 });
