@@ -27,6 +27,8 @@ export interface NetworkSpec {
   /** MASQUERADE + forwarding + a default route in each namespace (default true). */
   outboundNat?: boolean;
   portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
+  /** Networks (CIDRs) let in from the host's other IsolatedNetworks, which are otherwise kept out. */
+  allowFrom?: string[];
 }
 
 export interface NamespacePlan {
@@ -58,6 +60,7 @@ export interface NetworkPlan {
   namespaces: NamespacePlan[];
   outboundNat: boolean;
   portForwards: PortForwardPlan[];
+  allowFrom: string[];
 }
 
 export class PlanError extends Error {
@@ -97,6 +100,7 @@ const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {
   namespaces: true,
   outboundNat: true,
   portForwards: true,
+  allowFrom: true,
 };
 const NAMESPACE_FIELDS: Record<keyof NetworkSpec["namespaces"][number], true> = {
   name: true,
@@ -234,6 +238,9 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
         toAddress: target.address ?? "",
       });
   }
+  const allowFrom = spec.allowFrom ?? [];
+  if (!Array.isArray(allowFrom)) problems.push(`allowFrom: ${show(allowFrom)} is not a list of CIDRs`);
+  else for (const [i, cidr] of allowFrom.entries()) reason(`allowFrom[${i}]`, ipv4Network(cidr));
   if (problems.length) throw new PlanError(problems);
 
   const gatewayText = toAddress(gateway);
@@ -246,5 +253,6 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
     namespaces: [...planned.values()].map((p) => ({ ...(p as NamespacePlan), cidr: `${p.address}/${prefixLength}` })),
     outboundNat: spec.outboundNat ?? true,
     portForwards: portForwards.map((pf) => ({ ...pf, toAddress: planned.get(pf.namespace)?.address ?? pf.toAddress })),
+    allowFrom: [...allowFrom],
   };
 }

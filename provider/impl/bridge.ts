@@ -11,6 +11,7 @@ import {
   parseLink,
   printLink,
   sameAddresses,
+  setGroup,
   setMtu,
   setUp,
   showLink,
@@ -19,6 +20,7 @@ import { at } from "../kernel/namespace";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { refuseAddressCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
@@ -55,6 +57,8 @@ function stableMac(): string {
 function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, changeMtu: boolean): IpArgs[] {
   const changes: IpArgs[] = [];
   if (changeMtu && inputs.mtu !== undefined) changes.push(setMtu(inputs.name, inputs.mtu));
+  if (inputs.group !== undefined && inputs.group !== (current?.group ?? 0))
+    changes.push(setGroup(inputs.name, inputs.group));
   changes.push(...addressChanges(inputs.name, current?.addresses ?? [], inputs.addresses));
   if (inputs.up !== (current?.up ?? false)) changes.push(setUp(inputs.name, inputs.up));
   return changes;
@@ -103,6 +107,7 @@ const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.
 
 export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  await refuseAddressCollisions(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
@@ -172,6 +177,7 @@ export async function update(
     mtu: olds.mtu ?? -1,
     up: olds.up,
     addresses: olds.addresses,
+    group: olds.group ?? 0,
   };
   await configure(remote, news, current, news.mtu !== olds.mtu);
   if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
