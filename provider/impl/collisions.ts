@@ -26,7 +26,7 @@ export async function refuseAddressCollisions(
   if (problems.length)
     throw new Error(
       `${what}: ${problems.join("; ")} (on ${remote.label}${namespace ? `, namespace ${namespace}` : ""}). ` +
-        "Nothing was changed. Choose a subnet the host does not use, or remove the other network first.",
+        "Nothing was changed. Choose addresses the host does not use, or remove the other network first.",
     );
 }
 
@@ -36,11 +36,12 @@ export async function refuseForwardCollisions(
   what: string,
   forwards: Array<{ protocol: string; hostPort: number; inInterface?: string; to?: string }>,
   namespace?: string,
+  ownNetworks: string[] = [],
 ): Promise<void> {
   if (forwards.length === 0) return;
   const [natText] = await readAll(remote, [at(namespace).exec("iptables-save", "-t", "nat")]);
   const problems = forwards.flatMap((f) =>
-    forwardCollisions(f.protocol, f.hostPort, f.inInterface, natText).map(
+    forwardCollisions(f.protocol, f.hostPort, f.inInterface, natText, ownNetworks).map(
       (rule) =>
         `${f.protocol} port ${f.hostPort}${f.to ? ` (to ${f.to})` : ""} is already forwarded by the host's rule ${rule}`,
     ),

@@ -34,6 +34,9 @@ export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dyn
       const [protocol, port] = key.split("/");
       return { protocol, hostPort: Number(port) };
     }),
+    undefined,
+    // A stack made before this check already has its forwards: those into its own subnet are not collisions.
+    inputs.bridgeAddresses,
   );
   const state = await createRuleSet(remote, "isol", undefined, rulesOf(inputs), []);
   const outs: NetworkIsolationOutputs = {

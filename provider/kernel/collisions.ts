@@ -85,14 +85,18 @@ export function addressCollisions(device: string, addresses: string[], addrText:
  * absent: any): a DNAT rule of any nat chain but POSTROUTING (ours, Docker's,
  * anyone's) already takes that port. A rule matching first would make ours
  * never match. Each names the rule as iptables-save prints it and its owner comment.
+ * A rule forwarding into `ownNetworks` is the network's own (made before it
+ * had this check): a network overlapping ours on another bridge is refused anyway.
  */
 export function forwardCollisions(
   protocol: string,
   hostPort: number,
   inInterface: string | undefined,
   natSaveText: string,
+  ownNetworks: string[] = [],
 ): string[] {
   const problems: string[] = [];
+  const owners = new Set<string>();
   let table = "";
   for (const line of natSaveText.split("\n")) {
     if (line.startsWith("*")) table = line.slice(1).trim();
@@ -108,7 +112,12 @@ export function forwardCollisions(
     if (!dport || !portIn(hostPort, dport)) continue;
     const theirIn = after("-i");
     if (inInterface && theirIn && theirIn !== inInterface) continue;
+    const to = after("--to-destination")?.split(":")[0];
+    if (to && ipaddr.IPv4.isValid(to) && ownNetworks.some((n) => overlaps(`${to}/32`, n))) continue;
     const owner = line.match(/--comment "?([^"\s]+)"?/)?.[1];
+    // One rule per owner is enough to name it (a PortForward has one in PREROUTING and one in OUTPUT).
+    if (owner && owners.has(owner)) continue;
+    if (owner) owners.add(owner);
     problems.push(`${line.trim()} (owner: ${owner ?? "no owner comment: not made by pulumi-netns"})`);
   }
   return problems;

@@ -51,6 +51,9 @@ describe("kernel/collisions: addresses", () => {
   });
 });
 
+const OUTPUT_RULE =
+  '-A OUTPUT -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment --comment "pulumi-netns/pfwd/0a1b2c3d/ipfw=0,tnat=0" -j DNAT --to-destination 192.168.15.2:80';
+
 describe("kernel/collisions: host ports", () => {
   const NAT = [
     "*nat",
@@ -63,12 +66,19 @@ describe("kernel/collisions: host ports", () => {
   ].join("\n");
 
   it("a port another DNAT rule takes is refused naming that rule's owner comment", () => {
-    const [p] = forwardCollisions("tcp", 8080, undefined, NAT);
+    const all = forwardCollisions("tcp", 8080, undefined, NAT.replace("COMMIT", `${OUTPUT_RULE}\nCOMMIT`));
+    assert.equal(all.length, 1, "one owner is named once, not once per chain");
+    const [p] = all;
     assert.match(p, /--dport 8080 .*\(owner: pulumi-netns\/pfwd\/0a1b2c3d\/ipfw=0,tnat=0\)$/);
   });
 
   it("anyone's rule counts, in any nat chain and in port ranges; its lack of an owner is said", () => {
     assert.match(forwardCollisions("tcp", 9005, undefined, NAT)[0], /^-A DOCKER .*not made by pulumi-netns/);
+  });
+
+  it("a forward into the network's own subnet is its own (a stack made before the check), not a collision", () => {
+    assert.deepEqual(forwardCollisions("tcp", 8080, undefined, NAT, ["192.168.15.5/24"]), []);
+    assert.equal(forwardCollisions("tcp", 8080, undefined, NAT, ["10.31.0.1/24"]).length, 1);
   });
 
   it("another protocol, another port, another in-interface or POSTROUTING are no collision", () => {
