@@ -226,6 +226,12 @@ function listOf(rule: (v: unknown) => string | undefined) {
   };
 }
 
+/** A list field: absent is none; the same items in the same order are no change. */
+const list = (rule: (v: unknown) => string | undefined) =>
+  checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(rule))
+    .default([])
+    .comparedBy((a, b) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []));
+
 const hostPortKey = (v: unknown) =>
   typeof v === "string" && /^(tcp|udp)\/[0-9]{1,5}$/.test(v) && !port(Number(v.split("/")[1]))
     ? undefined
@@ -241,11 +247,11 @@ export const NETWORK_ISOLATION = schema(
     /** The network's bridge (it need not exist yet). */
     bridge: field<string>(interfaceName).required().replaceOnChange(),
     /** Sources (CIDRs) let in from other networks. */
-    allowFrom: checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(ipv4Network)).default([]),
+    allowFrom: list(ipv4Network),
     /** Addresses the bridge will carry, checked at create against the host's interfaces and routes. */
-    bridgeAddresses: checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(ipv4Interface)).default([]),
+    bridgeAddresses: list(ipv4Interface),
     /** Host ports the network will forward ("tcp/8080"), checked at create against the host's DNAT rules. */
-    hostPorts: checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(hostPortKey)).default([]),
+    hostPorts: list(hostPortKey),
   },
   { ...ruleSetOutputs },
 );

@@ -6,7 +6,7 @@ import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { lessonSpec } from "../support/lessonSpec";
 import { CLIENT, SERVER, waitListening } from "../support/tcp";
 import { HEADER } from "./programs";
-import { labConfig, ok, ping } from "./support";
+import { changes, labConfig, ok, ping } from "./support";
 
 /**
  * Issue #10 items 4 and 5, through the real engine on one lab host: two
@@ -64,6 +64,9 @@ describe("IsolatedNetwork isolation and collisions: stacks sharing one lab host 
     const second = newStack("isol-second", networkProgram(SECOND));
     ok(await first.up(), log);
     ok(await second.up(), log);
+    const again = await first.up();
+    ok(again, log);
+    assert.equal(changes(again), 0, `a second up changed something: ${JSON.stringify(again.steps)}`);
 
     assert.notEqual((await ping(lab, alpha, "red")).code, 0, "red -> alpha must be dropped");
     assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red must be dropped");
