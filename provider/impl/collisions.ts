@@ -1,4 +1,5 @@
 import { addressCollisions, forwardCollisions } from "../kernel/collisions";
+import { saveScript } from "../kernel/iptables";
 import { at } from "../kernel/namespace";
 import type { Remote } from "../transport";
 import { readAll } from "./executor";
@@ -39,7 +40,8 @@ export async function refuseForwardCollisions(
   ownNetworks: string[] = [],
 ): Promise<void> {
   if (forwards.length === 0) return;
-  const [natText] = await readAll(remote, [at(namespace).exec("iptables-save", "-t", "nat")]);
+  // The whole dump: it lists only tables that exist, where `-t nat` could bring one into existence.
+  const [natText] = await readAll(remote, [saveScript(namespace)]);
   const problems = forwards.flatMap((f) =>
     forwardCollisions(f.protocol, f.hostPort, f.inInterface, natText, ownNetworks).map(
       (rule) =>
