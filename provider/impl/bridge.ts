@@ -11,6 +11,7 @@ import {
   parseLink,
   printLink,
   sameAddresses,
+  setGroup,
   setMtu,
   setUp,
   showLink,
@@ -21,6 +22,7 @@ import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
+import { refuseAddressCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { forNew, onStored, onStoredUpdate } from "./opErrors";
@@ -58,6 +60,8 @@ function stableMac(): string {
 function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, changeMtu: boolean): IpArgs[] {
   const changes: IpArgs[] = [];
   if (changeMtu && inputs.mtu !== undefined) changes.push(setMtu(inputs.name, inputs.mtu));
+  if (inputs.group !== undefined && inputs.group !== (current?.group ?? 0))
+    changes.push(setGroup(inputs.name, inputs.group));
   changes.push(...addressChanges(inputs.name, current?.addresses ?? [], inputs.addresses));
   if (inputs.up !== (current?.up ?? false)) changes.push(setUp(inputs.name, inputs.up));
   return changes;
@@ -106,6 +110,7 @@ const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.
 
 async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  await refuseAddressCollisions(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
   // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
   const ruleId = randomBytes(4).toString("hex");
   const mark = setMark(inputs.name, markOf("bridge", ruleId));
@@ -191,6 +196,7 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
     mtu: olds.mtu ?? -1,
     up: olds.up,
     addresses: olds.addresses,
+    group: olds.group ?? 0,
   };
   await configure(remote, news, current, news.mtu !== olds.mtu);
   if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);

@@ -3,6 +3,7 @@ import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
+import { refuseForwardCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { forNew } from "./opErrors";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
@@ -76,6 +77,13 @@ const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", 
 
 async function createRules(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  const forward = { ...inputs, to: `${inputs.toAddress}:${inputs.toPort}` };
+  await refuseForwardCollisions(
+    remote,
+    `PortForward of ${inputs.protocol} port ${inputs.hostPort}`,
+    [forward],
+    inputs.namespace,
+  );
   const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
   const outs: PortForwardOutputs = {
     ...inputs,
