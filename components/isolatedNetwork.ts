@@ -1,8 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "../provider/connection";
+import { ISOLATION_GROUP } from "../provider/kernel/isolation";
 import { Bridge } from "../provider/resources/bridge";
 import { MasqueradeRule } from "../provider/resources/masqueradeRule";
 import { Namespace } from "../provider/resources/namespace";
+import { NetworkIsolation } from "../provider/resources/networkIsolation";
 import { PortForward } from "../provider/resources/portForward";
 import { Probe } from "../provider/resources/probe";
 import { Route } from "../provider/resources/route";
@@ -48,10 +50,23 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     const connection = args.connection;
     const child = { parent: this };
 
+    // First: the host is checked for collisions before anything is made, and
+    // the network is kept apart from the host's other IsolatedNetworks.
+    const isolation = new NetworkIsolation(
+      `${name}-isolation`,
+      {
+        connection,
+        bridge: plan.bridge,
+        allowFrom: plan.allowFrom,
+        bridgeAddresses: [plan.gatewayCidr],
+        hostPorts: plan.portForwards.map((pf) => `${pf.protocol}/${pf.hostPort}`),
+      },
+      child,
+    );
     const bridge = new Bridge(
       `${name}-${plan.bridge}`,
-      { connection, name: plan.bridge, addresses: [plan.gatewayCidr] },
-      child,
+      { connection, name: plan.bridge, addresses: [plan.gatewayCidr], group: ISOLATION_GROUP },
+      { ...child, dependsOn: [isolation] },
     );
     const cables = new Map<string, VethPair>();
     const namespaces = new Map<string, Namespace>();
@@ -60,7 +75,11 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     // than deleting each link (a link delete waits for an RCU grace period).
     const livesIn = (ns: string) => ({ ...child, deletedWith: namespaces.get(ns) });
     for (const ns of plan.namespaces) {
-      const namespace = new Namespace(`${name}-${ns.name}`, { connection, name: ns.name }, child);
+      const namespace = new Namespace(
+        `${name}-${ns.name}`,
+        { connection, name: ns.name },
+        { ...child, dependsOn: [bridge] },
+      );
       namespaces.set(ns.name, namespace);
       cables.set(
         ns.name,

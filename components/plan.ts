@@ -29,6 +29,8 @@ export interface NetworkSpec {
   portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
   /** Add Probes (./verify): every namespace to the gateway and to each other, each port forward from the host (default false). */
   verify?: boolean;
+  /** Networks (CIDRs) let in from the host's other IsolatedNetworks, which are otherwise kept out. */
+  allowFrom?: string[];
 }
 
 export interface NamespacePlan {
@@ -60,6 +62,7 @@ export interface NetworkPlan {
   namespaces: NamespacePlan[];
   outboundNat: boolean;
   portForwards: PortForwardPlan[];
+  allowFrom: string[];
 }
 
 export class PlanError extends Error {
@@ -100,6 +103,7 @@ const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {
   outboundNat: true,
   portForwards: true,
   verify: true,
+  allowFrom: true,
 };
 const NAMESPACE_FIELDS: Record<keyof NetworkSpec["namespaces"][number], true> = {
   name: true,
@@ -237,6 +241,9 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
         toAddress: target.address ?? "",
       });
   }
+  const allowFrom = spec.allowFrom ?? [];
+  if (!Array.isArray(allowFrom)) problems.push(`allowFrom: ${show(allowFrom)} is not a list of CIDRs`);
+  else for (const [i, cidr] of allowFrom.entries()) reason(`allowFrom[${i}]`, ipv4Network(cidr));
   if (problems.length) throw new PlanError(problems);
 
   const gatewayText = toAddress(gateway);
@@ -249,5 +256,6 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
     namespaces: [...planned.values()].map((p) => ({ ...(p as NamespacePlan), cidr: `${p.address}/${prefixLength}` })),
     outboundNat: spec.outboundNat ?? true,
     portForwards: portForwards.map((pf) => ({ ...pf, toAddress: planned.get(pf.namespace)?.address ?? pf.toAddress })),
+    allowFrom: [...allowFrom],
   };
 }

@@ -134,6 +134,8 @@ export const BRIDGE = schema(
     up: field<boolean>(boolean).default(true),
     /** Take over a bridge that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
+    /** Interface group (`ip link set dev X group N`); IsolatedNetwork's bridges share one, see kernel/isolation.ts. */
+    group: field<number>(integerIn(0, 2 ** 31 - 1)),
   },
   {
     mac: output<string>(),
@@ -246,4 +248,43 @@ export const PROBE = schema(
     /** What the check saw, in words. */
     seen: stateOnly<string>(),
   },
+);
+
+/** A list of the given rule's values (absent: none). */
+function listOf(rule: (v: unknown) => string | undefined) {
+  return (checker: Checker, property: string, value: unknown) => {
+    checker.field(property, value, (v) => (Array.isArray(v) ? undefined : `${show(v)} is not a list`));
+    if (!Array.isArray(value)) return;
+    for (const [i, v] of value.entries()) checker.field(`${property}[${i}]`, v, rule, true);
+  };
+}
+
+/** A list field: absent is none; the same items in the same order are no change. */
+const list = (rule: (v: unknown) => string | undefined) =>
+  checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(rule))
+    .default([])
+    .comparedBy((a, b) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []));
+
+const hostPortKey = (v: unknown) =>
+  typeof v === "string" && /^(tcp|udp)\/[0-9]{1,5}$/.test(v) && !port(Number(v.split("/")[1]))
+    ? undefined
+    : `${show(v)} is not "tcp/<port>" or "udp/<port>"`;
+
+/**
+ * IsolatedNetwork's first resource (not exported): checks the host for
+ * collisions before anything of the network is made, then keeps the network
+ * apart from the host's other IsolatedNetworks (kernel/isolation.ts).
+ */
+export const NETWORK_ISOLATION = schema(
+  {
+    /** The network's bridge (it need not exist yet). */
+    bridge: field<string>(interfaceName).required().replaceOnChange(),
+    /** Sources (CIDRs) let in from other networks. */
+    allowFrom: list(ipv4Network),
+    /** Addresses the bridge will carry, checked at create against the host's interfaces and routes. */
+    bridgeAddresses: list(ipv4Interface),
+    /** Host ports the network will forward ("tcp/8080"), checked at create against the host's DNAT rules. */
+    hostPorts: list(hostPortKey),
+  },
+  { ...ruleSetOutputs },
 );

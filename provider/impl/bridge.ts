@@ -11,6 +11,7 @@ import {
   parseLink,
   printLink,
   sameAddresses,
+  setGroup,
   setMtu,
   setUp,
   showLink,
@@ -21,8 +22,10 @@ import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
+import { refuseAddressCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -57,6 +60,8 @@ function stableMac(): string {
 function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, changeMtu: boolean): IpArgs[] {
   const changes: IpArgs[] = [];
   if (changeMtu && inputs.mtu !== undefined) changes.push(setMtu(inputs.name, inputs.mtu));
+  if (inputs.group !== undefined && inputs.group !== (current?.group ?? 0))
+    changes.push(setGroup(inputs.name, inputs.group));
   changes.push(...addressChanges(inputs.name, current?.addresses ?? [], inputs.addresses));
   if (inputs.up !== (current?.up ?? false)) changes.push(setUp(inputs.name, inputs.up));
   return changes;
@@ -103,8 +108,9 @@ function outputs(
 const idOf = (i: BridgeInputs) => `bridge/${i.namespace ?? ""}/${i.name}@${endpoint(i.connection)}`;
 const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
 
-export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  await refuseAddressCollisions(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
   // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
   const ruleId = randomBytes(4).toString("hex");
   const mark = setMark(inputs.name, markOf("bridge", ruleId));
@@ -150,13 +156,29 @@ export async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.Creat
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
   } catch (e) {
-    await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
+    // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.
+    try {
+      await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))]));
+    } catch (u) {
+      throw withFailedCleanup(
+        e,
+        `removing the bridge again failed: ${(u as Error).message}; it is on ${remote.label} without being recorded, ` +
+          `remove it by hand: ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link del ${inputs.name}`,
+      );
+    }
     throw e;
   }
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
 }
 
-export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
+/** `e` (kept as it is: its class, retryable, hostMayBeGone) with what went wrong while cleaning up after it. */
+function withFailedCleanup(e: unknown, also: string): unknown {
+  if (!(e instanceof Error)) return new Error(`${String(e)}\n${also}.`);
+  e.message = `${e.message}\nAnd ${also}.`;
+  return e;
+}
+
+async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readBridge(remote, props);
   if (!state || !ours(state, props)) return {}; // a bridge under this name that is not ours: ours is gone
@@ -165,11 +187,7 @@ export async function read(id: string, props: BridgeOutputs): Promise<pulumi.dyn
   return { id, props: plain({ ...outs, missingRules: seen.missing }) };
 }
 
-export async function update(
-  _id: string,
-  olds: BridgeOutputs,
-  news: BridgeInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
+async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const current: LinkState = {
     ifname: olds.name,
@@ -178,6 +196,7 @@ export async function update(
     mtu: olds.mtu ?? -1,
     up: olds.up,
     addresses: olds.addresses,
+    group: olds.group ?? 0,
   };
   await configure(remote, news, current, news.mtu !== olds.mtu);
   if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
@@ -197,7 +216,7 @@ function ours(found: LinkState, props: BridgeOutputs): boolean {
  * bridge if it is ours: its mark, or the ifindex and MAC recorded (state from
  * before marks). Another interface under the name is left, and the delete says so.
  */
-export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
+async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
   const [text] = await readAll(remote, [printLink(at(props.namespace), props.name)]);
@@ -211,4 +230,19 @@ export async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
 }
 
-export const provider: ProviderOf<typeof BRIDGE> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof BRIDGE> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

@@ -5,6 +5,7 @@ import type { SysctlKey } from "../kernel/sysctl";
 import { MASQUERADE_RULE } from "../resourceSchemas";
 import { show } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
+import { forNew } from "./opErrors";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -39,7 +40,7 @@ export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
 
 const sysctlsOf = (i: MasqueradeRuleInputs): SysctlKey[] => (i.enableIpForward ? ["ipfw"] : []);
 
-export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynamic.CreateResult> {
+async function createRules(inputs: MasqueradeRuleInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const state = await createRuleSet(remote, "masq", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
   const outs: MasqueradeRuleOutputs = {
@@ -52,6 +53,7 @@ export async function create(inputs: MasqueradeRuleInputs): Promise<pulumi.dynam
   return { id: `masquerade/${state.ruleId}@${endpoint(inputs.connection)}`, outs: plain(outs) };
 }
 
+export const create = forNew(createRules);
 export const { read, update, remove } = ruleSetResource<MasqueradeRuleInputs, MasqueradeRuleOutputs>(
   rulesOf,
   sysctlsOf,

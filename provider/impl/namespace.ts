@@ -22,6 +22,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
@@ -34,7 +35,7 @@ function idOf(inputs: NamespaceInputs): string {
 // A name is unique on its host: the old namespace must go before the new one can exist.
 export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true });
 
-export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const mark = markOf("netns", randomBytes(4).toString("hex"));
   let adopted = false;
@@ -66,14 +67,14 @@ export async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.Cr
   return { id: idOf(inputs), outs: plain(outs) };
 }
 
-export async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await observe(remote, props.name);
   if (!state.exists) return {};
   return { id, props: plain({ ...props, loopbackUp: state.loopbackUp }) };
 }
 
-export async function update(
+async function update(
   _id: string,
   olds: NamespaceOutputs,
   news: NamespaceInputs,
@@ -95,7 +96,7 @@ export async function update(
  * deleted behind the program's back, someone made a new one) is left, and the
  * delete says so. State from before marks has none: deleted as before.
  */
-export async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
+async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.mark !== undefined) {
     const found = await observe(remote, props.name);
@@ -134,4 +135,19 @@ export async function deleteNamespaceWithPeers(remote: Remote, name: string): Pr
   return deletion;
 }
 
-export const provider: ProviderOf<typeof NAMESPACE> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof NAMESPACE> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

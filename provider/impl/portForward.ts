@@ -3,7 +3,9 @@ import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
+import { refuseForwardCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
+import { forNew } from "./opErrors";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -73,8 +75,15 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
 
-export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
+async function createRules(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  const forward = { ...inputs, to: `${inputs.toAddress}:${inputs.toPort}` };
+  await refuseForwardCollisions(
+    remote,
+    `PortForward of ${inputs.protocol} port ${inputs.hostPort}`,
+    [forward],
+    inputs.namespace,
+  );
   const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
   const outs: PortForwardOutputs = {
     ...inputs,
@@ -89,6 +98,7 @@ export async function create(inputs: PortForwardInputs): Promise<pulumi.dynamic.
   };
 }
 
+export const create = forNew(createRules);
 export const { read, update, remove } = ruleSetResource<PortForwardInputs, PortForwardOutputs>(
   rulesOf,
   sysctlsOf,

@@ -18,6 +18,7 @@ import { CommandError, type Remote } from "../transport";
 import { show } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type RouteInputs = InputsOf<typeof ROUTE>;
@@ -57,7 +58,7 @@ const idOf = (i: RouteInputs) =>
   `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
 const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
 
-export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   let shown: string;
   try {
@@ -79,14 +80,14 @@ export async function create(inputs: RouteInputs): Promise<pulumi.dynamic.Create
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state)) };
 }
 
-export async function read(id: string, props: RouteOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: RouteOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readRoute(remote, props);
   if (!state) return {};
   return { id, props: plain(outputs(props, remote, state, props.knownHostKeys)) };
 }
 
-export async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.UpdateResult> {
+async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   if ((olds.metric ?? 0) !== (news.metric ?? 0)) {
     // The metric is part of the route's identity: add the new route, then remove the old one.
@@ -101,7 +102,7 @@ export async function update(_id: string, olds: RouteOutputs, news: RouteInputs)
   return { outs: plain(outputs(news, remote, state, olds.knownHostKeys)) };
 }
 
-export async function remove(_id: string, props: RouteOutputs): Promise<void> {
+async function remove(_id: string, props: RouteOutputs): Promise<void> {
   const remote = await remoteFor(props);
   const [left] = await runScript(remote, sequence(deleteRoute(props)));
   if (parseRoute(left, props))
@@ -110,4 +111,19 @@ export async function remove(_id: string, props: RouteOutputs): Promise<void> {
     );
 }
 
-export const provider: ProviderOf<typeof ROUTE> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof ROUTE> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

@@ -18,6 +18,7 @@ import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from
 import { CommandError, type Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
 import { type Making, readAll, runScript } from "./executor";
+import { onStored, onStoredUpdate } from "./opErrors";
 import type { BaseOutputs } from "./types";
 
 /**
@@ -205,7 +206,7 @@ export function ruleSetResource<
   I extends { connection: BaseOutputs["connection"]; namespace?: string },
   O extends I & RuleResourceOutputs,
 >(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag: string) {
-  return {
+  const ops = {
     async read(id: string, props: O): Promise<{ id?: string; props?: O }> {
       const remote = await remoteFor(props);
       const rules = rulesOf(props);
@@ -237,4 +238,6 @@ export function ruleSetResource<
       await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
     },
   };
+  // Each failure says what to do for its operation, once (opErrors.ts).
+  return { read: onStored(ops.read), update: onStoredUpdate(ops.update), remove: onStored(ops.remove) };
 }

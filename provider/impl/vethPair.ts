@@ -31,6 +31,7 @@ import { progress } from "../transport/progress";
 import { isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { forNew, onStored, onStoredUpdate } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
@@ -160,7 +161,7 @@ function idOf(inputs: VethPairInputs): string {
   return `veth/${end(inputs.a)}~${end(inputs.b)}@${endpoint(inputs.connection)}`;
 }
 
-export async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const { a, b } = inputs;
   if (inputs.adopt) {
@@ -210,7 +211,7 @@ function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
   return state;
 }
 
-export async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
+async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const [sa, sb] = await readEnds(remote, props.a, props.b);
   if (!sa || !sb) return {};
@@ -225,11 +226,7 @@ export async function read(id: string, props: VethPairOutputs): Promise<pulumi.d
   };
 }
 
-export async function update(
-  _id: string,
-  olds: VethPairOutputs,
-  news: VethPairInputs,
-): Promise<pulumi.dynamic.UpdateResult> {
+async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const asState = (o: VethEndOutput, m: number | undefined): LinkState => ({
     ifname: o.name,
@@ -294,7 +291,7 @@ async function tellRoutesLost(remote: Remote, ends: InterfaceEnd[], before: Rout
     );
 }
 
-export async function remove(_id: string, props: VethPairOutputs): Promise<void> {
+async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
   // The routes over the ends, read first, go with them: a Route still declared for one is told.
@@ -320,4 +317,19 @@ export async function remove(_id: string, props: VethPairOutputs): Promise<void>
     );
 }
 
-export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create, read, update, delete: remove };
+// Each failure says what to do for its operation, once (opErrors.ts).
+const createOp = forNew(create);
+const readOp = onStored(read);
+const updateOp = onStoredUpdate(update);
+const removeOp = onStored(remove);
+
+export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
+
+export const provider: ProviderOf<typeof VETH_PAIR> = {
+  check,
+  diff,
+  create: createOp,
+  read: readOp,
+  update: updateOp,
+  delete: removeOp,
+};

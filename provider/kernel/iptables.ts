@@ -7,7 +7,7 @@ import { at } from "./namespace";
  * removed exactly, and so the host itself records which sysctls its owners changed.
  */
 export interface Rule {
-  table: "nat" | "filter";
+  table: "nat" | "filter" | "mangle";
   chain: string;
   /** Insert at the top (FORWARD accepts must come before a DROP a host may already have). */
   insert?: boolean;
@@ -83,7 +83,7 @@ export function parseSave(text: string): SavedTables {
  * no rule and no non-default policy again (nf_tables keeps empty tables). On
  * hosts without `nft` (or with the legacy backend) the empty table stays.
  */
-export function dropEmptyTableScript(ns: string | undefined, table: "nat" | "filter"): string {
+export function dropEmptyTableScript(ns: string | undefined, table: Rule["table"]): string {
   const nft = at(ns).exec("nft", "delete", "table", "ip", table);
   return `if command -v nft >/dev/null 2>&1 && iptables -V 2>/dev/null | grep -q nf_tables; then ${nft} 2>/dev/null || true; fi`;
 }

@@ -17,6 +17,8 @@ export interface LinkState {
   addresses: string[];
   /** The link's alias: this package's owner mark on what it made (./mark). */
   ifalias?: string;
+  /** Interface group; absent: the kernel's default (0). */
+  group?: number;
 }
 
 interface IpAddrJson {
@@ -28,6 +30,7 @@ interface IpAddrJson {
   master?: string;
   ifalias?: string;
   linkinfo?: { info_kind?: string };
+  group?: string;
   addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
 }
 
@@ -47,6 +50,7 @@ export function parseLink(text: string, what: string): LinkState | undefined {
     up: entry.flags?.includes("UP") ?? false,
     master: entry.master,
     kind: entry.linkinfo?.info_kind,
+    ...(entry.group !== undefined && entry.group !== "default" ? { group: Number(entry.group) } : {}),
     addresses: (entry.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
     ...(entry.ifalias !== undefined ? { ifalias: entry.ifalias } : {}),
   };
@@ -61,6 +65,7 @@ export function addressChanges(dev: string, current: string[], wanted: string[])
 }
 
 export const setUp = (dev: string, up: boolean): IpArgs => ["link", "set", "dev", dev, up ? "up" : "down"];
+export const setGroup = (dev: string, group: number): IpArgs => ["link", "set", "dev", dev, "group", group];
 export const setMtu = (dev: string, mtu: number): IpArgs => ["link", "set", "dev", dev, "mtu", mtu];
 export const setMaster = (dev: string, bridge: string | undefined): IpArgs =>
   bridge ? ["link", "set", "dev", dev, "master", bridge] : ["link", "set", "dev", dev, "nomaster"];

@@ -29,7 +29,7 @@ export interface Owner {
 type Table = Rule["table"];
 
 /** The claim key recording whether a table existed ("1") or not ("0") before the first owner. */
-const TABLE_CLAIM: Record<Table, string> = { nat: "tnat", filter: "tfilter" };
+const TABLE_CLAIM: Record<Table, string> = { nat: "tnat", filter: "tfilter", mangle: "tmangle" };
 
 export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
   return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)

@@ -3,12 +3,22 @@ import type { ConnectionArgs } from "../connection";
 import type * as bridge from "../impl/bridge";
 import type * as masqueradeRule from "../impl/masqueradeRule";
 import type * as namespace from "../impl/namespace";
+import type * as networkIsolation from "../impl/networkIsolation";
 import type * as portForward from "../impl/portForward";
 import type * as probe from "../impl/probe";
 import type * as route from "../impl/route";
 import type { BaseOutputs, ProviderOf } from "../impl/types";
 import type * as vethPair from "../impl/vethPair";
-import { BRIDGE, MASQUERADE_RULE, NAMESPACE, PORT_FORWARD, PROBE, ROUTE, VETH_PAIR } from "../resourceSchemas";
+import {
+  BRIDGE,
+  MASQUERADE_RULE,
+  NAMESPACE,
+  NETWORK_ISOLATION,
+  PORT_FORWARD,
+  PROBE,
+  ROUTE,
+  VETH_PAIR,
+} from "../resourceSchemas";
 import { type ArgsOf, OTHER_FIELDS, type PropertiesOf, type Schema } from "../schema";
 
 /** Each resource type's schema. */
@@ -16,6 +26,7 @@ export const SCHEMAS = {
   Bridge: BRIDGE,
   MasqueradeRule: MASQUERADE_RULE,
   Namespace: NAMESPACE,
+  NetworkIsolation: NETWORK_ISOLATION,
   PortForward: PORT_FORWARD,
   Probe: PROBE,
   Route: ROUTE,
@@ -33,6 +44,7 @@ interface ImplModules {
   Bridge: typeof bridge;
   MasqueradeRule: typeof masqueradeRule;
   Namespace: typeof namespace;
+  NetworkIsolation: typeof networkIsolation;
   PortForward: typeof portForward;
   Probe: typeof probe;
   Route: typeof route;
@@ -63,6 +75,7 @@ const _seamsHold: { [T in ResourceType]: Seam<T> } = {
   Bridge: true,
   MasqueradeRule: true,
   Namespace: true,
+  NetworkIsolation: true,
   PortForward: true,
   Probe: true,
   Route: true,

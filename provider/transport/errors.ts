@@ -66,6 +66,11 @@ export class ConnectError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    /**
+     * Nothing answered (or nothing by that name): the host may be gone. What to
+     * do about it depends on the operation (impl/opErrors.ts adds it).
+     */
+    readonly hostMayBeGone = false,
   ) {
     super(message);
     this.name = "ConnectError";

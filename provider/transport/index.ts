@@ -1,6 +1,7 @@
 import { type Connection, DEFAULT_COMMAND_TIMEOUT } from "../connection";
 import { CommandError } from "./errors";
-import { type Caller, forgetHostKeys, rememberRecordedKeys } from "./knownKeys";
+import { fingerprintOf } from "./hostKey";
+import { atProxy, type Caller, expectationFor, forgetHostKeys, rememberRecordedKeys } from "./knownKeys";
 import type { CommandResult } from "./remoteShell";
 import { HostSession, poolKey } from "./session";
 
@@ -31,15 +32,38 @@ export interface Remote {
 // One pool per process: the provider host serves every dynamic resource of a
 // deployment, so resources on one host share one connection.
 const pool = new Map<string, HostSession>();
+const ids = new Map<HostSession, string>();
 
-function sessionFor(conn: Connection): HostSession {
-  const key = poolKey(conn);
+/**
+ * The session for `conn` through the jump host session `proxy`: the shared one
+ * (`keys` null), or the one of the callers that expect exactly `keys` (fingerprints).
+ */
+function pooled(conn: Connection, proxy: HostSession | undefined, keys: string[] | null): HostSession {
+  const key = JSON.stringify([poolKey(conn), proxy ? ids.get(proxy) : null, keys]);
   let session = pool.get(key);
   if (!session) {
-    session = new HostSession(conn, conn.proxy ? sessionFor(conn.proxy) : undefined);
+    session = new HostSession(conn, proxy);
     pool.set(key, session);
+    ids.set(session, key);
   }
   return session;
+}
+
+/**
+ * The session a caller's commands run on: at every hop, one whose own
+ * handshake presented a key this caller accepts. The shared connection when it
+ * did (or when this caller dials it first); else a connection of its own that
+ * asks for the expected key and checks it in its handshake. Never a key-only
+ * handshake on the side: nothing ties one to the connection the commands use,
+ * and whoever sits in the path can tell it apart and send it elsewhere.
+ */
+async function sessionFor(caller: Caller): Promise<HostSession> {
+  const via = atProxy(caller);
+  const proxy = via ? await sessionFor(via) : undefined;
+  const shared = pooled(caller.conn, proxy, null);
+  const expected = expectationFor(caller.conn, caller.recorded);
+  if (!expected || (await shared.accepts(caller))) return shared;
+  return pooled(caller.conn, proxy, [...new Set(expected.keys.map(fingerprintOf))].sort());
 }
 
 /**
@@ -49,15 +73,16 @@ function sessionFor(conn: Connection): HostSession {
  * host; then again before each command.
  */
 export async function openRemote(conn: Connection, knownHostKeys: Record<string, string> = {}): Promise<Remote> {
-  const session = sessionFor(conn);
   rememberRecordedKeys(conn, knownHostKeys);
   const caller: Caller = { conn, recorded: knownHostKeys, field: "connection" };
+  const session = await sessionFor(caller);
   const verified = await session.ensureConnected(caller);
   return {
     label: session.label,
     hostKeys: () => ({ ...verified }),
     async run(script, options = {}) {
-      const result = await session.run(
+      // Again for each command: after a drop, the shared connection may have been dialed by another caller.
+      const result = await (await sessionFor(caller)).run(
         script,
         options.timeoutMs ?? (conn.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT) * 1000,
         caller,
@@ -76,5 +101,6 @@ export async function openRemote(conn: Connection, knownHostKeys: Record<string,
 export function closeAllRemotes(): void {
   for (const session of pool.values()) session.close();
   pool.clear();
+  ids.clear();
   forgetHostKeys();
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Client, ClientChannel } from "ssh2";
 import { quote } from "../shell";
-import { CommandError, ConnectError } from "./errors";
+import { CommandError } from "./errors";
+import { ShellNoAnswer, shellStartFailed } from "./shellErrors";
 
 export interface CommandResult {
   code: number;
@@ -35,18 +36,25 @@ export class RemoteShell {
   private readonly marker = `__PNETNS_${randomBytes(12).toString("hex")}`;
   /** The remote `/bin/sh`'s pid, so a later shell can wait for it after a drop. */
   private pid: number | undefined;
+  /** The remote side said something: output, or an exit status (a drop gives neither). */
+  private answered = false;
 
   private constructor(
     private readonly channel: ClientChannel,
     private readonly host: string,
   ) {
     channel.on("data", (chunk: Buffer) => {
+      this.answered = true;
       this.stdout += chunk.toString("utf8");
       this.settle();
     });
     channel.stderr.on("data", (chunk: Buffer) => {
+      this.answered = true;
       this.stderr += chunk.toString("utf8");
       this.settle();
+    });
+    channel.on("exit", () => {
+      this.answered = true;
     });
     channel.on("close", () => this.onClose());
     channel.on("error", () => this.onClose());
@@ -66,14 +74,10 @@ export class RemoteShell {
       shell.pid = Number.isInteger(pid) && pid > 1 ? pid : undefined;
     } catch (e) {
       shell.close();
-      const stderr = e instanceof CommandError ? e.stderr.trim() : String(e);
-      if (sudo)
-        throw new ConnectError(
-          `cannot run commands as root through "sudo -n" on ${host}: ${stderr || "the shell closed"}. ` +
-            "The user needs passwordless sudo (NOPASSWD) for sudo: true.",
-          false,
-        );
-      throw new ConnectError(`cannot start /bin/sh on ${host}: ${stderr || "the channel closed"}`, true);
+      // Only what the host said (nologin's message, sudo's refusal, an exit status) is about the login.
+      if (!shell.answered) throw new ShellNoAnswer(host, e instanceof CommandError ? e.timeoutMs : undefined);
+      const said = e instanceof CommandError ? `${e.stderr.trim()}\n${e.stdout.trim()}` : String(e);
+      throw shellStartFailed(host, sudo, said);
     }
     return shell;
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { NodeSSH } from "node-ssh";
-import { Client } from "ssh2";
+import type { Client } from "ssh2";
 import {
   type Connection,
   DEFAULT_DIAL_ERROR_LIMIT,
@@ -22,11 +22,11 @@ import {
   hostKeyFromBlob,
   mayHoldAnotherType,
   sameExpectation,
-  typeOf,
 } from "./hostKey";
 import { atProxy, type Caller, expectationFor, hopPath, rememberHostKey } from "./knownKeys";
 import { progress } from "./progress";
 import { type CommandResult, RemoteShell } from "./remoteShell";
+import { ShellNoAnswer, shellConnectionLost, shellStartFailed } from "./shellErrors";
 import { trace } from "./trace";
 
 // Below sshd's default MaxSessions (10), leaving room for a user's own sessions.
@@ -59,18 +59,25 @@ export function poolKey(conn: Connection): string {
   ]);
 }
 
+/** A follow-up dial of a bare fingerprint's type search found the host holds no key of the types left. */
+class NoKeyOfTypesLeft extends Error {}
+
+/** A dial failure of a jump host's forward to the next hop (ssh2's channel open failure). */
+export type ForwardError = Error & { reason?: number | string; forwardedBy?: string };
+
 /**
- * One SSH connection to one host (possibly through jump hosts) and a few
- * persistent shells on it. Reconnects on the next command after a drop.
+ * One SSH connection to one host (possibly through jump hosts, each its own
+ * session) and a few persistent shells on it. Reconnects on the next command
+ * after a drop. A caller's commands run on a session only while the key this
+ * session's own handshake presented is one that caller accepts (index.ts
+ * gives a caller that expects another key a session of its own).
  */
 export class HostSession {
   readonly label: string;
   /** The hops to this host, for the keys the stack knows of it. */
   private readonly path: string;
-  /** The key this host presented on the current connection. */
+  /** The key this host presented in the handshake of the current connection. */
   private presented: HostKey | undefined;
-  /** Keys of other types the host proved to hold since (asked for by callers that expect them). */
-  private readonly alsoHeld = new Map<string, HostKey>();
   private ssh: NodeSSH | undefined;
   /** The dial under way, and what its caller expects (another caller may expect another key). */
   private connecting: { expected: Expectation | undefined; done: Promise<void> } | undefined;
@@ -79,6 +86,8 @@ export class HostSession {
   private readonly waiters: Array<(shell: RemoteShell | undefined) => void> = [];
   /** Shells handed to a caller; a shell is idle when alive and not lent. */
   private readonly lent = new Set<RemoteShell>();
+  /** The connection each shell runs on: a caller gets a shell only of the current one, checked against it. */
+  private readonly openedOn = new WeakMap<RemoteShell, NodeSSH>();
   private maxShells = shellsPerHost();
 
   constructor(
@@ -90,15 +99,37 @@ export class HostSession {
   }
 
   /**
-   * Connects if needed, then checks the key each hop presented against what
-   * this caller expects. Every caller, on every call: the pooled connection may
-   * have been opened by another resource, with another pin or none. Returns
-   * the key of each hop that met the caller's expectation, by "host:port".
+   * Connects if needed (the dial asks for the key this caller expects), then
+   * checks the key this connection's own handshake presented, at each hop,
+   * against what this caller expects. Every caller, on every call: the pooled
+   * connection may have been opened by another resource, with another pin or
+   * none; one that presented another key is refused, never vouched for by
+   * some other handshake. Returns the key of each hop, by "host:port".
    */
   async ensureConnected(caller: Caller): Promise<Record<string, string>> {
     const viaProxy = atProxy(caller);
     const keys = this.proxy && viaProxy ? await this.proxy.ensureConnected(viaProxy) : {};
     const expected = expectationFor(caller.conn, caller.recorded);
+    const presented = await this.connect(caller, expected);
+    if (expected && !expectationMet(expected, presented)) throw this.mismatch(caller, expected, presented);
+    // Verified (or first use): the next new resource on this host must see the same.
+    rememberHostKey(this.path, presented.text);
+    keys[endpoint(this.conn)] = presented.text;
+    return keys;
+  }
+
+  /**
+   * Whether this session's connection (dialed now for this caller if there is
+   * none) presented a key the caller accepts. A refused dial of its own throws.
+   */
+  async accepts(caller: Caller): Promise<boolean> {
+    const expected = expectationFor(caller.conn, caller.recorded);
+    const presented = await this.connect(caller, expected);
+    return !expected || expectationMet(expected, presented);
+  }
+
+  /** The key the current connection presented, after dialing one for this caller if there is none. */
+  private async connect(caller: Caller, expected: Expectation | undefined): Promise<HostKey> {
     while (!this.ssh?.connection) {
       const inFlight = this.connecting;
       if (inFlight) {
@@ -115,36 +146,32 @@ export class HostSession {
     }
     const presented = this.presented;
     if (!presented) throw new ConnectError(`${this.label} presented no host key`, true);
-    const verified = expected ? await this.keyMeeting(caller, expected, presented) : presented;
-    // Verified (or first use): the next new resource on this host must see the same.
-    rememberHostKey(this.path, verified.text);
-    keys[endpoint(this.conn)] = verified.text;
-    return keys;
+    return presented;
   }
 
   /**
-   * The host's key that meets the caller's expectation. The caller that dialed
-   * may have asked for another key type (an ECDSA pin next to an ed25519 one):
-   * then ask the host, over a handshake that never logs in, for this caller's.
+   * Throws the mismatch when the current connection (at each hop) presented a
+   * key this caller does not accept. No dial: for a shell already open on it.
    */
-  private async keyMeeting(caller: Caller, expected: Expectation, presented: HostKey): Promise<HostKey> {
-    if (expectationMet(expected, presented)) return presented;
-    const held = [...this.alsoHeld.values()].find((k) => expectationMet(expected, k));
-    if (held) return held;
-    const refused = [presented.type];
-    let asking = expected.keys.some((k) => typeOf(k) !== presented.type);
-    while (asking && hostKeyAlgorithms(expected, refused).length > 0) {
-      const key = await this.probe(caller, hostKeyAlgorithms(expected, refused));
-      // The host has no key of the types still asked for.
-      if (!key) break;
-      if (expectationMet(expected, key)) {
-        this.alsoHeld.set(key.fingerprint, key);
-        return key;
-      }
-      asking = !refused.includes(key.type) && mayHoldAnotherType(expected, [...refused, key.type]);
-      refused.push(key.type);
-    }
-    throw this.mismatch(caller, expected, presented);
+  private checkPresented(caller: Caller): void {
+    const viaProxy = atProxy(caller);
+    if (this.proxy && viaProxy) this.proxy.checkPresented(viaProxy);
+    const presented = this.presented;
+    if (!presented) throw new ConnectError(`${this.label} presented no host key`, true);
+    const expected = expectationFor(caller.conn, caller.recorded);
+    if (expected && !expectationMet(expected, presented)) throw this.mismatch(caller, expected, presented);
+  }
+
+  /**
+   * Whether `shell` may run this caller's commands: alive, on the current
+   * connection, whose handshake presented keys the caller accepts (else the
+   * mismatch is thrown). The connection may have been replaced, by another
+   * caller's dial, since this caller's own check.
+   */
+  private usable(shell: RemoteShell, caller: Caller): boolean {
+    if (!shell.alive || !this.ssh || this.openedOn.get(shell) !== this.ssh) return false;
+    this.checkPresented(caller);
+    return true;
   }
 
   private mismatch(caller: Caller, expected: Expectation, presented: HostKey): HostKeyMismatchError {
@@ -154,43 +181,6 @@ export class HostSession {
       { fingerprints: expected.keys.map(fingerprintOf), source: expected.source },
       presented,
     );
-  }
-
-  /**
-   * The key the host presents for `algorithms`, from a handshake that is
-   * dropped before any login; undefined when it holds no key of those types.
-   */
-  private async probe(caller: Caller, algorithms: string[]): Promise<HostKey | undefined> {
-    const viaProxy = atProxy(caller);
-    const sock =
-      this.proxy && viaProxy
-        ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy)
-        : undefined;
-    const client = new Client();
-    return new Promise<HostKey | undefined>((resolve, reject) => {
-      let key: HostKey | undefined;
-      client.on("error", (err) => {
-        client.end();
-        if (key) resolve(key);
-        else if (/no matching host key/i.test(err.message)) resolve(undefined);
-        else reject(new ConnectError(`cannot ask ${this.label} for its host key: ${err.message}`, true));
-      });
-      client.on("close", () =>
-        key ? resolve(key) : reject(new ConnectError(`${this.label} closed before presenting its host key`, true)),
-      );
-      client.connect({
-        host: sock ? undefined : this.conn.host,
-        port: this.conn.port ?? DEFAULT_PORT,
-        sock,
-        username: this.conn.user ?? DEFAULT_USER,
-        readyTimeout: (this.conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT) * 1000,
-        algorithms: { serverHostKey: algorithms as never },
-        hostVerifier: (blob: Buffer) => {
-          key = hostKeyFromBlob(blob);
-          return false;
-        },
-      });
-    });
   }
 
   async run(script: string, timeoutMs: number, caller: Caller): Promise<CommandResult> {
@@ -228,7 +218,9 @@ export class HostSession {
    * Dials, asking for the expected key's type. A bare fingerprint names no
    * type: when the host presents a key of another type, ask again without that
    * type, until it presents the pinned key or has no other type left (then the
-   * first refusal stands). The host just answered: those asks are not retried.
+   * first refusal stands). Only a further mismatch goes on with that search:
+   * any other failure of a later dial (a refused login once the pinned key
+   * matched, a timeout) is the real error, classified and retried as any dial's.
    */
   private async dialExpecting(caller: Caller, expected: Expectation | undefined): Promise<void> {
     try {
@@ -238,10 +230,12 @@ export class HostSession {
       const refused = [e.presented.type];
       while (mayHoldAnotherType(expected, refused)) {
         try {
-          await this.dialOnce(caller, expected, refused);
+          await this.dial(caller, expected, refused);
           return;
         } catch (again) {
-          if (!(again instanceof HostKeyMismatchError) || refused.includes(again.presented.type)) throw e;
+          if (again instanceof NoKeyOfTypesLeft) throw e;
+          if (!(again instanceof HostKeyMismatchError)) throw again;
+          if (refused.includes(again.presented.type)) throw e;
           refused.push(again.presented.type);
         }
       }
@@ -254,19 +248,24 @@ export class HostSession {
    * answer in time, a connection cut mid-handshake) up to dialErrorLimit
    * attempts, each shown as it fails; anything else fails at once.
    */
-  private async dial(caller: Caller, expected: Expectation | undefined): Promise<void> {
+  private async dial(caller: Caller, expected: Expectation | undefined, refusedTypes: string[] = []): Promise<void> {
     const limit = this.conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
-        await this.dialOnce(caller, expected);
+        await this.dialOnce(caller, expected, refusedTypes);
         return;
       } catch (e) {
-        if (e instanceof HostKeyMismatchError || e instanceof ConnectError) throw e;
-        const failure = classifyDialError(e as Error, this.conn);
+        if (e instanceof HostKeyMismatchError || e instanceof ConnectError || e instanceof NoKeyOfTypesLeft) throw e;
+        const failure = classifyDialError(e as Error, this.conn, caller.field);
         trace({ event: "dial-failed", host: this.label, attempt, ms: Date.now() - started, what: failure.what });
         if (!failure.retryable || attempt >= limit)
-          throw new ConnectError(dialFailedMessage(this.label, attempt, failure), false);
+          // Retries exhausted, whatever the cause, or no host answering: the impl says what to do (opErrors.ts).
+          throw new ConnectError(
+            dialFailedMessage(this.label, attempt, failure),
+            false,
+            failure.hostMayBeGone || failure.retryable,
+          );
         const delay = Math.min(200 * 2 ** attempt, 2_000);
         progress(retryLine(this.label, attempt, limit, failure, delay));
         await new Promise((r) => setTimeout(r, delay));
@@ -280,10 +279,17 @@ export class HostSession {
     refusedTypes: string[] = [],
   ): Promise<void> {
     let mismatch: HostKeyMismatchError | undefined;
+    let seen: HostKey | undefined;
     const viaProxy = atProxy(caller);
+    const proxy = this.proxy;
     const sock =
-      this.proxy && viaProxy
-        ? await this.proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy)
+      proxy && viaProxy
+        ? await proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy).catch((err: ForwardError) => {
+            // The jump host's own failures are its errors; its refusal to reach this host is this hop's.
+            if (err instanceof ConnectError || err instanceof HostKeyMismatchError) throw err;
+            err.forwardedBy = proxy.label;
+            throw err;
+          })
         : undefined;
     const ssh = new NodeSSH();
     const useAgent = !this.conn.privateKey && !this.conn.password;
@@ -309,23 +315,28 @@ export class HostSession {
             mismatch = this.mismatch(caller, expected, presented);
             return false;
           }
-          this.presented = presented;
-          this.alsoHeld.clear();
+          seen = presented;
           return true;
         },
       });
     } catch (e) {
       ssh.dispose();
       if (mismatch) throw mismatch;
+      // The host answered that it holds none of the types still asked for: the type search is over.
+      if (refusedTypes.length > 0 && /no matching host key/i.test((e as Error).message))
+        throw new NoKeyOfTypesLeft((e as Error).message);
       // What it means (and whether to retry) is for dial to decide: dialErrors.ts.
       throw e;
     }
+    this.presented = seen;
     const client = ssh.connection as Client;
     // Without a listener, a dropped connection would crash the provider host.
     client.on("error", (err) => trace({ event: "connection-error", host: this.label, message: err.message }));
     client.on("close", () => {
       if (this.ssh === ssh) this.ssh = undefined;
       for (const shell of this.shells.splice(0)) shell.close();
+      // Every waiter looks again (and is checked against the next connection): one per dead shell would leave some asleep.
+      for (const waiter of this.waiters.splice(0)) waiter(undefined);
     });
     this.ssh = ssh;
     trace({ event: "handshake", host: this.label, ms: Date.now() - started });
@@ -335,36 +346,69 @@ export class HostSession {
     for (;;) {
       const idle = this.shells.find((s) => s.alive && !this.lent.has(s));
       if (idle) {
-        this.lent.add(idle);
-        return idle;
+        if (this.usable(idle, caller)) {
+          this.lent.add(idle);
+          return idle;
+        }
+        // A shell of a connection that is gone: never reused.
+        idle.close();
+        this.shells.splice(this.shells.indexOf(idle), 1);
+        continue;
       }
       if (this.shells.filter((s) => s.alive).length + this.opening < this.maxShells) {
         this.opening++;
+        let ssh: NodeSSH | undefined;
+        let opened = false;
         try {
           await this.ensureConnected(caller);
-          const shell = await RemoteShell.open(this.ssh?.connection as Client, this.label, this.conn.sudo ?? false);
+          ssh = this.ssh;
+          // Dropped again since the check: dial (and check) again.
+          if (!ssh?.connection) continue;
+          const shell = await RemoteShell.open(ssh.connection as Client, this.label, this.conn.sudo ?? false);
+          this.openedOn.set(shell, ssh);
+          if (this.ssh !== ssh) {
+            shell.close();
+            throw new ShellNoAnswer(this.label);
+          }
           this.shells.push(shell);
           this.lent.add(shell);
+          opened = true;
           trace({ event: "shell-open", host: this.label, shells: this.shells.filter((s) => s.alive).length });
           return shell;
         } catch (e) {
+          // A mismatch stays a mismatch (never retried), whichever check found it.
+          if (e instanceof HostKeyMismatchError || e instanceof CommandError || e instanceof ConnectError) throw e;
           const err = e as Error;
+          // The connection died (or went silent) under the shell: as a dial that timed out, not a login problem.
+          if (ssh && (this.ssh !== ssh || (e instanceof ShellNoAnswer && e.timeoutMs !== undefined)))
+            throw shellConnectionLost(this.label, this.conn, caller.field, err.message);
+          if (e instanceof ShellNoAnswer) throw shellStartFailed(this.label, this.conn.sudo ?? false, "");
           // sshd refused another session (MaxSessions): live with the shells we have.
           if (/open failure|administratively prohibited/i.test(err.message) && this.shells.some((s) => s.alive)) {
             this.maxShells = Math.max(1, this.shells.filter((s) => s.alive).length);
             continue;
           }
-          throw err instanceof CommandError || err instanceof ConnectError
-            ? err
-            : new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
+          throw new ConnectError(`cannot open a shell on ${this.label}: ${err.message}`, true);
         } finally {
           this.opening--;
+          // A place that stays free: a waiter may open a shell there (else it sleeps until some release).
+          if (!opened) this.waiters.shift()?.(undefined);
         }
       }
       // Woken with a shell already lent to us, or with nothing: then look again.
       const got = await new Promise<RemoteShell | undefined>((resolve) => this.waiters.push(resolve));
-      if (got?.alive) return got;
-      if (got) this.lent.delete(got);
+      if (!got) continue;
+      let fits: boolean;
+      try {
+        fits = this.usable(got, caller);
+      } catch (e) {
+        // Not ours to use: the next waiter may accept it.
+        this.release(got);
+        throw e;
+      }
+      if (fits) return got;
+      got.close();
+      this.release(got);
     }
   }
 

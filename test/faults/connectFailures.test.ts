@@ -38,6 +38,8 @@ describe("faults: connection failures through the real engine: fast when nothing
     stacks.push(s);
     return { s, trace, lines };
   };
+  /** Node stack frames among the diagnostics: the error is for the user, the frames are not. */
+  const framesShown = (r: OperationResult) => r.diagnostics.filter((d) => /^\s+at \S/m.test(d.message));
   const attempts = (trace: string) => traceEvents(trace).filter((e) => e.event === "dial-failed").length;
   /**
    * One attempt, given up on at once. The provider's own figures (the trace's
@@ -78,6 +80,8 @@ describe("faults: connection failures through the real engine: fast when nothing
       /cannot connect to root@no-such-host\.invalid:\d+: the name "no-such-host\.invalid" does not resolve/,
     );
     assert.match(r.error ?? "", /Check connection\.host/);
+    // Nothing is in the state yet: the advice to remove resources from it does not apply.
+    assert.doesNotMatch(r.error ?? "", /gone for good|pulumi state delete/);
   });
 
   it("a refused port fails at once, naming connection.port", async () => {
@@ -120,7 +124,9 @@ describe("faults: connection failures through the real engine: fast when nothing
     assert.equal(shown.length, 2, JSON.stringify(r.diagnostics));
     assert.equal(attempts(trace), 3);
     assert.match(r.error ?? "", /after 3 attempts: the last one timed out after 5 s/);
-    assert.match(r.error ?? "", /pulumi state delete '<urn>'/);
+    // A create: check where the program points, not the state (which holds nothing yet).
+    assert.match(r.error ?? "", /connection\.host/);
+    assert.doesNotMatch(r.error ?? "", /gone for good|pulumi state delete/);
   });
 
   it("a host gone for good: destroy fails at once with advice, and the advice as written lets destroy finish", async () => {
@@ -149,5 +155,66 @@ describe("faults: connection failures through the real engine: fast when nothing
       await lab.exec(["ip", "netns", "delete", "gone"], { allowFailure: true });
     }
     assert.deepEqual(await netnsList(lab), []);
+  });
+
+  it("a wrong connection.user (an account without a login shell): the error names connection.user and keeps the host's whole answer", async () => {
+    const { s } = stack({ user: "nobody" }, "nologin");
+    const r = await s.up();
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? "", /cannot start \/bin\/sh on nobody@/);
+    assert.match(r.error ?? "", /connection\.user/);
+    assert.match(r.error ?? "", /no login shell/);
+    assert.match(r.error ?? "", /This account is currently not available/);
+    assert.deepEqual(framesShown(r), []);
+  });
+
+  it("destroy when every connection is cut before the handshake: retried, then the state-delete advice, no stack", async () => {
+    const { s } = stack({ dialErrorLimit: 2, perDialTimeout: 5 }, "cut");
+    const up = await s.up();
+    assert.ok(up.ok, up.error);
+    // The TCP handshake completes; everything after it is answered with a reset.
+    const cut = [
+      "INPUT",
+      "-p",
+      "tcp",
+      "--dport",
+      String(lab.connection.port),
+      "!",
+      "--syn",
+      "-j",
+      "REJECT",
+      "--reject-with",
+      "tcp-reset",
+    ];
+    await lab.exec(["iptables", "-I", ...cut]);
+    try {
+      const d = await s.destroy();
+      assert.equal(d.ok, false);
+      assert.match(d.error ?? "", /cannot connect to root@.* after 2 attempts/);
+      assert.match(d.error ?? "", /`pulumi state delete '<urn>' --target-dependents --yes`/);
+      assert.deepEqual(framesShown(d), [], "no stack frames in destroy's diagnostics");
+    } finally {
+      await lab.exec(["iptables", "-D", ...cut], { allowFailure: true });
+    }
+    const again = await s.destroy();
+    assert.ok(again.ok, again.error);
+  });
+
+  // Last: the lab's host key changes for good.
+  it("refresh after the host key changed: each resource fails once with the mismatch, no stack in the diagnostics", async () => {
+    const { s } = stack({}, "rotated");
+    const up = await s.up();
+    assert.ok(up.ok, up.error);
+    await lab.rotateHostKey();
+    const r = await s.refresh();
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? "", /host key mismatch for root@.*recorded in this resource's knownHostKeys/);
+    assert.deepEqual(framesShown(r), [], "no stack frames in refresh's diagnostics");
+    const mentions = r.diagnostics.filter((d) => d.message.includes("host key mismatch"));
+    assert.equal(mentions.length, 1, JSON.stringify(r.diagnostics));
+    const urn = s.urn("pulumi-nodejs:dynamic/netns:Namespace", "subject");
+    const cli = await s.cli(["state", "delete", urn, "--yes", "--stack", s.stackName, "--non-interactive"]);
+    assert.equal(cli.code, 0, cli.stderr);
+    await lab.exec(["ip", "netns", "delete", "rotated"], { allowFailure: true });
   });
 });

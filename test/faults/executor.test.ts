@@ -204,7 +204,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
       assert.doesNotMatch(error.message, /removed again/);
       assert.match(
         error.message,
-        /did not finish within 1 s \(connection\.commandTimeout; raise it for a slow host\): ip netns add red; ip .-n. red link set lo up\n/,
+        /did not finish within 1 s \(connection\.commandTimeout; raise it for a slow host\): ip netns add red; ip .-n. red link set dev lo alias pulumi-netns:netns\/[0-9a-f]+; ip .-n. red link set lo up\n/,
       );
       assert.match(error.message, /namespace "red" was not removed: making it had not been seen to succeed/);
       assert.ok(!error.message.includes("pulumi-netns-failed-step"), error.message);

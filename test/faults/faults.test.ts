@@ -274,14 +274,14 @@ export const addresses = net.addresses;
 }
 
 for (const parallel of [8, 16]) {
-  describe(`200 resources on one host with parallelism ${parallel} (real engine)`, function () {
+  describe(`201 resources on one host with parallelism ${parallel} (real engine)`, function () {
     this.timeout(900_000);
     let lab: LabHost;
     let stack: PulumiStack;
     let traceFile: string;
     let pristine: string;
     const log: string[] = [];
-    const COUNT = 66; // 66 x (Namespace + VethPair + Route) + Bridge + MasqueradeRule = 200
+    const COUNT = 66; // 66 x (Namespace + VethPair + Route) + NetworkIsolation + Bridge + MasqueradeRule = 201
 
     before(async () => {
       const kit = testingKit();
@@ -308,8 +308,8 @@ for (const parallel of [8, 16]) {
       assert.deepEqual(transportComplaints(up), [], "the operation reported a transport or xtables failure");
       ok(up, log);
       assert.deepEqual(loudDiagnostics(up), [], "a clean up prints no error or warning");
-      assert.equal(providerCounts(up).create, 200, JSON.stringify(up.counts));
-      assert.equal((await stateResources(stack)).length, 200);
+      assert.equal(providerCounts(up).create, 201, JSON.stringify(up.counts));
+      assert.equal((await stateResources(stack)).length, 201);
       assert.equal((await netnsList(lab)).length, COUNT);
       const ports = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "master", "v-many"])).stdout);
       assert.equal(ports.length, COUNT);
@@ -341,7 +341,7 @@ for (const parallel of [8, 16]) {
     it("destroy leaves the host as it was", async () => {
       const down = await stack.destroy();
       ok(down, log);
-      assert.equal(providerCounts(down).delete, 200);
+      assert.equal(providerCounts(down).delete, 201);
       assert.equal(await testingKit().fingerprint(lab), pristine);
     });
   });
@@ -474,7 +474,7 @@ describe("faults: the SSH connection drops in the middle of up (real engine)", f
     assert.deepEqual(loudDiagnostics(second), [], "the next up warns of nothing");
     const again = await stack.up();
     assert.equal(changes(again), 0, JSON.stringify(again.steps));
-    assert.equal((await stateResources(stack)).length, 3 * COUNT + 2);
+    assert.equal((await stateResources(stack)).length, 3 * COUNT + 3);
     assert.equal((await netnsList(lab)).length, COUNT);
     const rules = (await lab.exec(["iptables", "-w", "-t", "nat", "-S"])).stdout
       .split("\n")

@@ -152,7 +152,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     }
   });
 
-  it("accepts another caller's right pin or recorded key of another type on the pooled connection, and records that key", async () => {
+  it("gives another caller's right pin or recorded key of another type a connection of its own that presented that key, and records it", async () => {
     fs.writeFileSync(traceFile, "");
     const [ed25519, ecdsa, rsa] = lab().hostKeys;
     const pooled = await openRemote(conn());
@@ -162,8 +162,16 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     assert.deepEqual(byPin.hostKeys(), { [endpoint()]: ecdsa });
     const byState = await openRemote(conn(), { [endpoint()]: rsa });
     assert.deepEqual(byState.hostKeys(), { [endpoint()]: rsa });
-    assert.equal((await byState.run("echo shared")).stdout, "shared\n");
-    assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 1, "one logged-in connection");
+    assert.equal((await byState.run("echo own")).stdout, "own\n");
+    assert.equal((await byPin.run("echo own")).stdout, "own\n");
+    assert.equal((await pooled.run("echo shared")).stdout, "shared\n");
+    // Each key was checked in the handshake of the connection its caller's commands run on.
+    assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 3, "a connection per key");
+    // A caller that expects the key the shared connection presented shares it.
+    fs.writeFileSync(traceFile, "");
+    const same = await openRemote({ ...conn(), hostKey: ed25519 });
+    assert.equal((await same.run("echo shared")).stdout, "shared\n");
+    assert.equal(traceEvents(traceFile).filter((e) => e.event === "handshake").length, 0);
   });
 
   it("does not retry a failed authentication", async () => {
@@ -268,7 +276,7 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     }
   });
 
-  it("retries a host whose packets are dropped (iptables DROP in the lab) until dialErrorLimit, then says how to let go of it", async () => {
+  it("retries a host whose packets are dropped (iptables DROP in the lab) until dialErrorLimit, then marks it as possibly gone", async () => {
     const rule = ["INPUT", "-p", "tcp", "--dport", String(lab().connection.port), "-j", "DROP"];
     await lab().exec(["iptables", "-I", ...rule]);
     try {
@@ -277,12 +285,107 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
       );
       assert.ok(value instanceof ConnectError, String(value));
       assert.match(value.message, /after 2 attempts: the last one timed out after 2 s\. The host does not answer/);
-      assert.match(value.message, /is gone for good.*pulumi state delete/);
+      // How to let go of it depends on the operation: the impl adds it (impl/opErrors.ts).
+      assert.equal(value.hostMayBeGone, true);
+      assert.doesNotMatch(value.message, /gone for good/);
       assert.equal(shown.length, 1, shown.join("\n"));
       assert.ok(ms >= 4_000 && ms < 6_500, `gave up after ${ms} ms`);
     } finally {
       await lab().exec(["iptables", "-D", ...rule]);
     }
+  });
+
+  it("runs a pinned caller's commands only on a connection whose own handshake presented its pin (a relay that sends only the first connection elsewhere)", async () => {
+    // "evil": a second lab that accepts the real lab's client key; the relay (on loopback) sends
+    // the first connection to it and every later one to the real lab, as an attacker in the path may.
+    const { startLabHost } = await import("../../provider/testing/labHost");
+    const { authorizeKey, CLIENT_KEY_FILE } = await import("../../provider/testing/sshd");
+    const net = await import("node:net");
+    const evil = await startLabHost({ name: `it-evil-${process.pid}` });
+    const dirOf = (l: unknown) => (l as { state: { dir: string } }).state.dir;
+    authorizeKey(dirOf(evil), path.join(dirOf(lab()), CLIENT_KEY_FILE));
+    let accepted = 0;
+    const relay = net.createServer((client) => {
+      const to = accepted++ === 0 ? evil : lab();
+      const upstream = net.connect(to.connection.port, to.connection.host);
+      client.pipe(upstream).pipe(client);
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+    try {
+      const via = {
+        host: "127.0.0.1",
+        port: (relay.address() as { port: number }).port,
+        privateKey: conn().privateKey,
+      };
+      const serverOf = async (r: { run(s: string): Promise<{ stdout: string }> }) =>
+        (await r.run("echo $SSH_CONNECTION")).stdout.trim().split(" ")[2];
+      const a = await openRemote(via, {});
+      assert.equal(await serverOf(a), evil.address, "the first connection reached the evil lab");
+      const ecdsa = lab().hostKeys[1];
+      const b = await openRemote({ ...via, hostKey: ecdsa }, {});
+      assert.equal(await serverOf(b), lab().address, "B (pinned real ECDSA) runs on the real lab");
+      assert.deepEqual(Object.values(b.hostKeys()), [ecdsa]);
+      assert.equal(accepted, 2);
+    } finally {
+      closeAllRemotes();
+      await new Promise((r) => relay.close(r));
+      await evil.stop();
+    }
+  });
+
+  it("fails at once when the jump host cannot reach the target's port, naming connection.port as seen from the jump host", async () => {
+    const { value, shown, ms } = await withProgress(() =>
+      openRemote({ host: "127.0.0.1", port: 2, privateKey: conn().privateKey, proxy: conn() }),
+    );
+    assert.ok(value instanceof ConnectError, String(value));
+    assert.match(value.message, /jump host/);
+    assert.match(value.message, /Check connection\.port/);
+    assert.deepEqual(shown, []);
+    assert.ok(ms < 3_000, `gave up after ${ms} ms`);
+  });
+
+  it("fails at once on an agent socket that does not exist, naming connection.agentSocketPath", async () => {
+    const agentSocketPath = path.join(os.tmpdir(), `pnetns-no-agent-${process.pid}.sock`);
+    const { value, shown, ms } = await withProgress(() =>
+      openRemote({ host: conn().host, port: conn().port, agentSocketPath }),
+    );
+    assert.ok(value instanceof ConnectError, String(value));
+    assert.match(value.message, /connection\.agentSocketPath/);
+    assert.deepEqual(shown, []);
+    assert.ok(ms < 3_000, `gave up after ${ms} ms`);
+  });
+
+  it("names the jump host's fields (connection.proxy.*) when the jump host's key cannot be used", async () => {
+    const encrypted = await lab().addClientKey("right-passphrase");
+    const { value } = await withProgress(() =>
+      openRemote({
+        host: "127.0.0.1",
+        port: 22,
+        privateKey: conn().privateKey,
+        proxy: { ...conn(), privateKey: encrypted, privateKeyPassword: "wrong-passphrase" },
+      }),
+    );
+    assert.ok(value instanceof ConnectError, String(value));
+    assert.match(value.message, /connection\.proxy\.privateKeyPassword/);
+    assert.doesNotMatch(value.message, /(^|[^.])connection\.privateKey/);
+  });
+
+  it("reports a refused login as such (not a host key mismatch) under a bare SHA256 pin of a non-preferred key type", async () => {
+    const { fingerprintOf } = await import("../../provider/transport/hostKey");
+    const { execFileSync } = await import("node:child_process");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pnetns-key-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "k")]);
+    const stranger = fs.readFileSync(path.join(dir, "k"), "utf8");
+    fs.rmSync(dir, { recursive: true, force: true });
+    const rsa = fingerprintOf(lab().hostKeys[2]);
+    await assert.rejects(openRemote({ ...conn(), privateKey: stranger, hostKey: rsa }), (e: unknown) => {
+      assert.ok(!(e instanceof HostKeyMismatchError), String(e));
+      assert.ok(e instanceof ConnectError, String(e));
+      assert.match(e.message, /authentication to root@.* failed: the host refused the login/);
+      return true;
+    });
   });
 
   it("connects and runs commands when the trace file cannot be written (the event is lost, not the connection)", async () => {
@@ -294,6 +397,74 @@ describe("transport: one pooled SSH connection, persistent framed shells", funct
     } finally {
       process.env.PULUMI_NETNS_TRACE = traceFile;
       closeAllRemotes();
+    }
+  });
+
+  /** Kills the lab sshd's session processes: every connection to the lab drops at once. */
+  const dropAllConnections = () =>
+    lab().exec([
+      "sh",
+      "-c",
+      'for p in $(pgrep -f "^sshd: root"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && kill -9 $p; done; true',
+    ]);
+  const settled = <T>(p: Promise<T>): Promise<T | Error> => p.catch((e: Error) => e);
+
+  it("gives a caller waiting for a shell a mismatch, not the shell of a connection another caller redialed to a key it does not accept", async () => {
+    const pinned = lab().connection.hostKey;
+    const p = await openRemote({ ...conn(), hostKey: pinned });
+    await p.run("true");
+    const rotated = await lab().rotateHostKey();
+    // Q's state records the new key: it dials a connection of its own, and the stack now knows both keys.
+    const q = await openRemote(conn(), { [endpoint()]: rotated });
+    await q.run("true");
+    // 4 commands hold P's 4 shells, 8 wait for one.
+    const ps = Array.from({ length: 12 }, (_, i) => settled(p.run(i < 4 ? "sleep 2" : `echo p${i}`)));
+    await new Promise((r) => setTimeout(r, 500));
+    await dropAllConnections();
+    await new Promise((r) => setTimeout(r, 200));
+    // U (no pin, no state) accepts the stack's keys: the shared connection is redialed and presents the new one.
+    const u = await openRemote(conn());
+    await Promise.all(Array.from({ length: 4 }, () => u.run("true")));
+    const results = await Promise.all(ps);
+    const shown = results.map(
+      (r, i) => `p${i}: ${r instanceof Error ? `${r.name}: ${r.message.split("\n")[0]}` : "OK"}`,
+    );
+    for (const [i, r] of results.entries()) {
+      if (i < 4) assert.ok(r instanceof CommandError && r.code === null, shown.join("\n"));
+      else assert.ok(r instanceof HostKeyMismatchError, shown.join("\n"));
+    }
+  });
+
+  it("reports a host key mismatch met while opening a shell as the mismatch (never retryable, never 'cannot open a shell')", async () => {
+    process.env.PULUMI_NETNS_SHELLS_PER_HOST = "1";
+    try {
+      const p = await openRemote({ ...conn(), hostKey: lab().connection.hostKey });
+      await p.run("true");
+      await lab().rotateHostKey();
+      const busy = settled(p.run("sleep 2"));
+      const queued = settled(p.run("echo queued"));
+      await new Promise((r) => setTimeout(r, 500));
+      await dropAllConnections();
+      const [, got] = await Promise.all([busy, queued]);
+      assert.ok(got instanceof HostKeyMismatchError, String(got));
+    } finally {
+      delete process.env.PULUMI_NETNS_SHELLS_PER_HOST;
+    }
+  });
+
+  it("reports a connection that goes silent while a shell opens as a host that may be gone, naming connection.host and port", async () => {
+    const rule = ["INPUT", "-p", "tcp", "--dport", String(lab().connection.port), "-j", "DROP"];
+    const remote = await openRemote(conn());
+    await lab().exec(["iptables", "-I", ...rule]);
+    try {
+      const got = await settled(remote.run("true"));
+      assert.ok(got instanceof ConnectError, String(got));
+      assert.equal(got.hostMayBeGone, true, got.message);
+      assert.match(got.message, /connection\.host/);
+      assert.match(got.message, /port 22/);
+      assert.doesNotMatch(got.message, /login shell/);
+    } finally {
+      await lab().exec(["iptables", "-D", ...rule]);
     }
   });
 });

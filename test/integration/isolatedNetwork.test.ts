@@ -144,8 +144,8 @@ describe("IsolatedNetwork on a lab host (through the real Pulumi engine, from th
     rewriteProgram(dir, networkProgram(lesson(), SECOND));
     const up = await stack.up();
     ok(up, log);
-    // bridge + (namespace, veth, default route) x 2 + masquerade + port forward
-    assert.deepEqual(providerCounts(up), { create: 9, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+    // isolation + bridge + (namespace, veth, default route) x 2 + masquerade + port forward
+    assert.deepEqual(providerCounts(up), { create: 10, update: 0, replace: 0, delete: 0 }, JSON.stringify(up.steps));
     const plan = planNetwork(SECOND);
     const [alpha, beta] = plan.namespaces;
     assert.deepEqual(up.outputs.otherAddresses, { alpha: alpha.address, beta: beta.address });
@@ -173,7 +173,11 @@ describe("IsolatedNetwork on a lab host (through the real Pulumi engine, from th
     rewriteProgram(dir, networkProgram(lesson()));
     const down = await stack.up();
     ok(down, log);
-    assert.deepEqual(providerCounts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.deepEqual(
+      providerCounts(down),
+      { create: 0, update: 0, replace: 0, delete: 10 },
+      JSON.stringify(down.steps),
+    );
     assert.deepEqual((await netnsList(lab)).sort(), ["blue", "red"]);
     assert.equal((await ping(lab, lab.lan.peerAddress, "blue")).code, 0, "the first network's NAT survived");
   });
@@ -181,7 +185,11 @@ describe("IsolatedNetwork on a lab host (through the real Pulumi engine, from th
   it("destroy puts the lab host back exactly as it was", async () => {
     const down = await stack.destroy();
     ok(down, log);
-    assert.deepEqual(providerCounts(down), { create: 0, update: 0, replace: 0, delete: 9 }, JSON.stringify(down.steps));
+    assert.deepEqual(
+      providerCounts(down),
+      { create: 0, update: 0, replace: 0, delete: 10 },
+      JSON.stringify(down.steps),
+    );
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });
@@ -236,7 +244,7 @@ export const addressesB = b.addresses;
     ok(up, log);
     assert.deepEqual(
       providerCounts(up),
-      { create: 9 + 12, update: 0, replace: 0, delete: 0 },
+      { create: 10 + 13, update: 0, replace: 0, delete: 0 },
       JSON.stringify(up.steps),
     );
     const [a, b] = labs;

@@ -31,6 +31,7 @@ describe("planNetwork (the IsolatedNetwork planner, pure data)", () => {
     assert.deepEqual(plan, {
       bridge: "v-net-0",
       subnet: "192.168.15.0/24",
+      allowFrom: [],
       prefixLength: 24,
       gateway: "192.168.15.5",
       gatewayCidr: "192.168.15.5/24",
@@ -355,5 +356,19 @@ describe("planNetwork (the IsolatedNetwork planner, pure data)", () => {
       [l, u],
     ])
       assert.equal(addressesOf({ bridge: "br0", subnet, namespaces: auto(...order) })[u], home(u), `order ${order}`);
+  });
+});
+
+describe("planNetwork: allowFrom (isolation from the host's other networks)", () => {
+  it("is empty by default and kept as given", () => {
+    assert.deepEqual(planNetwork(LESSON).allowFrom, []);
+    assert.deepEqual(planNetwork({ ...LESSON, allowFrom: ["10.31.0.0/24"] }).allowFrom, ["10.31.0.0/24"]);
+  });
+
+  it("refuses at preview what is not a network in CIDR form, naming the entry", () => {
+    const [hostBits, junk] = problemsOf({ ...LESSON, allowFrom: ["10.31.0.1/24", "nope"] });
+    assert.equal(hostBits, 'allowFrom[0]: "10.31.0.1/24" has host bits set; the network is 10.31.0.0/24');
+    assert.match(junk, /^allowFrom\[1\]: "nope" /);
+    assert.match(problemsOf({ ...LESSON, allowFrom: "10.0.0.0/8" as never })[0], /^allowFrom: .*not a list/);
   });
 });
