@@ -22,7 +22,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
-import { forNew, onStored, onStoredUpdate } from "./opErrors";
+import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type NamespaceInputs = InputsOf<typeof NAMESPACE>;
@@ -135,19 +135,8 @@ export async function deleteNamespaceWithPeers(remote: Remote, name: string): Pr
   return deletion;
 }
 
-// Each failure says what to do for its operation, once (opErrors.ts).
-const createOp = forNew(create);
-const readOp = onStored(read);
-const updateOp = onStoredUpdate(update);
-const removeOp = onStored(remove);
+// Each failure says what to do for its operation, once (opErrors.ts); the shim calls these by name.
+const { create: c, read: r, update: u, remove: d } = advised({ create, read, update, remove });
 
-export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
-
-export const provider: ProviderOf<typeof NAMESPACE> = {
-  check,
-  diff,
-  create: createOp,
-  read: readOp,
-  update: updateOp,
-  delete: removeOp,
-};
+export { c as create, d as remove, r as read, u as update };
+export const provider: ProviderOf<typeof NAMESPACE> = { check, diff, create: c, read: r, update: u, delete: d };

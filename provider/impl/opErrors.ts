@@ -89,3 +89,18 @@ export function onStoredUpdate<O, I extends { connection: Connection }, R>(
 ): (id: string, olds: O, news: I) => Promise<R> {
   return forExisting(op, (_id, _olds, news) => news.connection);
 }
+
+/** A resource's four host operations, each saying what to do for its operation (see above). */
+export function advised<I, O extends { connection: Connection }, N extends { connection: Connection }, C, R, U>(ops: {
+  create: (inputs: I) => Promise<C>;
+  read: (id: string, props: O) => Promise<R>;
+  update: (id: string, olds: O, news: N) => Promise<U>;
+  remove: (id: string, props: O) => Promise<void>;
+}) {
+  return {
+    create: forNew(ops.create),
+    read: onStored(ops.read),
+    update: onStoredUpdate(ops.update),
+    remove: onStored(ops.remove),
+  };
+}

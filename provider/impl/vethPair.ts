@@ -31,7 +31,7 @@ import { progress } from "../transport/progress";
 import { isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
-import { forNew, onStored, onStoredUpdate } from "./opErrors";
+import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
@@ -317,19 +317,8 @@ async function remove(_id: string, props: VethPairOutputs): Promise<void> {
     );
 }
 
-// Each failure says what to do for its operation, once (opErrors.ts).
-const createOp = forNew(create);
-const readOp = onStored(read);
-const updateOp = onStoredUpdate(update);
-const removeOp = onStored(remove);
+// Each failure says what to do for its operation, once (opErrors.ts); the shim calls these by name.
+const { create: c, read: r, update: u, remove: d } = advised({ create, read, update, remove });
 
-export { createOp as create, readOp as read, removeOp as remove, updateOp as update };
-
-export const provider: ProviderOf<typeof VETH_PAIR> = {
-  check,
-  diff,
-  create: createOp,
-  read: readOp,
-  update: updateOp,
-  delete: removeOp,
-};
+export { c as create, d as remove, r as read, u as update };
+export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create: c, read: r, update: u, delete: d };
