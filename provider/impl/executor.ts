@@ -35,6 +35,8 @@ const ORPHAN_WAIT_SLEEP = "0.05";
 const STILL_RUNNING = 75;
 /** The exit code of the ownership check when the make step of a creation is not known to have succeeded. */
 const NOT_OURS = 76;
+/** Whether creations leave the made-mark that their undo checks (off: see runScript). */
+const MARK_MADE = false;
 
 /**
  * The least time each cleanup command (kill, wait, undo) gets, whatever the
@@ -189,7 +191,11 @@ export interface Making {
  */
 export async function runScript(remote: Remote, s: Script, making?: Making): Promise<string[]> {
   if (s.steps.length === 0) return [];
-  const mark = making && s.makes ? markFile(randomBytes(8).toString("hex")) : undefined;
+  // The made-mark (see render) is off: with it, a create cut by a dropped connection right after its
+  // make step sometimes found no mark and left its own object half-made (test/faults/faults.test.ts,
+  // 2 of 6 runs), so the next up met "already exists". Until the mark is written so that every cut
+  // sees it, an unknown outcome undoes as before (a same-named object the user made is at risk then).
+  const mark = MARK_MADE && making && s.makes ? markFile(randomBytes(8).toString("hex")) : undefined;
   const asIs = sentAsIs(s, mark);
   let stdout: string;
   try {
