@@ -275,7 +275,10 @@ describe("security: credentials never leave the secret path through the real eng
         privateKey: firstKey.privateKey,
         privateKeyPassword: secrets["wrong passphrase"],
       });
-      assert.match(r.error ?? "", /cannot use the private key for root@\S+: .*passphrase/);
+      assert.match(
+        r.error ?? "",
+        /authentication to root@\S+ failed: connection\.privateKey cannot be used: .*passphrase.*connection\.privateKeyPassword/,
+      );
       // Not retried: a wrong passphrase does not get better.
       assert.doesNotMatch(r.error ?? "", /after \d+ attempts/);
     });
