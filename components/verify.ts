@@ -56,9 +56,10 @@ export function probeMatrix(plan: NetworkPlan): ProbePlan[] {
 }
 
 /**
- * Hook for isolation between IsolatedNetworks on one host (being added
- * separately): expect-unreachable probes from this network's namespaces to the
- * host's other networks go here. None yet.
+ * Expect-unreachable probes from this network's namespaces to the host's other
+ * IsolatedNetworks would go here. None yet: a probe to another network's
+ * gateway is answered by the host itself, so the targets must be the other
+ * networks' namespaces, which this plan does not know.
  */
 export function isolationProbes(_plan: NetworkPlan): ProbePlan[] {
   return [];

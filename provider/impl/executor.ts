@@ -43,7 +43,7 @@ const MARK_MADE = false;
  * connection's commandTimeout: a short commandTimeout must not cut its own
  * cleanup short.
  */
-export const CLEANUP_MIN_MS = 30_000;
+const CLEANUP_MIN_MS = 30_000;
 
 /** Runs every undo command, whatever each one's outcome. */
 function undoText(undo: readonly string[]): string {

@@ -33,7 +33,7 @@ export function forNew<A extends unknown[], R>(op: Op<A, R>): Op<A, R> {
 }
 
 /** An operation on a resource in the state (read, update, delete): `conn` picks its connection from the arguments. */
-export function forExisting<A extends unknown[], R>(op: Op<A, R>, conn: (...args: A) => Connection): Op<A, R> {
+function forExisting<A extends unknown[], R>(op: Op<A, R>, conn: (...args: A) => Connection): Op<A, R> {
   return async (...args) => {
     try {
       return await op(...args);

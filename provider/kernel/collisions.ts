@@ -3,7 +3,7 @@ import { parseIpJson } from "./json";
 
 /**
  * Collisions with what a host already has, found before anything is made
- * (pure: parses `ip -j addr`, `ip -j route` and `iptables-save -t nat`).
+ * (pure: parses `ip -j addr`, `ip -j route` and the whole `iptables-save`).
  * Each problem names both sides: ours and the host's.
  */
 

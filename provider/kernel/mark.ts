@@ -8,7 +8,7 @@ import type { IpArgs } from "./script";
  * `ip -j link`); a namespace, which has no alias, on its `lo`. The id is
  * random per resource and kept in its state.
  */
-export const MARK_PREFIX = "pulumi-netns:";
+const MARK_PREFIX = "pulumi-netns:";
 
 export function markOf(kind: string, id: string): string {
   if (!/^[a-z]+$/.test(kind) || !/^[0-9a-f]+$/.test(id)) throw new Error(`not a mark: ${kind}/${id}`);

@@ -28,7 +28,7 @@ export interface DialFailure {
   readonly advice: string;
 }
 
-type SocketError = Error & {
+export type SocketError = Error & {
   code?: string;
   level?: string;
   /** ssh2's channel open failure reason (SSH_OPEN_*: 1 prohibited, 2 connect failed, 4 resource shortage). */

@@ -11,7 +11,7 @@ import {
   describe,
   endpoint,
 } from "../connection";
-import { classifyDialError, dialFailedMessage, retryLine } from "./dialErrors";
+import { classifyDialError, dialFailedMessage, retryLine, type SocketError } from "./dialErrors";
 import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
 import {
   type Expectation,
@@ -63,7 +63,6 @@ export function poolKey(conn: Connection): string {
 class NoKeyOfTypesLeft extends Error {}
 
 /** A dial failure of a jump host's forward to the next hop (ssh2's channel open failure). */
-export type ForwardError = Error & { reason?: number | string; forwardedBy?: string };
 
 /**
  * One SSH connection to one host (possibly through jump hosts, each its own
@@ -284,7 +283,7 @@ export class HostSession {
     const proxy = this.proxy;
     const sock =
       proxy && viaProxy
-        ? await proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy).catch((err: ForwardError) => {
+        ? await proxy.forward(this.conn.host, this.conn.port ?? DEFAULT_PORT, viaProxy).catch((err: SocketError) => {
             // The jump host's own failures are its errors; its refusal to reach this host is this hop's.
             if (err instanceof ConnectError || err instanceof HostKeyMismatchError) throw err;
             err.forwardedBy = proxy.label;
