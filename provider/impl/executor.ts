@@ -35,8 +35,6 @@ const ORPHAN_WAIT_SLEEP = "0.05";
 const STILL_RUNNING = 75;
 /** The exit code of the ownership check when the make step of a creation is not known to have succeeded. */
 const NOT_OURS = 76;
-/** Whether creations leave the made-mark that their undo checks (off: see runScript). */
-const MARK_MADE = false;
 
 /**
  * The least time each cleanup command (kill, wait, undo) gets, whatever the
@@ -124,8 +122,8 @@ function markFile(nonce: string): string {
  * The script as shell text, after IDENTIFY: a lone step that stops the script
  * is sent as it is. With `mark` (a creation whose outcome may become unknown),
  * the file `mark` exists from the moment its make step succeeded until the
- * script has handed over its outcome (written its output, or undone and
- * failed): what the undo after an unknown outcome checks before it removes
+ * client has read the script's output (it removes the file then), or the
+ * script has undone its own failure: what the undo after an unknown outcome checks before it removes
  * anything, so that an object with that name that was not made by this script
  * (the user's own, or one whose make step was cut short) is never removed.
  */
@@ -145,9 +143,9 @@ function renderBody(s: Script, mark: string | undefined): string {
     lines.push(stepText(step, i, s.undo, i > 0 ? clear : ""));
     if (i === 0 && mark) lines.push(`{ true >${mark} ; } 2>/dev/null || true`);
   });
-  // A write to a dropped connection kills the shell here, before the mark is cleared: the object is ours to undo.
+  // The mark stays after a success: only the client, once it has read this output, removes it (runScript).
+  // A script can run to its end and write its output while sshd is being cut, so the client never sees it.
   lines.push(`printf '%s\\n${SECTION}\\n' ${outputs}`);
-  if (mark) lines.push(`rm -f ${mark}`);
   return lines.join("\n");
 }
 
@@ -191,11 +189,7 @@ export interface Making {
  */
 export async function runScript(remote: Remote, s: Script, making?: Making): Promise<string[]> {
   if (s.steps.length === 0) return [];
-  // The made-mark (see render) is off: with it, a create cut by a dropped connection right after its
-  // make step sometimes found no mark and left its own object half-made (test/faults/faults.test.ts,
-  // 2 of 6 runs), so the next up met "already exists". Until the mark is written so that every cut
-  // sees it, an unknown outcome undoes as before (a same-named object the user made is at risk then).
-  const mark = MARK_MADE && making && s.makes ? markFile(randomBytes(8).toString("hex")) : undefined;
+  const mark = making && s.makes ? markFile(randomBytes(8).toString("hex")) : undefined;
   const asIs = sentAsIs(s, mark);
   let stdout: string;
   try {
@@ -225,6 +219,8 @@ export async function runScript(remote: Remote, s: Script, making?: Making): Pro
     const undo = making.undo ?? ((r: Remote) => r.run(undoText(s.undo)));
     return undoUnknownOutcome(cleanup, unfinished, { ...making, undo }, start, mark, killed);
   }
+  // The outcome is known now: the made-mark has served (a file left by a drop here is harmless).
+  if (mark) await remote.run(`rm -f ${mark}`, { allowFailure: true }).catch(() => undefined);
   if (asIs) return [stdout.replace(/\n+$/, "")];
   const parts = stdout.split(`\n${SECTION}\n`);
   return s.steps.map((_, i) => parts[i] ?? "");

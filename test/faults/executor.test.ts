@@ -136,6 +136,19 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     await remote.run(deleteNamespace("slow"));
   });
 
+  it("a create that succeeds leaves no made-mark in /run (the client removes it once it has read the output)", async () => {
+    const remote = await openRemote(conn());
+    const made = async () =>
+      (await lab().exec(["sh", "-c", "ls /run | grep -c '^pulumi-netns-made' || true"])).stdout.trim();
+    assert.equal(await made(), "0");
+    await runScript(remote, creation("ip netns add marked", [], ["ip netns del marked"]), {
+      what: 'namespace "marked"',
+      leftover: "",
+    });
+    assert.equal(await made(), "0", "a made-mark was left in /run");
+    await remote.run(deleteNamespace("marked"));
+  });
+
   it("passes an ordinary failure through as the command error, without running the undo", async () => {
     const remote = await openRemote(conn());
     let undone = false;
@@ -185,8 +198,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     assert.equal(await processesRunning(lab(), hang), 0, "the hung command was killed");
   });
 
-  // Pending: the made-mark is off (provider/impl/executor.ts runScript), so this defect is open again.
-  it.skip("a Namespace create that times out in its make step leaves the user's own namespace of that name, and says so", async () => {
+  it("a Namespace create that times out in its make step leaves the user's own namespace of that name, and says so", async () => {
     let restore = async () => {};
     try {
       await lab().exec(["ip", "netns", "add", "red"]);
@@ -219,8 +231,7 @@ describe("impl/executor on a lab host: a dropped create leaves nothing behind; i
     }
   });
 
-  // Pending: the made-mark is off (provider/impl/executor.ts runScript), so this defect is open again.
-  it.skip("a Bridge create that times out in its make step leaves the user's own bridge of that name", async () => {
+  it("a Bridge create that times out in its make step leaves the user's own bridge of that name", async () => {
     let restore = async () => {};
     try {
       await lab().exec(["ip", "link", "add", "ubr0", "type", "bridge"]);
