@@ -85,7 +85,7 @@ export async function createRuleSet(
 const COMMIT_ATTEMPTS = 20;
 
 /**
- * Reads `reads` and the owner digest, plans, and runs the plan under the host
+ * Reads the owner digest, then `reads`; plans, and runs the plan under the host
  * lock if the digest is unchanged (kernel/hostLock); else reads and plans again.
  */
 async function commitGuarded<T>(
@@ -95,10 +95,13 @@ async function commitGuarded<T>(
   plan: (outputs: string[]) => { script: Script; making?: Making; result: T },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const outputs = await readAll(remote, [...reads, ownerDigest(ns)]);
-    const { script: s, making, result } = plan(outputs.slice(0, reads.length));
+    // The digest is read first: another owner's commit landing between it and the plan's reads then
+    // fails the guard. Read last, such a commit would match it while the plan was made without it, and
+    // two leavers could each see the other and neither put the host back.
+    const [digest, ...outputs] = await readAll(remote, [ownerDigest(ns), ...reads]);
+    const { script: s, making, result } = plan(outputs);
     try {
-      await runScript(remote, guarded(s, ns, outputs[reads.length]), making);
+      await runScript(remote, guarded(s, ns, digest), making);
       return result;
     } catch (e) {
       if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;

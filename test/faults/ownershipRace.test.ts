@@ -43,4 +43,30 @@ describe("impl/ruleSet: two owners at once on one host", function () {
     assert.equal(left, "0", "rules left behind");
     assert.deepEqual(wrong, [], `${wrong.length} of ${ROUNDS} rounds left ip_forward wrong`);
   });
+
+  it(`the last of three owners leaving at once drops the tables they made and puts ip_forward back, in every one of ${ROUNDS} rounds`, async () => {
+    // Each leaver plans from one read and commits only if the host's owner digest is unchanged: a read
+    // taken before the digest lets another leaver's commit in between go unseen, and then no one is last.
+    const remote = await openRemote(conn());
+    const state = async () =>
+      (
+        await remote.run("{ iptables-save | grep '^[*]' | sort | tr '\\n' ' '; cat /proc/sys/net/ipv4/ip_forward; }")
+      ).stdout.trim();
+    const start = await state();
+    assert.equal(start, "0", "the lab starts with no table and ip_forward 0");
+    const owners = [await inputs("192.0.2.0/26"), await inputs("192.0.2.64/26"), await inputs("192.0.2.128/26")];
+    const wrong: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const made = await Promise.all(owners.map((o) => masq.create(o)));
+      await Promise.all(made.map((m) => masq.remove(m.id, m.outs)));
+      const after = await state();
+      if (after !== start) {
+        wrong.push(`round ${round}: ${after}`);
+        await remote.run(
+          "nft delete table ip filter 2>/dev/null; nft delete table ip nat 2>/dev/null; echo 0 > /proc/sys/net/ipv4/ip_forward",
+        );
+      }
+    }
+    assert.deepEqual(wrong, [], `${wrong.length} of ${ROUNDS} rounds left the host changed`);
+  });
 });
