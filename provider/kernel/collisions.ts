@@ -15,7 +15,7 @@ import { parseRoutes, type RouteOver } from "./route";
 /** The reads the address check judges, in the namespace it runs in. */
 export const ADDRESS_READS = [
   ["-j", "addr", "show"],
-  ["-j", "route", "show", "table", "all"],
+  ["-4", "-j", "route", "show", "table", "all"],
 ] as const;
 
 /**
@@ -60,7 +60,11 @@ export function addressCollisions(device: string, addresses: string[], addrText:
     .filter((l) => l.ifname !== device)
     .flatMap((l) => l.addresses.map((cidr) => ({ ifname: l.ifname, cidr, local: cidr.split("/")[0] })));
   const routes = parseRoutes(routeText, "routes").filter(
-    (r) => r.dev !== device && r.dst !== "default" && ROUTING_TYPES.has(r.type ?? "unicast"),
+    (r) =>
+      r.dev !== device &&
+      // Not "default", nor an IPv6 route (`table all` lists them without -4).
+      ipaddr.IPv4.isValid(r.dst.split("/")[0]) &&
+      ROUTING_TYPES.has(r.type ?? "unicast"),
   );
   for (const mine of addresses) {
     const [local] = mine.split("/");

@@ -45,6 +45,7 @@ describe("kernel/collisions: addresses", () => {
     { type: "unreachable", dst: "10.61.0.0/24", flags: [] },
     { dst: "10.62.0.0/24", dev: "eth0", table: "100", flags: [] },
     { type: "throw", dst: "10.63.0.0/24", table: "100", flags: [] },
+    { dst: "fe80::/64", dev: "eth0", protocol: "kernel", metric: 256, flags: [], pref: "medium" },
     { type: "local", dst: "192.168.15.5", dev: "v-net-0", table: "local", protocol: "kernel", scope: "host" },
     { type: "broadcast", dst: "10.200.0.255", dev: "eth0", table: "local", protocol: "kernel", scope: "link" },
   ]);
@@ -65,7 +66,7 @@ describe("kernel/collisions: addresses", () => {
     );
   });
 
-  it("throw routes and the local table's own entries for addresses are not routes to a network", () => {
+  it("throw routes, IPv6 routes and the local table's own entries for addresses are not routes to a network", () => {
     assert.deepEqual(addressCollisions("br", ["10.63.0.1/24"], ADDR, ALL_TABLES), []);
     assert.deepEqual(addressCollisions("v-net-0", ["192.168.15.5/24"], ADDR, ALL_TABLES), []);
     assert.deepEqual(addressCollisions("br", ["10.200.1.1/24"], ADDR, ALL_TABLES), []);
