@@ -281,9 +281,9 @@ export const NETWORK_ISOLATION = schema(
     bridge: field<string>(interfaceName).required().replaceOnChange(),
     /** Sources (CIDRs) let in from other networks. */
     allowFrom: list(ipv4Network),
-    /** Addresses the bridge will carry, checked at create against the host's interfaces and routes. */
+    /** Addresses the bridge will carry, checked at create and update against the host's interfaces and routes. */
     bridgeAddresses: list(ipv4Interface),
-    /** Host ports the network will forward ("tcp/8080"), checked at create against the host's DNAT rules. */
+    /** Host ports the network will forward ("tcp/8080"), checked at create and update against the host's DNAT and REDIRECT rules. */
     hostPorts: list(hostPortKey),
   },
   { ...ruleSetOutputs },

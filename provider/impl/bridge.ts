@@ -22,9 +22,10 @@ import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
-import { refuseAddressCollisions } from "./collisions";
+import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
+import { lockedCommit } from "./lockedCommit";
 import { advised } from "./opErrors";
 import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -67,11 +68,25 @@ function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, 
   return changes;
 }
 
-/** Configures an existing bridge as `inputs` say; nothing to change sends nothing. */
-async function configure(remote: Remote, inputs: BridgeInputs, current: LinkState, changeMtu: boolean): Promise<void> {
-  const changes = configureChanges(inputs, current, changeMtu);
+/**
+ * Configures an existing bridge as `inputs` say (after `first`, e.g. its mark)
+ * in one locked commit that refuses first the addresses it adds which collide
+ * with the host's (its own are not collisions); nothing to change sends nothing.
+ */
+async function configure(
+  remote: Remote,
+  inputs: BridgeInputs,
+  current: LinkState,
+  changeMtu: boolean,
+  first: IpArgs[] = [],
+): Promise<void> {
+  const changes = [...first, ...configureChanges(inputs, current, changeMtu)];
+  if (changes.length === 0) return;
+  const added = inputs.addresses.filter((a) => !current.addresses.includes(a));
+  const checks = addressCheck(remote, `Bridge ${inputs.name}`, inputs.name, added, inputs.namespace);
   const configuring = sequence(...applyChanges(at(inputs.namespace), changes));
-  await runScript(remote, lookingUp(configuring, lookup("namespace", inputs.namespace, "namespace")));
+  const script = lookingUp(configuring, lookup("namespace", inputs.namespace, "namespace"));
+  await lockedCommit(remote, inputs.namespace, [], () => ({ script, result: undefined }), checks);
 }
 
 async function readBridge(
@@ -110,15 +125,13 @@ const where = (i: BridgeInputs) => (i.namespace ? `namespace ${JSON.stringify(i.
 
 async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  await refuseAddressCollisions(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
   // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
   const ruleId = randomBytes(4).toString("hex");
   const mark = setMark(inputs.name, markOf("bridge", ruleId));
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
-      await runScript(remote, sequence(at(inputs.namespace).ip(...mark))); // adopted, it is ours
-      await configure(remote, inputs, current, current.mtu !== inputs.mtu);
+      await configure(remote, inputs, current, current.mtu !== inputs.mtu, [mark]); // adopted, it is ours
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
       const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
@@ -136,12 +149,22 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     ),
     lookup("namespace", inputs.namespace, "namespace"),
   );
+  const making = {
+    what: `bridge ${JSON.stringify(inputs.name)}`,
+    leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link delete ${inputs.name}) or set adopt: true on the Bridge to take it over`,
+  };
+  // The address check runs inside the commit that makes the bridge: two bridges at once cannot both take a network.
+  const checks = addressCheck(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
   let shown: string;
   try {
-    [, shown] = await runScript(remote, add, {
-      what: `bridge ${JSON.stringify(inputs.name)}`,
-      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link delete ${inputs.name}) or set adopt: true on the Bridge to take it over`,
-    });
+    const { outputs } = await lockedCommit(
+      remote,
+      inputs.namespace,
+      [],
+      () => ({ script: add, making, result: undefined }),
+      checks,
+    );
+    shown = outputs[1];
   } catch (e) {
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(

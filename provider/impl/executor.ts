@@ -135,10 +135,10 @@ function render(s: Script, mark?: string): string {
 
 /** The script's own text, without IDENTIFY. With `lock`, it runs in one `sh -c` under flock (./hostLock). */
 function renderBody(s: Script, mark: string | undefined): string {
-  if (sentAsIs(s, mark)) return s.steps[0].command;
+  if (sentAsIs(s, mark)) return s.guard ? `${s.guard}\n${s.steps[0].command}` : s.steps[0].command;
   const outputs = s.steps.map((_, i) => `"$s${i}"`).join(" ");
   const clear = mark ? ` rm -f ${mark};` : "";
-  const lines: string[] = [];
+  const lines: string[] = s.guard ? [s.guard] : [];
   s.steps.forEach((step, i) => {
     lines.push(stepText(step, i, s.undo, i > 0 ? clear : ""));
     if (i === 0 && mark) lines.push(`{ true >${mark} ; } 2>/dev/null || true`);

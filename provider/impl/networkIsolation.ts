@@ -1,13 +1,13 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import { deleteRuleScript, describeRule } from "../kernel/iptables";
+import { describeRule } from "../kernel/iptables";
 import { isolationRule } from "../kernel/isolation";
-import { sequence } from "../kernel/script";
 import { NETWORK_ISOLATION } from "../resourceSchemas";
-import { refuseAddressCollisions, refuseForwardCollisions } from "./collisions";
+import type { Remote } from "../transport";
+import { addressCheck, forwardCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { runScript } from "./executor";
-import { createRuleSet, repairRuleSet, ruleSetResource } from "./ruleSet";
+import type { HostCheck } from "./lockedCommit";
+import { createRuleSet, replaceRules, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type NetworkIsolationInputs = InputsOf<typeof NETWORK_ISOLATION>;
@@ -19,26 +19,34 @@ export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
 
 const rulesOf = (i: NetworkIsolationInputs) => [isolationRule(i.bridge, i.allowFrom)];
 
+type Isolation = Pick<NetworkIsolationInputs, "bridge" | "bridgeAddresses" | "hostPorts">;
+
+/**
+ * The collision checks of the network's addresses and host ports. A forward
+ * into the network's own subnet (old or new) is its own: a stack made before
+ * this check already has its forwards.
+ */
+function checksOf(remote: Remote, i: Isolation, ownNetworks: string[]): HostCheck[] {
+  const what = `IsolatedNetwork on bridge ${i.bridge}`;
+  const forwards = i.hostPorts.map((key) => {
+    const [protocol, port] = key.split("/");
+    return { protocol, hostPort: Number(port) };
+  });
+  return [
+    ...addressCheck(remote, what, i.bridge, i.bridgeAddresses),
+    ...forwardCheck(remote, what, forwards, undefined, ownNetworks),
+  ];
+}
+
 /**
  * IsolatedNetwork's first resource: the collision checks read the host and
- * refuse before anything of the network exists, then the isolation rule goes in.
+ * refuse before anything of the network exists, inside the locked commit
+ * that puts the isolation rule in.
  */
 export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  const what = `IsolatedNetwork on bridge ${inputs.bridge}`;
-  await refuseAddressCollisions(remote, what, inputs.bridge, inputs.bridgeAddresses);
-  await refuseForwardCollisions(
-    remote,
-    what,
-    inputs.hostPorts.map((key) => {
-      const [protocol, port] = key.split("/");
-      return { protocol, hostPort: Number(port) };
-    }),
-    undefined,
-    // A stack made before this check already has its forwards: those into its own subnet are not collisions.
-    inputs.bridgeAddresses,
-  );
-  const state = await createRuleSet(remote, "isol", undefined, rulesOf(inputs), []);
+  const checks = checksOf(remote, inputs, inputs.bridgeAddresses);
+  const state = await createRuleSet(remote, "isol", undefined, rulesOf(inputs), [], undefined, checks);
   const outs: NetworkIsolationOutputs = {
     ...inputs,
     ...state,
@@ -51,18 +59,25 @@ export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dyn
 const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => [], "isolationOn");
 export const { read, remove } = shared;
 
-/** A new allowFrom: the new rule goes in under the same owner comment before the old one goes. */
+/**
+ * A new allowFrom, bridge address or host port, in one locked commit: what is
+ * new is checked for collisions (the network's own old addresses and ports
+ * are not), then the new rule goes in under the same owner comment before the
+ * old one goes.
+ */
 export async function update(
   _id: string,
   olds: NetworkIsolationOutputs,
   news: NetworkIsolationInputs,
 ): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-  const [oldRule] = rulesOf(olds);
-  const [newRule] = rulesOf(news);
-  await repairRuleSet(remote, undefined, [newRule], olds.comment, []);
-  if (oldRule.spec.join(" ") !== newRule.spec.join(" "))
-    await runScript(remote, sequence(deleteRuleScript(undefined, oldRule, olds.comment)));
+  const added = {
+    bridge: news.bridge,
+    bridgeAddresses: news.bridgeAddresses.filter((a) => !olds.bridgeAddresses.includes(a)),
+    hostPorts: news.hostPorts.filter((p) => !olds.hostPorts.includes(p)),
+  };
+  const checks = checksOf(remote, added, [...olds.bridgeAddresses, ...news.bridgeAddresses]);
+  await replaceRules(remote, undefined, rulesOf(olds), rulesOf(news), olds.comment, checks);
   const outs = {
     ...olds,
     ...news,

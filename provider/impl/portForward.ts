@@ -3,7 +3,7 @@ import { endpoint } from "../connection";
 import type { Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
-import { refuseForwardCollisions } from "./collisions";
+import { forwardCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { forNew } from "./opErrors";
 import { createRuleSet, ruleSetResource } from "./ruleSet";
@@ -78,13 +78,18 @@ const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", 
 async function createRules(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const forward = { ...inputs, to: `${inputs.toAddress}:${inputs.toPort}` };
-  await refuseForwardCollisions(
+  const what = `PortForward of ${inputs.protocol} port ${inputs.hostPort}`;
+  // Checked inside the commit that adds the rules: a second forward of the port at the same moment is refused.
+  const checks = forwardCheck(remote, what, [forward], inputs.namespace);
+  const state = await createRuleSet(
     remote,
-    `PortForward of ${inputs.protocol} port ${inputs.hostPort}`,
-    [forward],
+    "pfwd",
     inputs.namespace,
+    rulesOf(inputs),
+    sysctlsOf(inputs),
+    undefined,
+    checks,
   );
-  const state = await createRuleSet(remote, "pfwd", inputs.namespace, rulesOf(inputs), sysctlsOf(inputs));
   const outs: PortForwardOutputs = {
     ...inputs,
     ...state,

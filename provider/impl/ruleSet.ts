@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { lookup } from "../kernel/explain";
-import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
 import {
   addRuleStep,
   checkRulesScript,
@@ -13,11 +12,12 @@ import {
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
 import { planAdd, planRelease, withoutOwner } from "../kernel/ownership";
-import { allOrNothing, lookingUp, type Script, sequence } from "../kernel/script";
+import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
-import { CommandError, type Remote } from "../transport";
+import type { Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
-import { type Making, readAll, runScript } from "./executor";
+import { readAll } from "./executor";
+import { type HostCheck, lockedCommit, type Plan } from "./lockedCommit";
 import { onStored, onStoredUpdate } from "./opErrors";
 import type { BaseOutputs } from "./types";
 
@@ -40,6 +40,7 @@ export async function createRuleSet(
   rules: Rule[],
   sysctls: SysctlKey[],
   ruleId = randomBytes(4).toString("hex"),
+  checks: HostCheck[] = [],
 ): Promise<RuleSetState> {
   const comment = await commitGuarded(
     remote,
@@ -77,42 +78,20 @@ export async function createRuleSet(
         result: comment,
       };
     },
+    checks,
   );
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
 }
 
-/** How often a commit is planned again after another owner's commit changed the host in between. */
-const COMMIT_ATTEMPTS = 20;
-
-/**
- * Reads the owner digest, then `reads`; plans, and runs the plan under the host
- * lock if the digest is unchanged (kernel/hostLock); else reads and plans again.
- */
+/** A lockedCommit that returns its plan's result. */
 async function commitGuarded<T>(
   remote: Remote,
   ns: string | undefined,
   reads: string[],
-  plan: (outputs: string[]) => { script: Script; making?: Making; result: T },
+  plan: (outputs: string[]) => Plan<T>,
+  checks: HostCheck[] = [],
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    // The digest is read first: another owner's commit landing between it and the plan's reads then
-    // fails the guard. Read last, such a commit would match it while the plan was made without it, and
-    // two leavers could each see the other and neither put the host back.
-    const [digest, ...outputs] = await readAll(remote, [ownerDigest(ns), ...reads]);
-    const { script: s, making, result } = plan(outputs);
-    try {
-      await runScript(remote, guarded(s, ns, digest), making);
-      return result;
-    } catch (e) {
-      if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;
-      if (e instanceof CommandError && e.code === LOCK_TIMEOUT)
-        throw new Error(
-          `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${LOCK_WAIT_SECONDS} s; nothing was changed. ` +
-            `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`,
-        );
-      throw e;
-    }
-  }
+  return (await lockedCommit(remote, ns, reads, plan, checks)).result;
 }
 
 export interface RuleSetObservation {
@@ -164,6 +143,38 @@ export async function repairRuleSet(
     for (const key of sysctls) if (values[key] !== "1") steps.push(writeSysctlStep(at(ns), key, "1"));
     return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
   });
+}
+
+const sameRule = (a: Rule, b: Rule) =>
+  a.table === b.table && a.chain === b.chain && a.spec.join(" ") === b.spec.join(" ");
+
+/**
+ * Takes the set from `oldRules` to `newRules` under the same owner comment,
+ * in one locked commit after `checks`: the new rules that are missing go in
+ * before the old ones that are no longer wanted come out.
+ */
+export async function replaceRules(
+  remote: Remote,
+  ns: string | undefined,
+  oldRules: Rule[],
+  newRules: Rule[],
+  comment: string,
+  checks: HostCheck[] = [],
+): Promise<void> {
+  await commitGuarded(
+    remote,
+    ns,
+    [checkRulesScript(ns, newRules, comment)],
+    ([codes]) => {
+      const present = codes.trim().split("\n");
+      const steps = [
+        ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
+        ...oldRules.filter((o) => !newRules.some((n) => sameRule(o, n))).map((r) => deleteRuleScript(ns, r, comment)),
+      ];
+      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
+    },
+    checks,
+  );
 }
 
 /**

@@ -1,59 +1,70 @@
 import * as ipaddr from "ipaddr.js";
-import { parseIpJson } from "./json";
+import { overlaps, prefixOf } from "./cidr";
+import { parseSave } from "./iptables";
+import { parseLinks } from "./link";
+import { OWNER_PREFIX, parseOwners } from "./ownership";
+import { parseRoutes, type RouteOver } from "./route";
 
 /**
- * Collisions with what a host already has, found before anything is made
- * (pure: parses `ip -j addr`, `ip -j route` and the whole `iptables-save`).
- * Each problem names both sides: ours and the host's.
+ * Collisions with what a host already has (pure: parses `ip -j addr`,
+ * `ip -j route show table all` and the whole `iptables-save`). Each problem
+ * names both sides: ours and the host's. impl/collisions runs these checks
+ * inside the host-locked commit that makes the object (impl/lockedCommit).
  */
 
-interface AddrJson {
-  ifname: string;
-  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
-}
-interface RouteJson {
-  dst: string;
-  dev?: string;
-  gateway?: string;
-  protocol?: string;
-  type?: string;
-}
+/** The reads the address check judges, in the namespace it runs in. */
+export const ADDRESS_READS = [
+  ["-j", "addr", "show"],
+  ["-4", "-j", "route", "show", "table", "all"],
+] as const;
 
-const network = (cidr: string): [ipaddr.IPv4, number] => {
-  const [a, len] = ipaddr.IPv4.parseCIDR(cidr);
-  return [ipaddr.IPv4.parse(ipaddr.IPv4.networkAddressFromCIDR(`${a}/${len}`).toString()), len];
-};
+/**
+ * Shell text printing what the address check judges, minus what changes by
+ * itself (address lifetimes count down): part of the host lock's digest, so a
+ * commit planned from one read never runs after another changed it.
+ */
+export const ADDRESS_WATCH =
+  "ip -o -4 addr show 2>/dev/null | awk '{print $2, $4}'; ip -4 route show table all 2>/dev/null";
 
-/** Two IPv4 prefixes overlap when the shorter one contains the other's network address. */
-export function overlaps(a: string, b: string): boolean {
-  const [na, la] = network(a);
-  const [nb, lb] = network(b);
-  return la <= lb ? nb.match(na, la) : na.match(nb, lb);
+/** The same for the forward check: every rule (rule lines carry no counters). */
+export const FORWARD_WATCH = "iptables-save 2>/dev/null | grep -e '^[*]' -e '^-A'";
+
+/**
+ * Route types that send a prefix somewhere (or nowhere, on purpose): a network
+ * of ours overlapping one would shadow it or be shadowed. Not: the local
+ * table's entries for addresses (local, broadcast, ...: the address check
+ * sees the addresses themselves) and `throw` (it routes nothing, it sends
+ * the lookup on to the next table).
+ */
+const ROUTING_TYPES = new Set(["unicast", "blackhole", "unreachable", "prohibit"]);
+
+function describeClashingRoute(r: RouteOver): string {
+  const type = r.type && r.type !== "unicast" ? `${r.type} ` : "";
+  const via = r.gateway ? ` via ${r.gateway}` : "";
+  const dev = r.dev ? ` on interface ${r.dev}` : "";
+  const table = r.table && r.table !== "main" ? ` (table ${r.table})` : "";
+  return `the ${type}route to ${r.dst}${via}${dev}${table}`;
 }
-
-const prefixOf = (cidr: string) => {
-  const [n, len] = network(cidr);
-  return `${n}/${len}`;
-};
 
 /**
  * Problems with putting `addresses` (CIDR form) on interface `device`: an
  * address another interface already has, or a prefix overlapping another
- * interface's address or a connected route (one with no gateway) through
- * another interface, which the new route would shadow or be shadowed by.
- * The device itself (an adopted one) is not another interface.
+ * interface's address or any route (of any table, with or without a gateway,
+ * blackholes too) not over the device itself, which the new route would
+ * shadow or be shadowed by. The default route is no collision. The device
+ * itself (an adopted one, or ours on update) is not another interface.
  */
 export function addressCollisions(device: string, addresses: string[], addrText: string, routeText: string): string[] {
   const problems: string[] = [];
-  const others = parseIpJson<AddrJson>(addrText, "addresses")
+  const others = parseLinks(addrText, "addresses")
     .filter((l) => l.ifname !== device)
-    .flatMap((l) =>
-      (l.addr_info ?? [])
-        .filter((a) => a.family === "inet")
-        .map((a) => ({ ifname: l.ifname, cidr: `${a.local}/${a.prefixlen}`, local: a.local })),
-    );
-  const routes = parseIpJson<RouteJson>(routeText, "routes").filter(
-    (r) => r.dev && r.dev !== device && !r.gateway && r.dst !== "default" && (r.type ?? "unicast") === "unicast",
+    .flatMap((l) => l.addresses.map((cidr) => ({ ifname: l.ifname, cidr, local: cidr.split("/")[0] })));
+  const routes = parseRoutes(routeText, "routes").filter(
+    (r) =>
+      r.dev !== device &&
+      // Not "default", nor an IPv6 route (`table all` lists them without -4).
+      ipaddr.IPv4.isValid(r.dst.split("/")[0]) &&
+      ROUTING_TYPES.has(r.type ?? "unicast"),
   );
   for (const mine of addresses) {
     const [local] = mine.split("/");
@@ -65,11 +76,11 @@ export function addressCollisions(device: string, addresses: string[], addrText:
       continue;
     }
     const onAddress = others.find((o) => overlaps(mine, o.cidr));
-    const onRoute = routes.find((r) => overlaps(mine, r.dst.includes("/") ? r.dst : `${r.dst}/32`));
+    const onRoute = routes.find((r) => overlaps(mine, r.dst));
     const clash = onAddress
       ? `interface ${onAddress.ifname}'s ${prefixOf(onAddress.cidr)} (address ${onAddress.cidr})`
       : onRoute
-        ? `the route to ${onRoute.dst} on interface ${onRoute.dev}`
+        ? describeClashingRoute(onRoute)
         : undefined;
     if (clash)
       problems.push(
@@ -80,47 +91,104 @@ export function addressCollisions(device: string, addresses: string[], addrText:
   return problems;
 }
 
+/** The resource kind behind each owner comment's kind, for messages. */
+const OWNER_KINDS: Record<string, string> = {
+  pfwd: "PortForward",
+  masq: "MasqueradeRule",
+  bridge: "Bridge",
+  isol: "IsolatedNetwork (its NetworkIsolation)",
+};
+
+/** A rule's words, and each flag's value with whether it is negated (`! -p tcp`). */
+function matchesOf(words: string[]): Map<string, { value: string; negated: boolean }> {
+  const found = new Map<string, { value: string; negated: boolean }>();
+  words.forEach((w, i) => {
+    if (w.startsWith("-") && i + 1 < words.length && !found.has(w))
+      found.set(w, { value: words[i + 1], negated: words[i - 1] === "!" });
+  });
+  return found;
+}
+
+/** The rule as iptables-save prints it, without its comment: the owner is named once, apart. */
+const withoutComment = (line: string) => line.replace(/ -m comment --comment ("[^"]*"|\S+)/, "");
+
 /**
- * Problems with forwarding `protocol` port `hostPort` (arriving on `inInterface`,
- * absent: any): a DNAT rule of any nat chain but POSTROUTING (ours, Docker's,
- * anyone's) already takes that port. A rule matching first would make ours
- * never match. Each names the rule as iptables-save prints it and its owner comment.
- * A rule forwarding into `ownNetworks` is the network's own (made before it
+ * Problems with forwarding `protocol` port `hostPort` (arriving on
+ * `inInterface`, absent: any) for the host's own addresses (`locals`, CIDR
+ * form): a DNAT or REDIRECT rule of any nat chain but POSTROUTING/INPUT (ours,
+ * Docker's, anyone's) that takes some of that traffic. Whichever rule matches
+ * first wins, so ours would never match (or theirs would stop). Each names the
+ * rule without its comment, then its owner once: which resource kind and how
+ * to find it. A DNAT into `ownNetworks` is the network's own (made before it
  * had this check): a network overlapping ours on another bridge is refused anyway.
+ *
+ * A rule collides when it can match one packet ours matches: a negated match
+ * (`! --dport 8080`) matches every value but its own, so it collides for
+ * every port but 8080; a rule without -p or --dport matches every protocol
+ * or port. Its -s only narrows whom it takes from, so it still collides.
  */
 export function forwardCollisions(
   protocol: string,
   hostPort: number,
   inInterface: string | undefined,
-  natSaveText: string,
+  saveText: string,
   ownNetworks: string[] = [],
+  locals: string[] = [],
 ): string[] {
   const problems: string[] = [];
-  const owners = new Set<string>();
-  let table = "";
-  for (const line of natSaveText.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1).trim();
-    if (table !== "nat" || !line.startsWith("-A ") || line.startsWith("-A POSTROUTING ")) continue;
-    const words = line.split(/\s+/);
-    if (!words.includes("DNAT")) continue;
-    const after = (flag: string) => {
-      const i = words.indexOf(flag);
-      return i < 0 || words[i - 1] === "!" ? undefined : words[i + 1];
-    };
-    if (after("-p") !== protocol) continue;
-    const dport = after("--dport") ?? after("--dports");
-    if (!dport || !portIn(hostPort, dport)) continue;
-    const theirIn = after("-i");
-    if (inInterface && theirIn && theirIn !== inInterface) continue;
-    const to = after("--to-destination")?.split(":")[0];
-    if (to && ipaddr.IPv4.isValid(to) && ownNetworks.some((n) => overlaps(`${to}/32`, n))) continue;
-    const owner = line.match(/--comment "?([^"\s]+)"?/)?.[1];
+  const named = new Set<string>();
+  for (const line of parseSave(saveText).rules.get("nat") ?? []) {
+    const words = line.trim().split(/\s+/);
+    const chain = words[1];
+    if (chain === "POSTROUTING" || chain === "INPUT") continue;
+    const m = matchesOf(words);
+    const target = m.get("-j")?.value;
+    if (target !== "DNAT" && target !== "REDIRECT") continue;
+    if (!takes(m, protocol, hostPort, inInterface, locals)) continue;
+    const to = m.get("--to-destination")?.value.split(/[:-]/)[0];
+    if (target === "DNAT" && to && ipaddr.IPv4.isValid(to) && ownNetworks.some((n) => overlaps(to, n))) continue;
+    const owner = [...parseOwners(line).values()][0];
     // One rule per owner is enough to name it (a PortForward has one in PREROUTING and one in OUTPUT).
-    if (owner && owners.has(owner)) continue;
-    if (owner) owners.add(owner);
-    problems.push(`${line.trim()} (owner: ${owner ?? "no owner comment: not made by pulumi-netns"})`);
+    if (owner && named.has(owner.id)) continue;
+    if (owner) named.add(owner.id);
+    const tag = owner && `${OWNER_PREFIX}${owner.kind}/${owner.id}/`;
+    problems.push(
+      `${withoutComment(line.trim())} (${
+        owner
+          ? `made by a pulumi-netns ${OWNER_KINDS[owner.kind] ?? owner.kind} (find it with: iptables-save | grep -- ${tag})`
+          : `not made by pulumi-netns: no owner comment (find it with: iptables-save -t nat | grep -- " ${chain} ")`
+      })`,
+    );
   }
   return problems;
+}
+
+type Matches = ReturnType<typeof matchesOf>;
+
+/** Whether a nat rule with matches `m` can take a `protocol` packet to `hostPort` arriving on `inInterface` for a local address. */
+function takes(m: Matches, protocol: string, hostPort: number, inInterface: string | undefined, locals: string[]) {
+  const matches = (flag: string, test: (value: string) => boolean) => {
+    const f = m.get(flag);
+    return !f || test(f.value) !== f.negated;
+  };
+  if (!matches("-p", (p) => p === protocol || p === "all")) return false;
+  const dport = m.has("--dport") ? "--dport" : "--dports";
+  if (!matches(dport, (spec) => portIn(hostPort, spec))) return false;
+  // Ours takes what arrives on `inInterface` (any, absent): theirs must take some of it.
+  const theirIn = m.get("-i");
+  if (theirIn && inInterface && (theirIn.value === inInterface) === theirIn.negated) return false;
+  // Ours takes traffic for the host's own addresses only (addrtype LOCAL).
+  const dstType = m.get("--dst-type");
+  if (dstType && dstType.value.split(",").includes("LOCAL") === dstType.negated) return false;
+  const dst = m.get("-d");
+  // A negated -d matches almost every address, the host's among them: taken as colliding.
+  if (dst && !dst.negated && !isLocal(dst.value, locals)) return false;
+  return true;
+}
+
+/** Whether `cidr` holds one of the host's addresses (127.0.0.0/8 is local whatever lo says). */
+function isLocal(cidr: string, locals: string[]): boolean {
+  return [...locals.map((l) => l.split("/")[0]), "127.0.0.0/8"].some((l) => overlaps(cidr, l));
 }
 
 /** A port in an iptables port spec: "8080", "8000:8100" or "80,8080". */

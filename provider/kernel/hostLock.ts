@@ -2,7 +2,6 @@ import { quote } from "../shell";
 import { at } from "./namespace";
 import { OWNER_PREFIX } from "./ownership";
 import type { Script } from "./script";
-import { step } from "./script";
 import { SYSCTLS } from "./sysctl";
 
 /**
@@ -23,23 +22,32 @@ export const LOCK_TIMEOUT = 74;
 
 const OWNER_PATTERN = `${OWNER_PREFIX}[a-z]*/[0-9a-f]*/[a-z0-9=,]*`;
 
-/** Prints a checksum of the tables, owner comments and sysctls of a namespace (read it with readAll). */
-export function ownerDigest(ns: string | undefined): string {
+/**
+ * Prints a checksum of the tables, owner comments and sysctls of a namespace
+ * (read it with readAll), and of what `watched` print: shell text run in that
+ * namespace, for the collision checks of a commit (what they judge is part of
+ * what the plan was made from).
+ */
+export function ownerDigest(ns: string | undefined, watched: readonly string[] = []): string {
   const sysctls = Object.values(SYSCTLS).join(" ");
-  const body = `{ iptables-save 2>/dev/null | grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}' | sort; cat ${sysctls}; } | cksum`;
+  const more = watched.map((w) => ` { ${w} ; };`).join("");
+  const body = `{ iptables-save 2>/dev/null | grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}' | sort; cat ${sysctls};${more} } | cksum`;
   return at(ns).exec("sh", "-c", body);
 }
 
-/** The step that fails with CHANGED unless the digest is still `seen` (what `ownerDigest` printed earlier). */
-export function unchangedSince(ns: string | undefined, seen: string): string {
+/** The command that fails with CHANGED unless the digest (of the same `watched`) is still `seen` (what `ownerDigest` printed earlier). */
+export function unchangedSince(ns: string | undefined, seen: string, watched: readonly string[] = []): string {
   const digest = seen.trim();
   if (!/^(\d+ \d+)?$/.test(digest)) throw new Error(`not an owner digest: ${JSON.stringify(seen)}`);
-  return `[ "$(${ownerDigest(ns)} 2>/dev/null)" = ${quote(digest)} ] || exit ${CHANGED}`;
+  return `[ "$(${ownerDigest(ns, watched)} 2>/dev/null)" = ${quote(digest)} ] || exit ${CHANGED}`;
 }
 
-/** `s` guarded by `unchangedSince` and run under the host lock. */
-export function guarded(s: Script, ns: string | undefined, seen: string): Script {
-  return { ...s, steps: [step(unchangedSince(ns, seen)), ...s.steps], lock: LOCK_FILE };
+/**
+ * `s` run under the host lock, after the guard `unchangedSince` (before its
+ * first step: a creation's first step stays its make step).
+ */
+export function guarded(s: Script, ns: string | undefined, seen: string, watched: readonly string[] = []): Script {
+  return { ...s, guard: unchangedSince(ns, seen, watched), lock: LOCK_FILE };
 }
 
 /** Shell text that runs `text` while holding the lock on `file`. */

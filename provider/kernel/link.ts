@@ -40,8 +40,15 @@ export function printLink(ns: Namespace, name: string): string {
 }
 
 export function parseLink(text: string, what: string): LinkState | undefined {
-  const entry = parseIpJson<IpAddrJson>(text, what)[0];
-  if (!entry) return undefined;
+  return parseLinks(text, what)[0];
+}
+
+/** Every interface of `ip -j addr show` (`-d` for kind and group). */
+export function parseLinks(text: string, what: string): LinkState[] {
+  return parseIpJson<IpAddrJson>(text, what).map(linkState);
+}
+
+function linkState(entry: IpAddrJson): LinkState {
   return {
     ifname: entry.ifname,
     ifindex: entry.ifindex,

@@ -86,9 +86,17 @@ export function printRoutesOver(namespace: string | undefined, device: string): 
 }
 
 interface IpRouteOver extends IpRouteJson {
+  /** Absent: unicast; also "blackhole", "unreachable", "local", "broadcast", "throw", ... */
   type?: string;
   flags?: string[];
   prefsrc?: string;
+  /** Absent: main (`ip -j route show table all` names every other). */
+  table?: string;
+}
+
+/** Every route of `ip -j route show [table all]`. */
+export function parseRoutes(text: string, what: string): RouteOver[] {
+  return parseIpJson<IpRouteOver>(text, what);
 }
 
 /** A route someone added over a device (not the connected route of an address), as `ip -j route` shows it. */

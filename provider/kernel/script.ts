@@ -45,6 +45,11 @@ export interface Script {
   /** A file on the host whose flock the whole script holds (see ./hostLock). */
   readonly lock?: string;
   /**
+   * A command run first, under the lock: when it fails, the script exits with
+   * its code before any step (./hostLock's check that the host is as planned).
+   */
+  readonly guard?: string;
+  /**
    * Set by `creation`: the first step makes the object, and only once it has
    * succeeded is an object of that name ours to undo.
    */

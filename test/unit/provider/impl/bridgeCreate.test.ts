@@ -1,5 +1,8 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "../../../../provider/impl/bridge";
 import * as transport from "../../../../provider/transport";
 import { CommandError, ConnectError, type Remote } from "../../../../provider/transport";
@@ -10,14 +13,18 @@ import { checkedInputs } from "./support";
  * the bridge is made, its rules fail, and removing it again fails as a host
  * that stopped answering does.
  */
-function fakeHost(): Remote & { sent: string[] } {
+function fakeHost(): Remote & { sent: string[]; bin: string } {
   const sent: string[] = [];
-  const fakes = [
-    `ip() { case "$*" in *-batch*) cat >/dev/null; echo '[{"ifindex":7,"ifname":"v-net-0","flags":["UP"],"mtu":1500,"address":"02:00:00:00:00:07","addr_info":[]}]';; esac; return 0; }`,
-  ].join("\n");
+  // An executable first on PATH, not a shell function: the create runs under flock in an `sh -c` of its own,
+  // where a function is not defined and the host's real `ip` would run.
+  const bin = mkdtempSync(join(tmpdir(), "pnetns-fake-ip-"));
+  const fakeIp = `#!/bin/sh\ncase "$*" in *-batch*) cat >/dev/null; echo '[{"ifindex":7,"ifname":"v-net-0","flags":["UP"],"mtu":1500,"address":"02:00:00:00:00:07","addr_info":[]}]';; esac\nexit 0\n`;
+  writeFileSync(join(bin, "ip"), fakeIp, { mode: 0o755 });
+  const fakes = `PATH=${bin}:$PATH; export PATH`;
   return {
     label: "root@fake:22",
     sent,
+    bin,
     hostKeys: () => ({}),
     async run(text) {
       sent.push(text);
@@ -56,6 +63,7 @@ describe("impl/bridge create: a failed rule set", () => {
       assert.match(message, /remove it by hand: ip link del/, message);
       return true;
     });
+    rmSync(host.bin, { recursive: true, force: true });
     assert.ok(
       host.sent.some((s) => /link del/.test(s) && !/link add/.test(s)),
       "the bridge's removal was tried",

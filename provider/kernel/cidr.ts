@@ -1,0 +1,16 @@
+import * as ipaddr from "ipaddr.js";
+
+/** IPv4 prefixes (pure): the one overlap test of the provider. */
+
+/** The network of a CIDR, in CIDR form: "192.168.15.5/24" -> "192.168.15.0/24"; a bare address is a /32. */
+export function prefixOf(cidr: string): string {
+  const [a, len] = cidr.includes("/") ? ipaddr.IPv4.parseCIDR(cidr) : [ipaddr.IPv4.parse(cidr), 32];
+  return `${ipaddr.IPv4.networkAddressFromCIDR(`${a}/${len}`)}/${len}`;
+}
+
+/** Two IPv4 prefixes (or bare addresses) overlap when the shorter one contains the other's network address. */
+export function overlaps(a: string, b: string): boolean {
+  const [na, la] = ipaddr.IPv4.parseCIDR(prefixOf(a));
+  const [nb, lb] = ipaddr.IPv4.parseCIDR(prefixOf(b));
+  return la <= lb ? nb.match(na, la) : na.match(nb, lb);
+}
