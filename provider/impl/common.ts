@@ -121,7 +121,7 @@ function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.
  * old object ("already exists") and, with `adopt`, the old one's delete would
  * remove what the new one just adopted. Two names of one machine still count
  * as a move: nothing known at diff time, without connecting, tells them apart
- * (README, "Limits"). Anything else (user, credentials, key pin, jump host,
+ * (README, "another host"). Anything else (user, credentials, key pin, jump host,
  * sudo, the host name's case or trailing dot) only changes how we reach the
  * same host: update in place.
  */

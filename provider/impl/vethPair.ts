@@ -328,15 +328,18 @@ async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const { a, b } = props;
   const found = await readEnds(remote, a, b);
   const mine: VethEndOutput[] = [];
-  [a, b].forEach((end, i) => {
+  for (const [i, end] of [a, b].entries()) {
     const link = found[i];
-    if (!link) return;
-    if (ours(link, end, props)) return mine.push(end);
+    if (!link) continue;
+    if (ours(link, end, props)) {
+      mine.push(end);
+      continue;
+    }
     const why =
       `ifindex ${link.ifindex}, MAC ${link.mac}, alias ${JSON.stringify(link.ifalias ?? "")}; ` +
       `ours was ifindex ${end.ifindex}, MAC ${end.mac}${props.mark ? `, alias ${JSON.stringify(props.mark)}` : ""}`;
     progress(notOursWarning(`veth end ${JSON.stringify(end.name)} in ${where(end)}`, remote.label, why));
-  });
+  }
   if (mine.length === 0) return;
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
   // The routes over the ends, read first, go with them: a Route still declared for one is told.

@@ -263,7 +263,10 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
         `refresh read the user's route as ours: ${JSON.stringify(refreshed.steps)}`,
       );
       ok(await stack.destroy(), log);
-      assert.deepEqual((await routesTo(lab, "own-rt", "198.51.100.0/24")).map((r) => r.gateway), ["192.0.2.131"]);
+      assert.deepEqual(
+        (await routesTo(lab, "own-rt", "198.51.100.0/24")).map((r) => r.gateway),
+        ["192.0.2.131"],
+      );
     } finally {
       await lab.exec(["ip", "netns", "del", "own-rt"], { allowFailure: true });
     }
