@@ -107,7 +107,11 @@ export const VETH_PAIR = schema(
     /** Take over a pair that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
   },
-  { adopted: output<boolean>() },
+  {
+    adopted: output<boolean>(),
+    /** The owner mark, the alias of both ends (kernel/mark): delete removes only ends carrying it. */
+    mark: stateOnly<string>(),
+  },
 );
 
 /** The outputs of a resource made of owner-tagged iptables rules (impl/ruleSet.ts). */
@@ -171,6 +175,8 @@ export const ROUTE = schema(
   {
     /** The interface the kernel uses for this route (the one it chose when `device` was not given). */
     observedDevice: optionalInState<string>(),
+    /** The owner mark the route carries, its protocol number (kernel/mark ROUTE_PROTOCOL); state from before marks lacks it. */
+    protocol: stateOnly<number>(),
   },
 );
 

@@ -27,7 +27,8 @@ interface Hooks<O> {
   alsoCheck?: (checker: Checker, news: RawInputs) => void;
   /**
    * The old resource must be gone before its replacement can be created (its
-   * name is unique on its host). Not when the replacement is on another host.
+   * name is unique on its host). Not when the replacement is on another host
+   * (another host name: `diffConnection`'s `moves`).
    */
   deleteBeforeReplace?: true;
   /** Refresh found the host drifted from the outputs: an update puts it back. */
@@ -113,10 +114,16 @@ function checkResult(checker: Checker, inputs: Record<string, unknown>): pulumi.
 }
 
 /**
- * The connection's part of a diff. Another host (or port) is another object:
- * replace, and `moves` when both hosts are known (so the two cannot be the
- * same). Anything else (user, credentials, key pin, jump host, sudo) only
- * changes how we reach the same host: update in place.
+ * The connection's part of a diff. Another host name (or port) is another
+ * object: replace. It `moves` (created on the new host first) only when the
+ * host name changes: another port on the same name is most likely the same
+ * machine (a second sshd, a forwarded port), where create-first would meet the
+ * old object ("already exists") and, with `adopt`, the old one's delete would
+ * remove what the new one just adopted. Two names of one machine still count
+ * as a move: nothing known at diff time, without connecting, tells them apart
+ * (README, "another host"). Anything else (user, credentials, key pin, jump host,
+ * sudo, the host name's case or trailing dot) only changes how we reach the
+ * same host: update in place.
  */
 export function diffConnection(
   olds: Connection | undefined,
@@ -125,9 +132,15 @@ export function diffConnection(
   if (!olds || !news) return { replace: true, update: false, moves: false };
   if (isUnknown(news) || isUnknown(news.host) || isUnknown(news.port))
     return { replace: true, update: false, moves: false };
-  const replace = olds.host !== news.host || (olds.port ?? DEFAULT_PORT) !== (news.port ?? DEFAULT_PORT);
+  const moves = hostName(olds.host) !== hostName(news.host);
+  const replace = moves || (olds.port ?? DEFAULT_PORT) !== (news.port ?? DEFAULT_PORT);
   const update = !replace && JSON.stringify(normalizeConnection(olds)) !== JSON.stringify(normalizeConnection(news));
-  return { replace, update, moves: replace };
+  return { replace, update, moves };
+}
+
+/** A host name as DNS compares it: case-insensitive, the root's trailing dot optional. */
+function hostName(host: string): string {
+  return host.toLowerCase().replace(/\.$/, "");
 }
 
 /**

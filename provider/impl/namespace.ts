@@ -70,8 +70,13 @@ async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateRes
 async function read(id: string, props: NamespaceOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await observe(remote, props.name);
-  if (!state.exists) return {};
+  if (!state.exists || !ours(state, props)) return {}; // a namespace under this name that is not ours: ours is gone
   return { id, props: plain({ ...props, loopbackUp: state.loopbackUp }) };
+}
+
+/** Whether the namespace under our name is the one this resource made or adopted; state from before marks has none to tell. */
+function ours(found: NamespaceState, props: NamespaceOutputs): boolean {
+  return props.mark === undefined || found.mark === props.mark;
 }
 
 async function update(
@@ -101,7 +106,7 @@ async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   if (props.mark !== undefined) {
     const found = await observe(remote, props.name);
     if (!found.exists) return;
-    if (found.mark !== props.mark) {
+    if (!ours(found, props)) {
       const why = found.mark ? `its loopback's mark is ${JSON.stringify(found.mark)}` : "its loopback carries no mark";
       progress(notOursWarning(`namespace ${JSON.stringify(props.name)}`, remote.label, `${why}, not ${props.mark}`));
       return;

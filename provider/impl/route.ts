@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { type Lookup, lookup } from "../kernel/explain";
+import { ROUTE_PROTOCOL } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   addAndPrintRoute,
@@ -37,15 +38,25 @@ async function readRoute(remote: Remote, spec: RouteSpec): Promise<RouteState | 
   return parseRoute(text, spec);
 }
 
-function outputs(inputs: RouteInputs, remote: Remote, state: RouteState, known?: Record<string, string>): RouteOutputs {
+function outputs(
+  inputs: RouteInputs,
+  remote: Remote,
+  state: RouteState,
+  protocol: number,
+  known?: Record<string, string>,
+): RouteOutputs {
   return {
     ...inputs,
     ...(inputs.via !== undefined ? { via: state.via } : {}),
     ...(inputs.device !== undefined ? { device: state.device } : {}),
     observedDevice: state.device,
+    protocol,
     knownHostKeys: recordHostKeys(remote, known),
   };
 }
+
+/** The route as this package makes it: carrying its owner mark (kernel/mark). */
+const marked = (i: RouteInputs): RouteSpec => ({ ...i, protocol: ROUTE_PROTOCOL });
 
 /** What a route's commands look up on the host, to tell their failures in its fields' terms. */
 const lookups = (i: RouteInputs): Lookup[] => [
@@ -60,48 +71,64 @@ const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.n
 
 async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
+  const ours = marked(inputs);
   let shown: string;
   try {
-    const add = lookingUp(creation(addAndPrintRoute(inputs), [], [deleteRoute(inputs)]), lookups(inputs));
+    const add = lookingUp(creation(addAndPrintRoute(ours), [], [deleteRoute(ours)]), lookups(inputs));
     [shown] = await runScript(remote, add, {
       what: `the route to ${inputs.destination}`,
       // A Route cannot adopt: the next up would find the route there and stop.
-      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} route del ${inputs.destination} metric ${inputs.metric ?? 0}) before the next up`,
+      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} route del ${inputs.destination} metric ${inputs.metric ?? 0} proto ${ROUTE_PROTOCOL}) before the next up`,
     });
   } catch (e) {
+    // Any route there (not only ours) refuses the add: looked for without the mark.
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
       throw new Error(
         `a route to ${inputs.destination} with metric ${inputs.metric ?? 0} already exists in ${where(inputs)} on ${remote.label}; nothing was changed`,
       );
     throw e;
   }
-  const state = parseRoute(shown, inputs);
+  const state = parseRoute(shown, ours);
   if (!state) throw new Error(`the route to ${inputs.destination} is not in ${where(inputs)} after it was added`);
-  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state)) };
+  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, ROUTE_PROTOCOL)) };
 }
 
+/**
+ * Reads only a route carrying the mark recorded at create: one under our
+ * destination and metric without it (ours was deleted behind the program's
+ * back, someone added theirs) reads as ours gone. A route from before marks
+ * (no `protocol` in state) is read as before, by destination and metric:
+ * there is nothing to tell it from someone else's; its next via or device
+ * change (`ip route replace ... proto N`) marks it.
+ */
 async function read(id: string, props: RouteOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const state = await readRoute(remote, props);
   if (!state) return {};
-  return { id, props: plain(outputs(props, remote, state, props.knownHostKeys)) };
+  return { id, props: plain(outputs(props, remote, state, props.protocol, props.knownHostKeys)) };
 }
 
 async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
+  const ours = marked(news);
+  // A route from before marks stays as it was made until it is re-made here (then with the mark).
+  let protocol = olds.protocol;
   if ((olds.metric ?? 0) !== (news.metric ?? 0)) {
     // The metric is part of the route's identity: add the new route, then remove the old one.
     const ns = at(news.namespace);
-    const add = allOrNothing([ns.ip(...addRoute(news)), deleteRoute(olds)], [deleteRoute(news)]);
+    const add = allOrNothing([ns.ip(...addRoute(ours)), deleteRoute(olds)], [deleteRoute(ours)]);
     await runScript(remote, lookingUp(add, lookups(news)));
+    protocol = ROUTE_PROTOCOL;
   } else if (olds.via !== news.via || olds.device !== news.device) {
-    await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(news))), lookups(news)));
+    await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
+    protocol = ROUTE_PROTOCOL;
   }
-  const state = await readRoute(remote, news);
+  const state = await readRoute(remote, { ...news, protocol });
   if (!state) throw new Error(`the route to ${news.destination} is not in ${where(news)} after the update`);
-  return { outs: plain(outputs(news, remote, state, olds.knownHostKeys)) };
+  return { outs: plain(outputs(news, remote, state, protocol, olds.knownHostKeys)) };
 }
 
+/** Deletes our route only (kernel/route deleteRoute): another one with the same destination and metric stays. */
 async function remove(_id: string, props: RouteOutputs): Promise<void> {
   const remote = await remoteFor(props);
   const [left] = await runScript(remote, sequence(deleteRoute(props)));

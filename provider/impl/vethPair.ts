@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { type Lookup, lookup } from "../kernel/explain";
@@ -15,6 +16,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
+import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   describeRoute,
@@ -138,12 +140,15 @@ function observed(end: InterfaceEnd, state: LinkState): VethEndOutput {
   };
 }
 
+/** What state keeps of who owns the pair: adopted or made, and its mark (which state from before marks lacks). */
+type Ownership = Pick<VethPairOutputs, "adopted" | "mark">;
+
 function outputs(
   inputs: VethPairInputs,
   remote: Remote,
   a: LinkState,
   b: LinkState,
-  adopted: boolean,
+  own: Ownership,
   known?: Record<string, string>,
 ): VethPairOutputs {
   return {
@@ -151,9 +156,22 @@ function outputs(
     a: observed(inputs.a, a),
     b: observed(inputs.b, b),
     ...(inputs.mtu !== undefined ? { mtu: a.mtu } : {}),
-    adopted,
+    adopted: own.adopted,
+    mark: own.mark,
     knownHostKeys: recordHostKeys(remote, known),
   };
+}
+
+/**
+ * Whether a link found under an end's name is that end of the pair this
+ * resource made or adopted: it carries the pair's mark, or the ifindex and MAC
+ * recorded (kernel/mark). State from before marks has no mark: its end is
+ * known by the recorded ifindex and MAC; a state that recorded neither is
+ * taken as ours, as it was before marks.
+ */
+function ours(found: LinkState, end: VethEndOutput, own: Ownership): boolean {
+  if (own.mark === undefined && (end.ifindex === undefined || end.mac === undefined)) return true;
+  return isOurLink(found, { mark: own.mark, ifindex: end.ifindex, mac: end.mac });
 }
 
 function idOf(inputs: VethPairInputs): string {
@@ -164,17 +182,25 @@ function idOf(inputs: VethPairInputs): string {
 async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const { a, b } = inputs;
+  // Both ends carry the pair's mark: a delete from stale state removes only a pair carrying it.
+  const mark = markOf("veth", randomBytes(4).toString("hex"));
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
+      // Adopted, it is ours: marked, so that its delete knows it.
+      await runScript(remote, sequence(...[a, b].map((end) => at(end.namespace).ip(...setMark(end.name, mark)))));
       await configure(remote, [a, b], [sa, sb], inputs.mtu, true);
       const [na, nb] = await readEnds(remote, a, b);
-      return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), true)) };
+      const own = { adopted: true, mark };
+      return { id: idOf(inputs), outs: plain(outputs(inputs, remote, mustExist(na, a), mustExist(nb, b), own)) };
     }
   }
-  // Each end is configured and read back by one `ip -batch` in its namespace.
+  // Each end is marked, configured and read back by one `ip -batch` in its namespace.
   const configureAndShow = (end: InterfaceEnd) =>
-    at(end.namespace).ipBatch([...configureChanges(end, undefined, inputs.mtu), showLink(end.name)], ["-d", "-j"]);
+    at(end.namespace).ipBatch(
+      [setMark(end.name, mark), ...configureChanges(end, undefined, inputs.mtu), showLink(end.name)],
+      ["-d", "-j"],
+    );
   const made = creation(
     makePair(a, b),
     [configureAndShow(a), configureAndShow(b)],
@@ -203,7 +229,7 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   }
   const sa = mustExist(parseLink(ta, a.name), a);
   const sb = mustExist(parseLink(tb, b.name), b);
-  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, false)) };
+  return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, { adopted: false, mark })) };
 }
 
 function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
@@ -214,7 +240,8 @@ function mustExist(state: LinkState | undefined, end: InterfaceEnd): LinkState {
 async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.ReadResult> {
   const remote = await remoteFor(props);
   const [sa, sb] = await readEnds(remote, props.a, props.b);
-  if (!sa || !sb) return {};
+  // A pair under our names that is not ours (someone made it after ours went): ours is gone.
+  if (!sa || !sb || !ours(sa, props.a, props) || !ours(sb, props.b, props)) return {};
   return {
     id,
     props: plain({
@@ -266,7 +293,7 @@ async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs):
   const [sa, sb] = await readEnds(remote, news.a, news.b);
   if (readdressed.length) await tellRoutesLost(remote, readdressed, before);
   return {
-    outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds.adopted, olds.knownHostKeys)),
+    outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds, olds.knownHostKeys)),
   };
 }
 
@@ -291,24 +318,39 @@ async function tellRoutesLost(remote: Remote, ends: InterfaceEnd[], before: Rout
     );
 }
 
+/**
+ * Deletes the ends that are ours (see `ours`); an end under our name that is
+ * not (ours was deleted behind the program's back, someone made another) is
+ * left with its routes, and the delete says so.
+ */
 async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   const remote = await remoteFor(props);
+  const { a, b } = props;
+  const found = await readEnds(remote, a, b);
+  const mine: VethEndOutput[] = [];
+  for (const [i, end] of [a, b].entries()) {
+    const link = found[i];
+    if (!link) continue;
+    if (ours(link, end, props)) {
+      mine.push(end);
+      continue;
+    }
+    const why =
+      `ifindex ${link.ifindex}, MAC ${link.mac}, alias ${JSON.stringify(link.ifalias ?? "")}; ` +
+      `ours was ifindex ${end.ifindex}, MAC ${end.mac}${props.mark ? `, alias ${JSON.stringify(props.mark)}` : ""}`;
+    progress(notOursWarning(`veth end ${JSON.stringify(end.name)} in ${where(end)}`, remote.label, why));
+  }
+  if (mine.length === 0) return;
   // Deleting one end deletes its peer; the second line covers an end whose peer's namespace was already gone.
   // The routes over the ends, read first, go with them: a Route still declared for one is told.
-  const { a, b } = props;
-  const [ra, rb] = await runScript(
+  const printed = await runScript(
     remote,
     sequence(
-      printRoutesOver(a.namespace, a.name),
-      printRoutesOver(b.namespace, b.name),
-      deleteLink(at(a.namespace), a.name),
-      deleteLink(at(b.namespace), b.name),
+      ...mine.map((end) => printRoutesOver(end.namespace, end.name)),
+      ...mine.map((end) => deleteLink(at(end.namespace), end.name)),
     ),
   );
-  const gone = [
-    ...parseRoutesOver(ra).map((r) => `${describeRoute(r)} in ${where(a)}`),
-    ...parseRoutesOver(rb).map((r) => `${describeRoute(r)} in ${where(b)}`),
-  ];
+  const gone = mine.flatMap((end, i) => parseRoutesOver(printed[i]).map((r) => `${describeRoute(r)} in ${where(end)}`));
   if (gone.length > 0)
     progress(
       `veth pair ${JSON.stringify(a.name)}~${JSON.stringify(b.name)} on ${remote.label}: the kernel removed the routes over it with it: ` +

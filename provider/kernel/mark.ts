@@ -18,6 +18,18 @@ export function markOf(kind: string, id: string): string {
 /** The change that writes `mark` as the alias of link `dev`. */
 export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
 
+/**
+ * The owner mark of a route: its protocol number (`ip route add ... proto N`),
+ * which the kernel keeps and never interprets above 4 (RTPROT_STATIC), and
+ * which `ip route show/del ... proto N` select on. 113 is in no
+ * iproute2 rt_protos (0-4 kernel, 8-18, 42, 99, 186-192) nor used by a routing
+ * daemon we know of (FRR 186-198, Calico 80, BIRD 12, NetworkManager and
+ * systemd-networkd 3/4/9/16). A host whose rt_protos names 113 shows the name;
+ * the selectors still take the number. It marks the kind, not the resource:
+ * a route is already known by its destination, gateway, device, metric and table.
+ */
+export const ROUTE_PROTOCOL = 113;
+
 /** Writes the mark on a namespace's loopback. */
 export const markNamespace = (ns: Namespace, mark: string): string => ns.ip(...setMark("lo", mark));
 

@@ -9,6 +9,12 @@ export interface RouteSpec {
   via?: string;
   device?: string;
   metric?: number;
+  /**
+   * The owner mark the route carries (kernel/mark ROUTE_PROTOCOL): only
+   * routes with it are shown, added with it, deleted. Absent: a route made
+   * before marks, known by its destination and metric alone.
+   */
+  protocol?: number;
 }
 
 export interface RouteState {
@@ -32,9 +38,17 @@ function kernelDestination(destination: string): string {
   return destination.endsWith("/32") ? destination.slice(0, -3) : destination;
 }
 
-/** Lists the main table's routes to exactly this destination (as JSON when run with `-j`). */
+/** Lists the main table's routes to exactly this destination, only those with the spec's mark if it has one (as JSON when run with `-j`). */
 function showRoute(spec: RouteSpec): IpArgs {
-  return ["route", "show", "table", "main", "exact", spec.destination === "default" ? "0.0.0.0/0" : spec.destination];
+  const show: IpArgs = [
+    "route",
+    "show",
+    "table",
+    "main",
+    "exact",
+    spec.destination === "default" ? "0.0.0.0/0" : spec.destination,
+  ];
+  return spec.protocol !== undefined ? [...show, "proto", spec.protocol] : show;
 }
 
 /** Prints the main table's routes to exactly this destination as JSON (nothing if the namespace is gone). */
@@ -62,16 +76,27 @@ function routeArgs(spec: RouteSpec): Array<string | number> {
   if (spec.via) args.push("via", spec.via);
   if (spec.device) args.push("dev", spec.device);
   args.push("metric", spec.metric ?? 0);
+  if (spec.protocol !== undefined) args.push("proto", spec.protocol);
   return args;
 }
 
 export const addRoute = (spec: RouteSpec): IpArgs => ["route", "add", ...routeArgs(spec)];
 export const replaceRoute = (spec: RouteSpec): IpArgs => ["route", "replace", ...routeArgs(spec)];
 
-/** Deletes the route with this destination and metric (one already gone is not an error), then prints what is left of it. */
+/**
+ * Deletes the route (one already gone is not an error), then prints what is
+ * left of it. A marked route is matched by the kernel on all it is: destination,
+ * gateway, device, metric, table and mark, so another route with the same
+ * destination and metric (someone else's) is left. One from before marks
+ * is matched by destination and metric, as it was made: its state may not
+ * hold the device the kernel chose.
+ */
 export function deleteRoute(spec: RouteSpec): string {
   const ns = at(spec.namespace);
-  const del = ns.ip("route", "del", spec.destination, "metric", spec.metric ?? 0);
+  const del =
+    spec.protocol !== undefined
+      ? ns.ip("route", "del", ...routeArgs(spec), "table", "main")
+      : ns.ip("route", "del", spec.destination, "metric", spec.metric ?? 0);
   return ns.ifExists(`${del} 2>/dev/null; ${ns.ip("-j", ...showRoute(spec))}`);
 }
 

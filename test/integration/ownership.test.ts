@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import * as net from "node:net";
+import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../support/harness";
 import { program } from "./programs";
@@ -8,12 +10,36 @@ import { labConfig, netnsList, ok } from "./support";
  * Issue #10 items 6 and 7, through the real engine on a lab host: destroy
  * deletes only what is provably ours (a namespace or bridge someone else made
  * under the same name stays, and the destroy says so), recorded originals
- * survive a firewall reload (iptables -F) and its repair. Addresses: 192.0.2.0/26 (TEST-NET-1).
+ * survive a firewall reload (iptables -F) and its repair; a veth pair or a
+ * route someone else made under our names or destination is neither deleted
+ * nor read as ours; a port change on the same host deletes first (item 3).
+ * Addresses: 192.0.2.0/24 (TEST-NET-1), 198.51.100.0/24 (TEST-NET-2, route destinations only).
  */
 
 const SAME_NAMES = `
 const ns = new netns.Namespace("own-ns", { connection, name: "own-ns" });
 new netns.Bridge("br-own", { connection, name: "br-own", addresses: ["192.0.2.1/26"] });
+`;
+
+const PAIR = `
+new netns.VethPair("own-pair", {
+  connection,
+  a: { name: "own-va", addresses: ["192.0.2.65/26"] },
+  b: { name: "own-vb" },
+});
+`;
+
+const PAIR_AND_NS = `${PAIR}
+new netns.Namespace("own-nsr", { connection, name: "own-nsr" });
+`;
+
+/** A route of ours in a namespace the test made, over the test's own interface. */
+const ROUTE_IN_TEST_NS = `
+new netns.Route("own-route", { connection, namespace: "own-rt", destination: "198.51.100.0/24", via: "192.0.2.130", metric: 7 });
+`;
+
+const ONE_NAMESPACE = `
+new netns.Namespace("own-port", { connection, name: "own-port" });
 `;
 
 const MASQ = `
@@ -49,6 +75,40 @@ async function ownerRules(lab: LabHost): Promise<string[]> {
   return lines;
 }
 
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  metric?: number;
+}
+
+async function routesTo(lab: LabHost, namespace: string, destination: string): Promise<IpRoute[]> {
+  const r = await lab.exec(["ip", "-j", "route", "show", "table", "main", "exact", destination], { namespace });
+  return r.stdout.trim() ? (JSON.parse(r.stdout) as IpRoute[]) : [];
+}
+
+/** The URNs of the resources an operation deleted (refresh: those it read as gone). */
+const deleted = (r: OperationResult) => r.steps.filter((s) => s.op === "delete").map((s) => s.urn);
+
+/** Waits until something accepts TCP connections on host:port (10 s at most). */
+async function listening(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port, timeout: 500 });
+      const done = (v: boolean) => {
+        s.destroy();
+        resolve(v);
+      };
+      s.once("connect", () => done(true));
+      s.once("error", () => done(false));
+      s.once("timeout", () => done(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
 const shown = (r: OperationResult) => r.diagnostics.map((d) => d.message).join("\n");
 
 describe("ownership through the real engine on a lab host (issue #10 items 6, 7)", function () {
@@ -68,11 +128,11 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
     if (lab) await lab.stop();
   });
 
-  function stackOf(name: string, body: string): PulumiStack {
+  function stackOf(name: string, body: string, config: Record<string, string> = labConfig(lab)): PulumiStack {
     const kit = testingKit();
     const stack = new kit.PulumiStack({
       programDir: writeProgram(name, program(body)),
-      config: labConfig(lab),
+      config,
       log: (l) => log.push(l),
     });
     stacks.push(stack);
@@ -117,6 +177,122 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
     for (const rule of repaired) assert.match(rule, /ipfw=0/, `the repair recorded another original: ${rule}`);
     ok(await stack.destroy(), log);
     assert.equal(await ipForward(lab), "0", "destroy left ip_forward=1");
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("destroy leaves a veth pair someone else made under our names, and says so", async () => {
+    const stack = stackOf("owner-pair", PAIR);
+    ok(await stack.up(), log);
+    // Behind the program's back: ours goes, another owner makes a pair with the same names.
+    await lab.exec(["ip", "link", "del", "own-va"]);
+    await lab.exec(["ip", "link", "add", "own-va", "type", "veth", "peer", "name", "own-vb"]);
+    const theirs = { a: (await link(lab, "own-va"))?.ifindex, b: (await link(lab, "own-vb"))?.ifindex };
+    const destroyed = await stack.destroy();
+    ok(destroyed, log);
+    try {
+      assert.equal((await link(lab, "own-va"))?.ifindex, theirs.a, "the other owner's veth own-va was deleted");
+      assert.equal((await link(lab, "own-vb"))?.ifindex, theirs.b, "the other owner's veth own-vb was deleted");
+      const said = shown(destroyed) + log.join("\n");
+      assert.match(said, /veth end "own-va".*not the one this stack made.*left in place/s, said.slice(-3000));
+    } finally {
+      await lab.exec(["ip", "link", "del", "own-va"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("refresh reads a veth pair and a namespace someone else made under our names as ours gone", async () => {
+    const stack = stackOf("owner-refresh", PAIR_AND_NS);
+    ok(await stack.up(), log);
+    await lab.exec(["ip", "link", "del", "own-va"]);
+    await lab.exec(["ip", "link", "add", "own-va", "type", "veth", "peer", "name", "own-vb"]);
+    await lab.exec(["ip", "netns", "del", "own-nsr"]);
+    await lab.exec(["ip", "netns", "add", "own-nsr"]);
+    const theirs = await inode(lab, "own-nsr");
+    try {
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      const gone = deleted(refreshed);
+      assert.ok(
+        gone.some((u) => u.endsWith("::own-pair")),
+        `refresh read the other owner's pair as ours: ${gone}`,
+      );
+      assert.ok(
+        gone.some((u) => u.endsWith("::own-nsr")),
+        `refresh read the other owner's namespace as ours: ${gone}`,
+      );
+      ok(await stack.destroy(), log);
+      assert.equal(await inode(lab, "own-nsr"), theirs, "the other owner's namespace own-nsr was deleted");
+      assert.ok(await link(lab, "own-va"), "the other owner's veth own-va was deleted");
+    } finally {
+      await lab.exec(["ip", "link", "del", "own-va"], { allowFailure: true });
+      await lab.exec(["ip", "netns", "del", "own-nsr"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("a user's route with our destination and metric over another gateway is neither deleted nor read as ours", async () => {
+    // The namespace and the interface are the test's: only the Route is the stack's.
+    await lab.exec(["ip", "netns", "add", "own-rt"]);
+    try {
+      await lab.exec(["ip", "link", "add", "u0", "type", "veth", "peer", "name", "u1"], { namespace: "own-rt" });
+      await lab.exec(["ip", "addr", "add", "192.0.2.129/26", "dev", "u0"], { namespace: "own-rt" });
+      await lab.exec(["ip", "link", "set", "u0", "up"], { namespace: "own-rt" });
+      await lab.exec(["ip", "link", "set", "u1", "up"], { namespace: "own-rt" });
+      const theirs = ["ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.131", "metric", "7"];
+      const swap = async () => {
+        await lab.exec(["ip", "route", "del", "198.51.100.0/24", "metric", "7"], { namespace: "own-rt" });
+        await lab.exec(theirs, { namespace: "own-rt" });
+      };
+      const stack = stackOf("owner-route", ROUTE_IN_TEST_NS);
+      ok(await stack.up(), log);
+      await swap();
+      ok(await stack.destroy(), log);
+      const left = await routesTo(lab, "own-rt", "198.51.100.0/24");
+      assert.deepEqual(
+        left.map((r) => r.gateway),
+        ["192.0.2.131"],
+        `destroy deleted the user's route: ${JSON.stringify(left)}`,
+      );
+      await lab.exec(["ip", "route", "del", "198.51.100.0/24", "metric", "7"], { namespace: "own-rt" });
+      ok(await stack.up(), log);
+      await swap();
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.ok(
+        deleted(refreshed).some((u) => u.endsWith("::own-route")),
+        `refresh read the user's route as ours: ${JSON.stringify(refreshed.steps)}`,
+      );
+      ok(await stack.destroy(), log);
+      assert.deepEqual(
+        (await routesTo(lab, "own-rt", "198.51.100.0/24")).map((r) => r.gateway),
+        ["192.0.2.131"],
+      );
+    } finally {
+      await lab.exec(["ip", "netns", "del", "own-rt"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("a port change on the same host deletes first: the namespace is replaced, not refused as already there", async () => {
+    // A second sshd in the lab (its own config, another port): the same machine under two ports.
+    const config = labConfig(lab);
+    const dir = testingKit().readLabState(lab.name)?.dir;
+    assert.ok(dir, "the lab's state has no dir");
+    const second = lab.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", path.join(dir, "sshd_config"), "-p", "2222"]);
+    try {
+      await listening(lab.address, 2222);
+      const stack = stackOf("owner-port", ONE_NAMESPACE, config);
+      ok(await stack.up(), log);
+      config.port = "2222";
+      const moved = await stack.up();
+      ok(moved, log);
+      assert.ok((await netnsList(lab)).includes("own-port"), "the namespace is gone after the port change");
+      ok(await stack.destroy(), log);
+      assert.ok(!(await netnsList(lab)).includes("own-port"), "destroy left own-port");
+    } finally {
+      await lab.exec(["ip", "netns", "del", "own-port"], { allowFailure: true });
+      await second.kill();
+    }
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });

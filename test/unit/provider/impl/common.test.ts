@@ -17,10 +17,21 @@ const CONNECTION_ROWS: DiffRow[] = [
     createFirst: true,
   },
   {
-    what: "another port (created there first)",
+    what: "another port on the same host (deleted first: it may be the same machine, issue #10 item 3)",
     news: { connection: { ...VALID_CONNECTION, port: 2222 } },
     expect: ["connection"],
+  },
+  {
+    what: "another host and another port (created there first)",
+    news: { connection: { ...VALID_CONNECTION, host: "198.18.0.3", port: 2222 } },
+    expect: ["connection"],
     createFirst: true,
+  },
+  {
+    what: "the host name in other case with a trailing dot (the same name: how it is reached)",
+    olds: { connection: { ...VALID_CONNECTION, host: "lab.example" } },
+    news: { connection: { ...VALID_CONNECTION, host: "LAB.Example." } },
+    expect: "update",
   },
   {
     what: "the host unknown (preview)",
@@ -84,6 +95,18 @@ describe("impl/common: diffConnection", () => {
       VALID_CONNECTION,
       { ...VALID_CONNECTION, host: "h", user: "u" },
       { replace: true, update: false, moves: true },
+    ],
+    [
+      "only the port changed: replace, not a move (the same host may answer on both)",
+      VALID_CONNECTION,
+      { ...VALID_CONNECTION, port: 2222 },
+      { replace: true, update: false, moves: false },
+    ],
+    [
+      "the host in upper case with a trailing dot: the same host, an update",
+      { ...VALID_CONNECTION, host: "lab.example" },
+      { ...VALID_CONNECTION, host: "Lab.Example." },
+      { replace: false, update: true, moves: false },
     ],
     [
       "the host unknown: replace, not known to be a move",

@@ -1,9 +1,13 @@
 import { strict as assert } from "node:assert";
+import { ROUTE_PROTOCOL } from "../../../../provider/kernel/mark";
 import {
+  addRoute,
+  deleteRoute,
   describeRoute,
   missingRoutes,
   parseRoute,
   parseRoutesOver,
+  printRoute,
   type RouteSpec,
   type RouteState,
   readdRoute,
@@ -135,5 +139,34 @@ describe("kernel/route: the routes over a device", () => {
     const before = parseRoutesOver(text);
     assert.deepEqual(missingRoutes(before, before.slice(1)).map(describeRoute), ["default via 192.168.15.5"]);
     assert.deepEqual(missingRoutes(before, before), []);
+  });
+});
+
+describe("kernel/route: the owner mark (issue #10 item 6)", () => {
+  const ours: RouteSpec = {
+    namespace: "red",
+    destination: "198.51.100.0/24",
+    ...VIA,
+    metric: 7,
+    protocol: ROUTE_PROTOCOL,
+  };
+  const legacy: RouteSpec = { ...ours, protocol: undefined };
+
+  it("adds our route with its protocol number", () => {
+    assert.deepEqual(addRoute(ours).slice(-2), ["proto", ROUTE_PROTOCOL]);
+    assert.ok(!addRoute(legacy).includes("proto"));
+  });
+
+  it("shows only routes with the mark", () => {
+    assert.match(printRoute(ours), / route show table main exact 198\.51\.100\.0\/24 proto 113\b/);
+    assert.doesNotMatch(printRoute(legacy), /proto/);
+  });
+
+  it("deletes by destination, gateway, device, metric, mark and table; a route from before marks by destination and metric", () => {
+    assert.match(
+      deleteRoute(ours),
+      / route del 198\.51\.100\.0\/24 via 10\.99\.0\.1 dev ut-vb0 metric 7 proto 113 table main 2>/,
+    );
+    assert.match(deleteRoute(legacy), / route del 198\.51\.100\.0\/24 metric 7 2>/);
   });
 });
