@@ -7,6 +7,7 @@ import { NETWORK_ISOLATION } from "../resourceSchemas";
 import { refuseAddressCollisions, refuseForwardCollisions } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { runScript } from "./executor";
+import { forNew, onStoredUpdate } from "./opErrors";
 import { createRuleSet, repairRuleSet, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -23,7 +24,7 @@ const rulesOf = (i: NetworkIsolationInputs) => [isolationRule(i.bridge, i.allowF
  * IsolatedNetwork's first resource: the collision checks read the host and
  * refuse before anything of the network exists, then the isolation rule goes in.
  */
-export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const what = `IsolatedNetwork on bridge ${inputs.bridge}`;
   await refuseAddressCollisions(remote, what, inputs.bridge, inputs.bridgeAddresses);
@@ -48,11 +49,11 @@ export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dyn
   return { id: `isolation/${inputs.bridge}/${state.ruleId}@${endpoint(inputs.connection)}`, outs: plain(outs) };
 }
 
-const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => [], "isolationOn");
+const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => []);
 export const { read, remove } = shared;
 
 /** A new allowFrom: the new rule goes in under the same owner comment before the old one goes. */
-export async function update(
+async function update(
   _id: string,
   olds: NetworkIsolationOutputs,
   news: NetworkIsolationInputs,
@@ -73,4 +74,16 @@ export async function update(
   return { outs: plain(outs) };
 }
 
-export const provider: ProviderOf<typeof NETWORK_ISOLATION> = { check, diff, create, read, update, delete: remove };
+// create and update say what to do for their operation, once (opErrors.ts), as read and remove do (ruleSet.ts).
+const advisedCreate = forNew(create);
+const advisedUpdate = onStoredUpdate(update);
+
+export { advisedCreate as create, advisedUpdate as update };
+export const provider: ProviderOf<typeof NETWORK_ISOLATION> = {
+  check,
+  diff,
+  create: advisedCreate,
+  read,
+  update: advisedUpdate,
+  delete: remove,
+};

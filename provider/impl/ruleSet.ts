@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { lookup } from "../kernel/explain";
-import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
+import {
+  CHANGED,
+  guarded,
+  LOCK_FILE,
+  LOCK_TIMEOUT,
+  LOCK_WAIT_SECONDS,
+  lockWaitSeconds,
+  ownerDigest,
+} from "../kernel/hostLock";
 import {
   addRuleStep,
   checkRulesScript,
@@ -17,7 +25,7 @@ import { allOrNothing, lookingUp, type Script, sequence } from "../kernel/script
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import { CommandError, type Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
-import { type Making, readAll, runScript } from "./executor";
+import { commandTimeoutOf, type Making, readAll, runScript } from "./executor";
 import { onStored, onStoredUpdate } from "./opErrors";
 import type { BaseOutputs } from "./types";
 
@@ -102,14 +110,23 @@ async function commitGuarded<T>(
       return result;
     } catch (e) {
       if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;
-      if (e instanceof CommandError && e.code === LOCK_TIMEOUT)
-        throw new Error(
-          `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${LOCK_WAIT_SECONDS} s; nothing was changed. ` +
-            `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`,
-        );
+      if (e instanceof CommandError && e.code === LOCK_TIMEOUT) throw new Error(lockHeld(remote));
       throw e;
     }
   }
+}
+
+/** The lock wait ran out: how long it waited, and, when connection.commandTimeout cut it short, that too. */
+function lockHeld(remote: Remote): string {
+  const waited = lockWaitSeconds(commandTimeoutOf(remote));
+  const cut =
+    waited < LOCK_WAIT_SECONDS
+      ? ` (the wait is kept within connection.commandTimeout, ${commandTimeoutOf(remote)} s: raise it to wait up to ${LOCK_WAIT_SECONDS} s)`
+      : "";
+  return (
+    `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${waited} s${cut}; nothing was changed. ` +
+    `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`
+  );
 }
 
 export interface RuleSetObservation {
@@ -200,12 +217,14 @@ interface RuleResourceOutputs extends BaseOutputs {
 /**
  * read, update and delete of a resource that is one rule set plus the sysctls
  * it needs. `sysctlsFlag` names the output that is false when refresh found a
- * needed sysctl switched off.
+ * needed sysctl switched off (none: the resource needs no sysctl).
  */
 export function ruleSetResource<
   I extends { connection: BaseOutputs["connection"]; namespace?: string },
   O extends I & RuleResourceOutputs,
->(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag: string) {
+>(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag?: string) {
+  // A resource that needs no sysctl has no flag to keep.
+  const flag = (on: boolean) => (sysctlsFlag === undefined ? {} : { [sysctlsFlag]: on });
   const ops = {
     async read(id: string, props: O): Promise<{ id?: string; props?: O }> {
       const remote = await remoteFor(props);
@@ -216,7 +235,7 @@ export function ruleSetResource<
       if (seen.namespaceGone) return {};
       return {
         id,
-        props: plain({ ...props, missingRules: seen.missing, [sysctlsFlag]: seen.sysctlsOff.length === 0 }),
+        props: plain({ ...props, missingRules: seen.missing, ...flag(seen.sysctlsOff.length === 0) }),
       };
     },
 
@@ -227,7 +246,7 @@ export function ruleSetResource<
         ...olds,
         ...news,
         missingRules: [],
-        [sysctlsFlag]: true,
+        ...flag(true),
         knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
       } as O;
       return { outs: plain(outs) };
