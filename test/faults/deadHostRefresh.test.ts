@@ -23,7 +23,8 @@ const connection = {
 };
 const a = new netns.Namespace("dead-a", { connection, name: "dead-a" });
 const b = new netns.Namespace("dead-b", { connection, name: "dead-b" });
-new netns.Probe("dead-pa", { connection, namespace: "dead-a", target: "127.0.0.1", expect: "unreachable", timeoutMs: 300 }, { dependsOn: [a] });
+// No route in a new namespace: nothing is sent.
+new netns.Probe("dead-pa", { connection, namespace: "dead-a", target: "192.0.2.1", expect: "unreachable", timeoutMs: 300 }, { dependsOn: [a] });
 new netns.Probe("dead-pb", { connection, target: "127.0.0.1" }, { dependsOn: [b] });
 `;
 
