@@ -249,10 +249,12 @@ export const PROBE = schema(
   {
     /** Whether the target answered when the check last ran (create, update, refresh). */
     reachable: output<boolean>(),
-    /** The round trip (ICMP) or connect time (TCP) in milliseconds, where reachable; refresh keeps it while reachability holds. */
+    /** The round trip (ICMP) or connect time (TCP) in milliseconds, where reachable (absent where not); refresh keeps it while reachability holds. */
     rttMs: optionalInState<number>(),
     /** What the check saw, in words. */
     seen: stateOnly<string>(),
+    /** Set when the last refresh could not run the check (what was missing): the next up checks again. */
+    couldNotCheck: stateOnly<string | undefined>(),
   },
 );
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { DEFAULT_COMMAND_TIMEOUT } from "../connection";
 import { explainFailure } from "../kernel/explain";
-import { underLock } from "../kernel/hostLock";
+import { lockWaitSeconds, underLock } from "../kernel/hostLock";
 import { bestEffort, type Script, type Step, script } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
 
@@ -127,10 +128,13 @@ function markFile(nonce: string): string {
  * anything, so that an object with that name that was not made by this script
  * (the user's own, or one whose make step was cut short) is never removed.
  */
-function render(s: Script, mark?: string): string {
+/** The time each command of `remote` may run, in seconds. */
+export const commandTimeoutOf = (remote: Remote) => remote.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT;
+
+function render(s: Script, commandTimeoutSeconds: number, mark?: string): string {
   // IDENTIFY runs in the shell itself (its pid is the one killTree checks), outside the lock's sh -c.
   const body = renderBody(s, mark);
-  return `${IDENTIFY}\n${s.lock ? underLock(s.lock, body) : body}`;
+  return `${IDENTIFY}\n${s.lock ? underLock(s.lock, body, lockWaitSeconds(commandTimeoutSeconds)) : body}`;
 }
 
 /** The script's own text, without IDENTIFY. With `lock`, it runs in one `sh -c` under flock (./hostLock). */
@@ -193,7 +197,7 @@ export async function runScript(remote: Remote, s: Script, making?: Making): Pro
   const asIs = sentAsIs(s, mark);
   let stdout: string;
   try {
-    stdout = withoutIdentity((await remote.run(render(s, mark))).stdout);
+    stdout = withoutIdentity((await remote.run(render(s, commandTimeoutOf(remote), mark))).stdout);
   } catch (e) {
     if (!(e instanceof CommandError)) throw e;
     if (e.code !== null) throw failedStep(e, s, asIs);

@@ -1,7 +1,15 @@
-import { CHANGED, guarded, LOCK_FILE, LOCK_TIMEOUT, LOCK_WAIT_SECONDS, ownerDigest } from "../kernel/hostLock";
+import {
+  CHANGED,
+  guarded,
+  LOCK_FILE,
+  LOCK_TIMEOUT,
+  LOCK_WAIT_SECONDS,
+  lockWaitSeconds,
+  ownerDigest,
+} from "../kernel/hostLock";
 import type { Script } from "../kernel/script";
 import { CommandError, type Remote } from "../transport";
-import { type Making, readAll, runScript } from "./executor";
+import { commandTimeoutOf, type Making, readAll, runScript } from "./executor";
 
 /**
  * A check that refuses a commit from what the host has (impl/collisions):
@@ -57,12 +65,21 @@ export async function lockedCommit<T>(
       return { result, outputs: stepOutputs };
     } catch (e) {
       if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;
-      if (e instanceof CommandError && e.code === LOCK_TIMEOUT)
-        throw new Error(
-          `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${LOCK_WAIT_SECONDS} s; nothing was changed. ` +
-            `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`,
-        );
+      if (e instanceof CommandError && e.code === LOCK_TIMEOUT) throw new Error(lockHeld(remote));
       throw e;
     }
   }
+}
+
+/** The lock wait ran out: how long it waited, and, when connection.commandTimeout cut it short, that too. */
+function lockHeld(remote: Remote): string {
+  const waited = lockWaitSeconds(commandTimeoutOf(remote));
+  const cut =
+    waited < LOCK_WAIT_SECONDS
+      ? ` (the wait is kept within connection.commandTimeout, ${commandTimeoutOf(remote)} s: raise it to wait up to ${LOCK_WAIT_SECONDS} s)`
+      : "";
+  return (
+    `another pulumi-netns operation on ${remote.label} held ${LOCK_FILE} for ${waited} s${cut}; nothing was changed. ` +
+    `Run up again; if it persists, see which process holds it (fuser -v ${LOCK_FILE}).`
+  );
 }

@@ -21,6 +21,7 @@ import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
+import { stillDeclared } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -112,9 +113,12 @@ async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
       return;
     }
   }
-  // Said after the fact: the delete cannot tell whether a VethPair still in the
-  // program uses these veths (it names the namespace by a string the engine does not see).
-  const told = takenAlong(await deleteNamespaceWithPeers(remote, props.name), props.name, remote.label);
+  // Said after the fact, and only of a veth a VethPair still in the program declares (its check ran in
+  // this operation): a VethPair removed with the namespace, or a destroy, takes it along as asked.
+  const deletion = await deleteNamespaceWithPeers(remote, props.name);
+  const told = takenAlong(deletion, props.name, remote.label, (veth) =>
+    stillDeclared(props.connection, props.name, veth),
+  );
   if (told) progress(told);
 }
 

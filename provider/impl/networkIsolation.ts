@@ -7,6 +7,7 @@ import type { Remote } from "../transport";
 import { addressCheck, forwardCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import type { HostCheck } from "./lockedCommit";
+import { forNew, onStoredUpdate } from "./opErrors";
 import { createRuleSet, replaceRules, ruleSetResource } from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
@@ -43,7 +44,7 @@ function checksOf(remote: Remote, i: Isolation, ownNetworks: string[]): HostChec
  * refuse before anything of the network exists, inside the locked commit
  * that puts the isolation rule in.
  */
-export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
+async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const checks = checksOf(remote, inputs, inputs.bridgeAddresses);
   const state = await createRuleSet(remote, "isol", undefined, rulesOf(inputs), [], undefined, checks);
@@ -56,7 +57,7 @@ export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dyn
   return { id: `isolation/${inputs.bridge}/${state.ruleId}@${endpoint(inputs.connection)}`, outs: plain(outs) };
 }
 
-const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => [], "isolationOn");
+const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => []);
 export const { read, remove } = shared;
 
 /**
@@ -65,7 +66,7 @@ export const { read, remove } = shared;
  * are not), then the new rule goes in under the same owner comment before the
  * old one goes.
  */
-export async function update(
+async function update(
   _id: string,
   olds: NetworkIsolationOutputs,
   news: NetworkIsolationInputs,
@@ -88,4 +89,16 @@ export async function update(
   return { outs: plain(outs) };
 }
 
-export const provider: ProviderOf<typeof NETWORK_ISOLATION> = { check, diff, create, read, update, delete: remove };
+// create and update say what to do for their operation, once (opErrors.ts), as read and remove do (ruleSet.ts).
+const advisedCreate = forNew(create);
+const advisedUpdate = onStoredUpdate(update);
+
+export { advisedCreate as create, advisedUpdate as update };
+export const provider: ProviderOf<typeof NETWORK_ISOLATION> = {
+  check,
+  diff,
+  create: advisedCreate,
+  read,
+  update: advisedUpdate,
+  delete: remove,
+};

@@ -214,12 +214,14 @@ interface RuleResourceOutputs extends BaseOutputs {
 /**
  * read, update and delete of a resource that is one rule set plus the sysctls
  * it needs. `sysctlsFlag` names the output that is false when refresh found a
- * needed sysctl switched off.
+ * needed sysctl switched off (none: the resource needs no sysctl).
  */
 export function ruleSetResource<
   I extends { connection: BaseOutputs["connection"]; namespace?: string },
   O extends I & RuleResourceOutputs,
->(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag: string) {
+>(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag?: string) {
+  // A resource that needs no sysctl has no flag to keep.
+  const flag = (on: boolean) => (sysctlsFlag === undefined ? {} : { [sysctlsFlag]: on });
   const ops = {
     async read(id: string, props: O): Promise<{ id?: string; props?: O }> {
       const remote = await remoteFor(props);
@@ -230,7 +232,7 @@ export function ruleSetResource<
       if (seen.namespaceGone) return {};
       return {
         id,
-        props: plain({ ...props, missingRules: seen.missing, [sysctlsFlag]: seen.sysctlsOff.length === 0 }),
+        props: plain({ ...props, missingRules: seen.missing, ...flag(seen.sysctlsOff.length === 0) }),
       };
     },
 
@@ -241,7 +243,7 @@ export function ruleSetResource<
         ...olds,
         ...news,
         missingRules: [],
-        [sysctlsFlag]: true,
+        ...flag(true),
         knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
       } as O;
       return { outs: plain(outs) };

@@ -32,6 +32,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
+import { declareVeths } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -49,6 +50,8 @@ export const { check, diff } = fromSchema(VETH_PAIR, {
       typeof end === "object" && end !== null && typeof (end as InterfaceEnd).name === "string";
     const [a, b] = [news.a, news.b];
     if (!known(a) || !known(b) || isUnknown(a.name) || isUnknown(a.namespace) || isUnknown(b.namespace)) return;
+    // For a Namespace delete later in this operation: whether a veth it takes along is still wanted.
+    declareVeths(news.connection, [a, b]);
     if (a.name === b.name && (a.namespace ?? undefined) === (b.namespace ?? undefined))
       checker.fail(
         "b.name",

@@ -15,9 +15,11 @@ import { SYSCTLS } from "./sysctl";
  */
 export const LOCK_FILE = "/run/pulumi-netns.lock";
 export const LOCK_WAIT_SECONDS = 60;
+/** What a locked script keeps of its command's time for its own work, at least. */
+const WORK_MARGIN_SECONDS = 10;
 /** The guard's exit code: the host's owner state changed since the plan's read. */
 export const CHANGED = 73;
-/** flock's exit code when another owner held the lock for LOCK_WAIT_SECONDS. */
+/** flock's exit code when another owner held the lock for the whole wait (`lockWaitSeconds`). */
 export const LOCK_TIMEOUT = 74;
 
 const OWNER_PATTERN = `${OWNER_PREFIX}[a-z]*/[0-9a-f]*/[a-z0-9=,]*`;
@@ -50,7 +52,19 @@ export function guarded(s: Script, ns: string | undefined, seen: string, watched
   return { ...s, guard: unchangedSince(ns, seen, watched), lock: LOCK_FILE };
 }
 
-/** Shell text that runs `text` while holding the lock on `file`. */
-export function underLock(file: string, text: string): string {
-  return `flock -w ${LOCK_WAIT_SECONDS} -E ${LOCK_TIMEOUT} ${quote(file)} sh -c ${quote(text)}`;
+/**
+ * How long a script waits for the lock when its command may run for
+ * `commandTimeoutSeconds` (connection.commandTimeout): LOCK_WAIT_SECONDS, but
+ * never so long that the command's timeout fires first (then the error would
+ * say the command was slow, not that another operation held the lock): it
+ * leaves WORK_MARGIN_SECONDS, or half of a short timeout, for the work.
+ */
+export function lockWaitSeconds(commandTimeoutSeconds: number): number {
+  const fits = Math.max(commandTimeoutSeconds - WORK_MARGIN_SECONDS, commandTimeoutSeconds / 2);
+  return Math.min(LOCK_WAIT_SECONDS, Math.round(fits * 10) / 10);
+}
+
+/** Shell text that runs `text` while holding the lock on `file`, waiting at most `waitSeconds` for it. */
+export function underLock(file: string, text: string, waitSeconds: number): string {
+  return `flock -w ${waitSeconds} -E ${LOCK_TIMEOUT} ${quote(file)} sh -c ${quote(text)}`;
 }

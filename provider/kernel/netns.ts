@@ -122,19 +122,26 @@ export function parseDeletion([before, json = "", , after = ""]: string[], name:
  * veths (each with its peer, wherever that is). The kernel removes them, and
  * the routes over them, with the namespace; a VethPair that names the
  * namespace by a plain string has no dependency the engine sees, so its state
- * still says it exists. Undefined when there were none.
+ * still says it exists. Only the veths `wanted` (still declared) are named;
+ * undefined when there are none.
  */
-export function takenAlong(deletion: Deletion, name: string, host: string): string | undefined {
-  if (!deletion.existed || deletion.veths.length === 0) return undefined;
+export function takenAlong(
+  deletion: Deletion,
+  name: string,
+  host: string,
+  wanted: (veth: string) => boolean = () => true,
+): string | undefined {
+  const taken = deletion.existed ? deletion.veths.filter((v) => wanted(v.ifname)) : [];
+  if (taken.length === 0) return undefined;
   const peer = (v: IpVeth) => {
     if (v.link_netnsid === undefined) return "peer in the same namespace";
     const ns = deletion.peerNamespaces.get(v.link_netnsid);
     return ns === undefined ? "peer in the host namespace" : `peer in namespace ${JSON.stringify(ns)}`;
   };
-  const veths = deletion.veths.map((v) => `veth ${JSON.stringify(v.ifname)} (${peer(v)})`).join(", ");
+  const veths = taken.map((v) => `veth ${JSON.stringify(v.ifname)} (${peer(v)})`).join(", ");
   return (
     `namespace ${JSON.stringify(name)} on ${host} took with it ${veths}, and the routes over them. ` +
-    "A VethPair or Route still in the program that uses them is gone from the host while its state says it exists: " +
+    "The VethPair still in the program that declares it, and any Route over it, are gone from the host while their state says they exist: " +
     "declare the namespace again and run `pulumi refresh`, then `pulumi up`, to re-create them, or remove them from the program."
   );
 }

@@ -1,5 +1,6 @@
 import { type Connection, DEFAULT_COMMAND_TIMEOUT } from "../connection";
 import { CommandError } from "./errors";
+import { forgetGaveUp } from "./gaveUp";
 import { fingerprintOf } from "./hostKey";
 import { atProxy, type Caller, expectationFor, forgetHostKeys, rememberRecordedKeys } from "./knownKeys";
 import type { CommandResult } from "./remoteShell";
@@ -20,6 +21,8 @@ export interface RunOptions {
 export interface Remote {
   /** "user@host:port" for messages. */
   readonly label: string;
+  /** How long a command may run (connection.commandTimeout, in seconds); absent: DEFAULT_COMMAND_TIMEOUT. */
+  readonly commandTimeoutSeconds?: number;
   /** Runs a shell script on the host (as root: through sudo -n when asked). */
   run(script: string, options?: RunOptions): Promise<CommandResult>;
   /**
@@ -79,6 +82,7 @@ export async function openRemote(conn: Connection, knownHostKeys: Record<string,
   const verified = await session.ensureConnected(caller);
   return {
     label: session.label,
+    commandTimeoutSeconds: conn.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT,
     hostKeys: () => ({ ...verified }),
     async run(script, options = {}) {
       // Again for each command: after a drop, the shared connection may have been dialed by another caller.
@@ -103,4 +107,5 @@ export function closeAllRemotes(): void {
   pool.clear();
   ids.clear();
   forgetHostKeys();
+  forgetGaveUp();
 }

@@ -13,6 +13,7 @@ import {
 } from "../connection";
 import { classifyDialError, dialFailedMessage, retryLine, type SocketError } from "./dialErrors";
 import { CommandError, ConnectError, HostKeyMismatchError } from "./errors";
+import { ALREADY_FAILED, gaveUpOn, recordGaveUp } from "./gaveUp";
 import {
   type Expectation,
   expectationMet,
@@ -249,6 +250,8 @@ export class HostSession {
    */
   private async dial(caller: Caller, expected: Expectation | undefined, refusedTypes: string[] = []): Promise<void> {
     const limit = this.conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
+    const failed = gaveUpOn(this.path);
+    if (failed !== undefined) throw new ConnectError(`${failed} ${ALREADY_FAILED}`, false, true);
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
@@ -258,13 +261,13 @@ export class HostSession {
         if (e instanceof HostKeyMismatchError || e instanceof ConnectError || e instanceof NoKeyOfTypesLeft) throw e;
         const failure = classifyDialError(e as Error, this.conn, caller.field);
         trace({ event: "dial-failed", host: this.label, attempt, ms: Date.now() - started, what: failure.what });
-        if (!failure.retryable || attempt >= limit)
+        if (!failure.retryable || attempt >= limit) {
+          const message = dialFailedMessage(this.label, attempt, failure);
+          // Retries exhausted: the next operation on this host would only wait through them again.
+          if (failure.retryable) recordGaveUp(this.path, message);
           // Retries exhausted, whatever the cause, or no host answering: the impl says what to do (opErrors.ts).
-          throw new ConnectError(
-            dialFailedMessage(this.label, attempt, failure),
-            false,
-            failure.hostMayBeGone || failure.retryable,
-          );
+          throw new ConnectError(message, false, failure.hostMayBeGone || failure.retryable);
+        }
         const delay = Math.min(200 * 2 ** attempt, 2_000);
         progress(retryLine(this.label, attempt, limit, failure, delay));
         await new Promise((r) => setTimeout(r, delay));

@@ -92,6 +92,25 @@ describe("Probe and IsolatedNetwork verify on a lab host (through the real Pulum
     ok(await stack.up(), log);
   });
 
+  // Issue #10 item 8: expect "unreachable" passed when the check could not run at all.
+  it('expect "unreachable" from a namespace that does not exist fails the up: could not check, never "unreachable"', async () => {
+    rewriteProgram(
+      dir,
+      probeProgram(
+        lab.lan.peerAddress,
+        `new netns.Probe("from-nowhere", { connection, namespace: "nosuch", target: "192.168.15.2", expect: "unreachable", timeoutMs: 500 });`,
+      ),
+    );
+    const up = await stack.up();
+    assert.equal(up.ok, false, "the up must fail: nothing was checked");
+    assert.match(
+      up.error ?? "",
+      /probe from namespace "nosuch" on [^ ]+ to 192\.168\.15\.2 \(ICMP echo\): could not check, so neither reachable nor unreachable was seen: namespace "nosuch" does not exist\. Fix: make it first/,
+    );
+    rewriteProgram(dir, probeProgram(lab.lan.peerAddress));
+    ok(await stack.up(), log);
+  });
+
   it("TCP: a listening port is reachable with its connect time; a closed one is refused (expect unreachable)", async () => {
     const server = lab.spawn(SERVER("hi", 80), { namespace: "blue" });
     try {
@@ -129,6 +148,20 @@ export const webRtt = web.rttMs;`,
     assert.equal(seen("lab-probe-red-to-blue"), false);
     assert.equal(seen("red-blue"), false);
     assert.equal(seen("lab-probe-red-to-gateway"), true, "red's own path is untouched");
+    // Trial finding F2: a plain refresh said only "~ Probe updated"; the rttMs stayed while unreachable.
+    assert.ok(
+      refresh.diagnostics.some((d) =>
+        /\[pulumi-netns\] probe red -> 192\.168\.15\.2 \(ICMP echo\): was reachable, now unreachable \(no echo reply/.test(
+          d.message,
+        ),
+      ),
+      `refresh says what changed: ${JSON.stringify(refresh.diagnostics.filter((d) => d.severity !== "debug"))}`,
+    );
+    const outputsOf = (name: string) =>
+      (state as Array<{ urn: string; outputs?: Record<string, unknown> }>).find((r) => r.urn.endsWith(`::${name}`))
+        ?.outputs ?? {};
+    assert.equal(outputsOf("red-blue").rttMs, undefined, "no round trip while unreachable");
+    assert.ok(!("isolationOn" in outputsOf("lab-isolation")), "no leftover isolationOn output");
     // The next up: the VethPair puts blue's end back up (its refresh saw it down), then the Probes,
     // drifted, check again after it and pass.
     const back = await stack.up();

@@ -132,6 +132,26 @@ describe("kernel side effects followed through in the same up (#10 item 2)", fun
       assert.equal((await ping(lab, lab.lan.peerAddress, "red")).code, 0, "red -> LAN through NAT");
       await noDrift(stack, log);
     });
+
+    // Trial finding F1: "took with it veth ... declare the namespace again" also came on a deliberate
+    // removal and on destroy, where it misleads (the accidental case is below, and still named).
+    it("blue removed from the network on purpose, then destroy: neither says a veth was taken along", async () => {
+      const spec = moved();
+      spec.namespaces[0].vethName = "veth-red2";
+      rewriteProgram(dir, network({ ...spec, namespaces: [spec.namespaces[0]], portForwards: [] }));
+      const up = await stack.up();
+      ok(up, log);
+      assert.ok(
+        up.steps.some((st) => st.op === "delete" && st.urn.endsWith("::lesson-blue")),
+        JSON.stringify(up.steps),
+      );
+      const taken = (r: OperationResult) => r.diagnostics.filter((d) => /took with it/.test(d.message));
+      assert.deepEqual(taken(up), [], "the up does not warn about blue's own veth");
+      const down = await stack.destroy();
+      ok(down, log);
+      assert.deepEqual(taken(down), [], "destroy does not warn about the veths it removes");
+      assert.equal(await testingKit().fingerprint(lab), pristine);
+    });
   });
 
   describe("standalone resources", () => {

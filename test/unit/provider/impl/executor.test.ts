@@ -1,7 +1,10 @@
 import { strict as assert } from "node:assert";
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { killTree, readAll, runScript, shellStart } from "../../../../provider/impl/executor";
+import { LOCK_TIMEOUT } from "../../../../provider/kernel/hostLock";
 import { allOrNothing, bestEffort, creation, script, sequence, step } from "../../../../provider/kernel/script";
 import { CommandError, type Remote } from "../../../../provider/transport";
 
@@ -186,6 +189,31 @@ describe("impl/executor: running scripts (on a local shell)", () => {
       assert.equal(victim.signalCode, "SIGKILL");
     } finally {
       victim.kill("SIGKILL");
+    }
+  });
+
+  // Issue #10 item 8 (trial): flock waited 60 s whatever connection.commandTimeout was, so a 1 s timeout
+  // fired first and the error said the command was slow instead of naming the lock.
+  it("a locked script waits for the lock only within the connection's commandTimeout, then fails with the lock's own code", async function () {
+    this.timeout(10_000);
+    const dir = mkdtempSync(join(tmpdir(), "exec-lock-"));
+    const lock = join(dir, "lock");
+    const holder = spawn("flock", [lock, "sleep", "8"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const remote = { ...localShell(), commandTimeoutSeconds: 1 };
+      const started = Date.now();
+      const e = await runScript(remote, { ...sequence("true"), lock }).then(
+        () => assert.fail("the lock is held: the script must not run"),
+        (err: CommandError) => err,
+      );
+      const waited = Date.now() - started;
+      assert.equal(e.code, LOCK_TIMEOUT, e.message);
+      assert.ok(waited < 1_000, `waited ${waited} ms for the lock with a 1 s commandTimeout`);
+      assert.match(remote.sent[0], /flock -w 0\.5 /);
+    } finally {
+      holder.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

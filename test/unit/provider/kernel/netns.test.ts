@@ -23,6 +23,18 @@ describe("kernel/netns: what a namespace's delete took along", () => {
     assert.match(told, /declare the namespace again and run `pulumi refresh`, then `pulumi up`/);
   });
 
+  // Trial finding F1: the message also came on destroy and on a deliberate removal, where it misleads.
+  it("names only the veths still wanted (a VethPair of the program declares them), and nothing when none is", () => {
+    const deletion = parseDeletion([present, veths, "", ""], "red");
+    const told = takenAlong(deletion, "red", "h", (v) => v === "veth-rb");
+    assert.match(told ?? "", /took with it veth "veth-rb" \(peer in namespace "blue"\), and the routes/);
+    assert.doesNotMatch(told ?? "", /veth-red"/);
+    assert.equal(
+      takenAlong(deletion, "red", "h", () => false),
+      undefined,
+    );
+  });
+
   it("says nothing when the namespace held no veth, or was not there", () => {
     assert.equal(takenAlong(parseDeletion([present, "[]\n[]", "", ""], "red"), "red", "h"), undefined);
     assert.equal(takenAlong(parseDeletion(["", "", "", ""], "red"), "red", "h"), undefined);
