@@ -1,7 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { deleteRuleScript, describeRule } from "../kernel/iptables";
-import { isolationRule } from "../kernel/isolation";
+import { isolationRules } from "../kernel/isolation";
 import { sequence } from "../kernel/script";
 import { NETWORK_ISOLATION } from "../resourceSchemas";
 import { refuseAddressCollisions, refuseForwardCollisions } from "./collisions";
@@ -14,10 +14,12 @@ export type NetworkIsolationInputs = InputsOf<typeof NETWORK_ISOLATION>;
 export type NetworkIsolationOutputs = OutputsOf<typeof NETWORK_ISOLATION>;
 
 export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
+  // A renamed bridge: the new isolation's collision check would find the gateway address still on the old bridge.
+  deleteBeforeReplace: true,
   drifted: (olds) => (olds.missingRules ?? []).length > 0,
 });
 
-const rulesOf = (i: NetworkIsolationInputs) => [isolationRule(i.bridge, i.allowFrom)];
+const rulesOf = (i: NetworkIsolationInputs) => isolationRules(i.bridge, i.allowFrom);
 
 /**
  * IsolatedNetwork's first resource: the collision checks read the host and
@@ -51,18 +53,21 @@ export async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dyn
 const shared = ruleSetResource<NetworkIsolationInputs, NetworkIsolationOutputs>(rulesOf, () => [], "isolationOn");
 export const { read, remove } = shared;
 
-/** A new allowFrom: the new rule goes in under the same owner comment before the old one goes. */
+/** A rule's identity on the host, owner comment aside. */
+const ruleKey = (r: { table: string; chain: string; spec: string[] }) => `${r.table} ${r.chain} ${r.spec.join(" ")}`;
+
+/** A new allowFrom: the new rules go in under the same owner comment before the old ones go. */
 export async function update(
   _id: string,
   olds: NetworkIsolationOutputs,
   news: NetworkIsolationInputs,
 ): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-  const [oldRule] = rulesOf(olds);
-  const [newRule] = rulesOf(news);
-  await repairRuleSet(remote, undefined, [newRule], olds.comment, []);
-  if (oldRule.spec.join(" ") !== newRule.spec.join(" "))
-    await runScript(remote, sequence(deleteRuleScript(undefined, oldRule, olds.comment)));
+  const newRules = rulesOf(news);
+  await repairRuleSet(remote, undefined, newRules, olds.comment, []);
+  const kept = new Set(newRules.map(ruleKey));
+  const gone = rulesOf(olds).filter((r) => !kept.has(ruleKey(r)));
+  if (gone.length) await runScript(remote, sequence(...gone.map((r) => deleteRuleScript(undefined, r, olds.comment))));
   const outs = {
     ...olds,
     ...news,
