@@ -222,13 +222,16 @@ describe("IsolatedNetwork isolation and collisions: stacks sharing one lab host 
 
   it("renaming a network's bridge (v-net-1 -> v-net-9) replaces it in one up: pings work, still isolated, refresh finds no drift", async () => {
     rewriteProgram(dirs[1], networkProgram({ ...SECOND, bridge: "v-net-9" }));
-    ok(await stacks[1].up(), log);
+    const renamed = await stacks[1].up();
+    ok(renamed, log);
+    const steps = renamed.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+    const routes = (await lab.exec(["ip", "-j", "route", "show"], { namespace: "alpha" })).stdout;
     for (const [target, what] of [
       [beta, "alpha -> beta"],
       ["10.31.0.1", "alpha -> its gateway"],
       [lab.lan.peerAddress, "alpha -> LAN peer through NAT"],
     ] as const)
-      assert.equal((await ping(lab, target, "alpha")).code, 0, what);
+      assert.equal((await ping(lab, target, "alpha")).code, 0, `${what}; alpha's routes: ${routes}; steps: ${steps}`);
     assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red dropped");
     assert.notEqual((await ping(lab, alpha, "red")).code, 0, "red -> alpha dropped");
     const mangle = (await lab.exec(["iptables", "-t", "mangle", "-S"])).stdout;
