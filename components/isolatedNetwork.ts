@@ -65,7 +65,9 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     );
     const bridge = new Bridge(
       `${name}-${plan.bridge}`,
-      { connection, name: plan.bridge, addresses: [plan.gatewayCidr], group: ISOLATION_GROUP },
+      // The name through the isolation's output: a renamed bridge then makes the engine replace this Bridge
+      // (delete first) before the new isolation is made, whose collision check would find the old one's gateway.
+      { connection, name: isolation.bridge, addresses: [plan.gatewayCidr], group: ISOLATION_GROUP },
       { ...child, dependsOn: [isolation] },
     );
     const cables = new Map<string, VethPair>();
@@ -104,7 +106,9 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         new Route(
           `${name}-${ns.name}-default`,
           { connection, namespace: ns.name, destination: "default", via: plan.gateway },
-          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
+          // Delete first: a replaced cable took the old route with it, and the old Route's delete would
+          // otherwise remove the route its replacement has just added (same destination, same gateway).
+          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable], deleteBeforeReplace: true },
         );
       }
     }

@@ -113,6 +113,8 @@ function outputs(
     addresses: sameAddresses(inputs.addresses, state.addresses) ? inputs.addresses : state.addresses,
     up: state.up,
     ...(inputs.mtu !== undefined ? { mtu: state.mtu } : {}),
+    // The group the host has, not the one asked for: an IsolatedNetwork's isolation rests on it, so refresh shows it changed by hand.
+    ...(inputs.group !== undefined ? { group: state.group ?? 0 } : {}),
     mac: state.mac,
     ifindex: state.ifindex,
     adopted,

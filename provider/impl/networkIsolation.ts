@@ -1,7 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { describeRule } from "../kernel/iptables";
-import { isolationRule } from "../kernel/isolation";
+import { isolationRules } from "../kernel/isolation";
 import { NETWORK_ISOLATION } from "../resourceSchemas";
 import type { Remote } from "../transport";
 import { addressCheck, forwardCheck } from "./collisions";
@@ -15,10 +15,12 @@ export type NetworkIsolationInputs = InputsOf<typeof NETWORK_ISOLATION>;
 export type NetworkIsolationOutputs = OutputsOf<typeof NETWORK_ISOLATION>;
 
 export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
+  // A renamed bridge: the new isolation's collision check would find the gateway address still on the old bridge.
+  deleteBeforeReplace: true,
   drifted: (olds) => (olds.missingRules ?? []).length > 0,
 });
 
-const rulesOf = (i: NetworkIsolationInputs) => [isolationRule(i.bridge, i.allowFrom)];
+const rulesOf = (i: NetworkIsolationInputs) => isolationRules(i.bridge, i.allowFrom);
 
 type Isolation = Pick<NetworkIsolationInputs, "bridge" | "bridgeAddresses" | "hostPorts">;
 

@@ -128,6 +128,56 @@ describe("IsolatedNetwork isolation and collisions: stacks sharing one lab host 
     assert.notEqual((await ping(lab, alpha, "red")).code, 0, "red -> alpha dropped again");
   });
 
+  /** The interface group of a host link, from `ip -j link show` (absent or "default": 0). */
+  const groupOf = async (dev: string): Promise<number> => {
+    const [link] = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "dev", dev])).stdout);
+    return link.group === undefined || link.group === "default" ? 0 : Number(link.group);
+  };
+
+  it("a bridge's group reset by hand (ip link set group default) lets nothing across; refresh sees the drift and up puts the group back", async () => {
+    await lab.exec(["ip", "link", "set", "dev", "v-net-1", "group", "default"]);
+    assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red must stay dropped");
+    assert.notEqual((await ping(lab, alpha, "red")).code, 0, "red -> alpha must stay dropped");
+    const refreshed = await stacks[1].refresh();
+    ok(refreshed, log);
+    const drifted = refreshed.steps.filter((s) => s.type.endsWith(":Bridge") && s.op === "update");
+    assert.equal(drifted.length, 1, `refresh did not see the bridge's group drift: ${JSON.stringify(refreshed.steps)}`);
+    ok(await stacks[1].up(), log);
+    assert.equal(await groupOf("v-net-1"), 0x4e53, "up puts the isolation group back");
+    assert.equal((await ping(lab, beta, "alpha")).code, 0, "alpha -> beta (same network) after up");
+    assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red dropped after up");
+  });
+
+  it("allowFrom is exact: another network's namespace spoofing an allowed source gets nothing in", async () => {
+    // The first network lets in 10.99.0.0/24 (say, a VPN routed elsewhere); alpha forges 10.99.0.7 towards red.
+    rewriteProgram(dirs[0], networkProgram({ ...lessonSpec(), allowFrom: ["10.99.0.0/24"] }));
+    ok(await stacks[0].up(), log);
+    const alphaVeth = planNetwork(SECOND).namespaces[0].vethName;
+    const counter = ["INPUT", "-s", "10.99.0.7/32", "-p", "icmp", "-j", "ACCEPT"];
+    await lab.exec(["ip", "addr", "add", "10.99.0.7/32", "dev", alphaVeth], { namespace: "alpha" });
+    await lab.exec(["iptables", "-I", ...counter], { namespace: "red" });
+    try {
+      await lab.exec(["ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.99.0.7", "192.168.15.1"], {
+        namespace: "alpha",
+        allowFailure: true,
+      });
+      const saved = (await lab.exec(["iptables-save", "-c", "-t", "filter"], { namespace: "red" })).stdout;
+      const line = saved.split("\n").find((l) => l.endsWith(`-A ${counter.join(" ")}`));
+      assert.ok(line, `red's counting rule is listed by iptables-save -c: ${saved}`);
+      const packets = Number(/^\[(\d+):\d+\]/.exec(line)![1]);
+      assert.equal(packets, 0, `${line}: alpha's packets forged from 10.99.0.7 reached red`);
+    } finally {
+      await lab.exec(["iptables", "-D", ...counter], { namespace: "red", allowFailure: true });
+      await lab.exec(["ip", "addr", "del", "10.99.0.7/32", "dev", alphaVeth], {
+        namespace: "alpha",
+        allowFailure: true,
+      });
+      rewriteProgram(dirs[0], networkProgram(lessonSpec()));
+      ok(await stacks[0].up(), log);
+    }
+    assert.equal((await ping(lab, lab.lan.peerAddress, "red")).code, 0, "red -> LAN peer through NAT");
+  });
+
   const refused = async (name: string, body: string, expected: RegExp[]) => {
     const before = withoutCounters(await testingKit().fingerprint(lab));
     const stack = newStack(name, `${HEADER}\n${body}\n`);
@@ -168,6 +218,34 @@ describe("IsolatedNetwork isolation and collisions: stacks sharing one lab host 
       `new netns.PortForward("pf", { connection, hostPort: 8080, toAddress: "10.99.0.2", toPort: 80 });`,
       [/8080/, /10\.99\.0\.2/, new RegExp(owner[1].replace(/\//g, "\\/"))],
     );
+  });
+
+  it("renaming a network's bridge (v-net-1 -> v-net-9) replaces it in one up: pings work, still isolated, refresh finds no drift", async () => {
+    rewriteProgram(dirs[1], networkProgram({ ...SECOND, bridge: "v-net-9" }));
+    const renamed = await stacks[1].up();
+    ok(renamed, log);
+    const steps = renamed.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+    const routes = (await lab.exec(["ip", "-j", "route", "show"], { namespace: "alpha" })).stdout;
+    for (const [target, what] of [
+      [beta, "alpha -> beta"],
+      ["10.31.0.1", "alpha -> its gateway"],
+      [lab.lan.peerAddress, "alpha -> LAN peer through NAT"],
+    ] as const)
+      assert.equal((await ping(lab, target, "alpha")).code, 0, `${what}; alpha's routes: ${routes}; steps: ${steps}`);
+    assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red dropped");
+    assert.notEqual((await ping(lab, alpha, "red")).code, 0, "red -> alpha dropped");
+    const mangle = (await lab.exec(["iptables", "-t", "mangle", "-S"])).stdout;
+    assert.doesNotMatch(mangle, /v-net-1\b/, "the old bridge's isolation rules are gone");
+    const links = JSON.parse((await lab.exec(["ip", "-j", "link", "show"])).stdout).map(
+      (l: { ifname: string }) => l.ifname,
+    );
+    assert.ok(!links.includes("v-net-1") && links.includes("v-net-9"), `links: ${links}`);
+    const refreshed = await stacks[1].refresh();
+    ok(refreshed, log);
+    assert.equal(refreshed.counts.update + refreshed.counts.delete, 0, JSON.stringify(refreshed.steps));
+    const again = await stacks[1].up();
+    ok(again, log);
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
   });
 
   it("destroying both networks puts the lab host back exactly as it was", async () => {

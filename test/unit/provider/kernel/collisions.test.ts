@@ -1,6 +1,5 @@
 import { strict as assert } from "node:assert";
 import { addressCollisions, forwardCollisions } from "../../../../provider/kernel/collisions";
-import { isolationRule } from "../../../../provider/kernel/isolation";
 
 // `ip -j addr show` / `ip -j route show` of a host with the lesson's network on v-net-0.
 const ADDR = JSON.stringify([
@@ -157,25 +156,5 @@ describe("kernel/collisions: host ports", () => {
     assert.deepEqual(forwardCollisions("tcp", 8081, undefined, NAT), []);
     assert.deepEqual(forwardCollisions("udp", 53, "eth0", NAT), []);
     assert.equal(forwardCollisions("udp", 53, undefined, NAT).length, 1);
-  });
-});
-
-describe("kernel/isolation", () => {
-  it("one DROP rule in mangle FORWARD: in from another network's bridge, out to ours; replies and forwards exempt", () => {
-    const rule = isolationRule("v-net-0", []);
-    assert.equal(rule.table, "mangle");
-    assert.equal(rule.chain, "FORWARD");
-    assert.equal(
-      rule.spec.join(" "),
-      "! -i v-net-0 -o v-net-0 -m devgroup --src-group 0x4e53 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
-    );
-  });
-
-  it("each allowFrom CIDR is one more negated source range of the same rule", () => {
-    const spec = isolationRule("v-net-1", ["192.168.15.0/24", "10.0.0.0/8"]).spec.join(" ");
-    assert.match(
-      spec,
-      /-m iprange ! --src-range 192\.168\.15\.0-192\.168\.15\.255 -m iprange ! --src-range 10\.0\.0\.0-10\.255\.255\.255 -j DROP$/,
-    );
   });
 });
