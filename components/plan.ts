@@ -73,7 +73,7 @@ export class PlanError extends Error {
 }
 
 /** FNV-1a: a small stable hash, so derived names and addresses do not depend on list order. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (const ch of Buffer.from(text)) {
     h ^= ch;
@@ -83,7 +83,7 @@ function fnv1a(text: string): number {
 }
 
 /** A name that fits IFNAMSIZ: the readable form when it fits, else a stable hash of the namespace name. */
-function fitName(readable: string, prefix: string, namespace: string): string {
+export function fitName(readable: string, prefix: string, namespace: string): string {
   return readable.length <= 15 ? readable : `${prefix}${fnv1a(namespace).toString(16).padStart(8, "0")}`;
 }
 

@@ -1,6 +1,16 @@
 export { diagramOf } from "../components/diagram";
 export { IsolatedNetwork, type IsolatedNetworkArgs } from "../components/isolatedNetwork";
 export { type NamespacePlan, type NetworkPlan, type NetworkSpec, PlanError, planNetwork } from "../components/plan";
+export { podDiagramOf } from "../components/podDiagram";
+export { PodNetwork, type PodNetworkArgs } from "../components/podNetwork";
+export {
+  type NodePlan,
+  type PodNetworkPlan,
+  type PodNetworkSpec,
+  type PodPlan,
+  PodPlanError,
+  planPodNetwork,
+} from "../components/podPlan";
 export type { ConnectionArgs } from "./connection";
 export type { VethEnd, VethEndOutput } from "./resourceSchemas";
 export { Bridge, type BridgeArgs } from "./resources/bridge";

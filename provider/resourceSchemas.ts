@@ -188,6 +188,8 @@ export const MASQUERADE_RULE = schema(
     outInterface: field<string>(interfaceName).replaceOnChange(),
     /** For traffic leaving through any interface but this one (`! -o v-net-0`). */
     excludeOutInterface: field<string>(interfaceName).replaceOnChange(),
+    /** Not for traffic to this network (`! -d 10.244.0.0/16`): pod to pod across nodes keeps its address. */
+    excludeDestination: field<string>(ipv4Network).replaceOnChange(),
     /** In that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
     /** Set net.ipv4.ip_forward=1 while needed, and put back the old value after (default true). */

@@ -26,8 +26,9 @@ export const { check, diff } = fromSchema(MASQUERADE_RULE, {
 /** The lesson's rule, plus FORWARD accepts so it also works where the FORWARD policy is DROP (Docker hosts). */
 export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
   const out = i.outInterface ? ["-o", i.outInterface] : i.excludeOutInterface ? ["!", "-o", i.excludeOutInterface] : [];
+  const exceptTo = i.excludeDestination ? ["!", "-d", i.excludeDestination] : [];
   return [
-    { table: "nat", chain: "POSTROUTING", spec: ["-s", i.source, ...out, "-j", "MASQUERADE"] },
+    { table: "nat", chain: "POSTROUTING", spec: ["-s", i.source, ...out, ...exceptTo, "-j", "MASQUERADE"] },
     { table: "filter", chain: "FORWARD", insert: true, spec: ["-s", i.source, "-j", "ACCEPT"] },
     {
       table: "filter",

@@ -4,6 +4,8 @@ export type { LabExecOptions, LabExecResult } from "./commands";
 export { fingerprint } from "./fingerprint";
 export type { LabHost, LabProcess, LabSpawnOptions } from "./labHost";
 export { startDetachedLabHost, startLabHost, stopLabByName } from "./labHost";
+export type { LabSegment, LabSegmentMember, LinkLabHostsOptions } from "./labNetwork";
+export { linkLabHosts } from "./labNetwork";
 export type { LabHostOptions, LaunchOptions } from "./launch";
 export { stopAllLabHosts } from "./liveLabs";
 export { checkLabPrerequisites } from "./prerequisites";

@@ -73,10 +73,18 @@ export interface LabHost {
   stop(): Promise<void>;
 }
 
-class LabHostImpl implements LabHost, LiveLab {
+/** Something joined to a lab that must go when the lab goes (a shared segment, see labNetwork.ts). */
+export interface LabAttachment {
+  remove(): Promise<void>;
+  /** The same, blocking, for exit handlers. */
+  removeSync(): void;
+}
+
+export class LabHostImpl implements LabHost, LiveLab {
   readonly lan = LAN;
   private stopping: Promise<void> | undefined;
   private readonly children = new Set<ChildProcess>();
+  private readonly attachments = new Set<LabAttachment>();
 
   constructor(
     readonly state: LabHostState,
@@ -100,6 +108,13 @@ class LabHostImpl implements LabHost, LiveLab {
   }
   get pid(): number {
     return this.state.holderPid;
+  }
+
+  /** @internal Removed before the lab stops; returns the way to detach it again. Throws once the lab is stopping. */
+  attach(attachment: LabAttachment): () => void {
+    if (this.stopping) throw new Error(`lab ${this.name} is stopped`);
+    this.attachments.add(attachment);
+    return () => this.attachments.delete(attachment);
   }
 
   private track(c: ChildProcess): void {
@@ -188,6 +203,7 @@ class LabHostImpl implements LabHost, LiveLab {
     if (!this.stopping) {
       this.stopping = (async () => {
         const t0 = Date.now();
+        for (const a of [...this.attachments]) await a.remove().catch((e) => this.log(`lab ${this.name}: ${e}`));
         await teardownLab(this.state, this.log);
         // Let node reap its own children so no handles outlive the lab.
         await Promise.race([
@@ -208,6 +224,7 @@ class LabHostImpl implements LabHost, LiveLab {
   stopSync(): void {
     if (this.stopping) return; // an async stop is on its way; exit handlers cannot wait for it
     this.stopping = Promise.resolve();
+    for (const a of [...this.attachments]) a.removeSync();
     teardownLabSync(this.state, this.log);
     removeLiveLab(this.name);
   }

@@ -124,8 +124,8 @@ async function claimName(name: string, log: (line: string) => void): Promise<str
   return name;
 }
 
-/** Starts a namespace holder and resolves once its setup script said "ready". */
-function startHolder(argv: string[], detached: boolean, label: string): Promise<ChildProcess> {
+/** Starts a namespace holder and resolves once its setup script said "ready" (also a shared segment's switch, see labNetwork.ts). */
+export function startHolder(argv: string[], detached: boolean, label: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { env: LAB_ENV, stdio: ["ignore", "pipe", "pipe"], detached });
     let out = "";

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { type LabHost as SourceLabHost, startLabHost } from "../../provider/testing/labHost";
+import { type LabSegment, linkLabHosts } from "../../provider/testing/labNetwork";
 import { closeAllRemotes, HostKeyMismatchError, openRemote } from "../../provider/transport";
 import { labConfig, providerCounts } from "../integration/support";
 import { testingKit, writeProgram } from "../support/harness";
@@ -210,25 +211,25 @@ describe("security: a jump host carries the connection (transport)", function ()
   this.timeout(120_000);
   let jump: SourceLabHost;
   let target: SourceLabHost;
-  /** The veth the test adds between the two labs (each lab's default route leads to its own LAN peer). */
-  const link = `hkj${process.pid % 100000}`;
+  let segment: LabSegment | undefined;
 
   before(async () => {
     [jump, target] = await Promise.all([
       startLabHost({ name: `sec-jump-${process.pid}` }),
       startLabHost({ name: `sec-target-${process.pid}` }),
     ]);
-    // The jump host reaches the target's sshd over a veth of its own: a route to that one address each way.
-    await jump.exec(["ip", "link", "add", link, "type", "veth", "peer", "name", link, "netns", String(target.pid)]);
-    await jump.exec(["ip", "link", "set", link, "up"]);
-    await target.exec(["ip", "link", "set", link, "up"]);
-    await jump.exec(["ip", "route", "add", `${target.address}/32`, "dev", link]);
-    await target.exec(["ip", "route", "add", `${jump.address}/32`, "dev", link]);
+    // The jump host reaches the target's sshd (on its management address) over a segment the two
+    // share: a route to that one address each way, from the management address, so the target's
+    // sshd sees the jump host's own address. The routes go with the segment's devices.
+    segment = await linkLabHosts([jump, target], { subnet: "192.0.2.0/30" });
+    const via = (lab: SourceLabHost) => segment!.addressOf(lab);
+    await jump.exec(["ip", "route", "add", `${target.address}/32`, "via", via(target), "src", jump.address]);
+    await target.exec(["ip", "route", "add", `${jump.address}/32`, "via", via(jump), "src", target.address]);
   });
 
   after(async () => {
     closeAllRemotes();
-    await jump?.exec(["ip", "link", "del", link], { allowFailure: true });
+    await segment?.remove();
     await Promise.all([jump?.stop(), target?.stop()]);
   });
 

@@ -1,0 +1,32 @@
+import type { PodNetworkPlan } from "./podPlan";
+
+// The same escaping as diagram.ts: ids of letters, digits and underscores; labels without double quotes.
+const id = (prefix: string, name: string) =>
+  `${prefix}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}`;
+const label = (text: string) => `"${text.replace(/"/g, "'")}"`;
+
+/** A Mermaid flowchart of a pod network: per node its bridge and pods, and the routes between the nodes. */
+export function podDiagramOf(plan: PodNetworkPlan): string {
+  const lines = ["flowchart LR"];
+  for (const node of plan.nodes) {
+    const bridge = id("br", node.name);
+    lines.push(
+      `  subgraph ${id("node", node.name)}[${label(`node ${node.name} ${node.nodeAddress}<br/>pods ${node.podCidr}`)}]`,
+    );
+    lines.push(`    ${bridge}[${label(`bridge ${plan.bridge}<br/>${node.bridgeCidr}`)}]`);
+    for (const pod of node.pods) {
+      const p = id("pod", pod.name);
+      lines.push(`    ${p}([${label(`pod ${pod.name}<br/>${pod.cidr}`)}])`);
+      lines.push(`    ${p} --- ${bridge}`);
+    }
+    if (node.masquerade)
+      lines.push(
+        `    ${id("nat", node.name)}{{${label(`MASQUERADE ${node.masquerade.source}<br/>not to ${node.masquerade.exceptDestination}`)}}}`,
+      );
+    lines.push("  end");
+  }
+  for (const node of plan.nodes)
+    for (const r of node.routes)
+      lines.push(`  ${id("br", node.name)} -->|${label(`${r.destination} via ${r.via}`)}| ${id("br", r.toNode)}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,86 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { ConnectionArgs } from "../provider/connection";
+import { Bridge } from "../provider/resources/bridge";
+import { MasqueradeRule } from "../provider/resources/masqueradeRule";
+import { Namespace } from "../provider/resources/namespace";
+import { Route } from "../provider/resources/route";
+import { VethPair } from "../provider/resources/vethPair";
+import { podDiagramOf } from "./podDiagram";
+import { type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
+
+/** A PodNetwork's nodes: the plain data of PodNetworkSpec, and the host each node is. */
+export interface PodNetworkArgs extends Omit<PodNetworkSpec, "nodes"> {
+  nodes: Array<PodNetworkSpec["nodes"][number] & { connection: pulumi.Input<ConnectionArgs> }>;
+}
+
+/**
+ * Pod networking across hosts, the CKA way (mode "routes"): on every node a
+ * bridge holding the first address of the node's pod CIDR, each pod a
+ * namespace on it with a route to the bridge, a host route to every other
+ * node's pod CIDR via that node's address, and forwarding; with outboundNat,
+ * MASQUERADE of what leaves clusterCidr only, so pods see each other's own
+ * addresses. The plan is computed first as plain data; see `planPodNetwork`.
+ */
+export class PodNetwork extends pulumi.ComponentResource {
+  /** Node name -> pod CIDR. */
+  readonly podCidrs: pulumi.Output<Record<string, string>>;
+  /** Pod name -> address (without prefix). */
+  readonly addresses: pulumi.Output<Record<string, string>>;
+  /** A Mermaid flowchart of the nodes, pods and routes. */
+  readonly diagram: pulumi.Output<string>;
+  readonly plan: PodNetworkPlan;
+  /** The Namespace of each pod, by pod name. */
+  readonly pods: Record<string, Namespace>;
+
+  constructor(name: string, args: PodNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("pulumi-netns:index:PodNetwork", name, {}, opts);
+    const plan = planPodNetwork(args);
+    this.plan = plan;
+    const child = { parent: this };
+    const pods: Record<string, Namespace> = {};
+    for (const [i, node] of plan.nodes.entries()) {
+      const connection = args.nodes[i].connection;
+      const at = `${name}-${node.name}`;
+      const bridge = new Bridge(`${at}-bridge`, { connection, name: plan.bridge, addresses: [node.bridgeCidr] }, child);
+      for (const pod of node.pods) {
+        const namespace = new Namespace(`${at}-${pod.name}`, { connection, name: pod.name }, child);
+        pods[pod.name] = namespace;
+        // What lives in a pod goes with it (as in IsolatedNetwork).
+        const livesIn = { ...child, deletedWith: namespace };
+        const cable = new VethPair(
+          `${at}-${pod.name}-veth`,
+          {
+            connection,
+            a: { name: pod.vethName, namespace: namespace.name, addresses: [pod.cidr] },
+            b: { name: pod.bridgePortName, bridge: bridge.name },
+          },
+          { ...livesIn, dependsOn: [namespace, bridge] },
+        );
+        new Route(
+          `${at}-${pod.name}-route`,
+          { connection, namespace: pod.name, destination: node.podRouteDestination, via: node.bridgeAddress },
+          { ...livesIn, dependsOn: [cable], replaceWith: [cable] },
+        );
+      }
+      for (const r of node.routes)
+        new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
+      // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on
+      // (and puts it back). Without outboundNat the rule only matches this node's pods leaving
+      // through their own bridge, which routed traffic never does: forwarding, no NAT.
+      new MasqueradeRule(
+        `${at}-forward`,
+        node.masquerade
+          ? { connection, source: node.masquerade.source, excludeDestination: node.masquerade.exceptDestination }
+          : { connection, source: node.podCidr, outInterface: plan.bridge },
+        { ...child, dependsOn: [bridge] },
+      );
+    }
+    this.pods = pods;
+    this.podCidrs = pulumi.output(Object.fromEntries(plan.nodes.map((n) => [n.name, n.podCidr])));
+    this.addresses = pulumi.output(
+      Object.fromEntries(plan.nodes.flatMap((n) => n.pods.map((p) => [p.name, p.address]))),
+    );
+    this.diagram = pulumi.output(podDiagramOf(plan));
+    this.registerOutputs({ podCidrs: this.podCidrs, addresses: this.addresses, diagram: this.diagram });
+  }
+}

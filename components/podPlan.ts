@@ -1,0 +1,315 @@
+import * as ipaddr from "ipaddr.js";
+import {
+  integerIn,
+  interfaceName,
+  ipv4Address,
+  ipv4Network,
+  namespaceName,
+  oneOf,
+  show,
+  unknownFieldReason,
+} from "../provider/validate";
+import { fitName, fnv1a } from "./plan";
+
+/**
+ * A PodNetwork as plain data: which pod CIDR each node gets, each pod's
+ * address, the routes between the nodes and the NAT for traffic leaving the
+ * cluster, decided before any resource exists (as containerlab resolves its
+ * raw spec into concrete links first).
+ *
+ * Pod CIDRs are derived from the node's name alone (FNV-1a of the name, modulo
+ * the number of /podCidrPrefix blocks in clusterCidr), never from its place in
+ * the list or from the other nodes: adding or removing a node never moves
+ * another node's CIDR (moving it would replace every pod on that node). Two
+ * names that land on one block are refused, naming both and a free block to
+ * pin one of them to with `podCidr`, rather than probing to the next block,
+ * which would move a node when the one it collided with goes away.
+ *
+ * Pod addresses not given are derived like IsolatedNetwork's: a hash of the
+ * pod's name inside its node's pod CIDR, probing upward in name order.
+ */
+export interface PodNetworkSpec {
+  /** e.g. "10.244.0.0/16": every node's pod CIDR is a block of it. */
+  clusterCidr: string;
+  /** The size of each node's block (default 24). */
+  podCidrPrefix?: number;
+  /** "routes" (default): each node routes the others' pod CIDRs via their nodeAddress. "vxlan" is not built yet. */
+  mode?: "routes" | "vxlan";
+  /** The bridge on every node (default "v-net-0"). */
+  bridge?: string;
+  /** MASQUERADE for pod traffic leaving clusterCidr, and a default route in each pod (default true). */
+  outboundNat?: boolean;
+  nodes: Array<{
+    name: string;
+    /** The node's address on the network the nodes share. */
+    nodeAddress: string;
+    /** Pins the node's pod CIDR (a /podCidrPrefix block of clusterCidr) instead of deriving it from the name. */
+    podCidr?: string;
+    /** Each pod is a namespace on that node; names are unique across the cluster. */
+    pods: Array<{ name: string; address?: string }>;
+  }>;
+}
+
+export interface PodPlan {
+  name: string;
+  /** e.g. "10.244.3.17". */
+  address: string;
+  /** With the pod CIDR's prefix, e.g. "10.244.3.17/24". */
+  cidr: string;
+  /** The veth end inside the pod. */
+  vethName: string;
+  /** Its peer on the node's bridge. */
+  bridgePortName: string;
+}
+
+export interface NodeRoutePlan {
+  /** Another node's pod CIDR. */
+  destination: string;
+  /** That node's nodeAddress. */
+  via: string;
+  /** That node's name. */
+  toNode: string;
+}
+
+export interface NodePlan {
+  name: string;
+  nodeAddress: string;
+  podCidr: string;
+  /** The bridge's address: the pod CIDR's first host, each pod's gateway. */
+  bridgeAddress: string;
+  bridgeCidr: string;
+  pods: PodPlan[];
+  /** Host routes on this node, one per other node. */
+  routes: NodeRoutePlan[];
+  /** Where pods send what is not on their bridge: "default" with outboundNat, else clusterCidr. */
+  podRouteDestination: string;
+  /** With outboundNat: MASQUERADE traffic from `source` unless it goes to `exceptDestination` (pod to pod keeps its address). */
+  masquerade?: { source: string; exceptDestination: string };
+}
+
+export interface PodNetworkPlan {
+  clusterCidr: string;
+  podCidrPrefix: number;
+  mode: "routes";
+  bridge: string;
+  outboundNat: boolean;
+  nodes: NodePlan[];
+}
+
+export class PodPlanError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`PodNetwork: ${problems.join("; ")}`);
+    this.name = "PodPlanError";
+  }
+}
+
+const toNumber = (a: string) =>
+  ipaddr.IPv4.parse(a)
+    .toByteArray()
+    .reduce((n, b) => n * 256 + b, 0);
+const toAddress = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+// Code-unit order, not localeCompare: the order must not depend on the user's locale.
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+const SPEC_FIELDS: Record<keyof PodNetworkSpec, true> = {
+  clusterCidr: true,
+  podCidrPrefix: true,
+  mode: true,
+  bridge: true,
+  outboundNat: true,
+  nodes: true,
+};
+// `connection` is PodNetwork's own, beside the plain data.
+const NODE_FIELDS: Record<keyof PodNetworkSpec["nodes"][number] | "connection", true> = {
+  name: true,
+  nodeAddress: true,
+  podCidr: true,
+  pods: true,
+  connection: true,
+};
+const POD_FIELDS: Record<keyof PodNetworkSpec["nodes"][number]["pods"][number], true> = { name: true, address: true };
+
+function unknownFields(spec: PodNetworkSpec): string[] {
+  const problems: string[] = [];
+  const scan = (value: unknown, fields: object, at: string) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return;
+    for (const key of Object.keys(value)) {
+      if (Object.hasOwn(fields, key) || (at === "" && key === "connection")) continue;
+      const name = /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? key : show(key);
+      problems.push(`${at}${name}: ${unknownFieldReason(key, Object.keys(fields))}`);
+    }
+  };
+  scan(spec, SPEC_FIELDS, "");
+  const list = (value: unknown) => (Array.isArray(value) ? value : []);
+  for (const [i, node] of list(spec.nodes).entries()) {
+    scan(node, NODE_FIELDS, `nodes[${i}].`);
+    for (const [j, pod] of list(node?.pods).entries()) scan(pod, POD_FIELDS, `nodes[${i}].pods[${j}].`);
+  }
+  return problems;
+}
+
+export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
+  const problems = unknownFields(spec);
+  const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
+  reason("clusterCidr", ipv4Network(spec.clusterCidr));
+  const mode = spec.mode ?? "routes";
+  if (!reason("mode", oneOf("routes", "vxlan")(mode)) && mode === "vxlan")
+    problems.push(`mode: "vxlan" is not built yet; use "routes" (the nodes share a link)`);
+  const bridge = spec.bridge ?? "v-net-0";
+  reason("bridge", interfaceName(bridge));
+  if (!Array.isArray(spec.nodes) || spec.nodes.length === 0) problems.push("nodes: at least one node is needed");
+  if (problems.length) throw new PodPlanError(problems);
+
+  const clusterPrefix = Number(spec.clusterCidr.split("/")[1]);
+  const podCidrPrefix = spec.podCidrPrefix ?? 24;
+  if (reason("podCidrPrefix", integerIn(Math.max(clusterPrefix, 1), 30)(podCidrPrefix))) {
+    problems[problems.length - 1] += ` (it must be at least clusterCidr's /${clusterPrefix}, and /30 at most)`;
+    throw new PodPlanError(problems);
+  }
+  const clusterBase = toNumber(spec.clusterCidr.split("/")[0]);
+  const clusterSize = 2 ** (32 - clusterPrefix);
+  const inCluster = (n: number) => n >= clusterBase && n < clusterBase + clusterSize;
+  const blockSize = 2 ** (32 - podCidrPrefix);
+  const blocks = clusterSize / blockSize;
+  const blockCidr = (slot: number) => `${toAddress(clusterBase + slot * blockSize)}/${podCidrPrefix}`;
+  // Network, broadcast and the bridge's address are not pods'.
+  const podRoom = blockSize - 3;
+  if (spec.nodes.length > blocks)
+    problems.push(
+      `nodes: ${spec.clusterCidr} holds ${blocks} pod CIDRs of /${podCidrPrefix} for ${spec.nodes.length} nodes; use a larger clusterCidr or a longer podCidrPrefix`,
+    );
+
+  // Nodes: names, addresses, and their blocks (pinned first, then derived from the name).
+  const nodeNames = new Map<string, number>();
+  const nodeAddresses = new Map<string, string>();
+  const slotOwner = new Map<number, string>();
+  const slots = new Map<number, number>(); // node index -> slot
+  for (const [i, node] of spec.nodes.entries()) {
+    const field = `nodes[${i}]`;
+    if (!reason(`${field}.name`, namespaceName(node.name))) {
+      if (nodeNames.has(node.name))
+        problems.push(`${field}.name: ${show(node.name)} is also nodes[${nodeNames.get(node.name)}]'s name`);
+      else nodeNames.set(node.name, i);
+    }
+    if (!reason(`${field}.nodeAddress`, ipv4Address(node.nodeAddress))) {
+      if (inCluster(toNumber(node.nodeAddress)))
+        problems.push(
+          `${field}.nodeAddress: ${show(node.nodeAddress)} is inside clusterCidr ${spec.clusterCidr}: the network the nodes share must not overlap the pods'; use another clusterCidr`,
+        );
+      const other = nodeAddresses.get(node.nodeAddress);
+      if (other) problems.push(`${field}.nodeAddress: ${show(node.nodeAddress)} is also ${other}'s`);
+      else nodeAddresses.set(node.nodeAddress, `${field}`);
+    }
+    if (!Array.isArray(node.pods)) problems.push(`${field}.pods: ${show(node.pods)} is not a list`);
+    else if (node.pods.length > podRoom)
+      problems.push(
+        `podCidrPrefix: a /${podCidrPrefix} holds ${podRoom} pods (network, broadcast and bridge address taken); node ${show(node.name)} has ${node.pods.length}; use a shorter podCidrPrefix`,
+      );
+    if (node.podCidr === undefined || reason(`${field}.podCidr`, ipv4Network(node.podCidr))) continue;
+    const [base, prefix] = node.podCidr.split("/");
+    const n = toNumber(base);
+    if (Number(prefix) !== podCidrPrefix || !inCluster(n))
+      problems.push(
+        `${field}.podCidr: ${show(node.podCidr)} is not a /${podCidrPrefix} block of clusterCidr ${spec.clusterCidr}`,
+      );
+    else {
+      const slot = (n - clusterBase) / blockSize;
+      if (slotOwner.has(slot))
+        problems.push(`${field}.podCidr: ${show(node.podCidr)} is also ${slotOwner.get(slot)}'s`);
+      slotOwner.set(slot, `${field} (${show(node.name)})`);
+      slots.set(i, slot);
+    }
+  }
+  if (problems.length) throw new PodPlanError(problems);
+  const freeSlot = () => {
+    for (let s = 0; s < blocks; s++) if (!slotOwner.has(s)) return blockCidr(s);
+    return undefined;
+  };
+  const derived: Array<{ i: number; slot: number }> = [];
+  for (const [i, node] of spec.nodes.entries()) {
+    if (slots.has(i)) continue;
+    const slot = fnv1a(node.name) % blocks;
+    derived.push({ i, slot });
+    if (!slotOwner.has(slot)) {
+      slotOwner.set(slot, `nodes[${i}] (${show(node.name)})`);
+      slots.set(i, slot);
+    }
+  }
+  for (const { i, slot } of derived)
+    if (slots.get(i) !== slot || slotOwner.get(slot) !== `nodes[${i}] (${show(spec.nodes[i].name)})`) {
+      const free = freeSlot();
+      problems.push(
+        `nodes[${i}].podCidr: node ${show(spec.nodes[i].name)}'s name derives pod CIDR ${blockCidr(slot)}, which is ${slotOwner.get(slot)}'s; pin one of them with podCidr${free ? ` (${free} is free)` : ""}`,
+      );
+    }
+  if (problems.length) throw new PodPlanError(problems);
+
+  // Pods: unique names across the cluster, addresses inside their node's block.
+  const podOwner = new Map<string, string>();
+  const nodes: NodePlan[] = spec.nodes.map((node, i) => {
+    const base = clusterBase + (slots.get(i) as number) * blockSize;
+    const bridgeN = base + 1;
+    const first = base + 2;
+    const last = base + blockSize - 2;
+    const podCidr = blockCidr(slots.get(i) as number);
+    const taken = new Map<number, string>([[bridgeN, "the bridge's address"]]);
+    const pods: Array<Partial<PodPlan> & { name: string }> = [];
+    for (const [j, pod] of node.pods.entries()) {
+      const field = `nodes[${i}].pods[${j}]`;
+      if (reason(`${field}.name`, namespaceName(pod.name))) continue;
+      const other = podOwner.get(pod.name);
+      if (other)
+        problems.push(`${field}.name: ${show(pod.name)} is also ${other}; pod names are unique across the cluster`);
+      podOwner.set(pod.name, `${field} (node ${show(node.name)})`);
+      const vethName = fitName(`veth-${pod.name}`, "veth-", pod.name);
+      const entry: Partial<PodPlan> & { name: string } = {
+        name: pod.name,
+        vethName,
+        bridgePortName: fitName(`${vethName}-br`, "vbr-", pod.name),
+      };
+      if (entry.bridgePortName === bridge)
+        problems.push(`${field}.name: its bridge port ${show(bridge)} would be the bridge's name`);
+      if (pod.address !== undefined && !reason(`${field}.address`, ipv4Address(pod.address))) {
+        const n = toNumber(pod.address);
+        if (n < first || n > last)
+          problems.push(
+            `${field}.address: ${show(pod.address)} is not a pod address of node ${show(node.name)}'s pod CIDR ${podCidr} (${toAddress(first)}-${toAddress(last)})`,
+          );
+        else if (taken.has(n)) problems.push(`${field}.address: ${show(pod.address)} is already ${taken.get(n)}`);
+        else {
+          taken.set(n, `pod ${show(pod.name)}'s address`);
+          entry.address = pod.address;
+        }
+      }
+      pods.push(entry);
+    }
+    for (const p of pods.filter((x) => !x.address).sort(byName)) {
+      let n = first + (fnv1a(p.name) % (last - first + 1));
+      while (taken.has(n)) n = n === last ? first : n + 1;
+      taken.set(n, `pod ${show(p.name)}'s address`);
+      p.address = toAddress(n);
+    }
+    const bridgeAddress = toAddress(bridgeN);
+    return {
+      name: node.name,
+      nodeAddress: node.nodeAddress,
+      podCidr,
+      bridgeAddress,
+      bridgeCidr: `${bridgeAddress}/${podCidrPrefix}`,
+      pods: pods.map((p) => ({ ...(p as PodPlan), cidr: `${p.address}/${podCidrPrefix}` })),
+      routes: [],
+      podRouteDestination: "",
+    };
+  });
+  if (problems.length) throw new PodPlanError(problems);
+
+  const outboundNat = spec.outboundNat ?? true;
+  for (const node of nodes) {
+    node.routes = nodes
+      .filter((o) => o !== node)
+      .map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
+    node.podRouteDestination = outboundNat ? "default" : spec.clusterCidr;
+    if (outboundNat) node.masquerade = { source: node.podCidr, exceptDestination: spec.clusterCidr };
+  }
+  return { clusterCidr: spec.clusterCidr, podCidrPrefix, mode: "routes", bridge, outboundNat, nodes };
+}

@@ -1,0 +1,113 @@
+import { strict as assert } from "node:assert";
+import { podDiagramOf } from "../../components/podDiagram";
+import { type PodNetworkSpec, planPodNetwork } from "../../components/podPlan";
+import type { LabHost, LabSegment, PulumiStack } from "../../provider/testing";
+import { testingKit, writeProgram } from "../support/harness";
+import { changes, labConfig, ok, ping } from "./support";
+
+/** Two nodes on the segment linkLabHosts makes (192.0.2.1 and .2), one pod each. */
+const SPEC: PodNetworkSpec = {
+  clusterCidr: "10.244.0.0/16",
+  nodes: [
+    { name: "node-a", nodeAddress: "192.0.2.1", pods: [{ name: "web" }] },
+    { name: "node-b", nodeAddress: "192.0.2.2", pods: [{ name: "db" }] },
+  ],
+};
+
+const PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import * as netns from "pulumi-netns";
+
+const cfg = new pulumi.Config();
+const connectionOf = (suffix: string) => ({
+  host: cfg.require("host" + suffix),
+  port: cfg.requireNumber("port" + suffix),
+  user: "root",
+  privateKey: cfg.requireSecret("privateKey" + suffix),
+});
+const spec = ${JSON.stringify(SPEC)};
+const net = new netns.PodNetwork("cluster", {
+  ...spec,
+  nodes: spec.nodes.map((n, i) => ({ ...n, connection: connectionOf(i === 0 ? "" : "B") })),
+});
+export const podCidrs = net.podCidrs;
+export const addresses = net.addresses;
+export const diagram = net.diagram;
+`;
+
+/** A TCP server that answers each connection with the address it came from. */
+const PEER_ECHO = (port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(s.remoteAddress + "\\n")).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+];
+const CONNECT = (host: string, port: number) => [
+  process.execPath,
+  "-e",
+  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => process.stdout.write(d)); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => process.exit(2), 3000).unref();`,
+];
+
+describe("PodNetwork (mode routes) on two linked lab hosts, through the real Pulumi engine", function () {
+  this.timeout(600_000);
+  let a: LabHost;
+  let b: LabHost;
+  let segment: LabSegment;
+  let stack: PulumiStack;
+  let pristine: string[];
+  const log: string[] = [];
+  const plan = planPodNetwork(SPEC);
+  const address = (pod: string) => plan.nodes.flatMap((n) => n.pods).find((p) => p.name === pod)!.address;
+
+  before(async () => {
+    const kit = testingKit();
+    [a, b] = await Promise.all(["a", "b"].map((x) => kit.startLabHost({ name: `it-pods-${x}-${process.pid}` })));
+    segment = await kit.linkLabHosts([a, b], { subnet: "192.0.2.0/24" });
+    assert.deepEqual([segment.addressOf(a), segment.addressOf(b)], ["192.0.2.1", "192.0.2.2"]);
+    pristine = await Promise.all([kit.fingerprint(a), kit.fingerprint(b)]);
+    stack = new kit.PulumiStack({
+      programDir: writeProgram("podnet", PROGRAM),
+      config: { ...labConfig(a), ...labConfig(b, "B") },
+      log: (l) => log.push(l),
+    });
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    await segment?.remove();
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it("pods reach each other across nodes without NAT, and the outside through NAT; a second up changes nothing", async () => {
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(up.outputs.podCidrs, { "node-a": "10.244.147.0/24", "node-b": "10.244.38.0/24" });
+    assert.deepEqual(up.outputs.addresses, { web: address("web"), db: address("db") });
+    assert.equal(up.outputs.diagram, podDiagramOf(plan));
+
+    assert.equal((await ping(a, address("db"), "web")).code, 0, "web (node a) -> db (node b)");
+    assert.equal((await ping(b, address("web"), "db")).code, 0, "db (node b) -> web (node a)");
+
+    const server = a.spawn(PEER_ECHO(8080), { namespace: "web" });
+    try {
+      for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const seen = await b.exec(CONNECT(address("web"), 8080), { namespace: "db" });
+      assert.equal(seen.stdout.trim(), address("db"), "the server on node a saw another address than the pod's");
+    } finally {
+      await server.kill();
+    }
+    // The LAN peer has no route to the pods: only MASQUERADE brings the reply back.
+    assert.equal((await ping(a, a.lan.internetAddress, "web")).code, 0, "web -> the lab's internet (NAT)");
+
+    const again = await stack.up();
+    ok(again, log);
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
+  });
+
+  it("destroy leaves both labs as they were", async () => {
+    const d = await stack.destroy();
+    ok(d, log);
+    const kit = testingKit();
+    assert.deepEqual(await Promise.all([kit.fingerprint(a), kit.fingerprint(b)]), pristine);
+  });
+});
