@@ -106,9 +106,10 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         new Route(
           `${name}-${ns.name}-default`,
           { connection, namespace: ns.name, destination: "default", via: plan.gateway },
-          // Delete first: a replaced cable took the old route with it, and the old Route's delete would
-          // otherwise remove the route its replacement has just added (same destination, same gateway).
-          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable], deleteBeforeReplace: true },
+          // Replaced create-first with its cable; the old Route's delete then leaves the route its
+          // replacement added (impl/route: madeThisOperation). Not deleteBeforeReplace: that would also
+          // delete the old host's routes first when the network moves to another host.
+          { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
         );
       }
     }

@@ -1,4 +1,4 @@
-import * as ipaddr from "ipaddr.js";
+import { toAddress, toNumber } from "../provider/kernel/cidr";
 import {
   interfaceName,
   ipv4Address,
@@ -86,13 +86,6 @@ export function fnv1a(text: string): number {
 export function fitName(readable: string, prefix: string, namespace: string): string {
   return readable.length <= 15 ? readable : `${prefix}${fnv1a(namespace).toString(16).padStart(8, "0")}`;
 }
-
-const toNumber = (a: string) =>
-  ipaddr.IPv4.parse(a)
-    .toByteArray()
-    .reduce((n, b) => n * 256 + b, 0);
-const toAddress = (n: number) =>
-  ipaddr.IPv4.parse([24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")).toString();
 
 // The fields of a spec and of its entries, checked complete against the types by the compiler.
 const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {

@@ -65,13 +65,14 @@ export class PodNetwork extends pulumi.ComponentResource {
       for (const r of node.routes)
         new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
       // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on
-      // (and puts it back). Without outboundNat the rule only matches this node's pods leaving
-      // through their own bridge, which routed traffic never does: forwarding, no NAT.
+      // (and puts it back), and its FORWARD accepts (source: the cluster) let other nodes' pods in where
+      // the policy is DROP. Without outboundNat the MASQUERADE matches only traffic leaving the cluster
+      // through the bridge, which never happens: forwarding, no NAT.
       new MasqueradeRule(
         `${at}-forward`,
         node.masquerade
           ? { connection, source: node.masquerade.source, excludeDestination: node.masquerade.exceptDestination }
-          : { connection, source: node.podCidr, outInterface: plan.bridge },
+          : { connection, source: plan.clusterCidr, outInterface: plan.bridge, excludeDestination: plan.clusterCidr },
         { ...child, dependsOn: [bridge] },
       );
     }

@@ -1,4 +1,4 @@
-import * as ipaddr from "ipaddr.js";
+import { toAddress, toNumber } from "../provider/kernel/cidr";
 import {
   integerIn,
   interfaceName,
@@ -83,7 +83,7 @@ export interface NodePlan {
   routes: NodeRoutePlan[];
   /** Where pods send what is not on their bridge: "default" with outboundNat, else clusterCidr. */
   podRouteDestination: string;
-  /** With outboundNat: MASQUERADE traffic from `source` unless it goes to `exceptDestination` (pod to pod keeps its address). */
+  /** With outboundNat: MASQUERADE traffic from `source` (the cluster) unless it goes to `exceptDestination` (pod to pod keeps its address). */
   masquerade?: { source: string; exceptDestination: string };
 }
 
@@ -103,11 +103,6 @@ export class PodPlanError extends Error {
   }
 }
 
-const toNumber = (a: string) =>
-  ipaddr.IPv4.parse(a)
-    .toByteArray()
-    .reduce((n, b) => n * 256 + b, 0);
-const toAddress = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 // Code-unit order, not localeCompare: the order must not depend on the user's locale.
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -309,7 +304,9 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
       .filter((o) => o !== node)
       .map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
     node.podRouteDestination = outboundNat ? "default" : spec.clusterCidr;
-    if (outboundNat) node.masquerade = { source: node.podCidr, exceptDestination: spec.clusterCidr };
+    // The whole cluster as source: the rule's FORWARD accepts then also take other nodes' pods' new
+    // connections into this node's pods, on hosts whose FORWARD policy is DROP (Docker's).
+    if (outboundNat) node.masquerade = { source: spec.clusterCidr, exceptDestination: spec.clusterCidr };
   }
   return { clusterCidr: spec.clusterCidr, podCidrPrefix, mode: "routes", bridge, outboundNat, nodes };
 }

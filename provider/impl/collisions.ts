@@ -3,9 +3,12 @@ import {
   ADDRESS_WATCH,
   addressCollisions,
   FORWARD_WATCH,
+  foreignDevice,
   forwardCollisions,
+  LINK_WATCH,
 } from "../kernel/collisions";
 import { saveScript } from "../kernel/iptables";
+import { ISOLATION_GROUP } from "../kernel/isolation";
 import { parseLinks } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import type { Remote } from "../transport";
@@ -71,6 +74,24 @@ export function forwardCheck(
           throw new Error(
             `${what}: ${problems.join("; ")} (on ${remote.label}). The first matching rule wins, so a second forward ` +
               "would never match. Nothing was changed. Choose another hostPort, or remove the other forward first.",
+          );
+      },
+    },
+  ];
+}
+
+/** Refuses an isolation for a bridge name that someone else's interface already has (kernel/collisions foreignDevice). */
+export function bridgeNameCheck(remote: Remote, what: string, device: string): HostCheck[] {
+  return [
+    {
+      reads: [at(undefined).ip("-d", "-j", "addr", "show")],
+      watch: LINK_WATCH,
+      refuse([addrText]) {
+        const problem = foreignDevice(device, addrText, ISOLATION_GROUP);
+        if (problem)
+          throw new Error(
+            `${what}: ${problem} (on ${remote.label}); its isolation would cut that interface off. ` +
+              "Nothing was changed. Choose another bridge name for the IsolatedNetwork, or remove the other interface first.",
           );
       },
     },

@@ -65,10 +65,20 @@ export async function lockedCommit<T>(
       return { result, outputs: stepOutputs };
     } catch (e) {
       if (e instanceof CommandError && e.code === CHANGED && attempt < COMMIT_ATTEMPTS) continue;
+      if (e instanceof CommandError && e.code === CHANGED) throw new Error(keptChanging(remote));
       if (e instanceof CommandError && e.code === LOCK_TIMEOUT) throw new Error(lockHeld(remote));
       throw e;
     }
   }
+}
+
+/** Every attempt's guard found the host changed since its read: nothing ran, and the steps are not the story. */
+function keptChanging(remote: Remote): string {
+  return (
+    `the addresses, routes or iptables rules on ${remote.label} changed between reading them and committing, ` +
+    `${COMMIT_ATTEMPTS} times in a row; nothing was changed. Something on the host keeps rewriting them ` +
+    "(another pulumi-netns operation, a CNI plugin, a firewall manager): run up again once it is quiet."
+  );
 }
 
 /** The lock wait ran out: how long it waited, and, when connection.commandTimeout cut it short, that too. */

@@ -4,7 +4,7 @@ import { describeRule } from "../kernel/iptables";
 import { isolationRules } from "../kernel/isolation";
 import { NETWORK_ISOLATION } from "../resourceSchemas";
 import type { Remote } from "../transport";
-import { addressCheck, forwardCheck } from "./collisions";
+import { addressCheck, bridgeNameCheck, forwardCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import type { HostCheck } from "./lockedCommit";
 import { forNew, onStoredUpdate } from "./opErrors";
@@ -17,7 +17,10 @@ export type NetworkIsolationOutputs = OutputsOf<typeof NETWORK_ISOLATION>;
 export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
   // A renamed bridge: the new isolation's collision check would find the gateway address still on the old bridge.
   deleteBeforeReplace: true,
-  drifted: (olds) => (olds.missingRules ?? []).length > 0,
+  // Rules missing on the host, or a stack made before the isolation had its present rules: up adds them.
+  drifted: (olds) =>
+    (olds.missingRules ?? []).length > 0 ||
+    JSON.stringify(olds.rules ?? []) !== JSON.stringify(rulesOf(olds).map((r) => describeRule(r, olds.comment))),
 });
 
 const rulesOf = (i: NetworkIsolationInputs) => isolationRules(i.bridge, i.allowFrom);
@@ -48,7 +51,8 @@ function checksOf(remote: Remote, i: Isolation, ownNetworks: string[]): HostChec
  */
 async function create(inputs: NetworkIsolationInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  const checks = checksOf(remote, inputs, inputs.bridgeAddresses);
+  const what = `IsolatedNetwork on bridge ${inputs.bridge}`;
+  const checks = [...bridgeNameCheck(remote, what, inputs.bridge), ...checksOf(remote, inputs, inputs.bridgeAddresses)];
   const state = await createRuleSet(remote, "isol", undefined, rulesOf(inputs), [], undefined, checks);
   const outs: NetworkIsolationOutputs = {
     ...inputs,

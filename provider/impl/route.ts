@@ -69,6 +69,20 @@ const idOf = (i: RouteInputs) =>
   `route/${i.namespace ?? ""}/${i.destination}/${i.metric ?? 0}@${endpoint(i.connection)}`;
 const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.namespace)}` : "the host namespace");
 
+/**
+ * Routes made in this engine operation (one provider host process serves one),
+ * by their kernel identity: host, namespace, destination, metric. The main
+ * table holds one route per identity, so when a Route is replaced create-first
+ * (its VethPair replaced under it, `replaceWith`), the new route exists only
+ * because the old one went with its device, and it is exactly what the old
+ * resource's delete would remove. That delete leaves it to its successor.
+ * On a move to another host the identities differ, and the old one goes.
+ */
+const madeThisOperation = new Set<string>();
+
+const identityOf = (r: Pick<RouteInputs, "connection" | "namespace" | "destination" | "metric">) =>
+  JSON.stringify([endpoint(r.connection), r.namespace ?? null, r.destination, r.metric ?? 0]);
+
 async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
   const ours = marked(inputs);
@@ -90,6 +104,7 @@ async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult>
   }
   const state = parseRoute(shown, ours);
   if (!state) throw new Error(`the route to ${inputs.destination} is not in ${where(inputs)} after it was added`);
+  madeThisOperation.add(identityOf(inputs));
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, ROUTE_PROTOCOL)) };
 }
 
@@ -118,6 +133,7 @@ async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promi
     const ns = at(news.namespace);
     const add = allOrNothing([ns.ip(...addRoute(ours)), deleteRoute(olds)], [deleteRoute(ours)]);
     await runScript(remote, lookingUp(add, lookups(news)));
+    madeThisOperation.add(identityOf(news));
     protocol = ROUTE_PROTOCOL;
   } else if (olds.via !== news.via || olds.device !== news.device) {
     await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
@@ -128,8 +144,13 @@ async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promi
   return { outs: plain(outputs(news, remote, state, protocol, olds.knownHostKeys)) };
 }
 
-/** Deletes our route only (kernel/route deleteRoute): another one with the same destination and metric stays. */
+/**
+ * Deletes our route only (kernel/route deleteRoute): another one with the same
+ * destination and metric stays, and so does one that a replacement made in
+ * this operation (`madeThisOperation`).
+ */
 async function remove(_id: string, props: RouteOutputs): Promise<void> {
+  if (madeThisOperation.has(identityOf(props))) return;
   const remote = await remoteFor(props);
   const [left] = await runScript(remote, sequence(deleteRoute(props)));
   if (parseRoute(left, props))

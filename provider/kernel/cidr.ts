@@ -14,3 +14,15 @@ export function overlaps(a: string, b: string): boolean {
   const [nb, lb] = ipaddr.IPv4.parseCIDR(prefixOf(b));
   return la <= lb ? nb.match(na, la) : na.match(nb, lb);
 }
+
+/** An IPv4 address as a number (for address arithmetic in the planners). */
+export function toNumber(address: string): number {
+  return ipaddr.IPv4.parse(address)
+    .toByteArray()
+    .reduce((n, b) => n * 256 + b, 0);
+}
+
+/** A number as an IPv4 address in dotted form (toNumber's inverse). */
+export function toAddress(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}

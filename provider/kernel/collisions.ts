@@ -26,6 +26,22 @@ export const ADDRESS_READS = [
 export const ADDRESS_WATCH =
   "ip -o -4 addr show 2>/dev/null | awk '{print $2, $4}'; ip -4 route show table all 2>/dev/null";
 
+/** What changes when an interface comes, goes or changes group (the foreign-bridge check reads this). */
+export const LINK_WATCH =
+  "ip -o link show 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i == \"group\") print $2, $(i + 1)}'";
+
+/**
+ * An interface already named `device` that is not in the isolation group:
+ * someone else's (a PodNetwork's, a hand-made one). An isolation for that
+ * name would drop what it forwards (its fail-closed rule matches by name),
+ * and the network's Bridge create would fail on the name anyway.
+ */
+export function foreignDevice(device: string, addrText: string, isolationGroup: number): string | undefined {
+  const link = parseLinks(addrText, "addresses").find((l) => l.ifname === device);
+  if (!link || link.group === isolationGroup) return undefined;
+  return `interface ${device} already exists and is not an isolated network's bridge (group ${link.group ?? "default"}${link.kind ? `, kind ${link.kind}` : ""})`;
+}
+
 /** The same for the forward check: every rule (rule lines carry no counters). */
 export const FORWARD_WATCH = "iptables-save 2>/dev/null | grep -e '^[*]' -e '^-A'";
 

@@ -126,4 +126,29 @@ describe("collisions: refused exactly, under the host lock (real engine)", funct
     ok(await stack.destroy(), log);
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
+
+  it("an IsolatedNetwork whose bridge name someone else's bridge already has is refused naming it; that bridge keeps forwarding", async () => {
+    // A bridge made by hand (or a PodNetwork's v-net-0): the network's isolation rules match by name,
+    // and its fail-closed rule would drop everything that bridge forwards out.
+    await lab.exec(["ip", "link", "add", "v-coll-x", "type", "bridge"]);
+    try {
+      const { stack } = newStack(
+        "coll-name",
+        `new netns.IsolatedNetwork("net", { connection, bridge: "v-coll-x", subnet: "10.43.0.0/24", gateway: "10.43.0.1", namespaces: [{ name: "cx", address: "10.43.0.2" }] });`,
+      );
+      const up = await stack.up();
+      if (process.env.SHOW_REFUSALS) console.log(up.error);
+      assert.ok(!up.ok, "the network was made on someone else's bridge");
+      assert.match(
+        up.error ?? "",
+        /IsolatedNetwork on bridge v-coll-x: interface v-coll-x already exists and is not an isolated network's bridge \(group default, kind bridge\)/,
+      );
+      const rules = (await lab.exec(["iptables-save"], { allowFailure: true })).stdout;
+      assert.ok(!rules.includes("v-coll-x"), `a rule names the other bridge: ${rules}`);
+      ok(await stack.destroy(), log);
+    } finally {
+      await lab.exec(["ip", "link", "del", "v-coll-x"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
 });

@@ -60,7 +60,11 @@ describe("PodNetwork (mode routes) on two linked lab hosts, through the real Pul
 
   before(async () => {
     const kit = testingKit();
-    [a, b] = await Promise.all(["a", "b"].map((x) => kit.startLabHost({ name: `it-pods-${x}-${process.pid}` })));
+    // FORWARD policy DROP on both nodes, as Docker leaves hosts: a pod's new connection to another node's
+    // pod must be accepted by the rules the stack makes, not by the policy.
+    [a, b] = await Promise.all(
+      ["a", "b"].map((x) => kit.startLabHost({ name: `it-pods-${x}-${process.pid}`, forwardPolicyDrop: true })),
+    );
     segment = await kit.linkLabHosts([a, b], { subnet: "192.0.2.0/24" });
     assert.deepEqual([segment.addressOf(a), segment.addressOf(b)], ["192.0.2.1", "192.0.2.2"]);
     pristine = await Promise.all([kit.fingerprint(a), kit.fingerprint(b)]);

@@ -49,7 +49,7 @@ describe("planPodNetwork (the PodNetwork planner, pure data)", () => {
     assert.notEqual(a.pods[0].address, a.bridgeAddress);
     assert.deepEqual(a.routes, [{ destination: "10.244.38.0/24", via: "192.0.2.2", toNode: "node-b" }]);
     assert.deepEqual(b.routes, [{ destination: "10.244.147.0/24", via: "192.0.2.1", toNode: "node-a" }]);
-    assert.deepEqual(a.masquerade, { source: "10.244.147.0/24", exceptDestination: "10.244.0.0/16" });
+    assert.deepEqual(a.masquerade, { source: "10.244.0.0/16", exceptDestination: "10.244.0.0/16" });
     assert.equal(a.podRouteDestination, "default");
     const noNat = planPodNetwork({ ...TWO, outboundNat: false }).nodes[0];
     assert.equal(noNat.masquerade, undefined);

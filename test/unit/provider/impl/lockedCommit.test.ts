@@ -82,4 +82,17 @@ describe("impl/lockedCommit: a check and its change in one locked commit", () =>
     const mark = text.indexOf("/run/pulumi-netns-made.");
     assert.ok(guard >= 0 && guard < makeStep && makeStep < mark, text);
   });
+
+  it("a host that changes between every read and run: after the last attempt, says so and that nothing ran (not exit 73 and the steps)", async () => {
+    const remote = localShell((n) => writeFileSync(join(dir, "claims"), `changed ${n}`));
+    await assert.rejects(
+      lockedCommit(remote, undefined, [], () => ({ script: make(), result: undefined }), [check()]),
+      (e: Error) => {
+        assert.match(e.message, /changed between reading them and committing, 20 times in a row; nothing was changed/);
+        assert.doesNotMatch(e.message, /exit code 73|touch /);
+        return true;
+      },
+    );
+    assert.ok(!existsSync(join(dir, "made")), "a guarded change ran");
+  });
 });

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { addressCollisions, forwardCollisions } from "../../../../provider/kernel/collisions";
+import { addressCollisions, foreignDevice, forwardCollisions } from "../../../../provider/kernel/collisions";
 
 // `ip -j addr show` / `ip -j route show` of a host with the lesson's network on v-net-0.
 const ADDR = JSON.stringify([
@@ -156,5 +156,22 @@ describe("kernel/collisions: host ports", () => {
     assert.deepEqual(forwardCollisions("tcp", 8081, undefined, NAT), []);
     assert.deepEqual(forwardCollisions("udp", 53, "eth0", NAT), []);
     assert.equal(forwardCollisions("udp", 53, undefined, NAT).length, 1);
+  });
+});
+
+describe("kernel/collisions: an isolation's bridge name", () => {
+  const links = JSON.stringify([
+    { ifname: "v-net-0", group: "default", linkinfo: { info_kind: "bridge" } },
+    { ifname: "v-net-1", group: "20051", linkinfo: { info_kind: "bridge" } },
+  ]);
+  it("someone else's interface under the name (not in the isolation group) is refused, naming it, its group and kind", () => {
+    assert.equal(
+      foreignDevice("v-net-0", links, 0x4e53),
+      "interface v-net-0 already exists and is not an isolated network's bridge (group default, kind bridge)",
+    );
+  });
+  it("an isolated network's own bridge (group 0x4e53), or no interface by that name, is not", () => {
+    assert.equal(foreignDevice("v-net-1", links, 0x4e53), undefined);
+    assert.equal(foreignDevice("v-net-7", links, 0x4e53), undefined);
   });
 });
