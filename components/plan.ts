@@ -111,19 +111,25 @@ const FORWARD_FIELDS: Record<keyof NonNullable<NetworkSpec["portForwards"]>[numb
 };
 
 /**
- * A field the spec does not have, e.g. a misspelt one, which would otherwise
- * be ignored. `connection` is IsolatedNetwork's own, beside the spec.
+ * The keys of a spec object (or an entry of it, at path `at`) that are not
+ * among `fields`, each with the closest valid name. `connection` at the top is
+ * the component's own, beside the spec. A key that is not a plain identifier
+ * is shown quoted. Not an object: nothing (the field's own check says so).
  */
+export function unknownKeys(value: unknown, fields: object, at: string): string[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [];
+  return Object.keys(value)
+    .filter((key) => !Object.hasOwn(fields, key) && !(at === "" && key === "connection"))
+    .map((key) => {
+      const name = /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? key : show(key);
+      return `${at}${name}: ${unknownFieldReason(key, Object.keys(fields))}`;
+    });
+}
+
+/** A field the spec does not have, e.g. a misspelt one, which would otherwise be ignored. */
 function unknownFields(spec: NetworkSpec): string[] {
   const problems: string[] = [];
-  const scan = (value: unknown, fields: object, at: string) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return;
-    for (const key of Object.keys(value)) {
-      if (Object.hasOwn(fields, key) || (at === "" && key === "connection")) continue;
-      const name = /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? key : show(key);
-      problems.push(`${at}${name}: ${unknownFieldReason(key, Object.keys(fields))}`);
-    }
-  };
+  const scan = (value: unknown, fields: object, at: string) => problems.push(...unknownKeys(value, fields, at));
   scan(spec, SPEC_FIELDS, "");
   const list = (value: unknown) => (Array.isArray(value) ? value : []);
   for (const [i, ns] of list(spec.namespaces).entries()) scan(ns, NAMESPACE_FIELDS, `namespaces[${i}].`);

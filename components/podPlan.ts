@@ -1,15 +1,6 @@
 import { toAddress, toNumber } from "../provider/kernel/cidr";
-import {
-  integerIn,
-  interfaceName,
-  ipv4Address,
-  ipv4Network,
-  namespaceName,
-  oneOf,
-  show,
-  unknownFieldReason,
-} from "../provider/validate";
-import { fitName, fnv1a } from "./plan";
+import { integerIn, interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, show } from "../provider/validate";
+import { fitName, fnv1a, unknownKeys } from "./plan";
 
 /**
  * A PodNetwork as plain data: which pod CIDR each node gets, each pod's
@@ -126,14 +117,7 @@ const POD_FIELDS: Record<keyof PodNetworkSpec["nodes"][number]["pods"][number], 
 
 function unknownFields(spec: PodNetworkSpec): string[] {
   const problems: string[] = [];
-  const scan = (value: unknown, fields: object, at: string) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return;
-    for (const key of Object.keys(value)) {
-      if (Object.hasOwn(fields, key) || (at === "" && key === "connection")) continue;
-      const name = /^[A-Za-z_$][\w$]{0,63}$/.test(key) ? key : show(key);
-      problems.push(`${at}${name}: ${unknownFieldReason(key, Object.keys(fields))}`);
-    }
-  };
+  const scan = (value: unknown, fields: object, at: string) => problems.push(...unknownKeys(value, fields, at));
   scan(spec, SPEC_FIELDS, "");
   const list = (value: unknown) => (Array.isArray(value) ? value : []);
   for (const [i, node] of list(spec.nodes).entries()) {
