@@ -36,7 +36,7 @@ async function neighbours(lab: LabHost, namespace: string): Promise<Neighbour[]>
   return text ? JSON.parse(text) : [];
 }
 
-async function macOf(lab: LabHost, namespace: string, dev: string): Promise<string> {
+async function macOf(lab: LabHost, namespace: string | undefined, dev: string): Promise<string> {
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show", "dev", dev], { namespace })).stdout)[0].address;
 }
 
@@ -103,6 +103,25 @@ describe("converging on a lab host: reachable when up returns; a changed host ne
       first.code,
       0,
       `red's first ping to the new blue failed; red's neighbour entry: ${JSON.stringify(entry)} (old MAC ${oldMac}, new ${newMac})`,
+    );
+    assert.equal(entry?.lladdr, newMac);
+  });
+
+  it("the bridge re-created by drift repair answers red's first ping to the gateway after up (red's entry follows its new MAC)", async () => {
+    assert.equal((await ping(labA, "192.168.15.5", "red")).code, 0, "red -> gateway before the drift");
+    const oldMac = await macOf(labA, undefined, "v-net-0");
+    assert.equal((await neighbours(labA, "red")).find((n) => n.dst === "192.168.15.5")?.lladdr, oldMac);
+    await labA.exec(["ip", "link", "del", "dev", "v-net-0"]);
+    ok(await stack.refresh(), log);
+    ok(await stack.up(), log);
+    const newMac = await macOf(labA, undefined, "v-net-0");
+    assert.notEqual(newMac, oldMac, "the bridge is a new one");
+    const first = await ping(labA, "192.168.15.5", "red");
+    const entry = (await neighbours(labA, "red")).find((n) => n.dst === "192.168.15.5");
+    assert.equal(
+      first.code,
+      0,
+      `red's first ping to the new gateway failed; red's neighbour entry: ${JSON.stringify(entry)} (old MAC ${oldMac}, new ${newMac})`,
     );
     assert.equal(entry?.lladdr, newMac);
   });
