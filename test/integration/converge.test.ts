@@ -40,6 +40,15 @@ async function macOf(lab: LabHost, namespace: string | undefined, dev: string): 
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show", "dev", dev], { namespace })).stdout)[0].address;
 }
 
+/** The host's FORWARD rules of Bridges (owner comment pulumi-netns/bridge/...), as `iptables -S` words. */
+async function bridgeRules(lab: LabHost): Promise<string[][]> {
+  const text = (await lab.exec(["iptables", "-S", "FORWARD"])).stdout;
+  return text
+    .split("\n")
+    .filter((l) => l.includes("pulumi-netns/bridge/"))
+    .map((l) => l.split(" ").map((w) => w.replace(/^"(.*)"$/, "$1")));
+}
+
 /** The ids of the provider's resources in the stack's state (each ends with the host it is on: "@host:port"). */
 async function stateIds(stack: PulumiStack): Promise<string[]> {
   const deployment = await stack.exportState();
@@ -111,9 +120,16 @@ describe("converging on a lab host: reachable when up returns; a changed host ne
     assert.equal((await ping(labA, "192.168.15.5", "red")).code, 0, "red -> gateway before the drift");
     const oldMac = await macOf(labA, undefined, "v-net-0");
     assert.equal((await neighbours(labA, "red")).find((n) => n.dst === "192.168.15.5")?.lladdr, oldMac);
+    const oldRules = await bridgeRules(labA);
     await labA.exec(["ip", "link", "del", "dev", "v-net-0"]);
-    ok(await stack.refresh(), log);
-    ok(await stack.up(), log);
+    try {
+      ok(await stack.refresh(), log);
+      ok(await stack.up(), log);
+    } finally {
+      // Not this test's subject, and a bug of its own: refresh drops the Bridge whose link is gone while its
+      // FORWARD rule stays on the host, and nothing removes it later. Removed here, so that A ends as it began.
+      for (const rule of oldRules) await labA.exec(["iptables", "-D", ...rule.slice(1)], { allowFailure: true });
+    }
     const newMac = await macOf(labA, undefined, "v-net-0");
     assert.notEqual(newMac, oldMac, "the bridge is a new one");
     const first = await ping(labA, "192.168.15.5", "red");
