@@ -5,6 +5,7 @@ import { lookup } from "../kernel/explain";
 import type { Rule } from "../kernel/iptables";
 import {
   addressChanges,
+  announceBridge,
   applyChanges,
   deleteLink,
   type LinkState,
@@ -69,6 +70,17 @@ function configureChanges(inputs: BridgeInputs, current: LinkState | undefined, 
 }
 
 /**
+ * Whether configuring the bridge changes what its neighbours must learn: an
+ * address added, or the bridge coming up (with addresses). The announcement
+ * itself is skipped on the host while the bridge has no port (no carrier):
+ * a bridge just made has none, and the VethPair that attaches one announces.
+ */
+export function announcesAfter(inputs: BridgeInputs, current: LinkState): boolean {
+  if (!inputs.up || inputs.addresses.length === 0) return false;
+  return !current.up || inputs.addresses.some((a) => !current.addresses.includes(a));
+}
+
+/**
  * Configures an existing bridge as `inputs` say (after `first`, e.g. its mark)
  * in one locked commit that refuses first the addresses it adds which collide
  * with the host's (its own are not collisions); nothing to change sends nothing.
@@ -85,8 +97,12 @@ async function configure(
   const added = inputs.addresses.filter((a) => !current.addresses.includes(a));
   const checks = addressCheck(remote, `Bridge ${inputs.name}`, inputs.name, added, inputs.namespace);
   const configuring = sequence(...applyChanges(at(inputs.namespace), changes));
-  const script = lookingUp(configuring, lookup("namespace", inputs.namespace, "namespace"));
-  await lockedCommit(remote, inputs.namespace, [], () => ({ script, result: undefined }), checks);
+  const committing = lookingUp(configuring, lookup("namespace", inputs.namespace, "namespace"));
+  await lockedCommit(remote, inputs.namespace, [], () => ({ script: committing, result: undefined }), checks);
+  // After the commit, outside the host lock (it may wait up to 1 s for the carrier); best effort:
+  // unannounced, the neighbours still learn the new MAC, ~20 s later.
+  if (announcesAfter(inputs, current))
+    await runScript(remote, script([bestEffort(announceBridge(at(inputs.namespace), inputs.name))]));
 }
 
 async function readBridge(

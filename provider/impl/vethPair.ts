@@ -5,6 +5,7 @@ import { type Lookup, lookup } from "../kernel/explain";
 import {
   addressChanges,
   announce,
+  announceBridge,
   applyChanges,
   deleteLink,
   type LinkState,
@@ -98,6 +99,19 @@ function announcing([a, b]: InterfaceEnd[]): string[] {
   return [a, b].filter((end) => end.addresses.length > 0).map((end) => announce(at(end.namespace), end.name));
 }
 
+/**
+ * The bridges to announce after the ends are configured: that of each end that
+ * joins it, or comes up in it, and is up. A re-created bridge (new MAC: its
+ * ports were detached when it went) has no carrier until a port is back, so
+ * its own create cannot announce it; the VethPair that puts a port back does,
+ * or the namespaces on it keep its old MAC for the gateway for ~20 s.
+ */
+export function bridgesToAnnounce(ends: InterfaceEnd[], current: Array<LinkState | undefined>): string[] {
+  return ends
+    .filter((end, i) => end.bridge && end.up && (end.bridge !== current[i]?.master || !current[i]?.up))
+    .map((end) => announceBridge(at(end.namespace), end.bridge as string));
+}
+
 /** Whether an update changes what the neighbours of an end must learn: its addresses, or its link coming up. */
 function movesAddresses(olds: VethEndOutput[], news: InterfaceEnd[]): boolean {
   return olds.some((o, i) => !sameAddresses(o.addresses, news[i].addresses) || (!o.up && news[i].up));
@@ -119,6 +133,8 @@ async function configure(
     ...restore.map(bestEffort),
     // Best effort: without it the neighbours still learn the new MAC, only ~20 s later.
     ...(announceAfter ? announcing([a, b]).map(bestEffort) : []),
+    // Best effort too, and after the ends' own: the bridge has its carrier once a port is in it and up.
+    ...bridgesToAnnounce([a, b], [sa, sb]).map(bestEffort),
   ]);
   await runScript(remote, lookingUp(changes, lookups(a, b)));
 }

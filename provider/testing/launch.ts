@@ -45,10 +45,14 @@ export interface LaunchOptions extends LabHostOptions {
 
 // The lab gets a private /run (so `ip netns` state, sshd's privsep dir and
 // xtables.lock are per lab and nothing is created on the machine's /run) and a
-// private /root (so the machine's own shell rc files never run in the lab).
+// private /root (so the machine's own shell rc files never run in the lab), and
+// a sysfs of its own, mounted from inside its network namespace (as `ip netns
+// exec` does), so that /sys/class/net shows the lab's interfaces as a host's
+// does, not the machine's (the announcements in kernel/link read it).
 const LAB_HOLDER_SCRIPT = [
   "set -e",
   "mount -t tmpfs -o mode=0755,size=16m pulumi-netns-lab /run",
+  "mount -t sysfs pulumi-netns-lab /sys",
   "mkdir -p /run/netns /run/sshd /run/lock",
   "mount -t tmpfs -o mode=0700,size=16m pulumi-netns-lab /root",
   "ip link set lo up",

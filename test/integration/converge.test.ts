@@ -36,8 +36,17 @@ async function neighbours(lab: LabHost, namespace: string): Promise<Neighbour[]>
   return text ? JSON.parse(text) : [];
 }
 
-async function macOf(lab: LabHost, namespace: string, dev: string): Promise<string> {
+async function macOf(lab: LabHost, namespace: string | undefined, dev: string): Promise<string> {
   return JSON.parse((await lab.exec(["ip", "-j", "link", "show", "dev", dev], { namespace })).stdout)[0].address;
+}
+
+/** The host's FORWARD rules of Bridges (owner comment pulumi-netns/bridge/...), as `iptables -S` words. */
+async function bridgeRules(lab: LabHost): Promise<string[][]> {
+  const text = (await lab.exec(["iptables", "-S", "FORWARD"])).stdout;
+  return text
+    .split("\n")
+    .filter((l) => l.includes("pulumi-netns/bridge/"))
+    .map((l) => l.split(" ").map((w) => w.replace(/^"(.*)"$/, "$1")));
 }
 
 /** The ids of the provider's resources in the stack's state (each ends with the host it is on: "@host:port"). */
@@ -103,6 +112,32 @@ describe("converging on a lab host: reachable when up returns; a changed host ne
       first.code,
       0,
       `red's first ping to the new blue failed; red's neighbour entry: ${JSON.stringify(entry)} (old MAC ${oldMac}, new ${newMac})`,
+    );
+    assert.equal(entry?.lladdr, newMac);
+  });
+
+  it("the bridge re-created by drift repair answers red's first ping to the gateway after up (red's entry follows its new MAC)", async () => {
+    assert.equal((await ping(labA, "192.168.15.5", "red")).code, 0, "red -> gateway before the drift");
+    const oldMac = await macOf(labA, undefined, "v-net-0");
+    assert.equal((await neighbours(labA, "red")).find((n) => n.dst === "192.168.15.5")?.lladdr, oldMac);
+    const oldRules = await bridgeRules(labA);
+    await labA.exec(["ip", "link", "del", "dev", "v-net-0"]);
+    try {
+      ok(await stack.refresh(), log);
+      ok(await stack.up(), log);
+    } finally {
+      // Not this test's subject, and a bug of its own: refresh drops the Bridge whose link is gone while its
+      // FORWARD rule stays on the host, and nothing removes it later. Removed here, so that A ends as it began.
+      for (const rule of oldRules) await labA.exec(["iptables", "-D", ...rule.slice(1)], { allowFailure: true });
+    }
+    const newMac = await macOf(labA, undefined, "v-net-0");
+    assert.notEqual(newMac, oldMac, "the bridge is a new one");
+    const first = await ping(labA, "192.168.15.5", "red");
+    const entry = (await neighbours(labA, "red")).find((n) => n.dst === "192.168.15.5");
+    assert.equal(
+      first.code,
+      0,
+      `red's first ping to the new gateway failed; red's neighbour entry: ${JSON.stringify(entry)} (old MAC ${oldMac}, new ${newMac})`,
     );
     assert.equal(entry?.lladdr, newMac);
   });

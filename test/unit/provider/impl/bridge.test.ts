@@ -1,3 +1,5 @@
+import { strict as assert } from "node:assert";
+import { announcesAfter, type BridgeInputs } from "../../../../provider/impl/bridge";
 import { UNKNOWN } from "../../../../provider/validate";
 import { defaultsTable, diffTable } from "./support";
 
@@ -40,4 +42,26 @@ describe("impl/bridge", () => {
     { what: "no missingRules in state (an older release's)", olds: { missingRules: undefined }, expect: "none" },
     { what: "another MAC and ifindex (outputs only)", olds: { mac: "02:00:00:00:00:09", ifindex: 9 }, expect: "none" },
   ]);
+
+  describe("announcesAfter: an address added, or the bridge coming up, is announced", () => {
+    const inputs = (o: Partial<BridgeInputs> = {}) =>
+      ({ name: "v-net-0", addresses: ["192.168.15.5/24"], up: true, adopt: false, ...o }) as BridgeInputs;
+    const current = (addresses: string[], up = true) => ({
+      ifname: "v-net-0",
+      ifindex: 2,
+      mac: "02:00:00:00:0a:01",
+      mtu: 1500,
+      up,
+      addresses,
+    });
+    const rows: Array<[string, BridgeInputs, ReturnType<typeof current>, boolean]> = [
+      ["an address added", inputs(), current([]), true],
+      ["the bridge comes up", inputs(), current(["192.168.15.5/24"], false), true],
+      ["nothing changes", inputs(), current(["192.168.15.5/24"]), false],
+      ["an address removed only", inputs(), current(["192.168.15.5/24", "10.0.0.1/8"]), false],
+      ["up with no address: nothing to announce", inputs({ addresses: [] }), current([], false), false],
+      ["an address added to a bridge kept down", inputs({ up: false }), current([], false), false],
+    ];
+    for (const [what, i, c, expected] of rows) it(what, () => assert.equal(announcesAfter(i, c), expected));
+  });
 });

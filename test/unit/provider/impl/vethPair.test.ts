@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { bridgesToAnnounce } from "../../../../provider/impl/vethPair";
 import { UNKNOWN } from "../../../../provider/validate";
 import { VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
 import { defaultsTable, diffTable, implOf } from "./support";
@@ -70,6 +71,38 @@ describe("impl/vethPair", () => {
     { what: "the MTU dropped", olds: state(A), news: { mtu: undefined }, expect: "update" },
     { what: "adopt switched on", olds: state(A), news: { adopt: true }, expect: "update" },
   ]);
+
+  describe("bridgesToAnnounce: the bridge an end joins or comes up in is announced (a re-created bridge has a new MAC)", () => {
+    const link = (master: string | undefined, up = true) => ({
+      ifname: "veth-red-br",
+      ifindex: 3,
+      mac: "02:00:00:00:0a:02",
+      mtu: 1500,
+      up,
+      master,
+      addresses: [],
+    });
+    const rows: Array<[string, object, ReturnType<typeof link> | undefined, string[]]> = [
+      ["b joins v-net-0 (its bridge was re-created)", B, link(undefined), ["v-net-0"]],
+      ["b moves to v-net-1", { ...B, bridge: "v-net-1" }, link("v-net-0"), ["v-net-1"]],
+      ["b comes up in v-net-0", B, link("v-net-0", false), ["v-net-0"]],
+      ["b already up in v-net-0: nothing", B, link("v-net-0"), []],
+      ["b joins v-net-0 but stays down: nothing", { ...B, up: false }, link(undefined, false), []],
+      ["b leaves its bridge: nothing", { ...B, bridge: undefined }, link("v-net-0"), []],
+    ];
+    for (const [what, b, current, bridges] of rows)
+      it(what, () => {
+        const cmds = bridgesToAnnounce([A, b as typeof B], [link(undefined), current]);
+        assert.deepEqual(
+          cmds.map((c) => / announce-bridge (\S+)$/.exec(c)?.[1]),
+          bridges,
+        );
+      });
+    it("announces a bridge in a namespace there", () => {
+      const [cmd] = bridgesToAnnounce([A, { ...B, namespace: "blue" }], [undefined, undefined]);
+      assert.match(cmd, /^ip netns exec blue sh /);
+    });
+  });
 
   it("refuses one name for both ends in one place, a null namespace being the host's too", async () => {
     for (const [a, b] of [

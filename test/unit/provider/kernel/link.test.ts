@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { announce, type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
+import { announce, announceBridge, type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
 import { at } from "../../../../provider/kernel/namespace";
 import { fixture } from "../../support";
 
@@ -135,5 +135,23 @@ describe("kernel/link: announce (gratuitous ARP through arp_notify)", () => {
     const body = /sh '-c' '([^']*)'/.exec(announce(at(undefined), "eth0"))?.[1] ?? "";
     execFileSync("sh", ["-n", "-c", body]);
     assert.ok(body.indexOf("arp_notify") < body.indexOf("address"), body);
+  });
+});
+
+describe("kernel/link: announceBridge (a bridge's gratuitous ARP, the bridge left as it was)", () => {
+  const body = (cmd: string) => /sh '-c' '([^']*)'/.exec(cmd)?.[1] ?? "";
+  it("runs in the bridge's namespace; the name is a positional parameter, never script text", () => {
+    const cmd = announceBridge(at("red"), "v-net-0");
+    assert.match(cmd, /^ip netns exec red sh '-c' '[^']*' announce-bridge v-net-0$/);
+    assert.ok(!/v-net-0/.test(body(cmd)), cmd);
+  });
+  it("is valid shell: skips a bridge without a port or whose MAC follows its ports, then sets arp_notify, the MAC, and puts arp_notify back", () => {
+    const text = body(announceBridge(at(undefined), "br0"));
+    execFileSync("sh", ["-n", "-c", text]);
+    const at_ = (s: string) => text.indexOf(s);
+    assert.ok(at_("brif") >= 0 && at_("addr_assign_type") >= 0, text);
+    assert.ok(at_("brif") < at_("echo 1 >"), text);
+    assert.ok(at_("echo 1 >") < at_('address "$(cat'), text);
+    assert.ok(at_('address "$(cat') < at_('echo "$old" >'), text);
   });
 });
