@@ -19,6 +19,7 @@ import {
 } from "../kernel/link";
 import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
+import { orphanBridgeOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
@@ -195,7 +196,10 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   let rules: RuleSetState;
   try {
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
-    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
+    // A rule left by an earlier bridge of this name (gone: this create has just made the link) goes now.
+    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
+      orphanBridgeOwners(saved, inputs.name, ruleId),
+    );
   } catch (e) {
     // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.
     try {

@@ -8,6 +8,7 @@ import {
   dropEmptyTableScript,
   parseSave,
   type Rule,
+  type SavedTables,
   saveScript,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
@@ -41,23 +42,20 @@ export async function createRuleSet(
   sysctls: SysctlKey[],
   ruleId = randomBytes(4).toString("hex"),
   checks: HostCheck[] = [],
+  /** Comments of rule sets this one replaces (their rules go in the same commit, after its claims inherited theirs). */
+  orphansOf: (saved: SavedTables) => string[] = () => [],
 ): Promise<RuleSetState> {
   const comment = await commitGuarded(
     remote,
     ns,
     [saveScript(ns), readSysctlsScript(at(ns), sysctls)],
     ([saveText, sysctlText]) => {
-      const { comment, switchOn } = planAdd(
-        kind,
-        ruleId,
-        parseSave(saveText),
-        parseSysctls(sysctlText),
-        rules,
-        sysctls,
-      );
+      const saved = parseSave(saveText);
+      const { comment, switchOn } = planAdd(kind, ruleId, saved, parseSysctls(sysctlText), rules, sysctls);
       const steps = [
         ...rules.map((r) => addRuleStep(ns, r, comment)),
         ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
+        ...orphansOf(saved).flatMap((orphan) => rules.map((r) => deleteRuleScript(ns, r, orphan))),
       ];
       const undo = [
         ...rules.map((r) => deleteRuleScript(ns, r, comment)),

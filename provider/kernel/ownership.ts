@@ -57,6 +57,23 @@ export function parseOwners(text: string): Map<string, Owner> {
   return owners;
 }
 
+/**
+ * The owner comments of a Bridge's rules left by a bridge of that name that no
+ * longer exists (its link deleted behind the program's back, then dropped from
+ * state by refresh): its FORWARD accept `-i NAME -o NAME` under another rule
+ * set's comment. Called by a create that has just made the link, so any such
+ * rule's bridge is gone; its claims are inherited by the new owner (planAdd)
+ * before the rule goes.
+ */
+export function orphanBridgeOwners(saved: SavedTables, bridge: string, ownId: string): string[] {
+  const comments = new Set<string>();
+  for (const line of saved.rules.get("filter") ?? []) {
+    if (!line.includes(` -i ${bridge} -o ${bridge} `)) continue;
+    for (const m of line.matchAll(OWNER_COMMENT)) if (m[2] === "bridge" && m[3] !== ownId) comments.add(m[1]);
+  }
+  return [...comments];
+}
+
 function ownersIn(saved: SavedTables): Owner[] {
   return [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
 }

@@ -3,6 +3,7 @@ import { deleteRuleScript, parseSave, type Rule, type SavedTables } from "../../
 import {
   OWNER_PREFIX,
   type Owner,
+  orphanBridgeOwners,
   ownerComment,
   parseOwners,
   planAdd,
@@ -218,5 +219,23 @@ describe("kernel/ownership: planRelease", () => {
       drop: [],
       kept: {},
     });
+  });
+});
+
+describe("kernel/ownership: a gone bridge's rule", () => {
+  const save = [
+    "*filter",
+    ":FORWARD ACCEPT [0:0]",
+    '-A FORWARD -i v-net-0 -o v-net-0 -m comment --comment "pulumi-netns/bridge/0a0a0a0a/tfilter=0" -j ACCEPT',
+    '-A FORWARD -i v-net-0 -o v-net-0 -m comment --comment "pulumi-netns/bridge/1b1b1b1b/tfilter=0" -j ACCEPT',
+    '-A FORWARD -i v-net-01 -o v-net-01 -m comment --comment "pulumi-netns/bridge/2c2c2c2c/tfilter=0" -j ACCEPT',
+    '-A FORWARD -i v-net-0 -o v-net-0 -m comment --comment "someone else" -j ACCEPT',
+    '-A FORWARD -s 192.168.15.0/24 -i v-net-0 -o v-net-0 -m comment --comment "pulumi-netns/masq/3d3d3d3d/tfilter=0" -j ACCEPT',
+    "COMMIT",
+  ].join("\n");
+  it("names the other Bridge rule sets of that bridge name only: not its own, another name, another kind or a foreign rule", () => {
+    assert.deepEqual(orphanBridgeOwners(parseSave(save), "v-net-0", "1b1b1b1b"), [
+      "pulumi-netns/bridge/0a0a0a0a/tfilter=0",
+    ]);
   });
 });
