@@ -6,6 +6,7 @@ import {
   foreignDevice,
   forwardCollisions,
   LINK_WATCH,
+  otherIsolations,
 } from "../kernel/collisions";
 import { saveScript } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
@@ -80,18 +81,31 @@ export function forwardCheck(
   ];
 }
 
-/** Refuses an isolation for a bridge name that someone else's interface already has (kernel/collisions foreignDevice). */
+/**
+ * Refuses an isolation for a bridge name that someone else's interface already
+ * has (kernel/collisions foreignDevice), or that another IsolatedNetwork
+ * already isolates (otherIsolations): both sets of rules would hold at once,
+ * and the second's would override the first's allowFrom.
+ */
 export function bridgeNameCheck(remote: Remote, what: string, device: string): HostCheck[] {
   return [
     {
-      reads: [at(undefined).ip("-d", "-j", "addr", "show")],
-      watch: LINK_WATCH,
-      refuse([addrText]) {
+      reads: [at(undefined).ip("-d", "-j", "addr", "show"), saveScript(undefined)],
+      watch: `${LINK_WATCH}; ${FORWARD_WATCH}`,
+      refuse([addrText, saveText]) {
         const problem = foreignDevice(device, addrText, ISOLATION_GROUP);
         if (problem)
           throw new Error(
             `${what}: ${problem} (on ${remote.label}); its isolation would cut that interface off. ` +
               "Nothing was changed. Choose another bridge name for the IsolatedNetwork, or remove the other interface first.",
+          );
+        const others = otherIsolations(device, saveText);
+        if (others.length)
+          throw new Error(
+            `${what}: bridge ${device} is already another IsolatedNetwork's (its isolation rules: ` +
+              `${others.map((c) => `iptables-save | grep -- ${c}`).join("; ")}) (on ${remote.label}); ` +
+              "two networks cannot share a bridge. Nothing was changed. Choose another bridge name, " +
+              "or destroy the other network first.",
           );
       },
     },

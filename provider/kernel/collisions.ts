@@ -42,6 +42,26 @@ export function foreignDevice(device: string, addrText: string, isolationGroup: 
   return `interface ${device} already exists and is not an isolated network's bridge (group ${link.group ?? "default"}${link.kind ? `, kind ${link.kind}` : ""})`;
 }
 
+/**
+ * The owner comments of other IsolatedNetworks' isolation rules for bridge
+ * `device` (any rule of kind `isol` naming it as `-i` or `-o`): an isolated
+ * bridge of that name is another network's (another stack's), and a second
+ * set of rules for it would override the first's (its `allowFrom` among them).
+ * Called by a create, before its own rules exist: every such rule is another's.
+ */
+export function otherIsolations(device: string, saveText: string): string[] {
+  const comments = new Set<string>();
+  for (const [, lines] of parseSave(saveText).rules)
+    for (const line of lines) {
+      const words = line.trim().split(/\s+/);
+      const names = words.some((w, i) => (w === "-i" || w === "-o") && words[i + 1] === device);
+      if (!names) continue;
+      for (const owner of parseOwners(line).values())
+        if (owner.kind === "isol") comments.add(`${OWNER_PREFIX}${owner.kind}/${owner.id}/`);
+    }
+  return [...comments];
+}
+
 /** The same for the forward check: every rule (rule lines carry no counters). */
 export const FORWARD_WATCH = "iptables-save 2>/dev/null | grep -e '^[*]' -e '^-A'";
 

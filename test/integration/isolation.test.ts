@@ -220,6 +220,21 @@ describe("IsolatedNetwork isolation and collisions: stacks sharing one lab host 
     );
   });
 
+  it("a third stack's IsolatedNetwork on the first's bridge name (v-net-0) is refused naming the first's isolation", async () => {
+    // The bridge is in the isolation group, so it is no stranger's interface; but its isolation is another
+    // network's, and a second set of rules for the same bridge would override the first's allowFrom.
+    const owner = (await lab.exec(["iptables", "-t", "mangle", "-S", "FORWARD"])).stdout.match(
+      /-o v-net-0 .*--comment "?(pulumi-netns\/isol\/[0-9a-f]+)/,
+    );
+    assert.ok(owner, "the first network's isolation rule is on the host");
+    await refused(
+      "isol-samebridge",
+      `new netns.IsolatedNetwork("net", { connection, bridge: "v-net-0", subnet: "10.77.0.0/24", allowFrom: ["10.31.0.0/24"], namespaces: [{ name: "green" }] });`,
+      [/v-net-0/, new RegExp(owner[1].replace(/\//g, "\\/")), /bridge/],
+    );
+    assert.notEqual((await ping(lab, "192.168.15.1", "alpha")).code, 0, "alpha -> red still dropped");
+  });
+
   it("renaming a network's bridge (v-net-1 -> v-net-9) replaces it in one up: pings work, still isolated, refresh finds no drift", async () => {
     rewriteProgram(dirs[1], networkProgram({ ...SECOND, bridge: "v-net-9" }));
     const renamed = await stacks[1].up();

@@ -1,5 +1,10 @@
 import { strict as assert } from "node:assert";
-import { addressCollisions, foreignDevice, forwardCollisions } from "../../../../provider/kernel/collisions";
+import {
+  addressCollisions,
+  foreignDevice,
+  forwardCollisions,
+  otherIsolations,
+} from "../../../../provider/kernel/collisions";
 
 // `ip -j addr show` / `ip -j route show` of a host with the lesson's network on v-net-0.
 const ADDR = JSON.stringify([
@@ -173,5 +178,30 @@ describe("kernel/collisions: an isolation's bridge name", () => {
   it("an isolated network's own bridge (group 0x4e53), or no interface by that name, is not", () => {
     assert.equal(foreignDevice("v-net-1", links, 0x4e53), undefined);
     assert.equal(foreignDevice("v-net-7", links, 0x4e53), undefined);
+  });
+});
+
+describe("kernel/collisions: a bridge another IsolatedNetwork isolates", () => {
+  // As iptables-save prints two networks' rules (kernel/isolation), plus a stranger's rule naming v-net-0.
+  const SAVE = [
+    "*mangle",
+    ":PREROUTING ACCEPT [0:0]",
+    ":FORWARD ACCEPT [0:0]",
+    '-A PREROUTING -i v-net-0 -m rpfilter --invert -m comment --comment "pulumi-netns/isol/0a1b2c3d/tmangle=0" -j DROP',
+    '-A FORWARD ! -i v-net-0 -o v-net-0 -m devgroup --src-group 0x4e53 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment "pulumi-netns/isol/0a1b2c3d/tmangle=0" -j DROP',
+    '-A FORWARD ! -i v-net-10 -o v-net-10 -m devgroup --src-group 0x4e53 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment "pulumi-netns/isol/99999999/" -j DROP',
+    "COMMIT",
+    "*filter",
+    '-A FORWARD -i v-net-1 -o v-net-1 -m comment --comment "pulumi-netns/bridge/12345678/tfilter=0" -j ACCEPT',
+    "-A FORWARD -i v-net-1 -j ACCEPT",
+    "COMMIT",
+  ].join("\n");
+  it("names the other network's owner comment once, for the bridge it names as -i or -o", () => {
+    assert.deepEqual(otherIsolations("v-net-0", SAVE), ["pulumi-netns/isol/0a1b2c3d/"]);
+    assert.deepEqual(otherIsolations("v-net-10", SAVE), ["pulumi-netns/isol/99999999/"]);
+  });
+  it("a bridge's own FORWARD accept, a stranger's rule or a name that is only a prefix is no isolation", () => {
+    assert.deepEqual(otherIsolations("v-net-1", SAVE), []);
+    assert.deepEqual(otherIsolations("v-net", SAVE), []);
   });
 });
