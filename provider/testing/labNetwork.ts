@@ -165,10 +165,24 @@ export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = 
         input: `addr add ${members[i].cidr} dev ${device}\nlink set ${device} up\n`,
       });
     }
+    // Returned settled: carrier up and IPv6 duplicate address detection done, so a fingerprint taken
+    // now is the one the labs keep (the kernel flips eth1's operstate and "tentative" a moment later).
+    for (const lab of labs) await settled(lab, device);
   } catch (err) {
     await segment.remove();
     throw err;
   }
   log(`segment ${subnet}: ${members.map((m) => `${m.lab} ${m.address}`).join(", ")}`);
   return segment;
+}
+
+/** Waits (up to 10 s) until `device` in `lab` is up with carrier and none of its addresses is tentative. */
+async function settled(lab: LabHost, device: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const [link] = JSON.parse((await lab.exec(["ip", "-j", "addr", "show", "dev", device])).stdout || "[]");
+    const tentative = (link?.addr_info ?? []).some((a: { tentative?: boolean }) => a.tentative);
+    if (link?.operstate === "UP" && !tentative) return;
+    await sleep(100);
+  }
+  throw new Error(`linkLabHosts: ${device} in lab ${lab.name} did not come up within 10 s`);
 }
