@@ -11,7 +11,29 @@ import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
 import { type NetworkPlan, type NetworkSpec, planNetwork } from "./plan";
-import { probeMatrix, verifyFlag } from "./verify";
+import { isolationProbes, type NeighbourNetwork, probeMatrix, verifyFlag } from "./verify";
+
+/**
+ * The host a connection names, when the program gave it as plain values (host,
+ * port, user and jump hosts not Outputs): two networks with the same one are
+ * on one host. Undefined when it cannot be told before the engine runs.
+ */
+function plainHostOf(connection: unknown): string | undefined {
+  if (typeof connection !== "object" || connection === null || pulumi.Output.isInstance(connection)) return undefined;
+  const c = connection as Record<string, unknown>;
+  if (typeof c.host !== "string") return undefined;
+  if (c.port !== undefined && typeof c.port !== "number") return undefined;
+  if (c.user !== undefined && typeof c.user !== "string") return undefined;
+  const proxy = c.proxy === undefined ? null : plainHostOf(c.proxy);
+  if (proxy === undefined) return undefined;
+  return JSON.stringify([c.host, c.port ?? 22, c.user ?? "root", proxy]);
+}
+
+/** The IsolatedNetworks this program has declared so far, by host (plainHostOf): each later one probes the earlier. */
+const declaredByHost = new Map<
+  string,
+  Array<NeighbourNetwork & { verify: boolean; cables: Map<string, VethPair>; probes: Record<string, Probe> }>
+>();
 
 /** What an IsolatedNetwork is made of (see NetworkSpec), and the host it is made on. */
 export interface IsolatedNetworkArgs extends NetworkSpec {
@@ -97,7 +119,12 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
       );
     }
     if (plan.outboundNat) {
-      new MasqueradeRule(`${name}-nat`, { connection, source: plan.subnet, excludeOutInterface: bridge.name }, child);
+      // Its FORWARD accepts take the subnet's sources only from the bridge: a forged source from the LAN is not forwarded.
+      new MasqueradeRule(
+        `${name}-nat`,
+        { connection, source: plan.subnet, excludeOutInterface: bridge.name, inInterface: bridge.name },
+        child,
+      );
       // The kernel removes a route with its device: a replaced VethPair (a renamed
       // end) replaces the route too, in the same up. (A changed address is the
       // VethPair's update, which puts back the routes over the end it re-addresses.)
@@ -128,6 +155,23 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
           { connection, namespace: p.namespace, target: p.target, port: p.port, expect: p.expect },
           { ...child, dependsOn: p.needs.map((ns) => cables.get(ns)!) },
         );
+
+    // Isolation from the program's other networks on this host, both ways, each direction if its
+    // network verifies (verify.ts isolationProbes). Made here, by the later network of each pair: the
+    // earlier one could not know this one. The earlier network's probes go into its own `probes`.
+    const host = plainHostOf(connection);
+    const earlier = host === undefined ? [] : (declaredByHost.get(host) ?? []);
+    for (const other of earlier)
+      for (const p of isolationProbes({ name, plan }, other, verify, other.verify)) {
+        const [source, target] = p.from === "self" ? [cables, other.cables] : [other.cables, cables];
+        const probe = new Probe(
+          `${name}-probe-${p.key}`,
+          { connection, namespace: p.namespace, target: p.target, expect: p.expect },
+          { ...child, dependsOn: [source.get(p.needs[0])!, target.get(p.needs[1])!] },
+        );
+        (p.from === "self" ? this.probes : other.probes)[p.key] = probe;
+      }
+    if (host !== undefined) declaredByHost.set(host, [...earlier, { name, plan, verify, cables, probes: this.probes }]);
 
     this.bridge = bridge;
     this.namespaces = Object.fromEntries(namespaces);

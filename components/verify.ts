@@ -1,3 +1,4 @@
+import { overlaps } from "../provider/kernel/cidr";
 import { boolean } from "../provider/validate";
 import { type NetworkPlan, PlanError } from "./plan";
 
@@ -52,17 +53,57 @@ export function probeMatrix(plan: NetworkPlan): ProbePlan[] {
       expect: "reachable",
       needs: [pf.namespace],
     });
-  return [...rows, ...isolationProbes(plan)];
+  return rows;
+}
+
+/** Another IsolatedNetwork of the same program on the same host, as isolationProbes sees it. */
+export interface NeighbourNetwork {
+  /** Its resource name, unique in the program. */
+  name: string;
+  plan: NetworkPlan;
+}
+
+/** An isolation probe; `from` says whose namespace runs it: this network's ("self") or the other's. */
+export interface IsolationProbePlan extends ProbePlan {
+  from: "self" | "other";
 }
 
 /**
- * Expect-unreachable probes from this network's namespaces to the host's other
- * IsolatedNetworks would go here. None yet: a probe to another network's
- * gateway is answered by the host itself, so the targets must be the other
- * networks' namespaces, which this plan does not know.
+ * Between this network and another one on the same host, each namespace of
+ * one to the first namespace of the other: expect-unreachable, as the
+ * isolation promises, unless the target network's `allowFrom` covers the
+ * source's address (then reachable: the probe checks `allowFrom` too). The
+ * target is a namespace, not the gateway: the host itself answers for every
+ * gateway. `selfVerifies`/`otherVerifies` say whose direction to check (each
+ * network's `verify`). The other network is one of the same program: a
+ * program cannot know what other stacks made (the isolation itself needs no
+ * such knowledge, see kernel/isolation).
  */
-export function isolationProbes(_plan: NetworkPlan): ProbePlan[] {
-  return [];
+export function isolationProbes(
+  self: NeighbourNetwork,
+  other: NeighbourNetwork,
+  selfVerifies: boolean,
+  otherVerifies: boolean,
+): IsolationProbePlan[] {
+  const rows: IsolationProbePlan[] = [];
+  const direction = (from: NeighbourNetwork, to: NeighbourNetwork, side: "self" | "other") => {
+    const target = to.plan.namespaces[0];
+    if (!target) return;
+    for (const source of from.plan.namespaces) {
+      const allowed = to.plan.allowFrom.some((cidr) => overlaps(source.address, cidr));
+      rows.push({
+        key: `${source.name}-to-${to.name}-${target.name}`,
+        namespace: source.name,
+        target: target.address,
+        expect: allowed ? "reachable" : "unreachable",
+        needs: [source.name, target.name],
+        from: side,
+      });
+    }
+  };
+  if (selfVerifies) direction(self, other, "self");
+  if (otherVerifies) direction(other, self, "other");
+  return rows;
 }
 
 /** `verify` as given: absent is false; anything but a boolean is refused. */

@@ -195,3 +195,94 @@ export const webRtt = web.rttMs;`,
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });
+
+describe("IsolatedNetwork verify: isolation from the program's other networks on the host (real engine)", function () {
+  this.timeout(600_000);
+  let lab: LabHost;
+  let stack: PulumiStack;
+  let pristine: string;
+  const log: string[] = [];
+  // Both with outbound NAT, so each namespace has a default route through the host: only the isolation
+  // rules stand between the networks, and an "unreachable" seen says they work.
+  const first = { ...SPEC, outboundNat: true, portForwards: [] };
+  const second: NetworkSpec = {
+    bridge: "v-net-1",
+    subnet: "10.31.0.0/24",
+    namespaces: [{ name: "alpha" }],
+    outboundNat: true,
+  };
+  const program = `${HEADER}
+const one = new netns.IsolatedNetwork("one", { connection, ...${JSON.stringify(first)}, verify: true });
+const two = new netns.IsolatedNetwork("two", { connection, ...${JSON.stringify(second)}, verify: true });
+export const oneProbes = Object.keys(one.probes).sort();
+export const twoProbes = Object.keys(two.probes).sort();
+`;
+  const isolationProbes = async () =>
+    (
+      (await stack.exportState()).deployment.resources as Array<{
+        urn: string;
+        type: string;
+        outputs?: Record<string, unknown>;
+      }>
+    )
+      .filter((r) => r.type.endsWith(":Probe") && /-to-(one|two)-/.test(r.urn))
+      .map((r) => `${r.urn.split("::").pop()} ${r.outputs?.expect} ${r.outputs?.reachable}`)
+      .sort();
+
+  before(async () => {
+    const kit = testingKit();
+    lab = await kit.startLabHost({ name: `it-probe-isol-${process.pid}` });
+    pristine = await kit.fingerprint(lab);
+    stack = new kit.PulumiStack({
+      programDir: writeProgram("probe-isol", program),
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+    });
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    if (lab) await lab.stop();
+  });
+
+  it("each network's namespaces probe the other's as unreachable; with the isolation rules flushed by hand, refresh sees them reachable and up puts the isolation back", async () => {
+    const up = await stack.up();
+    ok(up, log);
+    assert.deepEqual(await isolationProbes(), [
+      "two-probe-alpha-to-one-red unreachable false",
+      "two-probe-blue-to-two-alpha unreachable false",
+      "two-probe-red-to-two-alpha unreachable false",
+    ]);
+    assert.ok((up.outputs.oneProbes as string[]).includes("red-to-two-alpha"), JSON.stringify(up.outputs.oneProbes));
+    assert.ok((up.outputs.twoProbes as string[]).includes("alpha-to-one-red"), JSON.stringify(up.outputs.twoProbes));
+
+    // Isolation gone (a firewall reload of the mangle table): refresh's probes see the networks meet.
+    await lab.exec(["iptables", "-t", "mangle", "-F", "FORWARD"]);
+    const refresh = await stack.refresh();
+    ok(refresh, log);
+    assert.deepEqual(await isolationProbes(), [
+      "two-probe-alpha-to-one-red unreachable true",
+      "two-probe-blue-to-two-alpha unreachable true",
+      "two-probe-red-to-two-alpha unreachable true",
+    ]);
+    assert.ok(
+      refresh.diagnostics.some((d) =>
+        /\[pulumi-netns\] probe alpha -> 192\.168\.15\.1 \(ICMP echo\): was unreachable, now reachable/.test(d.message),
+      ),
+      `refresh says what changed: ${JSON.stringify(refresh.diagnostics.filter((d) => d.severity !== "debug"))}`,
+    );
+    // The next up puts the isolation rules back (the NetworkIsolations saw them missing) before the probes re-check.
+    const repaired = await stack.up();
+    ok(repaired, log);
+    assert.deepEqual(await isolationProbes(), [
+      "two-probe-alpha-to-one-red unreachable false",
+      "two-probe-blue-to-two-alpha unreachable false",
+      "two-probe-red-to-two-alpha unreachable false",
+    ]);
+  });
+
+  it("destroy leaves the lab host as it was", async () => {
+    ok(await stack.destroy(), log);
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+});

@@ -52,10 +52,13 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     made.length = 0;
   });
   const probes = () => made.filter((r) => r.type.endsWith(":Probe"));
+  // Networks of one program on one host probe each other: each test's networks get a host of their own.
+  let hosts = 0;
+  const fresh = () => ({ ...connection, host: `198.18.1.${++hosts}` });
   const settle = () => new Promise((r) => setTimeout(r, 50));
 
   it("exposes its Namespace, Bridge and VethPair objects by namespace name", async () => {
-    const net = new IsolatedNetwork("lab", { connection, ...lessonSpec() });
+    const net = new IsolatedNetwork("lab", { connection: fresh(), ...lessonSpec() });
     assert.ok(net.bridge instanceof Bridge);
     assert.deepEqual(Object.keys(net.namespaces), ["red", "blue"]);
     assert.ok(net.namespaces.red instanceof Namespace);
@@ -65,14 +68,14 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
   });
 
   it("verify absent: no Probe", async () => {
-    const net = new IsolatedNetwork("lab", { connection, ...three() });
+    const net = new IsolatedNetwork("lab", { connection: fresh(), ...three() });
     await settle();
     assert.equal(probes().length, 0);
     assert.deepEqual(net.probes, {});
   });
 
   it("verify: true adds one Probe per row of the matrix, with the network's connection", async () => {
-    const net = new IsolatedNetwork("lab", { connection, ...three(), verify: true });
+    const net = new IsolatedNetwork("lab", { connection: fresh(), ...three(), verify: true });
     await settle();
     assert.equal(
       probes().length,
@@ -89,8 +92,65 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
 
   it("refuses a verify that is not a boolean, naming the field and the value", () => {
     assert.throws(
-      () => new IsolatedNetwork("lab", { connection, ...three(), verify: "yes" as never }),
+      () => new IsolatedNetwork("lab", { connection: fresh(), ...three(), verify: "yes" as never }),
       /verify: "yes" is not a boolean/,
     );
+  });
+
+  it("two networks on one host: each namespace of each probes the other's first namespace, expect-unreachable unless its allowFrom lets it in", async () => {
+    const host = fresh();
+    const first = new IsolatedNetwork("one", { connection: host, ...lessonSpec(), verify: true });
+    const second = new IsolatedNetwork("two", {
+      connection: { ...host },
+      bridge: "v-net-1",
+      subnet: "10.31.0.0/24",
+      namespaces: [{ name: "alpha" }, { name: "beta" }],
+      allowFrom: ["192.168.15.1/32"],
+      verify: true,
+    });
+    await settle();
+    const isolation = probes()
+      .filter((p) => /-to-(one|two)-/.test(p.name))
+      .map((p) => `${p.name}: ${p.inputs.namespace} -> ${p.inputs.target} ${p.inputs.expect}`);
+    const alpha = second.plan.namespaces[0].address;
+    assert.deepEqual(isolation.sort(), [
+      `two-probe-alpha-to-one-red: alpha -> 192.168.15.1 unreachable`,
+      `two-probe-beta-to-one-red: beta -> 192.168.15.1 unreachable`,
+      `two-probe-blue-to-two-alpha: blue -> ${alpha} unreachable`,
+      `two-probe-red-to-two-alpha: red -> ${alpha} reachable`,
+    ]);
+    assert.ok(first.probes["red-to-two-alpha"], "the first network's direction is in its own probes");
+    assert.ok(second.probes["alpha-to-one-red"], "and the second's in its");
+  });
+
+  it("only the verifying network's direction; another host, or a host given as an Output, is no neighbour", async () => {
+    const host = fresh();
+    new IsolatedNetwork("one", { connection: host, ...lessonSpec() });
+    new IsolatedNetwork("two", {
+      connection: host,
+      bridge: "v-net-1",
+      subnet: "10.31.0.0/24",
+      namespaces: [{ name: "alpha" }],
+      verify: true,
+    });
+    new IsolatedNetwork("three", {
+      connection: fresh(),
+      bridge: "v-net-2",
+      subnet: "10.32.0.0/24",
+      namespaces: [{ name: "gamma" }],
+      verify: true,
+    });
+    new IsolatedNetwork("four", {
+      connection: pulumi.output(host),
+      bridge: "v-net-3",
+      subnet: "10.33.0.0/24",
+      namespaces: [{ name: "delta" }],
+      verify: true,
+    });
+    await settle();
+    const isolation = probes()
+      .filter((p) => /-to-(one|two|three|four)-/.test(p.name))
+      .map((p) => p.name);
+    assert.deepEqual(isolation, ["two-probe-alpha-to-one-red"]);
   });
 });
