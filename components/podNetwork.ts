@@ -41,7 +41,12 @@ export class PodNetwork extends pulumi.ComponentResource {
     for (const [i, node] of plan.nodes.entries()) {
       const connection = args.nodes[i].connection;
       const at = `${name}-${node.name}`;
-      const bridge = new Bridge(`${at}-bridge`, { connection, name: plan.bridge, addresses: [node.bridgeCidr] }, child);
+      // Other nodes' pods open connections to this node's pods: the bridge lets the cluster's sources in.
+      const bridge = new Bridge(
+        `${at}-bridge`,
+        { connection, name: plan.bridge, addresses: [node.bridgeCidr], forwardFrom: [plan.clusterCidr] },
+        child,
+      );
       for (const pod of node.pods) {
         const namespace = new Namespace(`${at}-${pod.name}`, { connection, name: pod.name }, child);
         pods[pod.name] = namespace;
@@ -65,14 +70,26 @@ export class PodNetwork extends pulumi.ComponentResource {
       for (const r of node.routes)
         new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
       // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on
-      // (and puts it back), and its FORWARD accepts (source: the cluster) let other nodes' pods in where
-      // the policy is DROP. Without outboundNat the MASQUERADE matches only traffic leaving the cluster
-      // through the bridge, which never happens: forwarding, no NAT.
+      // (and puts it back), and its FORWARD accepts let this node's pods out where the policy is DROP:
+      // only from the bridge (inInterface), so a LAN host forging a pod address is not forwarded.
+      // Without outboundNat the MASQUERADE matches only traffic leaving the cluster through the bridge,
+      // which never happens: forwarding, no NAT.
       new MasqueradeRule(
         `${at}-forward`,
         node.masquerade
-          ? { connection, source: node.masquerade.source, excludeDestination: node.masquerade.exceptDestination }
-          : { connection, source: plan.clusterCidr, outInterface: plan.bridge, excludeDestination: plan.clusterCidr },
+          ? {
+              connection,
+              source: node.masquerade.source,
+              excludeDestination: node.masquerade.exceptDestination,
+              inInterface: plan.bridge,
+            }
+          : {
+              connection,
+              source: plan.clusterCidr,
+              outInterface: plan.bridge,
+              excludeDestination: plan.clusterCidr,
+              inInterface: plan.bridge,
+            },
         { ...child, dependsOn: [bridge] },
       );
     }

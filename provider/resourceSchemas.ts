@@ -54,6 +54,12 @@ function checkAddresses(checker: Checker, property: string, value: unknown): voi
 const addresses = () =>
   checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(checkAddresses).default([]).comparedBy(sameAddresses);
 
+/** A list field: absent is none; the same items in the same order are no change. */
+const list = (rule: (v: unknown) => string | undefined) =>
+  checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(rule))
+    .default([])
+    .comparedBy((a, b) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []));
+
 export const NAMESPACE = schema(
   {
     /** The namespace's name on the host; defaults to the resource name. */
@@ -140,6 +146,11 @@ export const BRIDGE = schema(
     adopt: field<boolean>(boolean).default(false),
     /** Interface group (`ip link set dev X group N`); IsolatedNetwork's bridges share one, see kernel/isolation.ts. */
     group: field<number>(integerIn(0, 2 ** 31 - 1)),
+    /**
+     * Networks (CIDR form) whose new forwarded traffic may come into the bridge where the FORWARD policy
+     * is DROP (`-s CIDR -o NAME -j ACCEPT`): a PodNetwork's other nodes' pods. Default: none.
+     */
+    forwardFrom: list(ipv4Network),
   },
   {
     mac: output<string>(),
@@ -190,6 +201,12 @@ export const MASQUERADE_RULE = schema(
     excludeOutInterface: field<string>(interfaceName).replaceOnChange(),
     /** Not for traffic to this network (`! -d 10.244.0.0/16`): pod to pod across nodes keeps its address. */
     excludeDestination: field<string>(ipv4Network).replaceOnChange(),
+    /**
+     * The interface the private network's traffic comes in on (its bridge, e.g. "v-net-0"): the FORWARD
+     * accepts then take only what comes from it (and replies going to it), so a LAN host forging a source
+     * in `source` is not forwarded where the policy is DROP. Absent: from any interface.
+     */
+    inInterface: field<string>(interfaceName).replaceOnChange(),
     /** In that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
     /** Set net.ipv4.ip_forward=1 while needed, and put back the old value after (default true). */
@@ -268,12 +285,6 @@ function listOf(rule: (v: unknown) => string | undefined) {
     for (const [i, v] of value.entries()) checker.field(`${property}[${i}]`, v, rule, true);
   };
 }
-
-/** A list field: absent is none; the same items in the same order are no change. */
-const list = (rule: (v: unknown) => string | undefined) =>
-  checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(listOf(rule))
-    .default([])
-    .comparedBy((a, b) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []));
 
 const hostPortKey = (v: unknown) =>
   typeof v === "string" && /^(tcp|udp)\/[0-9]{1,5}$/.test(v) && !port(Number(v.split("/")[1]))

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { lookup } from "../kernel/explain";
-import type { Rule } from "../kernel/iptables";
+import { describeRule, type Rule } from "../kernel/iptables";
+import { ISOLATION_GROUP } from "../kernel/isolation";
 import {
   addressChanges,
   announceBridge,
@@ -29,7 +30,14 @@ import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { lockedCommit } from "./lockedCommit";
 import { advised } from "./opErrors";
-import { createRuleSet, deleteRuleSet, observeRuleSet, type RuleSetState, repairRuleSet } from "./ruleSet";
+import {
+  createRuleSet,
+  deleteRuleSet,
+  observeRuleSet,
+  type RuleSetState,
+  repairRuleSet,
+  replaceRules,
+} from "./ruleSet";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type BridgeInputs = InputsOf<typeof BRIDGE>;
@@ -38,10 +46,21 @@ export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
 /**
  * Where br_netfilter is loaded (Docker loads it), frames between two ports of
  * a bridge pass the iptables FORWARD chain, and a DROP policy there would cut
- * red off from blue. Like Docker for docker0, accept bridge-to-bridge traffic.
+ * red off from blue. Like Docker for docker0, accept bridge-to-bridge traffic;
+ * and new traffic into the bridge from each network of `forwardFrom`.
  */
-function rulesOf(i: { name: string }): Rule[] {
-  return [{ table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] }];
+function rulesOf(i: { name: string; forwardFrom?: string[] }): Rule[] {
+  return [
+    { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] },
+    ...(i.forwardFrom ?? []).map(
+      (cidr): Rule => ({
+        table: "filter",
+        chain: "FORWARD",
+        insert: true,
+        spec: ["-s", cidr, "-o", i.name, "-j", "ACCEPT"],
+      }),
+    ),
+  ];
 }
 
 export const { check, diff } = fromSchema(BRIDGE, {
@@ -170,7 +189,9 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   );
   const making = {
     what: `bridge ${JSON.stringify(inputs.name)}`,
-    leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link delete ${inputs.name}) or set adopt: true on the Bridge to take it over`,
+    leftover:
+      `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} link delete ${inputs.name})` +
+      (inputs.group === ISOLATION_GROUP ? "" : " or set adopt: true on the Bridge to take it over"),
   };
   // The address check runs inside the commit that makes the bridge: two bridges at once cannot both take a network.
   const checks = addressCheck(remote, `Bridge ${inputs.name}`, inputs.name, inputs.addresses, inputs.namespace);
@@ -188,7 +209,10 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(
         `interface ${JSON.stringify(inputs.name)} already exists in ${where(inputs)} on ${remote.label}; nothing was changed. ` +
-          "Set adopt: true to take over an existing bridge, or choose another name.",
+          // An IsolatedNetwork's Bridge (the only one in the group) has no adopt: the network takes no existing bridge.
+          (inputs.group === ISOLATION_GROUP
+            ? "Choose another bridge name for the IsolatedNetwork, or remove the other interface first."
+            : "Set adopt: true to take over an existing bridge, or choose another name."),
       );
     throw e;
   }
@@ -244,11 +268,17 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
     group: olds.group ?? 0,
   };
   await configure(remote, news, current, news.mtu !== olds.mtu);
-  if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
+  // A changed forwardFrom: the new accepts go in before the old ones come out (missing ones come back too).
+  // (State from before the bridge had rules has no comment to put them under: nothing to change there.)
+  const changed = JSON.stringify(rulesOf(olds)) !== JSON.stringify(rulesOf(news));
+  if (olds.comment && changed) await replaceRules(remote, news.namespace, rulesOf(olds), rulesOf(news), olds.comment);
+  else if ((olds.missingRules ?? []).length)
+    await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
   const state = await readBridge(remote, news);
   if (!state)
     throw new Error(`bridge ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
-  return { outs: plain(outputs(news, remote, state, olds.adopted, olds, olds.knownHostKeys)) };
+  const rules = olds.comment ? rulesOf(news).map((r) => describeRule(r, olds.comment)) : olds.rules;
+  return { outs: plain(outputs(news, remote, state, olds.adopted, { ...olds, rules }, olds.knownHostKeys)) };
 }
 
 /** Whether the link under the bridge's name is the one this resource made or adopted (kernel/mark). */

@@ -23,18 +23,25 @@ export const { check, diff } = fromSchema(MASQUERADE_RULE, {
   drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.ipForwardOn === false,
 });
 
-/** The lesson's rule, plus FORWARD accepts so it also works where the FORWARD policy is DROP (Docker hosts). */
+/**
+ * The lesson's rule, plus FORWARD accepts so it also works where the FORWARD
+ * policy is DROP (Docker hosts): new traffic from the network, replies to it.
+ * With `inInterface` both name the network's interface, so a source address
+ * is trusted only where the network really is.
+ */
 export function rulesOf(i: MasqueradeRuleInputs): Rule[] {
   const out = i.outInterface ? ["-o", i.outInterface] : i.excludeOutInterface ? ["!", "-o", i.excludeOutInterface] : [];
   const exceptTo = i.excludeDestination ? ["!", "-d", i.excludeDestination] : [];
+  const fromNetwork = i.inInterface ? ["-i", i.inInterface] : [];
+  const toNetwork = i.inInterface ? ["-o", i.inInterface] : [];
   return [
     { table: "nat", chain: "POSTROUTING", spec: ["-s", i.source, ...out, ...exceptTo, "-j", "MASQUERADE"] },
-    { table: "filter", chain: "FORWARD", insert: true, spec: ["-s", i.source, "-j", "ACCEPT"] },
+    { table: "filter", chain: "FORWARD", insert: true, spec: [...fromNetwork, "-s", i.source, "-j", "ACCEPT"] },
     {
       table: "filter",
       chain: "FORWARD",
       insert: true,
-      spec: ["-d", i.source, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+      spec: [...toNetwork, "-d", i.source, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
     },
   ];
 }

@@ -108,10 +108,55 @@ describe("PodNetwork (mode routes) on two linked lab hosts, through the real Pul
     assert.equal(changes(again), 0, JSON.stringify(again.steps));
   });
 
+  it("a LAN neighbour forging a pod source is not forwarded through a node (FORWARD policy DROP holds)", async () => {
+    // Node b's host plays the neighbour on the shared segment: it sends to node a's internet address from
+    // an address of its own pod CIDR (node a routes that back over the segment, so no rp_filter drops it).
+    // Only pod traffic from node a's bridge may leave node a; the forged packet must die in node a's FORWARD.
+    const forged = address("db").replace(/\.\d+$/, ".99");
+    const size = 1111; // ICMP payload; the IPv4 packet is 1139 bytes: the LAN peer counts only those.
+    const counter = ["INPUT", "-p", "icmp", "-m", "length", "--length", String(size + 28), "-j", "ACCEPT"];
+    await a.execLan(["iptables", "-I", ...counter]);
+    await b.exec(["ip", "addr", "add", `${forged}/32`, "dev", "lo"]);
+    await b.exec(["ip", "route", "add", `${a.lan.internetAddress}/32`, "via", segment.addressOf(a)]);
+    // Node b would masquerade its own pod-CIDR source on the way out (its MasqueradeRule): the neighbour doesn't.
+    const keepSource = ["POSTROUTING", "-s", `${forged}/32`, "-j", "RETURN"];
+    await b.exec(["iptables", "-t", "nat", "-I", ...keepSource]);
+    try {
+      // Control first: the same packets from node a's own pod do leave (through NAT).
+      await a.exec(["ping", "-c", "2", "-i", "0.2", "-W", "1", "-s", String(size), a.lan.internetAddress], {
+        namespace: "web",
+        allowFailure: true,
+      });
+      const counted = async () => {
+        const saved = (await a.execLan(["iptables-save", "-c", "-t", "filter"])).stdout;
+        const line = saved.split("\n").find((l) => l.endsWith(`-A ${counter.join(" ")}`));
+        assert.ok(line, `the LAN peer's counting rule is listed by iptables-save -c: ${saved}`);
+        return Number(/^\[(\d+):\d+\]/.exec(line)![1]);
+      };
+      const control = await counted();
+      assert.equal(control, 2, "web's own packets reached the LAN peer (the counter works)");
+      await b.exec(
+        ["ping", "-c", "3", "-i", "0.2", "-W", "1", "-s", String(size), "-I", forged, a.lan.internetAddress],
+        {
+          allowFailure: true,
+        },
+      );
+      assert.equal((await counted()) - control, 0, `packets forged from ${forged} were forwarded by node a`);
+    } finally {
+      await b.exec(["iptables", "-t", "nat", "-D", ...keepSource], { allowFailure: true });
+      await b.exec(["ip", "route", "del", `${a.lan.internetAddress}/32`], { allowFailure: true });
+      await b.exec(["ip", "addr", "del", `${forged}/32`, "dev", "lo"], { allowFailure: true });
+      await a.execLan(["iptables", "-D", ...counter], { allowFailure: true });
+    }
+    assert.equal((await ping(a, address("db"), "web")).code, 0, "web -> db still");
+    assert.equal((await ping(b, address("web"), "db")).code, 0, "db -> web still");
+  });
+
   it("destroy leaves both labs as they were", async () => {
     const d = await stack.destroy();
     ok(d, log);
     const kit = testingKit();
-    assert.deepEqual(await Promise.all([kit.fingerprint(a), kit.fingerprint(b)]), pristine);
+    const now = await Promise.all([kit.fingerprint(a), kit.fingerprint(b)]);
+    assert.deepEqual(now, pristine);
   });
 });

@@ -8,7 +8,7 @@ describe("impl/bridge", () => {
     {
       what: "addresses [], up, adopt false by default",
       args: { name: "v-net-0" },
-      expect: { addresses: [], up: true, adopt: false },
+      expect: { addresses: [], up: true, adopt: false, forwardFrom: [] },
       absent: ["mtu", "namespace"],
     },
     {
@@ -34,6 +34,8 @@ describe("impl/bridge", () => {
     { what: "another MTU", news: { mtu: 9000 }, expect: "update" },
     { what: "down", news: { up: false }, expect: "update" },
     { what: "adopt switched on", news: { adopt: true }, expect: "update" },
+    { what: "a network let in (forwardFrom)", news: { forwardFrom: ["10.244.0.0/16"] }, expect: "update" },
+    { what: "no forwardFrom in state (an older release's)", olds: { forwardFrom: undefined }, expect: "none" },
     {
       what: "refresh found its FORWARD rule missing",
       olds: { missingRules: ["-t filter -I FORWARD ..."] },
