@@ -1,3 +1,4 @@
+import { ResourceError } from "@pulumi/pulumi/errors";
 import * as ipaddr from "ipaddr.js";
 import { toAddress, toNumber } from "../provider/kernel/cidr";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, show } from "../provider/validate";
@@ -88,9 +89,10 @@ export interface PodNetworkPlan {
   nodes: NodePlan[];
 }
 
-export class PodPlanError extends Error {
+/** A refused spec; a ResourceError with its stack hidden, as PlanError (see there). */
+export class PodPlanError extends ResourceError {
   constructor(readonly problems: string[]) {
-    super(`PodNetwork: ${problems.join("; ")}`);
+    super(`PodNetwork: ${problems.join("; ")}`, undefined, true);
     this.name = "PodPlanError";
   }
 }
