@@ -10,7 +10,7 @@ import { Probe } from "../provider/resources/probe";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
-import { type NetworkPlan, type NetworkSpec, planNetwork } from "./plan";
+import { type NetworkPlan, type NetworkSpec, planFor, planNetwork } from "./plan";
 import { isolationProbes, type NeighbourNetwork, probeMatrix, verifyFlag } from "./verify";
 
 /**
@@ -66,8 +66,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
-    const plan = planNetwork(args);
-    const verify = verifyFlag(args.verify);
+    const { plan, verify } = planFor(this, () => ({ plan: planNetwork(args), verify: verifyFlag(args.verify) }));
     this.plan = plan;
     const connection = args.connection;
     const child = { parent: this };

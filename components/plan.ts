@@ -1,3 +1,6 @@
+// The SDK's errors module alone (not all of @pulumi/pulumi): the planners stay plain data.
+import { ResourceError } from "@pulumi/pulumi/errors";
+import type { Resource } from "@pulumi/pulumi/resource";
 import { toAddress, toNumber } from "../provider/kernel/cidr";
 import {
   interfaceName,
@@ -65,10 +68,26 @@ export interface NetworkPlan {
   allowFrom: string[];
 }
 
-export class PlanError extends Error {
+/**
+ * A refused spec. A ResourceError with its stack hidden: thrown out of a
+ * program, the SDK reports its message alone (an ordinary Error is printed by
+ * util.inspect with colours: stack frames, ANSI codes and the `problems`
+ * array), on the component it is attached to by `planFor`.
+ */
+export class PlanError extends ResourceError {
   constructor(readonly problems: string[]) {
-    super(`IsolatedNetwork: ${problems.join("; ")}`);
+    super(`IsolatedNetwork: ${problems.join("; ")}`, undefined, true);
     this.name = "PlanError";
+  }
+}
+
+/** Runs a component's planning; a refusal (PlanError, PodPlanError) is reported on that component. */
+export function planFor<T>(component: Resource, plan: () => T): T {
+  try {
+    return plan();
+  } catch (err) {
+    if (ResourceError.isInstance(err) && err.resource === undefined) err.resource = component;
+    throw err;
   }
 }
 

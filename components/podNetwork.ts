@@ -5,6 +5,7 @@ import { MasqueradeRule } from "../provider/resources/masqueradeRule";
 import { Namespace } from "../provider/resources/namespace";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
+import { planFor } from "./plan";
 import { podDiagramOf } from "./podDiagram";
 import { type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
 
@@ -34,7 +35,7 @@ export class PodNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: PodNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:PodNetwork", name, {}, opts);
-    const plan = planPodNetwork(args);
+    const plan = planFor(this, () => planPodNetwork(args));
     this.plan = plan;
     const child = { parent: this };
     const pods: Record<string, Namespace> = {};

@@ -1,3 +1,5 @@
+import { ResourceError } from "@pulumi/pulumi/errors";
+import * as ipaddr from "ipaddr.js";
 import { toAddress, toNumber } from "../provider/kernel/cidr";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, show } from "../provider/validate";
 import { fitName, fnv1a, unknownKeys } from "./plan";
@@ -87,9 +89,10 @@ export interface PodNetworkPlan {
   nodes: NodePlan[];
 }
 
-export class PodPlanError extends Error {
+/** A refused spec; a ResourceError with its stack hidden, as PlanError (see there). */
+export class PodPlanError extends ResourceError {
   constructor(readonly problems: string[]) {
-    super(`PodNetwork: ${problems.join("; ")}`);
+    super(`PodNetwork: ${problems.join("; ")}`, undefined, true);
     this.name = "PodPlanError";
   }
 }
@@ -127,6 +130,45 @@ function unknownFields(spec: PodNetworkSpec): string[] {
   return problems;
 }
 
+const isEntry = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Entries of nodes and pods that are not objects, named by their place (reading their fields would throw a TypeError). */
+function entryProblems(spec: PodNetworkSpec): string[] {
+  const problems: string[] = [];
+  if (!Array.isArray(spec.nodes)) return problems;
+  for (const [i, node] of (spec.nodes as unknown[]).entries()) {
+    if (!isEntry(node)) {
+      problems.push(
+        `nodes[${i}]: ${show(node)} is not a node (an object like { name: "node-a", nodeAddress: "192.0.2.1", pods: [] })`,
+      );
+      continue;
+    }
+    const pods = (node as { pods?: unknown }).pods;
+    if (!Array.isArray(pods)) continue;
+    for (const [j, pod] of (pods as unknown[]).entries())
+      if (!isEntry(pod))
+        problems.push(`nodes[${i}].pods[${j}]: ${show(pod)} is not a pod (an object like { name: "web" })`);
+  }
+  return problems;
+}
+
+/**
+ * Why a node cannot be reached at this address by the other nodes, for the
+ * special ranges that name no single host (ipaddr.js's range names).
+ */
+function unusableNodeAddress(address: string): string | undefined {
+  const why: Record<string, string> = {
+    unspecified:
+      address === "0.0.0.0" ? "is the unspecified address" : 'is in 0.0.0.0/8 ("this network"), which no host has',
+    loopback:
+      "is a loopback address (127.0.0.0/8): each host has it for itself, so the other nodes would reach themselves",
+    broadcast: "is the broadcast address: it names every host on the link, not one node",
+    multicast: "is a multicast address (224.0.0.0/4): it names a group, not a node",
+  };
+  const reason = why[ipaddr.IPv4.parse(address).range()];
+  return reason && `${show(address)} ${reason}; give the node's address on the network the nodes share`;
+}
+
 export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
   const problems = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
@@ -137,6 +179,7 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
   const bridge = spec.bridge ?? "v-net-0";
   reason("bridge", interfaceName(bridge));
   if (!Array.isArray(spec.nodes) || spec.nodes.length === 0) problems.push("nodes: at least one node is needed");
+  problems.push(...entryProblems(spec));
   if (problems.length) throw new PodPlanError(problems);
 
   const clusterPrefix = Number(spec.clusterCidr.split("/")[1]);
@@ -170,7 +213,10 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
         problems.push(`${field}.name: ${show(node.name)} is also nodes[${nodeNames.get(node.name)}]'s name`);
       else nodeNames.set(node.name, i);
     }
-    if (!reason(`${field}.nodeAddress`, ipv4Address(node.nodeAddress))) {
+    if (
+      !reason(`${field}.nodeAddress`, ipv4Address(node.nodeAddress)) &&
+      !reason(`${field}.nodeAddress`, unusableNodeAddress(node.nodeAddress))
+    ) {
       if (inCluster(toNumber(node.nodeAddress)))
         problems.push(
           `${field}.nodeAddress: ${show(node.nodeAddress)} is inside clusterCidr ${spec.clusterCidr}: the network the nodes share must not overlap the pods'; use another clusterCidr`,
@@ -232,6 +278,9 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
     const last = base + blockSize - 2;
     const podCidr = blockCidr(slots.get(i) as number);
     const taken = new Map<number, string>([[bridgeN, "the bridge's address"]]);
+    // Every pod's bridge port is in the node's own namespace (each veth end in its pod's),
+    // so two ports whose derived names meet would be one interface name twice.
+    const ports = new Map<string, string>();
     const pods: Array<Partial<PodPlan> & { name: string }> = [];
     for (const [j, pod] of node.pods.entries()) {
       const field = `nodes[${i}].pods[${j}]`;
@@ -248,6 +297,13 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
       };
       if (entry.bridgePortName === bridge)
         problems.push(`${field}.name: its bridge port ${show(bridge)} would be the bridge's name`);
+      const port = entry.bridgePortName as string;
+      const portOwner = ports.get(port);
+      if (portOwner)
+        problems.push(
+          `${field}.name: pod ${show(pod.name)}'s bridge port ${show(port)} (derived from the name) is also ${portOwner}: ports share the node's namespace; rename one of them`,
+        );
+      else ports.set(port, `pod ${show(pod.name)}'s (${field})`);
       if (pod.address !== undefined && !reason(`${field}.address`, ipv4Address(pod.address))) {
         const n = toNumber(pod.address);
         if (n < first || n > last)

@@ -8,8 +8,9 @@
 #     nothing to do.
 #  3. Otherwise build it with Go into the cache: the CLI from the module
 #     github.com/pulumi/pulumi/pkg/v3 pinned in .ci/pulumi/go.mod, plus two
-#     small scripts beside it: pulumi-language-nodejs (language-host.js: the
-#     Go language host's module is not served here) and
+#     small scripts beside it: pulumi-language-nodejs (a copy of
+#     language-host.js kept beside it, so the cache holds no path into any
+#     checkout: the Go language host's module is not served here) and
 #     pulumi-resource-pulumi-nodejs (the SDK's dynamic-provider host, resolved
 #     from the program's directory, as the CLI's own release ships it).
 #
@@ -44,14 +45,24 @@ root="$repo/.cache/pulumi/v$want"
 bin="$root/bin"
 
 # The two plugin scripts beside the CLI, (re)written on every run so a change here reaches the cache.
+# The cache is shared between checkouts (a git worktree links its .cache/pulumi
+# to the main checkout's), so nothing in it may point back into the checkout
+# that ran this last: language-host.js is copied in beside its script, which
+# finds it from its own directory. The CLI starts the script by its path on
+# PATH, symlinks unresolved; cd -P resolves them, so a removed worktree's
+# symlink path is not needed either.
 write_scripts() {
   mkdir -p "$bin"
-  local lang prov
+  local host lang prov
+  host=$(mktemp "$bin/.language-host.XXXXXX")
   lang=$(mktemp "$bin/.language.XXXXXX")
   prov=$(mktemp "$bin/.provider.XXXXXX")
-  cat >"$lang" <<EOF
+  cp "$here/language-host.js" "$host"
+  chmod 644 "$host"
+  cat >"$lang" <<'EOF'
 #!/bin/sh
-exec node "$here/language-host.js" "\$@"
+here=$(cd -P -- "$(dirname -- "$0")" && pwd -P) || exit 1
+exec node "$here/language-host.js" "$@"
 EOF
   # As the CLI's release ships it: the SDK's dynamic-provider host, resolved by
   # Node from the program's directory (so a node_modules further up is found too).
@@ -63,6 +74,8 @@ EOF
   chmod 755 "$lang" "$prov"
   # Renamed into place: a CLI running from this cache meanwhile (or a concurrent
   # run of this script) never sees a half-written script.
+  # The host first: a script already in place finds the new host, the new script never a missing one.
+  mv -f "$host" "$bin/language-host.js"
   mv -f "$lang" "$bin/pulumi-language-nodejs"
   mv -f "$prov" "$bin/pulumi-resource-pulumi-nodejs"
 }

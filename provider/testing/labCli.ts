@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { startDetachedLabHost, stopLabByName } from "./labHost";
-import { isLabAlive, LAB_STATE_DIR, listLabStates, readLabState } from "./state";
+import { linkRecordedLabs } from "./labNetwork";
+import { describeSegment, isLabAlive, LAB_STATE_DIR, listLabStates, readLabState, segmentsOf } from "./state";
 
 const HELP = `Usage: pulumi-netns-lab <command>
 
@@ -15,7 +16,13 @@ Commands:
         The private key is a throwaway generated for this lab only.
         --heavy-shell   root's ~/.bashrc sleeps 0.15 s (a slow login shell)
         --forward-drop  iptables FORWARD policy DROP inside the lab (like Docker)
-  stop <name>|--all   Kill everything in the lab and remove every trace of it.
+  link --labs A,B[,...] [--subnet CIDR] [--device D]
+        Put running labs on one network, as machines on one switch: each gets device D
+        (default eth1) with the next address of CIDR (default 192.0.2.0/24), and print
+        them as JSON: {subnet, device, members: [{lab, address, cidr}]}. The segment
+        goes when any of its labs is stopped.
+  stop <name>|--all   Kill everything in the lab and remove every trace of it (and
+                      any segment it is linked to); prints what it stopped.
   list                Show the lab hosts recorded in ${LAB_STATE_DIR}.
   env <name>          Print the lab's SSH connection as JSON.
 `;
@@ -48,11 +55,35 @@ async function main(argv: string[]): Promise<void> {
       );
       return;
     }
+    case "link": {
+      let labs: string[] | undefined;
+      let subnet: string | undefined;
+      let device: string | undefined;
+      for (let i = 0; i < rest.length; i++) {
+        const [flag, inline] = rest[i].startsWith("--") ? rest[i].split(/=(.*)/s, 2) : [rest[i], undefined];
+        const value = () => inline ?? rest[++i] ?? fail(`link: ${flag} needs a value`);
+        if (flag === "--labs") labs = value().split(",").filter(Boolean);
+        else if (flag === "--subnet") subnet = value();
+        else if (flag === "--device") device = value();
+        else fail(`link: unknown argument ${rest[i]}`);
+      }
+      if (!labs) fail("usage: link --labs A,B[,...] [--subnet CIDR] [--device D]");
+      const segment = await linkRecordedLabs(labs, { subnet, device, log });
+      const { members } = segment;
+      process.stdout.write(`${JSON.stringify({ subnet: segment.subnet, device: segment.device, members }, null, 2)}\n`);
+      log(`linked ${describeSegment(segment)}; it goes when one of these labs is stopped`);
+      return;
+    }
     case "stop": {
       if (rest.length !== 1) fail("usage: stop <name>|--all");
       const names = rest[0] === "--all" ? listLabStates().map((s) => s.name) : rest;
       for (const n of names) {
+        const state = readLabState(n);
+        const segments = state ? segmentsOf(state) : [];
         if (!(await stopLabByName(n, log))) fail(`no lab host named ${n}`);
+        // What went, on stdout: a segment is listed by the first of its labs stopped (it went then).
+        for (const s of segments) process.stdout.write(`removed segment ${describeSegment(s)}\n`);
+        process.stdout.write(`stopped lab ${n}${state ? ` (${state.address})` : ""}\n`);
       }
       return;
     }

@@ -1,9 +1,10 @@
 import * as ipaddr from "ipaddr.js";
 import { interfaceName, ipv4Network, show } from "../validate";
-import { runCommand, sleep } from "./commands";
+import { type LabExecOptions, type LabExecResult, namespaceLink, runCommand, sleep } from "./commands";
 import type { LabHost } from "./labHost";
 import { type LabAttachment, LabHostImpl } from "./labHost";
 import { startHolder } from "./launch";
+import { isLabAlive, readLabState, removeSegmentState, type SegmentState, writeSegmentState } from "./state";
 
 /**
  * Lab hosts that share a network, as machines on one switch: a bridge in a
@@ -74,7 +75,16 @@ export function segmentAddresses(subnet: string, count: number): string[] {
   });
 }
 
-async function deviceGone(lab: LabHost, device: string): Promise<void> {
+/** What linking needs of a lab: its name, a way to run commands in it, and (for labs of this process) to be told of the segment. */
+interface LinkTarget {
+  name: string;
+  exec(cmd: string[], opts?: LabExecOptions): Promise<LabExecResult>;
+  attach?(attachment: LabAttachment): () => void;
+  /** Recorded with a detached segment, so a later stop finds it. */
+  holderPid: number;
+}
+
+async function deviceGone(lab: LinkTarget, device: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const r = await lab.exec(["ip", "-j", "link", "show", "dev", device], { allowFailure: true });
     if (r.code !== 0) return;
@@ -83,36 +93,92 @@ async function deviceGone(lab: LabHost, device: string): Promise<void> {
   throw new Error(`lab ${lab.name}: ${device} still there 2 s after its segment was removed`);
 }
 
+function checkNames(names: string[]): void {
+  if (names.length < 2) throw new Error("linkLabHosts: labs: give two or more lab hosts");
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new Error(`linkLabHosts: labs: lab ${show(twice)} is listed twice`);
+}
+
 /** Links two or more labs started by this process through one switch; see the module comment. */
 export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = {}): Promise<LabSegment> {
+  if (!Array.isArray(labs)) throw new Error("linkLabHosts: labs: give two or more lab hosts");
+  checkNames(labs.map((l) => l.name));
+  for (const lab of labs)
+    if (!(lab instanceof LabHostImpl))
+      throw new Error(
+        `linkLabHosts: labs: ${show(lab?.name)} was not started by this copy of pulumi-netns/testing (a lab started by \`pulumi-netns-lab start\` is linked with \`pulumi-netns-lab link\`)`,
+      );
+  const targets = (labs as LabHostImpl[]).map((lab) => ({
+    name: lab.name,
+    exec: (cmd: string[], o?: LabExecOptions) => lab.exec(cmd, o),
+    attach: (a: LabAttachment) => lab.attach(a),
+    holderPid: lab.pid,
+  }));
+  return link(targets, opts, false);
+}
+
+/**
+ * @internal For the CLI: links labs recorded on this machine (`pulumi-netns-lab
+ * start`), found by name. The switch outlives this process; it is recorded in
+ * the state directory and removed when any of its labs is stopped.
+ */
+export async function linkRecordedLabs(names: string[], opts: LinkLabHostsOptions = {}): Promise<LabSegment> {
+  checkNames(names);
+  const targets: LinkTarget[] = names.map((name) => {
+    const state = readLabState(name);
+    if (!state)
+      throw new Error(`linkLabHosts: labs: no lab host named ${show(name)} (pulumi-netns-lab list shows the labs)`);
+    if (!isLabAlive(state))
+      throw new Error(
+        `linkLabHosts: labs: lab ${show(name)} is not running (its record outlived it): remove it with pulumi-netns-lab stop ${name}`,
+      );
+    return {
+      name,
+      exec: (cmd: string[], o?: LabExecOptions) =>
+        runCommand(["nsenter", "-t", String(state.holderPid), "-n", "-m", "--", ...cmd], o),
+      holderPid: state.holderPid,
+    };
+  });
+  return link(targets, opts, true);
+}
+
+async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boolean): Promise<LabSegment> {
   const subnet = opts.subnet ?? "192.0.2.0/24";
   const device = opts.device ?? "eth1";
   const log = opts.log ?? (() => {});
-  if (!Array.isArray(labs) || labs.length < 2) throw new Error("linkLabHosts: labs: give two or more lab hosts");
-  const names = labs.map((l) => l.name);
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice) throw new Error(`linkLabHosts: labs: lab ${show(twice)} is listed twice`);
-  for (const lab of labs)
-    if (!(lab instanceof LabHostImpl))
-      throw new Error(`linkLabHosts: labs: ${show(lab?.name)} was not started by this copy of pulumi-netns/testing`);
   const badDevice = interfaceName(device);
   if (badDevice) throw new Error(`linkLabHosts: device: ${badDevice}`);
   const addresses = segmentAddresses(subnet, labs.length);
   const prefix = subnet.split("/")[1];
   const members = labs.map((l, i) => ({ lab: l.name, address: addresses[i], cidr: `${addresses[i]}/${prefix}` }));
 
+  // Detached, the switch outlives this process (no pdeathsig, its own session), as a CLI lab does.
+  const guard = detached ? [] : ["setpriv", "--pdeathsig", "KILL", "--"];
   const holder = await startHolder(
-    ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--net", "--", "sh", "-c", SWITCH_SCRIPT],
-    false,
+    [...guard, "unshare", "--net", "--", "sh", "-c", SWITCH_SCRIPT],
+    detached,
     `segment ${subnet} switch`,
   );
   const pid = holder.pid as number;
+  let record: SegmentState | undefined;
+  if (detached) {
+    // Recorded before any lab is touched, so a stop finds the switch even if this process dies mid-link.
+    record = {
+      version: 1,
+      subnet,
+      device,
+      pid,
+      netNs: namespaceLink(pid, "net") ?? "",
+      members: labs.map((l, i) => ({ ...members[i], holderPid: l.holderPid })),
+    };
+    writeSegmentState(record);
+  }
   const exited = new Promise<void>((r) =>
     holder.exitCode !== null || holder.signalCode !== null ? r() : holder.once("exit", () => r()),
   );
   const inSwitch = ["nsenter", "-t", String(pid), "-n", "--"];
   const detachers: Array<() => void> = [];
-  const linked: LabHost[] = []; // the labs whose device this segment made
+  const linked: LinkTarget[] = []; // the labs whose device this segment made
   let removing: Promise<void> | undefined;
   const attachment: LabAttachment = {
     remove: () => segment.remove(),
@@ -139,6 +205,7 @@ export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = 
         await exited;
         // The kernel frees the namespace, and the veths in it, asynchronously.
         for (const lab of linked) await deviceGone(lab, device).catch((e) => log(String(e)));
+        if (record) removeSegmentState(record);
         log(`segment ${subnet}: removed`);
       })();
       return removing;
@@ -146,7 +213,7 @@ export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = 
   };
   try {
     for (const [i, lab] of labs.entries()) {
-      detachers.push((lab as LabHostImpl).attach(attachment));
+      if (lab.attach) detachers.push(lab.attach(attachment));
       const port = `port${i}`;
       const made = await lab.exec(
         ["ip", "link", "add", device, "type", "veth", "peer", "name", port, "netns", String(pid)],
@@ -177,7 +244,7 @@ export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = 
 }
 
 /** Waits (up to 10 s) until `device` in `lab` is up with carrier and none of its addresses is tentative. */
-async function settled(lab: LabHost, device: string): Promise<void> {
+async function settled(lab: LinkTarget, device: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const [link] = JSON.parse((await lab.exec(["ip", "-j", "addr", "show", "dev", device])).stdout || "[]");
     const tentative = (link?.addr_info ?? []).some((a: { tentative?: boolean }) => a.tentative);

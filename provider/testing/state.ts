@@ -96,3 +96,65 @@ export function listLabStates(): LabHostState[] {
 export function isLabAlive(state: LabHostState): boolean {
   return namespaceLink(state.holderPid, "mnt") === state.mntNs;
 }
+
+/**
+ * A segment linking recorded labs (`pulumi-netns-lab link`): its switch
+ * outlives the process that made it, so it is recorded here for whichever
+ * process stops one of its labs to remove it.
+ */
+export interface SegmentState {
+  version: 1;
+  subnet: string;
+  device: string;
+  /** Pid of the process holding the switch's network namespace. */
+  pid: number;
+  /** That namespace as a `net:[...]` link: the pid is only trusted while it still holds it. */
+  netNs: string;
+  /** Each lab by name and holder pid (a later lab of the same name is not on the segment). */
+  members: Array<{ lab: string; holderPid: number; address: string; cidr: string }>;
+}
+
+const SEGMENT_DIR = path.join(LAB_STATE_DIR, "segments");
+
+function segmentPath(pid: number): string {
+  return path.join(SEGMENT_DIR, `${pid}.json`);
+}
+
+export function writeSegmentState(segment: SegmentState): void {
+  fs.mkdirSync(SEGMENT_DIR, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(segmentPath(segment.pid), `${JSON.stringify(segment, null, 2)}\n`, { mode: 0o600 });
+}
+
+export function removeSegmentState(segment: SegmentState): void {
+  fs.rmSync(segmentPath(segment.pid), { force: true });
+}
+
+/** The recorded segments the lab (this very lab: name and holder pid) is on. */
+export function segmentsOf(state: Pick<LabHostState, "name" | "holderPid">): SegmentState[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(SEGMENT_DIR);
+  } catch {
+    return [];
+  }
+  const out: SegmentState[] = [];
+  for (const f of files) {
+    if (!/^\d+\.json$/.test(f)) continue;
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(SEGMENT_DIR, f), "utf8")) as SegmentState;
+      if (s.members.some((m) => m.lab === state.name && m.holderPid === state.holderPid)) out.push(s);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out;
+}
+
+/** One line for a segment: `192.0.2.0/24 (eth1): a 192.0.2.1, b 192.0.2.2`. */
+export function describeSegment(segment: {
+  subnet: string;
+  device: string;
+  members: ReadonlyArray<{ lab: string; address: string }>;
+}): string {
+  return `${segment.subnet} (${segment.device}): ${segment.members.map((m) => `${m.lab} ${m.address}`).join(", ")}`;
+}

@@ -3,7 +3,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { releaseManagementAddresses } from "./addressing";
 import { LAB_ENV, namespaceLink, sleep, sleepSync } from "./commands";
-import { isLabAlive, type LabHostState, removeLabState } from "./state";
+import {
+  describeSegment,
+  isLabAlive,
+  type LabHostState,
+  removeLabState,
+  removeSegmentState,
+  segmentsOf,
+} from "./state";
 
 /**
  * Teardown of a lab: kill every process in its namespaces, let the kernel free
@@ -63,6 +70,20 @@ function killQuietly(pid: number): void {
 }
 
 function* teardownSteps(state: LabHostState, log: (l: string) => void): Generator<number, void, void> {
+  // A segment the CLI linked the lab to goes with it, as linkLabHosts' does with
+  // any member's stop(): killing its switch frees the switch namespace and with
+  // it every lab's end of the segment.
+  for (const segment of segmentsOf(state)) {
+    const holding = () => namespaceLink(segment.pid, "net") === segment.netNs;
+    if (holding()) killQuietly(segment.pid);
+    const deadline = Date.now() + 2000;
+    while (holding() && Date.now() < deadline) yield 10;
+    if (holding()) log(`segment ${segment.subnet}: switch pid ${segment.pid} still alive after 2 s`);
+    else {
+      removeSegmentState(segment);
+      log(`removed segment ${describeSegment(segment)}`);
+    }
+  }
   const { mntNs, netNs } = namespacesOf(state);
   // The holder and the LAN peer go last: while they live, they (and the bind mounts in
   // the holder's mount namespace) keep every namespace above alive, so no number in the

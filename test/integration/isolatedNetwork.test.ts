@@ -264,3 +264,50 @@ export const addressesB = b.addresses;
     for (const [i, lab] of labs.entries()) assert.equal(await testingKit().fingerprint(lab), pristine[i], lab.name);
   });
 });
+
+describe("plan errors through the real Pulumi CLI: one clean message naming the field", function () {
+  this.timeout(300_000);
+
+  /** `pulumi up` of a program whose component's spec is refused: what the user sees, stdout and stderr. */
+  async function upOf(name: string, body: string): Promise<{ code: number; out: string }> {
+    const dir = writeProgram(
+      name,
+      `import * as netns from "pulumi-netns";
+// Never dialled: the plan is refused before any resource is made.
+const connection = { host: "127.0.0.1", user: "root", privateKey: "unused" };
+${body}
+`,
+    );
+    const stack = new (testingKit().PulumiStack)({ programDir: dir });
+    const init = await stack.cli(["stack", "select", "--create", "dev", "--non-interactive"]);
+    assert.equal(init.code, 0, init.stderr);
+    const up = await stack.cli(["up", "--yes", "--non-interactive"]);
+    return { code: up.code, out: `${up.stdout}${up.stderr}` };
+  }
+
+  function assertClean(out: string, message: RegExp): void {
+    assert.match(out, message);
+    // ESC of an ANSI colour code, and Node's stack frames ("    at planNetwork (...)").
+    assert.doesNotMatch(out, new RegExp(String.fromCharCode(27)), `colour codes in:\n${JSON.stringify(out)}`);
+    assert.doesNotMatch(out, /^\s+at /m, `a stack trace in:\n${out}`);
+    assert.doesNotMatch(out, /unhandled exception|problems: \[/, `the error object dumped in:\n${out}`);
+  }
+
+  it("IsolatedNetwork: a namespace listed twice", async () => {
+    const r = await upOf(
+      "planerr-isolated",
+      `new netns.IsolatedNetwork("bad", { connection, bridge: "v-net-0", subnet: "10.9.0.0/24", namespaces: [{ name: "red" }, { name: "red" }] });`,
+    );
+    assert.notEqual(r.code, 0, r.out);
+    assertClean(r.out, /IsolatedNetwork: namespaces\[1\]\.name: "red" is listed twice/);
+  });
+
+  it("PodNetwork: a node that is null", async () => {
+    const r = await upOf(
+      "planerr-pod",
+      `new netns.PodNetwork("bad", { clusterCidr: "10.244.0.0/16", nodes: [{ connection, name: "a", nodeAddress: "192.0.2.1", pods: [] }, null as never] });`,
+    );
+    assert.notEqual(r.code, 0, r.out);
+    assertClean(r.out, /PodNetwork: nodes\[1\]: null is not a node/);
+  });
+});

@@ -165,4 +165,47 @@ describe("planPodNetwork (the PodNetwork planner, pure data)", () => {
     );
     assert.match(all({ ...TWO, nodes: [] }), /nodes: at least one node is needed/);
   });
+
+  it("refuses two pods of one node whose bridge ports derive the same name, naming both pods; on different nodes they plan", () => {
+    // Both names are longer than fits "veth-<name>-br" in 15 characters, so each port is "vbr-" and
+    // the FNV-1a of the pod's name: these two hash alike (found by search), and both ports are on the node.
+    const pods = [{ name: "pod-250176" }, { name: "pod-1254140" }];
+    assert.match(
+      problemsOf({ clusterCidr: "10.244.0.0/16", nodes: [{ name: "n", nodeAddress: "192.0.2.1", pods }] }).join("; "),
+      /nodes\[0\]\.pods\[1\]\.name: pod "pod-1254140"'s bridge port "vbr-f9f3b570" \(derived from the name\) is also pod "pod-250176"'s \(nodes\[0\]\.pods\[0\]\): ports share the node's namespace; rename one of them/,
+    );
+    const plan = planPodNetwork({
+      clusterCidr: "10.244.0.0/16",
+      nodes: [node("a", 0, ["pod-250176"]), node("b", 1, ["pod-1254140"])],
+    });
+    assert.deepEqual(
+      plan.nodes.map((n) => n.pods[0].bridgePortName),
+      ["vbr-f9f3b570", "vbr-f9f3b570"],
+    );
+  });
+
+  it("refuses null and non-object entries in nodes and pods naming their place, not with a TypeError", () => {
+    const all = (spec: unknown) => problemsOf(spec as PodNetworkSpec).join("; ");
+    assert.match(all({ ...TWO, nodes: [TWO.nodes[0], null] }), /nodes\[1\]: null is not a node \(an object like/);
+    assert.match(all({ ...TWO, nodes: ["node-a"] }), /nodes\[0\]: "node-a" is not a node \(an object like/);
+    assert.match(
+      all({ ...TWO, nodes: [{ ...TWO.nodes[0], pods: [{ name: "a" }, { name: "b" }, null] }] }),
+      /nodes\[0\]\.pods\[2\]: null is not a pod \(an object like \{ name: "web" \}\)/,
+    );
+    assert.match(
+      all({ ...TWO, nodes: [TWO.nodes[0], { ...TWO.nodes[1], pods: [7] }] }),
+      /nodes\[1\]\.pods\[0\]: 7 is not a pod/,
+    );
+  });
+
+  it("refuses a nodeAddress no node can have: unspecified, loopback, broadcast, multicast, saying which", () => {
+    const at = (nodeAddress: string) =>
+      problemsOf({ ...TWO, nodes: [TWO.nodes[0], { ...TWO.nodes[1], nodeAddress }] }).join("; ");
+    assert.match(at("0.0.0.0"), /nodes\[1\]\.nodeAddress: "0\.0\.0\.0" is the unspecified address/);
+    assert.match(at("127.0.0.1"), /nodes\[1\]\.nodeAddress: "127\.0\.0\.1" is a loopback address/);
+    assert.match(at("255.255.255.255"), /nodes\[1\]\.nodeAddress: "255\.255\.255\.255" is the broadcast address/);
+    assert.match(at("224.0.0.1"), /nodes\[1\]\.nodeAddress: "224\.0\.0\.1" is a multicast address/);
+    // Documentation and benchmark ranges (ipaddr.js's "reserved") are what labs use: accepted.
+    planPodNetwork({ ...TWO, nodes: [TWO.nodes[0], { ...TWO.nodes[1], nodeAddress: "198.18.0.9" }] });
+  });
 });
