@@ -83,6 +83,25 @@ async function deviceGone(lab: LabHost, device: string): Promise<void> {
   throw new Error(`lab ${lab.name}: ${device} still there 2 s after its segment was removed`);
 }
 
+/**
+ * Waits until the lab's device is up with a carrier. The kernel sets a link's operstate from a work
+ * item that needs the RTNL lock, some time after `ip link set up`: under load (namespaces being freed
+ * elsewhere hold that lock) a lab fingerprinted or pinged right after linking saw eth1 still DOWN.
+ */
+async function deviceUp(lab: LabHost, device: string): Promise<void> {
+  let seen = "";
+  for (let i = 0; i < 250; i++) {
+    const r = await lab.exec(["ip", "-j", "link", "show", "dev", device], { allowFailure: true });
+    const [link] = r.code === 0 ? (JSON.parse(r.stdout) as Array<{ operstate?: string; flags?: string[] }>) : [];
+    if (link?.operstate === "UP" && !link.flags?.includes("NO-CARRIER")) return;
+    seen = link ? `operstate ${link.operstate}, flags ${(link.flags ?? []).join(",")}` : r.stderr.trim();
+    await sleep(20);
+  }
+  throw new Error(
+    `linkLabHosts: lab ${lab.name}: ${device} is not up with a carrier 5 s after linking (${seen}); is the machine overloaded? stop other labs (pulumi-netns-lab list) and retry`,
+  );
+}
+
 /** Links two or more labs started by this process through one switch; see the module comment. */
 export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = {}): Promise<LabSegment> {
   const subnet = opts.subnet ?? "192.0.2.0/24";
@@ -165,6 +184,8 @@ export async function linkLabHosts(labs: LabHost[], opts: LinkLabHostsOptions = 
         input: `addr add ${members[i].cidr} dev ${device}\nlink set ${device} up\n`,
       });
     }
+    // Resolved means usable and settled: what a test fingerprints next is the link as it stays.
+    for (const lab of labs) await deviceUp(lab, device);
   } catch (err) {
     await segment.remove();
     throw err;
