@@ -226,7 +226,7 @@ describe("PodNetwork (mode routes): adding or removing a pod or a node touches o
   };
   const THREE: PodNetworkSpec = { clusterCidr: "10.244.0.0/16", nodes: [NODE_A, NODE_B, NODE_C] };
 
-  it("a pod added on node-a: exactly its Namespace, VethPair and Route created, nothing sent to change node-b; removed: exactly those deleted", async () => {
+  it("a pod added on node-a: exactly its Namespace, VethPair and Route created, no command sent to node-b; removed: exactly those deleted", async () => {
     const [a, b] = labs;
     ok(await stack.up(), log);
     assert.equal((await ping(a, addressOf(TWO, "db"), "web")).code, 0, "web -> db before any change");
@@ -236,6 +236,11 @@ describe("PodNetwork (mode routes): adding or removing a pod or a node touches o
       changedSteps(added.up),
       ["create cluster-node-a-api", "create cluster-node-a-api-route", "create cluster-node-a-api-veth"],
       JSON.stringify(added.up.steps),
+    );
+    // The trace names the hosts as this test does: node-a's got the pod's commands.
+    assert.ok(
+      sent(added.on(a)).some((c) => c.includes("ip netns add api")),
+      JSON.stringify(sent(added.on(a))),
     );
     // Not even a read: node-b's resources are "same", which the engine decides from state alone.
     assert.deepEqual(sent(added.on(b)), [], "commands sent to node-b's host");
@@ -247,6 +252,10 @@ describe("PodNetwork (mode routes): adding or removing a pod or a node touches o
       changedSteps(removed.up),
       ["delete cluster-node-a-api", "delete cluster-node-a-api-route", "delete cluster-node-a-api-veth"],
       JSON.stringify(removed.up.steps),
+    );
+    assert.ok(
+      sent(removed.on(a)).some((c) => c.includes("ip netns del api")),
+      JSON.stringify(sent(removed.on(a))),
     );
     assert.deepEqual(sent(removed.on(b)), [], "commands sent to node-b's host");
     assert.deepEqual(await netnsList(a), ["web"]);
