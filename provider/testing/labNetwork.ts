@@ -245,11 +245,15 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
 
 /** Waits (up to 10 s) until `device` in `lab` is up with carrier and none of its addresses is tentative. */
 async function settled(lab: LinkTarget, device: string): Promise<void> {
+  let seen = "";
   for (let i = 0; i < 100; i++) {
     const [link] = JSON.parse((await lab.exec(["ip", "-j", "addr", "show", "dev", device])).stdout || "[]");
     const tentative = (link?.addr_info ?? []).some((a: { tentative?: boolean }) => a.tentative);
-    if (link?.operstate === "UP" && !tentative) return;
+    if (link?.operstate === "UP" && !link.flags?.includes("NO-CARRIER") && !tentative) return;
+    seen = `operstate ${link?.operstate}, flags ${(link?.flags ?? []).join(",")}${tentative ? ", an address still tentative" : ""}`;
     await sleep(100);
   }
-  throw new Error(`linkLabHosts: ${device} in lab ${lab.name} did not come up within 10 s`);
+  throw new Error(
+    `linkLabHosts: lab ${lab.name}: ${device} is not settled 10 s after linking (${seen}); is the machine overloaded? stop other labs (pulumi-netns-lab list) and retry`,
+  );
 }

@@ -35,6 +35,8 @@ function copyExample(name: string): string {
 
 interface Case {
   labs: number;
+  /** The labs share a segment on this subnet (linkLabHosts): lab i is its (i+1)-th address, eth1. */
+  linked?: string;
   config?: (labs: LabHost[]) => Record<string, string>;
   check: (labs: LabHost[], outputs: Record<string, unknown>) => Promise<void>;
 }
@@ -126,6 +128,41 @@ const CASES: Record<string, Case> = {
       assert.ok(web);
     },
   },
+  "pod-network": {
+    labs: 2,
+    linked: "192.0.2.0/24",
+    config: () => ({ nodeAddressA: "192.0.2.1", nodeAddressB: "192.0.2.2" }),
+    async check([a, b], outputs) {
+      const cidrs = outputs.podCidrs as Record<string, string>;
+      const addresses = outputs.addresses as Record<string, string>;
+      assert.deepEqual(Object.keys(cidrs).sort(), ["node-a", "node-b"]);
+      assert.deepEqual(Object.keys(addresses).sort(), ["api", "db", "web"]);
+      // Each node routes the other's pod CIDR via the other's address on the segment, read back from the kernel.
+      for (const [lab, other, via] of [
+        [a, "node-b", "192.0.2.2"],
+        [b, "node-a", "192.0.2.1"],
+      ] as const) {
+        const routes = JSON.parse((await lab.exec(["ip", "-j", "route", "show", cidrs[other]])).stdout);
+        assert.deepEqual(
+          routes.map((r: { dst: string; gateway?: string }) => [r.dst, r.gateway]),
+          [[cidrs[other], via]],
+          `${lab.name}: its route to ${other}'s pods`,
+        );
+      }
+      assert.equal((await ping(a, addresses.db, "web")).code, 0, "web (node-a) -> db (node-b)");
+      assert.equal((await ping(b, addresses.api, "db")).code, 0, "db (node-b) -> api (node-a)");
+      assert.equal((await ping(a, addresses.api, "web")).code, 0, "web -> api on node-a's bridge");
+      assert.equal((await ping(b, b.lan.internetAddress, "db")).code, 0, "db -> the lab's internet (NAT)");
+      assert.match(String(outputs.diagram), new RegExp(`pod db<br/>${addresses.db.replace(/\./g, "\\.")}/24`));
+      // The README's diagram is the one this run outputs (its nodes at 192.0.2.1 and .2, as here).
+      const readme = fs.readFileSync(path.join(EXAMPLES, "pod-network", "README.md"), "utf8");
+      assert.equal(
+        /```mermaid\n([\s\S]*?)```/.exec(readme)?.[1],
+        outputs.diagram,
+        "examples/pod-network/README.md's diagram",
+      );
+    },
+  },
 };
 
 describe("examples/ run as written, against lab hosts", function () {
@@ -185,28 +222,39 @@ describe("examples/ run as written, against lab hosts", function () {
         log: (l) => log.push(l),
         typeCheck: true,
       });
-      let created = -1;
+      const segment = c.linked ? await kit.linkLabHosts(used, { subnet: c.linked }) : undefined;
       try {
-        const up = await stack.up();
-        ok(up, log);
-        created = providerCounts(up).create;
-        assert.ok(created > 0, JSON.stringify(up.steps));
-        await c.check(used, up.outputs);
-        const again = await stack.up();
-        ok(again, log);
-        assert.equal(changes(again), 0, JSON.stringify(again.steps));
+        // What destroy must leave: the labs as they are with their link (the test's, not the example's).
+        const before = segment ? await Promise.all(used.map((lab) => kit.fingerprint(lab))) : pristine;
+        let created = -1;
+        try {
+          const up = await stack.up();
+          ok(up, log);
+          created = providerCounts(up).create;
+          assert.ok(created > 0, JSON.stringify(up.steps));
+          await c.check(used, up.outputs);
+          const again = await stack.up();
+          ok(again, log);
+          assert.equal(changes(again), 0, JSON.stringify(again.steps));
+        } finally {
+          const down = await stack.destroy();
+          ok(down, log);
+          if (created >= 0)
+            assert.equal(
+              providerCounts(down).delete,
+              created,
+              `destroy deletes what up created: ${JSON.stringify(down.steps)}`,
+            );
+        }
+        for (const [i, lab] of used.entries())
+          assert.equal(await kit.fingerprint(lab), before[i], `${lab.name} after ${name}`);
       } finally {
-        const down = await stack.destroy();
-        ok(down, log);
-        if (created >= 0)
-          assert.equal(
-            providerCounts(down).delete,
-            created,
-            `destroy deletes what up created: ${JSON.stringify(down.steps)}`,
-          );
+        await segment?.remove();
       }
-      for (const [i, lab] of used.entries())
-        assert.equal(await kit.fingerprint(lab), pristine[i], `${lab.name} after ${name}`);
+      // Unlinked, the labs are as the next example must get them.
+      if (segment)
+        for (const [i, lab] of used.entries())
+          assert.equal(await kit.fingerprint(lab), pristine[i], `${lab.name} after ${name} and unlinking`);
     });
   }
 });

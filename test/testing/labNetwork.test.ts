@@ -84,6 +84,35 @@ describe("lab kit: lab hosts that share a network (linkLabHosts)", function () {
     await segment.remove(); // idempotent
   });
 
+  it("linkLabHosts resolves with every lab's device up with a carrier: a fingerprint taken right away is the link's settled state", async () => {
+    // The kernel marks a link's operstate from a work item that needs the RTNL lock; freeing a namespace
+    // (another segment's switch, removed meanwhile, as when tests run side by side) holds that lock. A few
+    // rounds: the carrier's coming up is a race that one round may win.
+    for (let round = 0; round < 5; round++) {
+      const other = await linkLabHosts([b, c], { subnet: "198.51.100.64/29", device: "seg2" });
+      segments.push(other);
+      const freeing = other.remove();
+      const segment = await linkLabHosts([a, b, c], { subnet: "192.0.2.0/24" });
+      segments.push(segment);
+      const states = await Promise.all(
+        [a, b, c].map(async (lab) => {
+          const [link] = JSON.parse((await lab.exec(["ip", "-j", "link", "show", "dev", "eth1"])).stdout) as Array<{
+            operstate: string;
+            flags: string[];
+          }>;
+          return `${lab.name} eth1 ${link.operstate}${link.flags.includes("NO-CARRIER") ? " NO-CARRIER" : ""}`;
+        }),
+      );
+      assert.deepEqual(
+        states,
+        [a, b, c].map((lab) => `${lab.name} eth1 UP`),
+        `round ${round}: when linkLabHosts resolved`,
+      );
+      await freeing;
+      await segment.remove();
+    }
+  });
+
   it("a lab's stop() removes the segment: the other labs lose eth1, the switch namespace is freed", async () => {
     const segment = await linkLabHosts([b, c], { subnet: "198.51.100.64/29", device: "seg1" });
     segments.push(segment);
