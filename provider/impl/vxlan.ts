@@ -259,7 +259,8 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
     ifindex: olds.ifindex,
     mac: olds.mac,
     mtu: olds.mtu ?? -1,
-    up: true,
+    // Not in state: the update brings it up whatever it is (a no-op when it is up).
+    up: false,
     master: olds.bridge,
     addresses: olds.addresses,
   };
