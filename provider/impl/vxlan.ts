@@ -178,7 +178,9 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
             `${field}: vxlan ${inputs.name} in ${where(inputs)} on ${remote.label} has ${field} ${has}, not ${want}; nothing was changed. ` +
               `Set ${field} to ${has} to adopt it, or choose another name.`,
           );
-      await configure(remote, inputs, current.link, current.link.mtu !== inputs.mtu, [], [setMark(inputs.name, mark)]);
+      // Without `bridge`, an adopted device stays a port of whatever bridge it is in: not ours to detach.
+      const link = inputs.bridge === undefined ? { ...current.link, master: undefined } : current.link;
+      await configure(remote, inputs, link, current.link.mtu !== inputs.mtu, [], [setMark(inputs.name, mark)]);
       const after = checkRemotes(remote, inputs, await readVxlan(remote, inputs));
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, mark)) };
     }
