@@ -72,11 +72,11 @@ async function fdbRemotes(lab: LabHost, dev: string): Promise<string[]> {
 }
 
 /**
- * Waits (5 s at most) until the lab's segment device has its carrier and its IPv6 link-local address:
+ * Waits (10 s at most) until the lab's segment device has its carrier and its IPv6 link-local address:
  * a fingerprint taken before would differ from every later one by that alone.
  */
 async function segmentSettled(lab: LabHost, dev: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     const [link] = JSON.parse((await lab.exec(["ip", "-j", "addr", "show", "dev", dev])).stdout);
     const linkLocal = (link.addr_info ?? []).some(
       (x: { family: string; scope: string; tentative?: boolean }) =>
@@ -85,7 +85,7 @@ async function segmentSettled(lab: LabHost, dev: string): Promise<void> {
     if (link.operstate === "UP" && linkLocal) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`${lab.name}: ${dev} has no carrier or link-local address 5 s after linkLabHosts`);
+  throw new Error(`${lab.name}: ${dev} has no carrier or settled link-local address 10 s after linkLabHosts`);
 }
 
 interface RouteJson {
