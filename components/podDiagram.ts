@@ -5,7 +5,7 @@ const id = (prefix: string, name: string) =>
   `${prefix}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}`;
 const label = (text: string) => `"${text.replace(/"/g, "'")}"`;
 
-/** A Mermaid flowchart of a pod network: per node its bridge and pods, and the routes between the nodes. */
+/** A Mermaid flowchart of a pod network: per node its bridge and pods, and the routes (or the VXLAN overlay) between the nodes. */
 export function podDiagramOf(plan: PodNetworkPlan): string {
   const lines = ["flowchart LR"];
   for (const node of plan.nodes) {
@@ -19,12 +19,25 @@ export function podDiagramOf(plan: PodNetworkPlan): string {
       lines.push(`    ${p}([${label(`pod ${pod.name}<br/>${pod.cidr}`)}])`);
       lines.push(`    ${p} --- ${bridge}`);
     }
+    if (node.vxlan) {
+      lines.push(
+        `    ${id("vx", node.name)}[${label(`${node.vxlan.name} VNI ${node.vxlan.vni}<br/>MTU ${node.vxlan.mtu}`)}]`,
+      );
+      lines.push(`    ${id("vx", node.name)} --- ${bridge}`);
+    }
     if (node.masquerade)
       lines.push(
         `    ${id("nat", node.name)}{{${label(`MASQUERADE ${node.masquerade.source}<br/>not to ${node.masquerade.exceptDestination}`)}}}`,
       );
     lines.push("  end");
   }
+  // The overlay: one line per pair of nodes, UDP between their nodeAddresses.
+  for (const [i, node] of plan.nodes.entries())
+    for (const other of plan.nodes.slice(i + 1))
+      if (node.vxlan && other.vxlan)
+        lines.push(
+          `  ${id("vx", node.name)} <-->|${label(`udp/${node.vxlan.dstPort} ${node.nodeAddress} - ${other.nodeAddress}`)}| ${id("vx", other.name)}`,
+        );
   for (const node of plan.nodes)
     for (const r of node.routes)
       lines.push(`  ${id("br", node.name)} -->|${label(`${r.destination} via ${r.via}`)}| ${id("br", r.toNode)}`);

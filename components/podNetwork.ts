@@ -5,6 +5,7 @@ import { MasqueradeRule } from "../provider/resources/masqueradeRule";
 import { Namespace } from "../provider/resources/namespace";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
+import { Vxlan } from "../provider/resources/vxlan";
 import { planFor } from "./plan";
 import { podDiagramOf } from "./podDiagram";
 import { type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
@@ -20,7 +21,10 @@ export interface PodNetworkArgs extends Omit<PodNetworkSpec, "nodes"> {
  * namespace on it with a route to the bridge, a host route to every other
  * node's pod CIDR via that node's address, and forwarding; with outboundNat,
  * MASQUERADE of what leaves clusterCidr only, so pods see each other's own
- * addresses. The plan is computed first as plain data; see `planPodNetwork`.
+ * addresses. Mode "vxlan" replaces the node routes by an overlay: a VXLAN
+ * port on every node's bridge, the other nodes its unicast peers, the pods'
+ * MTU lowered by the encapsulation (see NodeVxlanPlan). The plan is computed
+ * first as plain data; see `planPodNetwork`.
  */
 export class PodNetwork extends pulumi.ComponentResource {
   /** Node name -> pod CIDR. */
@@ -59,6 +63,7 @@ export class PodNetwork extends pulumi.ComponentResource {
             connection,
             a: { name: pod.vethName, namespace: namespace.name, addresses: [pod.cidr] },
             b: { name: pod.bridgePortName, bridge: bridge.name },
+            ...(node.podMtu !== undefined ? { mtu: node.podMtu } : {}),
           },
           { ...livesIn, dependsOn: [namespace, bridge] },
         );
@@ -68,6 +73,22 @@ export class PodNetwork extends pulumi.ComponentResource {
           { ...livesIn, dependsOn: [cable], replaceWith: [cable] },
         );
       }
+      // Mode vxlan: the overlay is a port of the bridge; node.routes is empty (see NodeVxlanPlan).
+      if (node.vxlan)
+        new Vxlan(
+          `${at}-vxlan`,
+          {
+            connection,
+            name: node.vxlan.name,
+            vni: node.vxlan.vni,
+            dstPort: node.vxlan.dstPort,
+            local: node.vxlan.local,
+            remotes: node.vxlan.remotes,
+            bridge: bridge.name,
+            mtu: node.vxlan.mtu,
+          },
+          { ...child, dependsOn: [bridge] },
+        );
       for (const r of node.routes)
         new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
       // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on

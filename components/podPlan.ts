@@ -1,6 +1,7 @@
 import { ResourceError } from "@pulumi/pulumi/errors";
 import * as ipaddr from "ipaddr.js";
 import { toAddress, toNumber } from "../provider/kernel/cidr";
+import { VXLAN_OVERHEAD, VXLAN_PORT } from "../provider/kernel/vxlan";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, show } from "../provider/validate";
 import { fitName, fnv1a, unknownKeys } from "./plan";
 
@@ -26,7 +27,10 @@ export interface PodNetworkSpec {
   clusterCidr: string;
   /** The size of each node's block (default 24). */
   podCidrPrefix?: number;
-  /** "routes" (default): each node routes the others' pod CIDRs via their nodeAddress. "vxlan" is not built yet. */
+  /**
+   * "routes" (default): each node routes the others' pod CIDRs via their nodeAddress (the nodes share a link).
+   * "vxlan": an overlay instead, a VXLAN port on every node's bridge with the other nodes as unicast peers.
+   */
   mode?: "routes" | "vxlan";
   /** The bridge on every node (default "v-net-0"). */
   bridge?: string;
@@ -64,6 +68,26 @@ export interface NodeRoutePlan {
   toNode: string;
 }
 
+/**
+ * A node's end of the overlay (mode "vxlan"). The node's bridge holds it as a
+ * port, so every node's bridge is one layer-2 segment, and the bridge's
+ * address has clusterCidr's prefix: the kernel's connected route for it sends
+ * traffic to another node's pods out of the bridge, where the overlay carries
+ * the ARP and the packets. The network the nodes share carries only UDP
+ * between nodeAddresses, and no route for a pod CIDR.
+ */
+export interface NodeVxlanPlan {
+  /** The device's name, on every node. */
+  name: string;
+  vni: number;
+  dstPort: number;
+  /** This node's nodeAddress. */
+  local: string;
+  /** The other nodes' nodeAddresses, in the nodes' order. */
+  remotes: string[];
+  mtu: number;
+}
+
 export interface NodePlan {
   name: string;
   nodeAddress: string;
@@ -72,8 +96,12 @@ export interface NodePlan {
   bridgeAddress: string;
   bridgeCidr: string;
   pods: PodPlan[];
-  /** Host routes on this node, one per other node. */
+  /** Host routes on this node, one per other node (mode "routes"; none in mode "vxlan"). */
   routes: NodeRoutePlan[];
+  /** Mode "vxlan": this node's VXLAN device, a port of its bridge. */
+  vxlan?: NodeVxlanPlan;
+  /** Mode "vxlan": the MTU of the pods' veths, leaving room for the encapsulation. */
+  podMtu?: number;
   /** Where pods send what is not on their bridge: "default" with outboundNat, else clusterCidr. */
   podRouteDestination: string;
   /** With outboundNat: MASQUERADE traffic from `source` (the cluster) unless it goes to `exceptDestination` (pod to pod keeps its address). */
@@ -83,11 +111,24 @@ export interface NodePlan {
 export interface PodNetworkPlan {
   clusterCidr: string;
   podCidrPrefix: number;
-  mode: "routes";
+  mode: "routes" | "vxlan";
   bridge: string;
   outboundNat: boolean;
   nodes: NodePlan[];
 }
+
+/** Mode "vxlan": the device on every node, its VNI (as flannel's) and port (IANA's). */
+const VXLAN_DEVICE = "vxlan0";
+const VXLAN_VNI = 1;
+/**
+ * The overlay's MTU: a 1500-byte underlay less the 50 bytes VXLAN adds
+ * (kernel/vxlan VXLAN_OVERHEAD). It is the pods' MTU too, set on their veths:
+ * a bridge drops a frame too big for the port it leaves by, without telling
+ * anyone (no ICMP), so the limit must be known where packets are made, where
+ * the pods' TCP then sizes its segments to fit (as flannel sets the pods' MTU
+ * to its VXLAN device's).
+ */
+const VXLAN_MTU = 1500 - VXLAN_OVERHEAD;
 
 /** A refused spec; a ResourceError with its stack hidden, as PlanError (see there). */
 export class PodPlanError extends ResourceError {
@@ -174,10 +215,10 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("clusterCidr", ipv4Network(spec.clusterCidr));
   const mode = spec.mode ?? "routes";
-  if (!reason("mode", oneOf("routes", "vxlan")(mode)) && mode === "vxlan")
-    problems.push(`mode: "vxlan" is not built yet; use "routes" (the nodes share a link)`);
+  reason("mode", oneOf("routes", "vxlan")(mode));
   const bridge = spec.bridge ?? "v-net-0";
-  reason("bridge", interfaceName(bridge));
+  if (!reason("bridge", interfaceName(bridge)) && mode === "vxlan" && bridge === VXLAN_DEVICE)
+    problems.push(`bridge: ${show(bridge)} is the VXLAN device's name in mode "vxlan"; choose another bridge name`);
   if (!Array.isArray(spec.nodes) || spec.nodes.length === 0) problems.push("nodes: at least one node is needed");
   problems.push(...entryProblems(spec));
   if (problems.length) throw new PodPlanError(problems);
@@ -340,13 +381,24 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
 
   const outboundNat = spec.outboundNat ?? true;
   for (const node of nodes) {
-    node.routes = nodes
-      .filter((o) => o !== node)
-      .map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
+    const others = nodes.filter((o) => o !== node);
+    if (mode === "vxlan") {
+      node.bridgeCidr = `${node.bridgeAddress}/${clusterPrefix}`;
+      const remotes = others.map((o) => o.nodeAddress);
+      node.vxlan = {
+        name: VXLAN_DEVICE,
+        vni: VXLAN_VNI,
+        dstPort: VXLAN_PORT,
+        local: node.nodeAddress,
+        remotes,
+        mtu: VXLAN_MTU,
+      };
+      node.podMtu = VXLAN_MTU;
+    } else node.routes = others.map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
     node.podRouteDestination = outboundNat ? "default" : spec.clusterCidr;
     // The whole cluster as source: the rule's FORWARD accepts then also take other nodes' pods' new
     // connections into this node's pods, on hosts whose FORWARD policy is DROP (Docker's).
     if (outboundNat) node.masquerade = { source: spec.clusterCidr, exceptDestination: spec.clusterCidr };
   }
-  return { clusterCidr: spec.clusterCidr, podCidrPrefix, mode: "routes", bridge, outboundNat, nodes };
+  return { clusterCidr: spec.clusterCidr, podCidrPrefix, mode: mode as "routes" | "vxlan", bridge, outboundNat, nodes };
 }

@@ -20,3 +20,4 @@ export { PortForward, type PortForwardArgs } from "./resources/portForward";
 export { Probe, type ProbeArgs } from "./resources/probe";
 export { Route, type RouteArgs } from "./resources/route";
 export { VethPair, type VethPairArgs } from "./resources/vethPair";
+export { Vxlan, type VxlanArgs } from "./resources/vxlan";

@@ -309,3 +309,55 @@ export const NETWORK_ISOLATION = schema(
   },
   { ...ruleSetOutputs },
 );
+
+/** Checks a list of unicast peers: IPv4 addresses, none twice. */
+function checkRemotes(checker: Checker, property: string, value: unknown, required: boolean): void {
+  checker.field(property, value, (v) => (Array.isArray(v) ? undefined : `${show(v)} is not a list`), required);
+  if (!Array.isArray(value)) return;
+  const seen = new Set<string>();
+  value.forEach((a, i) => {
+    checker.field(`${property}[${i}]`, a, ipv4Address, true);
+    if (typeof a === "string" && !isUnknown(a)) {
+      if (seen.has(a)) checker.fail(`${property}[${i}]`, `${show(a)} is listed twice`);
+      seen.add(a);
+    }
+  });
+}
+
+export const VXLAN = schema(
+  {
+    /** The VXLAN device's interface name. */
+    name: field<string>(interfaceName).required().replaceOnChange(),
+    /** The VXLAN network identifier, 1-16777215 (24 bits); every peer uses the same. */
+    vni: field<number>(integerIn(1, 16777215)).required().replaceOnChange(),
+    /** The UDP port of the peers (default 4789, IANA's; the kernel's own default is 8472). */
+    dstPort: field<number>(port).default(4789).replaceOnChange(),
+    /** This host's underlay address, the source of the encapsulated packets (`local`). */
+    local: field<string>(ipv4Address).replaceOnChange(),
+    /** The unicast peers' underlay addresses: one flood FDB entry each (`bridge fdb append 00:00:00:00:00:00 dst ...`); changes update in place. */
+    remotes: checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(checkRemotes)
+      .required()
+      .comparedBy(sameAddresses),
+    /** The underlay interface (`dev`); absent: the route to each peer decides. */
+    device: field<string>(interfaceName).replaceOnChange(),
+    /** Attach the device to that bridge (master), as a port, in the same namespace. */
+    bridge: field<string>(interfaceName),
+    /** Addresses in CIDR form on the device itself (without a bridge). */
+    addresses: addresses(),
+    /** Create it in that named namespace (absent: the host's own). */
+    namespace: field<string>(namespaceName).replaceOnChange(),
+    /** The device's MTU; absent: the kernel's (the underlay's minus 50, or 1450). */
+    mtu: field<number>(mtu),
+    /** Take over a VXLAN device of this name, VNI and port that already exists instead of failing (default false). */
+    adopt: field<boolean>(boolean).default(false),
+  },
+  {
+    mac: output<string>(),
+    ifindex: output<number>(),
+    adopted: output<boolean>(),
+    /** The owner mark, the device's alias (kernel/mark): delete removes only the device carrying it. */
+    mark: stateOnly<string>(),
+    /** Peers whose FDB entry refresh found missing on the host; the next update puts them back. */
+    missingRemotes: stateOnly<string[]>(),
+  },
+);

@@ -9,6 +9,7 @@ import type * as probe from "../impl/probe";
 import type * as route from "../impl/route";
 import type { BaseOutputs, ProviderOf } from "../impl/types";
 import type * as vethPair from "../impl/vethPair";
+import type * as vxlan from "../impl/vxlan";
 import {
   BRIDGE,
   MASQUERADE_RULE,
@@ -18,6 +19,7 @@ import {
   PROBE,
   ROUTE,
   VETH_PAIR,
+  VXLAN,
 } from "../resourceSchemas";
 import { type ArgsOf, OTHER_FIELDS, type PropertiesOf, type Schema } from "../schema";
 
@@ -31,6 +33,7 @@ export const SCHEMAS = {
   Probe: PROBE,
   Route: ROUTE,
   VethPair: VETH_PAIR,
+  Vxlan: VXLAN,
 };
 
 export type ResourceType = keyof typeof SCHEMAS;
@@ -49,6 +52,7 @@ interface ImplModules {
   Probe: typeof probe;
   Route: typeof route;
   VethPair: typeof vethPair;
+  Vxlan: typeof vxlan;
 }
 
 /**
@@ -80,6 +84,7 @@ const _seamsHold: { [T in ResourceType]: Seam<T> } = {
   Probe: true,
   Route: true,
   VethPair: true,
+  Vxlan: true,
 };
 
 /**

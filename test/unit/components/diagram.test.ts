@@ -3,6 +3,8 @@ import * as fc from "fast-check";
 import { JSDOM } from "jsdom";
 import { diagramOf } from "../../../components/diagram";
 import { planNetwork } from "../../../components/plan";
+import { podDiagramOf } from "../../../components/podDiagram";
+import { planPodNetwork } from "../../../components/podPlan";
 import { lessonSpec } from "../../support/lessonSpec";
 
 const LESSON = lessonSpec();
@@ -67,6 +69,24 @@ describe("diagramOf (Mermaid text, checked with the real mermaid parser)", funct
 
   const vertexWith = (g: Graph, ...parts: string[]) =>
     [...g.vertices.values()].find((v) => parts.every((p) => v.text.includes(p)));
+
+  it("a pod network in mode vxlan parses: each node's VXLAN device is a port of its bridge, one overlay edge per pair of nodes", async () => {
+    const plan = planPodNetwork({
+      clusterCidr: "10.244.0.0/16",
+      mode: "vxlan",
+      nodes: ["a", "b", "c"].map((n, i) => ({
+        name: `node-${n}`,
+        nodeAddress: `192.0.2.${i + 1}`,
+        pods: [{ name: `p${n}` }],
+      })),
+    });
+    const g = await parse(podDiagramOf(plan));
+    const vxlans = [...g.vertices.values()].filter((v) => v.text.includes("vxlan0 VNI 1"));
+    assert.equal(vxlans.length, 3);
+    const overlay = g.edges.filter((e) => e.text.includes("udp/4789"));
+    assert.equal(overlay.length, 3, JSON.stringify(g.edges));
+    assert.ok(g.edges.every((e) => !e.text.includes(" via ")));
+  });
 
   it("the lesson network parses; namespaces carry their veth and address, the bridge its gateway, NAT and the port forward are edges", async () => {
     const text = diagramOf(planNetwork(LESSON), "host 10.20.0.2");

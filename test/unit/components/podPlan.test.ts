@@ -136,7 +136,7 @@ describe("planPodNetwork (the PodNetwork planner, pure data)", () => {
     const all = (spec: unknown) => problemsOf(spec as PodNetworkSpec).join("; ");
     assert.match(all({ ...TWO, clusterCidr: "10.244.1.0/16" }), /clusterCidr: "10\.244\.1\.0\/16" has host bits set/);
     assert.match(all({ ...TWO, podCidrPrefix: 8 }), /podCidrPrefix: .*at least clusterCidr's \/16/);
-    assert.match(all({ ...TWO, mode: "vxlan" }), /mode: "vxlan" is not built yet; use "routes"/);
+    assert.match(all({ ...TWO, mode: "vxlan", bridge: "vxlan0" }), /bridge: "vxlan0" is the VXLAN device's name/);
     assert.match(all({ ...TWO, mode: "bgp" }), /mode: "bgp"/);
     assert.match(all({ ...TWO, bridge: "br; rm -rf /" }), /bridge: "br; rm -rf \/" may contain only/);
     assert.match(

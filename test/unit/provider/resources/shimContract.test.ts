@@ -6,7 +6,7 @@ import { shimProvider } from "../../../../provider/resources/shim";
 // that wrote it: a stack moves between releases both ways (an upgrade, then a
 // rollback after a bad one). What joins a stored shim to whatever release is
 // installed is only this: the impl module's six operations, by name.
-const IMPLS = ["namespace", "vethPair", "bridge", "route", "masqueradeRule", "portForward"];
+const IMPLS = ["namespace", "vethPair", "bridge", "route", "masqueradeRule", "portForward", "vxlan"];
 const OPERATIONS = ["check", "diff", "create", "read", "update", "remove"];
 
 describe("provider shim: the contract between a stored shim and the installed impl modules", () => {
