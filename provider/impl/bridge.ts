@@ -8,6 +8,7 @@ import {
   announceBridge,
   applyChanges,
   deleteLink,
+  LINK_READ_OPTIONS,
   type LinkState,
   parseLink,
   printLink,
@@ -163,7 +164,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   const add = lookingUp(
     creation(
       ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
-      [ns.ipBatch(configureAndShow, ["-d", "-j"])],
+      [ns.ipBatch(configureAndShow, LINK_READ_OPTIONS)],
       [deleteLink(ns, inputs.name)],
     ),
     lookup("namespace", inputs.namespace, "namespace"),

@@ -9,7 +9,7 @@ import {
 } from "../kernel/collisions";
 import { saveScript } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
-import { parseLinks } from "../kernel/link";
+import { LINK_READ_OPTIONS, parseLinks } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import type { Remote } from "../transport";
 import type { HostCheck } from "./lockedCommit";
@@ -60,7 +60,7 @@ export function forwardCheck(
   return [
     {
       // The whole dump: it lists only tables that exist, where `-t nat` could bring one into existence.
-      reads: [saveScript(namespace), ns.ifExists(ns.ip("-j", "addr", "show"))],
+      reads: [saveScript(namespace), ns.ifExists(ns.ip(...LINK_READ_OPTIONS, "addr", "show"))],
       watch: `${FORWARD_WATCH}; ${ADDRESS_WATCH}`,
       refuse([saveText, addrText]) {
         const locals = parseLinks(addrText, "addresses").flatMap((l) => l.addresses);
@@ -84,7 +84,7 @@ export function forwardCheck(
 export function bridgeNameCheck(remote: Remote, what: string, device: string): HostCheck[] {
   return [
     {
-      reads: [at(undefined).ip("-d", "-j", "addr", "show")],
+      reads: [at(undefined).ip(...LINK_READ_OPTIONS, "addr", "show")],
       watch: LINK_WATCH,
       refuse([addrText]) {
         const problem = foreignDevice(device, addrText, ISOLATION_GROUP);
