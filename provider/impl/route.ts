@@ -7,11 +7,14 @@ import {
   addAndPrintRoute,
   addRoute,
   deleteRoute,
+  parseNotOurs,
   parseRoute,
+  parseRoutes,
   printRoute,
   type RouteSpec,
   type RouteState,
   replaceRoute,
+  repointRoute,
 } from "../kernel/route";
 import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
@@ -56,7 +59,7 @@ function outputs(
 }
 
 /** The route as this package makes it: carrying its owner mark (kernel/mark). */
-const marked = (i: RouteInputs): RouteSpec => ({ ...i, protocol: ROUTE_PROTOCOL });
+const marked = (i: RouteInputs): RouteSpec & { protocol: number } => ({ ...i, protocol: ROUTE_PROTOCOL });
 
 /** What a route's commands look up on the host, to tell their failures in its fields' terms. */
 const lookups = (i: RouteInputs): Lookup[] => [
@@ -136,7 +139,24 @@ async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promi
     madeThisOperation.add(identityOf(news));
     protocol = ROUTE_PROTOCOL;
   } else if (olds.via !== news.via || olds.device !== news.device) {
-    await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
+    if (olds.protocol === undefined) {
+      // A route from before marks: nothing tells it from someone else's, so it is re-made as before (now marked).
+      await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
+    } else {
+      // Decided on the host: ours may be gone, and a route someone made since under our destination and metric is theirs.
+      const [printed] = await runScript(remote, lookingUp(sequence(repointRoute(ours)), lookups(news)));
+      const there = parseRoutes(printed, "ip route show");
+      const theirs = parseNotOurs(printed, ROUTE_PROTOCOL)[0];
+      if (theirs) {
+        // Ours gone, refresh drops this Route from the state; ours still there beside theirs, only removing theirs helps.
+        const oursGone = there.length === parseNotOurs(printed, ROUTE_PROTOCOL).length;
+        throw new Error(
+          `the route to ${news.destination} metric ${news.metric ?? 0} in ${where(news)} on ${remote.label} is not ours ` +
+            `(proto ${theirs.protocol ?? "boot"}, ${theirs.gateway ? `via ${theirs.gateway}` : `dev ${theirs.dev}`}): ` +
+            `nothing was changed; remove it${oursGone ? " or run refresh (ours is gone: refresh drops this Route from the state)" : " (ours is there too, under the same destination and metric)"}`,
+        );
+      }
+    }
     protocol = ROUTE_PROTOCOL;
   }
   const state = await readRoute(remote, { ...news, protocol });
