@@ -19,6 +19,7 @@ import {
 import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { hopPath } from "../transport/knownKeys";
 import { show } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -80,11 +81,15 @@ const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.n
  * because the old one went with its device, and it is exactly what the old
  * resource's delete would remove. That delete leaves it to its successor.
  * On a move to another host the identities differ, and the old one goes.
+ * A host is its hop path (transport/knownKeys), as for its host keys: the
+ * same address behind two jump hosts may be two machines. Not the user: two
+ * logins to one machine share its route table, and an old Route's delete
+ * would remove the route its replacement just made.
  */
 const madeThisOperation = new Set<string>();
 
-const identityOf = (r: Pick<RouteInputs, "connection" | "namespace" | "destination" | "metric">) =>
-  JSON.stringify([endpoint(r.connection), r.namespace ?? null, r.destination, r.metric ?? 0]);
+export const identityOf = (r: Pick<RouteInputs, "connection" | "namespace" | "destination" | "metric">) =>
+  JSON.stringify([hopPath(r.connection), r.namespace ?? null, r.destination, r.metric ?? 0]);
 
 async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
