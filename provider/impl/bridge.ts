@@ -18,7 +18,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
+import { isOurLink, markIdOf, markOf, notOursWarning, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { orphanBridgeOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
@@ -151,10 +151,15 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
+      // The Bridge whose mark the link carries lives (maybe in another stack): its rules stay; any other's are orphans.
+      const before = markIdOf("bridge", current.ifalias);
       await configure(remote, inputs, current, current.mtu !== inputs.mtu, [mark]); // adopted, it is ours
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
-      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
+      const live = before ? [ruleId, before] : [ruleId];
+      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
+        orphanBridgeOwners(saved, inputs.name, live),
+      );
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
@@ -199,7 +204,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     // A rule left by an earlier bridge of this name (gone: this create has just made the link) goes now.
     rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
-      orphanBridgeOwners(saved, inputs.name, ruleId),
+      orphanBridgeOwners(saved, inputs.name, [ruleId]),
     );
   } catch (e) {
     // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.

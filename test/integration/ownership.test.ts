@@ -328,6 +328,42 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 
+  it("a Bridge that adopts a bridge of its name removes the FORWARD rule a gone Bridge of that name left", async () => {
+    const body = (adopt: boolean) => `
+new netns.Bridge("br-orph", { connection, name: "br-orph", addresses: ["192.0.2.193/26"], adopt: ${adopt} });
+`;
+    const dir = writeProgram("owner-orphan", program(body(false)));
+    const stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
+    stacks.push(stack);
+    const forwardOf = async () => (await ownerRules(lab)).filter((l) => / -i br-orph -o br-orph /.test(l));
+    try {
+      ok(await stack.up(), log);
+      const [old] = await forwardOf();
+      assert.ok(old, "the Bridge's FORWARD rule is there");
+      // The bridge goes behind the program's back; refresh drops the Bridge, not its rule (its link is gone).
+      await lab.exec(["ip", "link", "del", "dev", "br-orph"]);
+      ok(await stack.refresh(), log);
+      // Someone makes a bridge of that name (no mark); the program takes it over.
+      await lab.exec(["ip", "link", "add", "br-orph", "type", "bridge"]);
+      rewriteProgram(dir, program(body(true)));
+      ok(await stack.up(), log);
+      const rules = await forwardOf();
+      assert.equal(rules.length, 1, `one FORWARD rule for br-orph, the adopting Bridge's: ${JSON.stringify(rules)}`);
+      assert.notEqual(rules[0], old, "the gone Bridge's rule is still there");
+      ok(await stack.destroy(), log);
+      assert.deepEqual(await forwardOf(), []);
+    } finally {
+      await lab.exec(["ip", "link", "del", "dev", "br-orph"], { allowFailure: true });
+      for (const l of await forwardOf()) {
+        const spec = l.replace(/^-A /, "").match(/"[^"]*"|\S+/g) ?? [];
+        await lab.exec(["iptables", "-w", "-D", ...spec.map((w) => w.replace(/^"(.*)"$/, "$1"))], {
+          allowFailure: true,
+        });
+      }
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
   it("a port change on the same host deletes first: the namespace is replaced, not refused as already there", async () => {
     // A second sshd in the lab (its own config, another port): the same machine under two ports.
     const config = labConfig(lab);
