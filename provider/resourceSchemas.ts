@@ -282,7 +282,15 @@ function listOf(rule: (v: unknown) => string | undefined) {
   return (checker: Checker, property: string, value: unknown) => {
     checker.field(property, value, (v) => (Array.isArray(v) ? undefined : `${show(v)} is not a list`));
     if (!Array.isArray(value)) return;
-    for (const [i, v] of value.entries()) checker.field(`${property}[${i}]`, v, rule, true);
+    const seen = new Set<unknown>();
+    for (const [i, v] of value.entries()) {
+      checker.field(`${property}[${i}]`, v, rule, true);
+      // Each item is one rule or one check: a second copy would be made twice and removed once.
+      if (typeof v === "string" && !isUnknown(v)) {
+        if (seen.has(v)) checker.fail(`${property}[${i}]`, `${show(v)} is listed twice`);
+        seen.add(v);
+      }
+    }
   };
 }
 

@@ -9,6 +9,7 @@ import {
   announceBridge,
   applyChanges,
   deleteLink,
+  LINK_READ_OPTIONS,
   type LinkState,
   parseLink,
   printLink,
@@ -18,7 +19,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
+import { isOurLink, markIdOf, markOf, notOursWarning, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { orphanBridgeOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
@@ -169,10 +170,15 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
+      // The Bridge whose mark the link carries lives (maybe in another stack): its rules stay; any other's are orphans.
+      const before = markIdOf("bridge", current.ifalias);
       await configure(remote, inputs, current, current.mtu !== inputs.mtu, [mark]); // adopted, it is ours
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
-      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId);
+      const live = before ? [ruleId, before] : [ruleId];
+      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
+        orphanBridgeOwners(saved, inputs.name, live),
+      );
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
@@ -182,7 +188,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   const add = lookingUp(
     creation(
       ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
-      [ns.ipBatch(configureAndShow, ["-d", "-j"])],
+      [ns.ipBatch(configureAndShow, LINK_READ_OPTIONS)],
       [deleteLink(ns, inputs.name)],
     ),
     lookup("namespace", inputs.namespace, "namespace"),
@@ -222,7 +228,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     // A rule left by an earlier bridge of this name (gone: this create has just made the link) goes now.
     rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
-      orphanBridgeOwners(saved, inputs.name, ruleId),
+      orphanBridgeOwners(saved, inputs.name, [ruleId]),
     );
   } catch (e) {
     // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.
@@ -278,7 +284,9 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
   if (!state)
     throw new Error(`bridge ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
   const rules = olds.comment ? rulesOf(news).map((r) => describeRule(r, olds.comment)) : olds.rules;
-  return { outs: plain(outputs(news, remote, state, olds.adopted, { ...olds, rules }, olds.knownHostKeys)) };
+  // Only the rule set's own fields from olds: the rest is what news say (their forwardFrom, adopt, ...).
+  const ruleSet = { ruleId: olds.ruleId, comment: olds.comment, rules };
+  return { outs: plain(outputs(news, remote, state, olds.adopted, ruleSet, olds.knownHostKeys)) };
 }
 
 /** Whether the link under the bridge's name is the one this resource made or adopted (kernel/mark). */

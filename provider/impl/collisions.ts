@@ -10,7 +10,7 @@ import {
 } from "../kernel/collisions";
 import { saveScript } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
-import { parseLinks } from "../kernel/link";
+import { LINK_READ_OPTIONS, parseLinks } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import type { Remote } from "../transport";
 import type { HostCheck } from "./lockedCommit";
@@ -61,7 +61,7 @@ export function forwardCheck(
   return [
     {
       // The whole dump: it lists only tables that exist, where `-t nat` could bring one into existence.
-      reads: [saveScript(namespace), ns.ifExists(ns.ip("-j", "addr", "show"))],
+      reads: [saveScript(namespace), ns.ifExists(ns.ip(...LINK_READ_OPTIONS, "addr", "show"))],
       watch: `${FORWARD_WATCH}; ${ADDRESS_WATCH}`,
       refuse([saveText, addrText]) {
         const locals = parseLinks(addrText, "addresses").flatMap((l) => l.addresses);
@@ -82,15 +82,21 @@ export function forwardCheck(
 }
 
 /**
- * Refuses an isolation for a bridge name that someone else's interface already
- * has (kernel/collisions foreignDevice), or that another IsolatedNetwork
- * already isolates (otherIsolations): both sets of rules would hold at once,
- * and the second's would override the first's allowFrom.
+ * Refuses an isolation for a bridge name whose interface already exists: not
+ * in the isolation group, it is someone else's (kernel/collisions
+ * foreignDevice), and the isolation's rules would cut it off; in the group, it
+ * is another IsolatedNetwork's bridge (another stack's, or one whose state is
+ * lost), whose rules would then hold together with this network's. `ownComment`
+ * (an update: the network's own bridge) checks only that no other network's
+ * isolation rules name the bridge (otherIsolations), as after a firewall
+ * reload another stack may have slipped in. Rules of an isolation whose bridge
+ * is gone do not block a create: a network being replaced in the same `up`
+ * (two networks swapping bridge names) deletes them right after.
  */
-export function bridgeNameCheck(remote: Remote, what: string, device: string): HostCheck[] {
+export function bridgeNameCheck(remote: Remote, what: string, device: string, ownComment?: string): HostCheck[] {
   return [
     {
-      reads: [at(undefined).ip("-d", "-j", "addr", "show"), saveScript(undefined)],
+      reads: [at(undefined).ip(...LINK_READ_OPTIONS, "addr", "show"), saveScript(undefined)],
       watch: `${LINK_WATCH}; ${FORWARD_WATCH}`,
       refuse([addrText, saveText]) {
         const problem = foreignDevice(device, addrText, ISOLATION_GROUP);
@@ -99,14 +105,18 @@ export function bridgeNameCheck(remote: Remote, what: string, device: string): H
             `${what}: ${problem} (on ${remote.label}); its isolation would cut that interface off. ` +
               "Nothing was changed. Choose another bridge name for the IsolatedNetwork, or remove the other interface first.",
           );
-        const others = otherIsolations(device, saveText);
-        if (others.length)
-          throw new Error(
-            `${what}: bridge ${device} is already another IsolatedNetwork's (its isolation rules: ` +
-              `${others.map((c) => `iptables-save | grep -- ${c}`).join("; ")}) (on ${remote.label}); ` +
-              "two networks cannot share a bridge. Nothing was changed. Choose another bridge name, " +
-              "or destroy the other network first.",
-          );
+        const exists = parseLinks(addrText, "addresses").some((l) => l.ifname === device);
+        const others = otherIsolations(device, saveText).filter((c) => !ownComment?.startsWith(c));
+        if (ownComment ? others.length === 0 : !exists) return;
+        const rules = others.length
+          ? `its isolation rules: ${others.map((c) => `iptables-save -t mangle | grep -- ${c}`).join("; ")}`
+          : "its isolation rules are not on the host (a firewall reload?)";
+        throw new Error(
+          `${what}: bridge ${device} is already another IsolatedNetwork's (${rules}) (on ${remote.label}); ` +
+            "two networks cannot share a bridge. Nothing was changed. Choose another bridge name, or destroy " +
+            "the other network first; if its stack is gone (removed without destroy), remove what it left: " +
+            `ip link delete ${device}, and each rule listed (iptables -t mangle -D <rule as listed>).`,
+        );
       },
     },
   ];

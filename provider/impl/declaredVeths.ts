@@ -1,17 +1,29 @@
 import { type Connection, endpoint } from "../connection";
+import { progress } from "../transport/progress";
 
 /**
  * The veths the program declares in this engine operation, as the VethPairs'
- * checks saw them. The provider host process serves one operation, and the
- * engine checks every resource the program declares before it deletes the
- * ones it no longer does: so when a Namespace's delete takes veths with it,
- * this says whether the program still wants one of them (a VethPair that
- * names the namespace by a plain string, so the engine does not know it needs
- * the namespace). On `pulumi destroy` nothing is checked, and a VethPair
- * removed from the program with its namespace is not checked either: the veth
- * going with the namespace is then what the user asked for, and not worth a word.
+ * checks saw them, and the veths Namespace deletes of this operation took
+ * along. The provider host process serves one operation. When a Namespace's
+ * delete takes veths with it, this tells the user of those a VethPair of the
+ * program still wants (one that names the namespace by a plain string, so the
+ * engine does not know it needs the namespace), whichever comes first:
+ *
+ * - the VethPair's check, then the delete: the engine checks every resource
+ *   the program declares before it deletes the ones it no longer does (the
+ *   namespace removed from the program); the delete tells;
+ * - the delete, then the VethPair's check: a Namespace replaced delete-first
+ *   is deleted as soon as the engine has checked it, before it checks the
+ *   resources the program registers after it; the check tells.
+ *
+ * On `pulumi destroy` nothing is checked, and a VethPair removed from the
+ * program with its namespace is not checked either: the veth going with the
+ * namespace is then what the user asked for, and not worth a word.
  */
 const declared = new Set<string>();
+
+/** The veths deleted with their namespace and not declared (yet): what the check that declares one tells. */
+const taken = new Map<string, () => string | undefined>();
 
 const keyOf = (host: string, namespace: string | undefined, name: string) =>
   JSON.stringify([host, namespace ?? null, name]);
@@ -25,15 +37,37 @@ function hostOf(connection: unknown): string | undefined {
   }
 }
 
-/** Notes the ends of a VethPair the program declares on the host of `connection`. */
+/** Notes the ends of a VethPair the program declares on the host of `connection`; tells of one already taken along. */
 export function declareVeths(connection: unknown, ends: Array<{ name: string; namespace?: string }>): void {
   const host = hostOf(connection);
   if (host === undefined) return;
-  for (const end of ends) declared.add(keyOf(host, end.namespace, end.name));
+  for (const end of ends) {
+    const key = keyOf(host, end.namespace, end.name);
+    declared.add(key);
+    const tell = taken.get(key);
+    if (!tell) continue;
+    taken.delete(key);
+    const told = tell();
+    if (told) progress(told);
+  }
 }
 
-/** Whether a VethPair of the program declares veth `name` in `namespace` on the host of `connection`. */
-export function stillDeclared(connection: Connection, namespace: string, name: string): boolean {
+/**
+ * Called by a Namespace delete with the veths it took along: tells now of
+ * those a VethPair already declares (`tell` gets which veths to name, and
+ * returns undefined for none), and of any other when a VethPair's check
+ * declares it later in this operation.
+ */
+export function tookAlong(
+  connection: Connection,
+  namespace: string,
+  veths: string[],
+  tell: (wanted: (veth: string) => boolean) => string | undefined,
+): void {
   const host = hostOf(connection);
-  return host !== undefined && declared.has(keyOf(host, namespace, name));
+  if (host === undefined) return;
+  const wanted = (veth: string) => declared.has(keyOf(host, namespace, veth));
+  const told = tell(wanted);
+  if (told) progress(told);
+  for (const veth of veths) if (!wanted(veth)) taken.set(keyOf(host, namespace, veth), () => tell((v) => v === veth));
 }

@@ -21,7 +21,7 @@ import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { stillDeclared } from "./declaredVeths";
+import { tookAlong } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -113,13 +113,17 @@ async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
       return;
     }
   }
-  // Said after the fact, and only of a veth a VethPair still in the program declares (its check ran in
-  // this operation): a VethPair removed with the namespace, or a destroy, takes it along as asked.
+  // Said after the fact, and only of a veth a VethPair still in the program declares (its check ran in this
+  // operation, before or after this delete: declaredVeths): a VethPair removed with the namespace, or a
+  // destroy, takes it along as asked.
   const deletion = await deleteNamespaceWithPeers(remote, props.name);
-  const told = takenAlong(deletion, props.name, remote.label, (veth) =>
-    stillDeclared(props.connection, props.name, veth),
-  );
-  if (told) progress(told);
+  if (deletion.existed)
+    tookAlong(
+      props.connection,
+      props.name,
+      deletion.veths.map((v) => v.ifname),
+      (wanted) => takenAlong(deletion, props.name, remote.label, wanted),
+    );
 }
 
 async function observe(remote: Remote, name: string): Promise<NamespaceState> {

@@ -83,7 +83,11 @@ async function update(
     bridgeAddresses: news.bridgeAddresses.filter((a) => !olds.bridgeAddresses.includes(a)),
     hostPorts: news.hostPorts.filter((p) => !olds.hostPorts.includes(p)),
   };
-  const checks = checksOf(remote, added, [...olds.bridgeAddresses, ...news.bridgeAddresses]);
+  // Another network's rules for this bridge (slipped in while ours were flushed): refused, not merged with ours.
+  const checks = [
+    ...bridgeNameCheck(remote, `IsolatedNetwork on bridge ${news.bridge}`, news.bridge, olds.comment),
+    ...checksOf(remote, added, [...olds.bridgeAddresses, ...news.bridgeAddresses]),
+  ];
   await replaceRules(remote, undefined, rulesOf(olds), rulesOf(news), olds.comment, checks);
   const outs = {
     ...olds,

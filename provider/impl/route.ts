@@ -7,15 +7,19 @@ import {
   addAndPrintRoute,
   addRoute,
   deleteRoute,
+  parseNotOurs,
   parseRoute,
+  parseRoutes,
   printRoute,
   type RouteSpec,
   type RouteState,
   replaceRoute,
+  repointRoute,
 } from "../kernel/route";
 import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { hopPath } from "../transport/knownKeys";
 import { show } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -56,7 +60,7 @@ function outputs(
 }
 
 /** The route as this package makes it: carrying its owner mark (kernel/mark). */
-const marked = (i: RouteInputs): RouteSpec => ({ ...i, protocol: ROUTE_PROTOCOL });
+const marked = (i: RouteInputs): RouteSpec & { protocol: number } => ({ ...i, protocol: ROUTE_PROTOCOL });
 
 /** What a route's commands look up on the host, to tell their failures in its fields' terms. */
 const lookups = (i: RouteInputs): Lookup[] => [
@@ -77,11 +81,15 @@ const where = (i: RouteInputs) => (i.namespace ? `namespace ${JSON.stringify(i.n
  * because the old one went with its device, and it is exactly what the old
  * resource's delete would remove. That delete leaves it to its successor.
  * On a move to another host the identities differ, and the old one goes.
+ * A host is its hop path (transport/knownKeys), as for its host keys: the
+ * same address behind two jump hosts may be two machines. Not the user: two
+ * logins to one machine share its route table, and an old Route's delete
+ * would remove the route its replacement just made.
  */
 const madeThisOperation = new Set<string>();
 
-const identityOf = (r: Pick<RouteInputs, "connection" | "namespace" | "destination" | "metric">) =>
-  JSON.stringify([endpoint(r.connection), r.namespace ?? null, r.destination, r.metric ?? 0]);
+export const identityOf = (r: Pick<RouteInputs, "connection" | "namespace" | "destination" | "metric">) =>
+  JSON.stringify([hopPath(r.connection), r.namespace ?? null, r.destination, r.metric ?? 0]);
 
 async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
@@ -136,7 +144,24 @@ async function update(_id: string, olds: RouteOutputs, news: RouteInputs): Promi
     madeThisOperation.add(identityOf(news));
     protocol = ROUTE_PROTOCOL;
   } else if (olds.via !== news.via || olds.device !== news.device) {
-    await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
+    if (olds.protocol === undefined) {
+      // A route from before marks: nothing tells it from someone else's, so it is re-made as before (now marked).
+      await runScript(remote, lookingUp(sequence(at(news.namespace).ip(...replaceRoute(ours))), lookups(news)));
+    } else {
+      // Decided on the host: ours may be gone, and a route someone made since under our destination and metric is theirs.
+      const [printed] = await runScript(remote, lookingUp(sequence(repointRoute(ours)), lookups(news)));
+      const there = parseRoutes(printed, "ip route show");
+      const theirs = parseNotOurs(printed, ROUTE_PROTOCOL)[0];
+      if (theirs) {
+        // Ours gone, refresh drops this Route from the state; ours still there beside theirs, only removing theirs helps.
+        const oursGone = there.length === parseNotOurs(printed, ROUTE_PROTOCOL).length;
+        throw new Error(
+          `the route to ${news.destination} metric ${news.metric ?? 0} in ${where(news)} on ${remote.label} is not ours ` +
+            `(proto ${theirs.protocol ?? "boot"}, ${theirs.gateway ? `via ${theirs.gateway}` : `dev ${theirs.dev}`}): ` +
+            `nothing was changed; remove it${oursGone ? " or run refresh (ours is gone: refresh drops this Route from the state)" : " (ours is there too, under the same destination and metric)"}`,
+        );
+      }
+    }
     protocol = ROUTE_PROTOCOL;
   }
   const state = await readRoute(remote, { ...news, protocol });

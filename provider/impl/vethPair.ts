@@ -8,6 +8,7 @@ import {
   announceBridge,
   applyChanges,
   deleteLink,
+  LINK_READ_OPTIONS,
   type LinkState,
   parseLink,
   printLink,
@@ -218,7 +219,7 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   const configureAndShow = (end: InterfaceEnd) =>
     at(end.namespace).ipBatch(
       [setMark(end.name, mark), ...configureChanges(end, undefined, inputs.mtu), showLink(end.name)],
-      ["-d", "-j"],
+      LINK_READ_OPTIONS,
     );
   const made = creation(
     makePair(a, b),

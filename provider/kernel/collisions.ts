@@ -1,7 +1,7 @@
 import * as ipaddr from "ipaddr.js";
 import { overlaps, prefixOf } from "./cidr";
 import { parseSave } from "./iptables";
-import { parseLinks } from "./link";
+import { LINK_READ_OPTIONS, parseLinks } from "./link";
 import { OWNER_PREFIX, parseOwners } from "./ownership";
 import { parseRoutes, type RouteOver } from "./route";
 
@@ -14,7 +14,7 @@ import { parseRoutes, type RouteOver } from "./route";
 
 /** The reads the address check judges, in the namespace it runs in. */
 export const ADDRESS_READS = [
-  ["-j", "addr", "show"],
+  [...LINK_READ_OPTIONS, "addr", "show"],
   ["-4", "-j", "route", "show", "table", "all"],
 ] as const;
 

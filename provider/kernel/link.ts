@@ -34,21 +34,40 @@ interface IpAddrJson {
   addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
 }
 
+/**
+ * The options of every read `parseLinks` parses: JSON, details (kind, group),
+ * and numbers (`-N`): without it `ip` prints a group by the name
+ * /etc/iproute2/group gives it ("default" for 0), which the package cannot map
+ * back without the host's file. `-N` also turns scopes and link types into
+ * numbers; nothing here reads those.
+ */
+export const LINK_READ_OPTIONS = ["-N", "-d", "-j"];
+
 /** Prints the interface as JSON, or nothing when it (or its namespace) is absent. */
 export function printLink(ns: Namespace, name: string): string {
-  return ns.ifExists(ns.ip("-d", "-j", ...showLink(name)));
+  return ns.ifExists(ns.ip(...LINK_READ_OPTIONS, ...showLink(name)));
 }
 
 export function parseLink(text: string, what: string): LinkState | undefined {
   return parseLinks(text, what)[0];
 }
 
-/** Every interface of `ip -j addr show` (`-d` for kind and group). */
+/** Every interface of `ip -j addr show` (`-d` for kind and group, `-N` for the group's number: LINK_READ_OPTIONS). */
 export function parseLinks(text: string, what: string): LinkState[] {
-  return parseIpJson<IpAddrJson>(text, what).map(linkState);
+  return parseIpJson<IpAddrJson>(text, what).map((entry) => linkState(entry, what));
 }
 
-function linkState(entry: IpAddrJson): LinkState {
+/** The group's number; undefined for the default (0). "default" is what a read without `-N` prints for 0. */
+function groupOf(entry: IpAddrJson, what: string): number | undefined {
+  if (entry.group === undefined || entry.group === "default" || entry.group === "0") return undefined;
+  if (/^\d+$/.test(entry.group)) return Number(entry.group);
+  throw new Error(
+    `${what}: interface ${entry.ifname} has group ${JSON.stringify(entry.group)}, a name from the host's /etc/iproute2/group, not a number: the read must use ip ${LINK_READ_OPTIONS.join(" ")}`,
+  );
+}
+
+function linkState(entry: IpAddrJson, what: string): LinkState {
+  const group = groupOf(entry, what);
   return {
     ifname: entry.ifname,
     ifindex: entry.ifindex,
@@ -57,7 +76,7 @@ function linkState(entry: IpAddrJson): LinkState {
     up: entry.flags?.includes("UP") ?? false,
     master: entry.master,
     kind: entry.linkinfo?.info_kind,
-    ...(entry.group !== undefined && entry.group !== "default" ? { group: Number(entry.group) } : {}),
+    ...(group !== undefined ? { group } : {}),
     addresses: (entry.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
     ...(entry.ifalias !== undefined ? { ifalias: entry.ifalias } : {}),
   };
@@ -76,7 +95,7 @@ export const setGroup = (dev: string, group: number): IpArgs => ["link", "set", 
 export const setMtu = (dev: string, mtu: number): IpArgs => ["link", "set", "dev", dev, "mtu", mtu];
 export const setMaster = (dev: string, bridge: string | undefined): IpArgs =>
   bridge ? ["link", "set", "dev", dev, "master", bridge] : ["link", "set", "dev", dev, "nomaster"];
-/** Shows the interface as `ip -d -j addr show` does (run it with those options). */
+/** Shows the interface as `ip -N -d -j addr show` does (run it with LINK_READ_OPTIONS). */
 export const showLink = (dev: string): IpArgs => ["addr", "show", "dev", dev];
 
 /** The commands that make `changes` in one namespace: none when there are none, else one `ip -batch`. */

@@ -15,6 +15,13 @@ export function markOf(kind: string, id: string): string {
   return `${MARK_PREFIX}${kind}/${id}`;
 }
 
+/** The id of a link's `kind` mark (its alias), if it carries one. */
+export function markIdOf(kind: string, ifalias: string | undefined): string | undefined {
+  const prefix = `${MARK_PREFIX}${kind}/`;
+  const id = ifalias?.startsWith(prefix) ? ifalias.slice(prefix.length) : undefined;
+  return id !== undefined && /^[0-9a-f]+$/.test(id) ? id : undefined;
+}
+
 /** The change that writes `mark` as the alias of link `dev`. */
 export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
 

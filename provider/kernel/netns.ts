@@ -142,7 +142,7 @@ export function takenAlong(
   return (
     `namespace ${JSON.stringify(name)} on ${host} took with it ${veths}, and the routes over them. ` +
     "The VethPair still in the program that declares it, and any Route over it, are gone from the host while their state says they exist: " +
-    "declare the namespace again and run `pulumi refresh`, then `pulumi up`, to re-create them, or remove them from the program."
+    "declare the namespace again if the program no longer does (a replaced one is new and empty), run `pulumi refresh`, then `pulumi up`, to re-create them, or remove them from the program."
   );
 }
 

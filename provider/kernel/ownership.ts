@@ -60,16 +60,19 @@ export function parseOwners(text: string): Map<string, Owner> {
 /**
  * The owner comments of a Bridge's rules left by a bridge of that name that no
  * longer exists (its link deleted behind the program's back, then dropped from
- * state by refresh): its FORWARD accept `-i NAME -o NAME` under another rule
- * set's comment. Called by a create that has just made the link, so any such
- * rule's bridge is gone; its claims are inherited by the new owner (planAdd)
- * before the rule goes.
+ * state by refresh): its FORWARD accept `-i NAME -o NAME` under a rule set's
+ * comment whose id is none of `liveIds`. The link of that name carries the
+ * mark of the one Bridge it belongs to (kernel/mark), whose id is its rule
+ * set's: so a rule set of another id is a gone bridge's. `liveIds`: the
+ * creating Bridge's own id, and the id of the mark the link carried before
+ * (an adopted link: that Bridge may live on in another stack; none for a link
+ * just made). Its claims are inherited by the new owner (planAdd) before the rule goes.
  */
-export function orphanBridgeOwners(saved: SavedTables, bridge: string, ownId: string): string[] {
+export function orphanBridgeOwners(saved: SavedTables, bridge: string, liveIds: string[]): string[] {
   const comments = new Set<string>();
   for (const line of saved.rules.get("filter") ?? []) {
     if (!line.includes(` -i ${bridge} -o ${bridge} `)) continue;
-    for (const m of line.matchAll(OWNER_COMMENT)) if (m[2] === "bridge" && m[3] !== ownId) comments.add(m[1]);
+    for (const m of line.matchAll(OWNER_COMMENT)) if (m[2] === "bridge" && !liveIds.includes(m[3])) comments.add(m[1]);
   }
   return [...comments];
 }

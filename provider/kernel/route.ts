@@ -84,6 +84,43 @@ export const addRoute = (spec: RouteSpec): IpArgs => ["route", "add", ...routeAr
 export const replaceRoute = (spec: RouteSpec): IpArgs => ["route", "replace", ...routeArgs(spec)];
 
 /**
+ * Points our route (`spec`, with its mark) at its new gateway or device, deciding
+ * on the host, in one command, whose route is there under its destination and
+ * metric (the kernel's identity of a route; `ip route replace` overwrites
+ * whatever route has it):
+ *
+ * - one that is not ours (no mark, or another): nothing is changed, and the
+ *   routes to the destination with that metric are printed as JSON, numbers
+ *   for protocols (`-N`), for `parseNotOurs`; ours was deleted by hand and
+ *   someone made theirs, which `replace` would overwrite and our delete would
+ *   later remove;
+ * - ours alone: it is replaced;
+ * - none: ours is added, as a create would.
+ *
+ * It prints nothing when it changed the route. The routes are counted with
+ * `-o` (one line per route, multipath too), the form iproute2 gives for
+ * counting; the mark is told by the kernel's own filter (`proto`). A missing
+ * namespace fails the first `ip`, with its error.
+ */
+export function repointRoute(spec: RouteSpec & { protocol: number }): string {
+  const ns = at(spec.namespace);
+  const sameMetric = [...showRoute({ ...spec, protocol: undefined }), "metric", spec.metric ?? 0];
+  const count = (v: string) => `"$(printf '%s\\n' "$${v}" | grep -c .)"`;
+  return [
+    `pnetns_all=$(${ns.ip("-o", ...sameMetric)})`,
+    `pnetns_ours=$(${ns.ip("-o", ...sameMetric, "proto", spec.protocol)})`,
+    `if [ ${count("pnetns_all")} != ${count("pnetns_ours")} ]; then ${ns.ip("-N", "-j", ...sameMetric)}; ` +
+      `elif [ -n "$pnetns_ours" ]; then ${ns.ip(...replaceRoute(spec))}; ` +
+      `else ${ns.ip(...addRoute(spec))}; fi`,
+  ].join(" && ");
+}
+
+/** The routes `repointRoute` printed that are not ours (none: it changed the route). */
+export function parseNotOurs(text: string, protocol: number): RouteOver[] {
+  return parseIpJson<IpRouteOver>(text, "ip route show").filter((r) => r.protocol !== String(protocol));
+}
+
+/**
  * Deletes the route (one already gone is not an error), then prints what is
  * left of it. A marked route is matched by the kernel on all it is: destination,
  * gateway, device, metric, table and mark, so another route with the same

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import * as path from "node:path";
 import type { LabHost, OperationResult, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../support/harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { program } from "./programs";
 import { labConfig, netnsList, ok } from "./support";
 
@@ -34,9 +34,10 @@ new netns.Namespace("own-nsr", { connection, name: "own-nsr" });
 `;
 
 /** A route of ours in a namespace the test made, over the test's own interface. */
-const ROUTE_IN_TEST_NS = `
-new netns.Route("own-route", { connection, namespace: "own-rt", destination: "198.51.100.0/24", via: "192.0.2.130", metric: 7 });
+const routeInTestNs = (via = "192.0.2.130") => `
+new netns.Route("own-route", { connection, namespace: "own-rt", destination: "198.51.100.0/24", via: "${via}", metric: 7 });
 `;
+const ROUTE_IN_TEST_NS = routeInTestNs();
 
 const ONE_NAMESPACE = `
 new netns.Namespace("own-port", { connection, name: "own-port" });
@@ -80,6 +81,8 @@ interface IpRoute {
   gateway?: string;
   dev?: string;
   metric?: number;
+  /** Absent: "boot" (what \`ip route add\` gives a route by default). */
+  protocol?: string;
 }
 
 async function routesTo(lab: LabHost, namespace: string, destination: string): Promise<IpRoute[]> {
@@ -269,6 +272,94 @@ describe("ownership through the real engine on a lab host (issue #10 items 6, 7)
       );
     } finally {
       await lab.exec(["ip", "netns", "del", "own-rt"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("a via change does not overwrite a user's route that took our destination and metric after ours was deleted by hand", async () => {
+    // The namespace and the interface are the test's: only the Route is the stack's.
+    await lab.exec(["ip", "netns", "add", "own-rt"]);
+    try {
+      await lab.exec(["ip", "link", "add", "u0", "type", "veth", "peer", "name", "u1"], { namespace: "own-rt" });
+      await lab.exec(["ip", "addr", "add", "192.0.2.129/26", "dev", "u0"], { namespace: "own-rt" });
+      await lab.exec(["ip", "link", "set", "u0", "up"], { namespace: "own-rt" });
+      await lab.exec(["ip", "link", "set", "u1", "up"], { namespace: "own-rt" });
+      const dir = writeProgram("owner-route-update", program(routeInTestNs("192.0.2.130")));
+      const stack = new (testingKit().PulumiStack)({
+        programDir: dir,
+        config: labConfig(lab),
+        log: (l) => log.push(l),
+      });
+      stacks.push(stack);
+      ok(await stack.up(), log);
+      await lab.exec(["ip", "route", "del", "198.51.100.0/24", "metric", "7"], { namespace: "own-rt" });
+      await lab.exec(["ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.131", "metric", "7"], {
+        namespace: "own-rt",
+      });
+      rewriteProgram(dir, program(routeInTestNs("192.0.2.132")));
+      const up = await stack.up();
+      const theirs = (await routesTo(lab, "own-rt", "198.51.100.0/24")).map((r) => ({
+        gateway: r.gateway,
+        metric: r.metric,
+        protocol: r.protocol,
+      }));
+      assert.deepEqual(
+        theirs,
+        [{ gateway: "192.0.2.131", metric: 7, protocol: undefined }],
+        "the user's route is as they made it",
+      );
+      assert.ok(!up.ok, "the up refused");
+      assert.match(
+        `${up.error}\n${shown(up)}`,
+        /route to 198\.51\.100\.0\/24 metric 7 .* is not ours \(proto boot, via 192\.0\.2\.131\): nothing was changed; remove it or run refresh/,
+      );
+      // The user's route removed, the same up adds ours (as a create would); the next via change replaces it.
+      await lab.exec(["ip", "route", "del", "198.51.100.0/24", "metric", "7"], { namespace: "own-rt" });
+      ok(await stack.up(), log);
+      rewriteProgram(dir, program(routeInTestNs("192.0.2.133")));
+      ok(await stack.up(), log);
+      const ours = (await routesTo(lab, "own-rt", "198.51.100.0/24")).map((r) => [r.gateway, r.protocol]);
+      assert.deepEqual(ours, [["192.0.2.133", "113"]], "ours alone, re-pointed");
+      ok(await stack.destroy(), log);
+      assert.deepEqual(await routesTo(lab, "own-rt", "198.51.100.0/24"), [], "destroy removed ours");
+    } finally {
+      await lab.exec(["ip", "netns", "del", "own-rt"], { allowFailure: true });
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
+  it("a Bridge that adopts a bridge of its name removes the FORWARD rule a gone Bridge of that name left", async () => {
+    const body = (adopt: boolean) => `
+new netns.Bridge("br-orph", { connection, name: "br-orph", addresses: ["192.0.2.193/26"], adopt: ${adopt} });
+`;
+    const dir = writeProgram("owner-orphan", program(body(false)));
+    const stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
+    stacks.push(stack);
+    const forwardOf = async () => (await ownerRules(lab)).filter((l) => / -i br-orph -o br-orph /.test(l));
+    try {
+      ok(await stack.up(), log);
+      const [old] = await forwardOf();
+      assert.ok(old, "the Bridge's FORWARD rule is there");
+      // The bridge goes behind the program's back; refresh drops the Bridge, not its rule (its link is gone).
+      await lab.exec(["ip", "link", "del", "dev", "br-orph"]);
+      ok(await stack.refresh(), log);
+      // Someone makes a bridge of that name (no mark); the program takes it over.
+      await lab.exec(["ip", "link", "add", "br-orph", "type", "bridge"]);
+      rewriteProgram(dir, program(body(true)));
+      ok(await stack.up(), log);
+      const rules = await forwardOf();
+      assert.equal(rules.length, 1, `one FORWARD rule for br-orph, the adopting Bridge's: ${JSON.stringify(rules)}`);
+      assert.notEqual(rules[0], old, "the gone Bridge's rule is still there");
+      ok(await stack.destroy(), log);
+      assert.deepEqual(await forwardOf(), []);
+    } finally {
+      await lab.exec(["ip", "link", "del", "dev", "br-orph"], { allowFailure: true });
+      for (const l of await forwardOf()) {
+        const spec = l.replace(/^-A /, "").match(/"[^"]*"|\S+/g) ?? [];
+        await lab.exec(["iptables", "-w", "-D", ...spec.map((w) => w.replace(/^"(.*)"$/, "$1"))], {
+          allowFailure: true,
+        });
+      }
     }
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });

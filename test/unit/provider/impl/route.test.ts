@@ -1,3 +1,6 @@
+import { strict as assert } from "node:assert";
+import type { Connection } from "../../../../provider/connection";
+import { identityOf } from "../../../../provider/impl/route";
 import { UNKNOWN } from "../../../../provider/validate";
 import { defaultsTable, diffTable } from "./support";
 
@@ -33,4 +36,24 @@ describe("impl/route", () => {
     { what: "metric 0 in state, none given", olds: { metric: 0 }, news: { metric: undefined }, expect: "none" },
     { what: "the device the kernel chose (an output only)", olds: { observedDevice: "eth9" }, expect: "none" },
   ]);
+});
+
+describe("impl/route: the identity a create-first replacement leaves its route under (madeThisOperation)", () => {
+  const route = { namespace: "red", destination: "198.51.100.0/24", metric: 7 };
+  const at = (connection: Partial<Connection>) => identityOf({ ...route, connection: connection as Connection });
+  const target = { host: "10.0.0.5", port: 22, user: "root" };
+
+  it("the same address behind two jump hosts is two hosts", () => {
+    assert.notEqual(
+      at({ ...target, proxy: { host: "jump-a", port: 22 } as Connection }),
+      at({ ...target, proxy: { host: "jump-b", port: 22 } as Connection }),
+    );
+    assert.notEqual(at(target), at({ ...target, proxy: { host: "jump-a", port: 22 } as Connection }));
+  });
+
+  it("the same hop path is the same host, whoever logs in (one machine, one route table)", () => {
+    const proxy = { host: "jump-a", port: 22, user: "alice" } as Connection;
+    assert.equal(at({ ...target, proxy }), at({ ...target, user: "ops", proxy: { ...proxy, user: "bob" } }));
+    assert.equal(at(target), at({ ...target, port: undefined }));
+  });
 });

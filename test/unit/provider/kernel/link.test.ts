@@ -1,6 +1,14 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { announce, announceBridge, type LinkState, parseLink, sameAddresses } from "../../../../provider/kernel/link";
+import {
+  announce,
+  announceBridge,
+  LINK_READ_OPTIONS,
+  type LinkState,
+  parseLink,
+  printLink,
+  sameAddresses,
+} from "../../../../provider/kernel/link";
 import { at } from "../../../../provider/kernel/namespace";
 import { fixture } from "../../support";
 
@@ -107,6 +115,27 @@ describe("kernel/link: parseLink", () => {
   it("says which interface it could not read", () => {
     assert.throws(() => parseLink("Device does not exist", "veth end veth-red"), /veth end veth-red/);
   });
+});
+
+// /etc/iproute2/group names groups; `ip` prints the name then ("default" for 0), `ip -N` the number.
+describe("kernel/link: the interface group, named by the host or not", () => {
+  it("the reads ask ip for numbers (-N): printLink and the options of the batches that show a link", () => {
+    assert.match(printLink(at("red"), "veth-red"), / '-N' '-d' '-j' addr show dev veth-red/);
+    assert.deepEqual(LINK_READ_OPTIONS, ["-N", "-d", "-j"]);
+  });
+
+  it("reads group 7, named lab by the host, as 7 (fixtures/ip-link/named-group-numeric.json)", () => {
+    assert.equal(parseLink(fixture("ip-link/named-group-numeric.json"), "d0")?.group, 7);
+  });
+
+  it("a group printed by its name (a read without -N) is an error that names it, never NaN", () => {
+    assert.throws(() => parseLink(fixture("ip-link/named-group.json"), "bridge d0"), /bridge d0: .*group "lab"/);
+  });
+
+  for (const group of ["0", "default"])
+    it(`group ${JSON.stringify(group)} is the kernel's default: absent`, () => {
+      assert.equal(parseLink(entry({ group }), "x")?.group, undefined);
+    });
 });
 
 describe("kernel/link: sameAddresses", () => {

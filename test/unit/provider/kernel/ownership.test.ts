@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { deleteRuleScript, parseSave, type Rule, type SavedTables } from "../../../../provider/kernel/iptables";
+import { markIdOf } from "../../../../provider/kernel/mark";
 import {
   OWNER_PREFIX,
   type Owner,
@@ -234,8 +235,24 @@ describe("kernel/ownership: a gone bridge's rule", () => {
     "COMMIT",
   ].join("\n");
   it("names the other Bridge rule sets of that bridge name only: not its own, another name, another kind or a foreign rule", () => {
-    assert.deepEqual(orphanBridgeOwners(parseSave(save), "v-net-0", "1b1b1b1b"), [
+    assert.deepEqual(orphanBridgeOwners(parseSave(save), "v-net-0", ["1b1b1b1b"]), [
       "pulumi-netns/bridge/0a0a0a0a/tfilter=0",
     ]);
+  });
+
+  it("an adopted link's former owner (its mark's id) lives on: its rule is no orphan", () => {
+    assert.deepEqual(orphanBridgeOwners(parseSave(save), "v-net-0", ["ffffffff", "0a0a0a0a"]), [
+      "pulumi-netns/bridge/1b1b1b1b/tfilter=0",
+    ]);
+  });
+});
+
+describe("kernel/mark: markIdOf", () => {
+  it("reads the id of a link's mark of that kind; none for another kind, no mark or a foreign alias", () => {
+    assert.equal(markIdOf("bridge", "pulumi-netns:bridge/0a1b2c3d"), "0a1b2c3d");
+    assert.equal(markIdOf("bridge", "pulumi-netns:veth/0a1b2c3d"), undefined);
+    assert.equal(markIdOf("bridge", undefined), undefined);
+    assert.equal(markIdOf("bridge", "pulumi-netns:bridge/../x"), undefined);
+    assert.equal(markIdOf("bridge", "uplink to the lab"), undefined);
   });
 });

@@ -5,12 +5,14 @@ import {
   deleteRoute,
   describeRoute,
   missingRoutes,
+  parseNotOurs,
   parseRoute,
   parseRoutesOver,
   printRoute,
   type RouteSpec,
   type RouteState,
   readdRoute,
+  repointRoute,
 } from "../../../../provider/kernel/route";
 import { fixture } from "../../support";
 
@@ -168,5 +170,43 @@ describe("kernel/route: the owner mark (issue #10 item 6)", () => {
       / route del 198\.51\.100\.0\/24 via 10\.99\.0\.1 dev ut-vb0 metric 7 proto 113 table main 2>/,
     );
     assert.match(deleteRoute(legacy), / route del 198\.51\.100\.0\/24 metric 7 2>/);
+  });
+});
+
+describe("kernel/route: a via or device change re-points our route only (issue #10 leftovers)", () => {
+  const ours = {
+    namespace: "red",
+    destination: "198.51.100.0/24",
+    via: "192.0.2.132",
+    metric: 7,
+    protocol: ROUTE_PROTOCOL,
+  };
+  const text = repointRoute(ours);
+  const sameMetric = "route show table main exact 198.51.100.0/24 metric 7";
+
+  it("counts every route with our destination and metric, and ours among them, before it changes anything", () => {
+    const all = text.indexOf(`'-o' ${sameMetric})`);
+    const mine = text.indexOf(`'-o' ${sameMetric} proto 113)`);
+    assert.ok(all >= 0 && mine > all, text);
+    assert.ok(text.indexOf("route replace") > mine && text.indexOf("route add") > mine, text);
+  });
+
+  it("one not ours among them: prints them with protocol numbers and changes nothing; ours: replaced; none: added", () => {
+    assert.match(text, /then ip '-n' red '-N' '-j' route show table main exact 198\.51\.100\.0\/24 metric 7; elif/);
+    assert.match(
+      text,
+      /elif \[ -n "\$pnetns_ours" \]; then ip '-n' red route replace 198\.51\.100\.0\/24 via 192\.0\.2\.132 metric 7 proto 113; else/,
+    );
+    assert.match(text, /else ip '-n' red route add 198\.51\.100\.0\/24 via 192\.0\.2\.132 metric 7 proto 113; fi$/);
+  });
+
+  it("tells the routes that are not ours in what it printed (fixtures: a user's route alone; appended to ours)", () => {
+    for (const file of ["same-metric-user", "same-metric-ours-and-user"])
+      assert.deepEqual(
+        parseNotOurs(fixture(`ip-route/${file}.json`), ROUTE_PROTOCOL).map((r) => [r.gateway, r.protocol]),
+        [["192.0.2.5", undefined]],
+        file,
+      );
+    assert.deepEqual(parseNotOurs("", ROUTE_PROTOCOL), []);
   });
 });
