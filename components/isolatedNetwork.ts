@@ -10,7 +10,7 @@ import { Probe } from "../provider/resources/probe";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
-import { type NetworkPlan, type NetworkSpec, planFor, planNetwork } from "./plan";
+import { type NetworkPlan, type NetworkSpec, PlanError, planFor, planNetwork } from "./plan";
 import { isolationProbes, type NeighbourNetwork, probeMatrix, verifyFlag } from "./verify";
 
 /**
@@ -32,8 +32,33 @@ function plainHostOf(connection: unknown): string | undefined {
 /** The IsolatedNetworks this program has declared so far, by host (plainHostOf): each later one probes the earlier. */
 const declaredByHost = new Map<
   string,
-  Array<NeighbourNetwork & { verify: boolean; cables: Map<string, VethPair>; probes: Record<string, Probe> }>
+  Array<
+    NeighbourNetwork & {
+      verify: boolean;
+      cables: Map<string, VethPair>;
+      /** Everything its traffic needs (isolation, bridge, cables, NAT, routes): a probe between networks waits for all. */
+      paths: pulumi.Resource[];
+      probes: Record<string, Probe>;
+    }
+  >
 >();
+
+/** A bridge or namespace name another IsolatedNetwork of the program already has on the same host. */
+function sameNames(plan: NetworkPlan, earlier: NeighbourNetwork[]): string[] {
+  const problems: string[] = [];
+  for (const other of earlier) {
+    if (other.plan.bridge === plan.bridge)
+      problems.push(
+        `bridge: ${JSON.stringify(plan.bridge)} is also IsolatedNetwork "${other.name}"'s bridge on this host; give each network its own`,
+      );
+    for (const [i, ns] of plan.namespaces.entries())
+      if (other.plan.namespaces.some((o) => o.name === ns.name))
+        problems.push(
+          `namespaces[${i}].name: ${JSON.stringify(ns.name)} is also a namespace of IsolatedNetwork "${other.name}" on this host; namespace names are the host's`,
+        );
+  }
+  return problems;
+}
 
 /** What an IsolatedNetwork is made of (see NetworkSpec), and the host it is made on. */
 export interface IsolatedNetworkArgs extends NetworkSpec {
@@ -66,9 +91,17 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("pulumi-netns:index:IsolatedNetwork", name, {}, opts);
-    const { plan, verify } = planFor(this, () => ({ plan: planNetwork(args), verify: verifyFlag(args.verify) }));
+    const host = plainHostOf(args.connection);
+    const earlier = host === undefined ? [] : (declaredByHost.get(host) ?? []);
+    const { plan, verify } = planFor(this, () => {
+      const planned = { plan: planNetwork(args), verify: verifyFlag(args.verify) };
+      const clashes = sameNames(planned.plan, earlier);
+      if (clashes.length) throw new PlanError(clashes);
+      return planned;
+    });
     this.plan = plan;
     const connection = args.connection;
+    const paths: pulumi.Resource[] = [];
     const child = { parent: this };
 
     // First: the host is checked for collisions before anything is made, and
@@ -119,17 +152,18 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     }
     if (plan.outboundNat) {
       // Its FORWARD accepts take the subnet's sources only from the bridge: a forged source from the LAN is not forwarded.
-      new MasqueradeRule(
+      const nat = new MasqueradeRule(
         `${name}-nat`,
         { connection, source: plan.subnet, excludeOutInterface: bridge.name, inInterface: bridge.name },
         child,
       );
+      paths.push(nat);
       // The kernel removes a route with its device: a replaced VethPair (a renamed
       // end) replaces the route too, in the same up. (A changed address is the
       // VethPair's update, which puts back the routes over the end it re-addresses.)
       for (const ns of plan.namespaces) {
         const cable = cables.get(ns.name)!;
-        new Route(
+        const route = new Route(
           `${name}-${ns.name}-default`,
           { connection, namespace: ns.name, destination: "default", via: plan.gateway },
           // Replaced create-first with its cable; the old Route's delete then leaves the route its
@@ -137,6 +171,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
           // delete the old host's routes first when the network moves to another host.
           { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
         );
+        paths.push(route);
       }
     }
     for (const pf of plan.portForwards)
@@ -158,19 +193,19 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     // Isolation from the program's other networks on this host, both ways, each direction if its
     // network verifies (verify.ts isolationProbes). Made here, by the later network of each pair: the
     // earlier one could not know this one. The earlier network's probes go into its own `probes`.
-    const host = plainHostOf(connection);
-    const earlier = host === undefined ? [] : (declaredByHost.get(host) ?? []);
+    paths.push(isolation, bridge, ...cables.values());
     for (const other of earlier)
       for (const p of isolationProbes({ name, plan }, other, verify, other.verify)) {
-        const [source, target] = p.from === "self" ? [cables, other.cables] : [other.cables, cables];
         const probe = new Probe(
           `${name}-probe-${p.key}`,
           { connection, namespace: p.namespace, target: p.target, expect: p.expect },
-          { ...child, dependsOn: [source.get(p.needs[0])!, target.get(p.needs[1])!] },
+          // The whole path both ways (routes and NAT accepts too): a probe run early would see what is not built yet.
+          { ...child, dependsOn: [...paths, ...other.paths] },
         );
         (p.from === "self" ? this.probes : other.probes)[p.key] = probe;
       }
-    if (host !== undefined) declaredByHost.set(host, [...earlier, { name, plan, verify, cables, probes: this.probes }]);
+    if (host !== undefined)
+      declaredByHost.set(host, [...earlier, { name, plan, verify, cables, paths, probes: this.probes }]);
 
     this.bridge = bridge;
     this.namespaces = Object.fromEntries(namespaces);

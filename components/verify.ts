@@ -92,7 +92,8 @@ export function isolationProbes(
     for (const source of from.plan.namespaces) {
       const allowed = to.plan.allowFrom.some((cidr) => overlaps(source.address, cidr));
       rows.push({
-        key: `${source.name}-to-${to.name}-${target.name}`,
+        // The dot keeps these keys apart from the matrix's `<ns>-to-<ns>` (a namespace name has none).
+        key: `${source.name}-to-${to.name}.${target.name}`,
         namespace: source.name,
         target: target.address,
         expect: allowed ? "reachable" : "unreachable",
@@ -101,6 +102,9 @@ export function isolationProbes(
       });
     }
   };
+  // Without outbound NAT a network's namespaces have no default route: nothing of theirs crosses the
+  // host either way, so "unreachable" would prove nothing and "reachable" could never hold.
+  if (!self.plan.outboundNat || !other.plan.outboundNat) return rows;
   if (selfVerifies) direction(self, other, "self");
   if (otherVerifies) direction(other, self, "other");
   return rows;

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import type { Rule } from "../kernel/iptables";
+import { describeRule, type Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
 import { forwardCheck } from "./collisions";
@@ -15,7 +15,12 @@ export type PortForwardOutputs = OutputsOf<typeof PORT_FORWARD>;
 export const { check, diff } = fromSchema(PORT_FORWARD, {
   // Two forwards of one host port cannot coexist: the old one goes first.
   deleteBeforeReplace: true,
-  drifted: (olds) => (olds.missingRules ?? []).length > 0 || olds.sysctlsOn === false,
+  // Also state from a release whose rules differ (the replies' accept before its conntrack match): up replaces them.
+  drifted: (olds) =>
+    (olds.missingRules ?? []).length > 0 ||
+    olds.sysctlsOn === false ||
+    ((olds.rules ?? []).length > 0 &&
+      JSON.stringify(olds.rules) !== JSON.stringify(rulesOf(olds).map((r) => describeRule(r, olds.comment)))),
 });
 
 /**
@@ -44,7 +49,22 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
       table: "filter",
       chain: "FORWARD",
       insert: true,
-      spec: ["-s", `${i.toAddress}/32`, ...proto, "-m", i.protocol, "--sport", String(i.toPort), "-j", "ACCEPT"],
+      // Replies only: a LAN host forging the namespace's address and port opens nothing through the host.
+      spec: [
+        "-s",
+        `${i.toAddress}/32`,
+        ...proto,
+        "-m",
+        i.protocol,
+        "--sport",
+        String(i.toPort),
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "RELATED,ESTABLISHED",
+        "-j",
+        "ACCEPT",
+      ],
     },
   ];
   if (i.fromHost)
@@ -71,6 +91,23 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
       },
     );
   return rules;
+}
+
+/**
+ * Rules older releases made that this one no longer does: the replies' accept
+ * without its conntrack match (it let any packet from the namespace's port
+ * through). Update and delete remove them under the same owner comment.
+ */
+export function formerRulesOf(i: PortForwardInputs): Rule[] {
+  const proto = ["-p", i.protocol];
+  return [
+    {
+      table: "filter",
+      chain: "FORWARD",
+      insert: true,
+      spec: ["-s", `${i.toAddress}/32`, ...proto, "-m", i.protocol, "--sport", String(i.toPort), "-j", "ACCEPT"],
+    },
+  ];
 }
 
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
@@ -108,6 +145,7 @@ export const { read, update, remove } = ruleSetResource<PortForwardInputs, PortF
   rulesOf,
   sysctlsOf,
   "sysctlsOn",
+  formerRulesOf,
 );
 
 export const provider: ProviderOf<typeof PORT_FORWARD> = { check, diff, create, read, update, delete: remove };

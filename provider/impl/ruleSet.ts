@@ -132,12 +132,15 @@ export async function repairRuleSet(
   rules: Rule[],
   comment: string,
   sysctls: SysctlKey[],
+  former: Rule[] = [],
 ): Promise<void> {
   const reads = [checkRulesScript(ns, rules, comment), readSysctlsScript(at(ns), sysctls)];
   await commitGuarded(remote, ns, reads, ([codes, sysctlText]) => {
     const present = codes.trim().split("\n");
     const values = parseSysctls(sysctlText);
     const steps = rules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment));
+    // What an older release made under this comment and this one does not: the new rules are in first.
+    steps.push(...former.map((r) => deleteRuleScript(ns, r, comment)));
     for (const key of sysctls) if (values[key] !== "1") steps.push(writeSysctlStep(at(ns), key, "1"));
     return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
   });
@@ -217,7 +220,13 @@ interface RuleResourceOutputs extends BaseOutputs {
 export function ruleSetResource<
   I extends { connection: BaseOutputs["connection"]; namespace?: string },
   O extends I & RuleResourceOutputs,
->(rulesOf: (i: I) => Rule[], sysctlsOf: (i: I) => SysctlKey[], sysctlsFlag?: string) {
+>(
+  rulesOf: (i: I) => Rule[],
+  sysctlsOf: (i: I) => SysctlKey[],
+  sysctlsFlag?: string,
+  /** Rules older releases made under the same comment that this one does not: update and delete remove them. */
+  formerRulesOf: (i: I) => Rule[] = () => [],
+) {
   // A resource that needs no sysctl has no flag to keep.
   const flag = (on: boolean) => (sysctlsFlag === undefined ? {} : { [sysctlsFlag]: on });
   const ops = {
@@ -236,10 +245,11 @@ export function ruleSetResource<
 
     async update(_id: string, olds: O, news: I): Promise<{ outs: O }> {
       const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
-      await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news));
+      await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, sysctlsOf(news), formerRulesOf(olds));
       const outs = {
         ...olds,
         ...news,
+        rules: rulesOf(news).map((r) => describeRule(r, olds.comment)),
         missingRules: [],
         ...flag(true),
         knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
@@ -249,7 +259,8 @@ export function ruleSetResource<
 
     async remove(_id: string, props: O): Promise<void> {
       const remote = await remoteFor(props);
-      await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
+      const all = [...rulesOf(props), ...formerRulesOf(props)];
+      await deleteRuleSet(remote, props.namespace, all, props.comment, props.ruleId);
     },
   };
   // Each failure says what to do for its operation, once (opErrors.ts).

@@ -110,17 +110,17 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     });
     await settle();
     const isolation = probes()
-      .filter((p) => /-to-(one|two)-/.test(p.name))
+      .filter((p) => /-to-(one|two)\./.test(p.name))
       .map((p) => `${p.name}: ${p.inputs.namespace} -> ${p.inputs.target} ${p.inputs.expect}`);
     const alpha = second.plan.namespaces[0].address;
     assert.deepEqual(isolation.sort(), [
-      `two-probe-alpha-to-one-red: alpha -> 192.168.15.1 unreachable`,
-      `two-probe-beta-to-one-red: beta -> 192.168.15.1 unreachable`,
-      `two-probe-blue-to-two-alpha: blue -> ${alpha} unreachable`,
-      `two-probe-red-to-two-alpha: red -> ${alpha} reachable`,
+      `two-probe-alpha-to-one.red: alpha -> 192.168.15.1 unreachable`,
+      `two-probe-beta-to-one.red: beta -> 192.168.15.1 unreachable`,
+      `two-probe-blue-to-two.alpha: blue -> ${alpha} unreachable`,
+      `two-probe-red-to-two.alpha: red -> ${alpha} reachable`,
     ]);
-    assert.ok(first.probes["red-to-two-alpha"], "the first network's direction is in its own probes");
-    assert.ok(second.probes["alpha-to-one-red"], "and the second's in its");
+    assert.ok(first.probes["red-to-two.alpha"], "the first network's direction is in its own probes");
+    assert.ok(second.probes["alpha-to-one.red"], "and the second's in its");
   });
 
   it("only the verifying network's direction; another host, or a host given as an Output, is no neighbour", async () => {
@@ -149,8 +149,53 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     });
     await settle();
     const isolation = probes()
-      .filter((p) => /-to-(one|two|three|four)-/.test(p.name))
+      .filter((p) => /-to-(one|two|three|four)\./.test(p.name))
       .map((p) => p.name);
-    assert.deepEqual(isolation, ["two-probe-alpha-to-one-red"]);
+    assert.deepEqual(isolation, ["two-probe-alpha-to-one.red"]);
+  });
+
+  it("no isolation probes where either network has no outbound NAT (no default route: nothing to prove)", async () => {
+    const host = fresh();
+    new IsolatedNetwork("one", { connection: host, ...lessonSpec(), verify: true });
+    new IsolatedNetwork("two", {
+      connection: host,
+      bridge: "v-net-1",
+      subnet: "10.31.0.0/24",
+      namespaces: [{ name: "alpha" }],
+      outboundNat: false,
+      verify: true,
+    });
+    await settle();
+    assert.deepEqual(
+      probes().filter((p) => /-to-(one|two)\./.test(p.name)),
+      [],
+    );
+  });
+
+  it("a bridge or namespace name another network of the program has on the same host is refused at plan time, naming both", () => {
+    const host = fresh();
+    new IsolatedNetwork("x1", {
+      connection: host,
+      bridge: "br-x",
+      subnet: "10.33.0.0/24",
+      namespaces: [{ name: "api" }],
+    });
+    assert.throws(
+      () =>
+        new IsolatedNetwork("x2", {
+          connection: { ...host },
+          bridge: "br-x",
+          subnet: "10.34.0.0/24",
+          namespaces: [{ name: "api" }],
+        }),
+      /bridge: "br-x" is also IsolatedNetwork "x1"'s bridge on this host; .*namespaces\[0\]\.name: "api" is also a namespace of IsolatedNetwork "x1"/,
+    );
+    // Another host: no clash.
+    new IsolatedNetwork("x3", {
+      connection: fresh(),
+      bridge: "br-x",
+      subnet: "10.35.0.0/24",
+      namespaces: [{ name: "api" }],
+    });
   });
 });

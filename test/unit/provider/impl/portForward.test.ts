@@ -1,5 +1,8 @@
+import { strict as assert } from "node:assert";
+import { formerRulesOf, rulesOf } from "../../../../provider/impl/portForward";
+import { describeRule } from "../../../../provider/kernel/iptables";
 import { UNKNOWN } from "../../../../provider/validate";
-import { defaultsTable, diffTable } from "./support";
+import { checkedInputs, defaultsTable, diffTable, implOf, OUTPUT_EXTRAS } from "./support";
 
 const REPLACED_BY = [
   ["hostPort", 8081],
@@ -47,4 +50,33 @@ describe("impl/portForward", () => {
       expect: "none",
     },
   ]);
+});
+
+describe("impl/portForward: the replies' accept (attacker trial D2: a forged namespace source from the LAN)", () => {
+  it("matches replies only (conntrack), where older releases accepted any packet from the namespace's port", () => {
+    const inputs = { hostPort: 8080, toAddress: "10.0.0.2", toPort: 80, protocol: "tcp", fromHost: true } as never;
+    const replies = rulesOf(inputs)[2].spec;
+    assert.deepEqual(replies.slice(-5), ["conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]);
+    assert.deepEqual(formerRulesOf(inputs)[0].spec, [
+      "-s",
+      "10.0.0.2/32",
+      "-p",
+      "tcp",
+      "-m",
+      "tcp",
+      "--sport",
+      "80",
+      "-j",
+      "ACCEPT",
+    ]);
+  });
+
+  it("state holding an older release's rules is drift: the next up replaces them in place; this release's is none", async () => {
+    const inputs = await checkedInputs("portForward");
+    const state = (rules: string[]) => ({ ...inputs, ...OUTPUT_EXTRAS.portForward, knownHostKeys: {}, rules });
+    const now = rulesOf(inputs as never).map((r) => describeRule(r, "c"));
+    const before = [...now.slice(0, 2), describeRule(formerRulesOf(inputs as never)[0], "c"), ...now.slice(3)];
+    assert.equal((await implOf("portForward").diff("id", state(before), inputs)).changes, true);
+    assert.equal((await implOf("portForward").diff("id", state(now), inputs)).changes, false);
+  });
 });
