@@ -156,7 +156,23 @@ function unknownFields(spec: NetworkSpec): string[] {
   return problems;
 }
 
+/** A list field's entries, or a problem: anything but a list (absent: none) is refused, as is an entry that is not an object. */
+function entriesOf<T>(value: T[] | undefined, field: string, what: string, problems: string[]): Array<[number, T]> {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problems.push(`${field}: ${show(value)} is not a list`);
+    return [];
+  }
+  return [...value.entries()].filter(([i, v]) => {
+    const ok = typeof v === "object" && v !== null && !Array.isArray(v);
+    if (!ok) problems.push(`${field}[${i}]: ${show(v)} is not ${what}`);
+    return ok;
+  });
+}
+
 export function planNetwork(spec: NetworkSpec): NetworkPlan {
+  if (typeof spec !== "object" || spec === null)
+    throw new PlanError([`the arguments: ${show(spec)} is not an object like { bridge, subnet, namespaces }`]);
   const problems: string[] = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("bridge", interfaceName(spec.bridge));
@@ -186,9 +202,15 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const names = new Set<string>();
   const vethNames = new Map<string, string>();
   const planned = new Map<string, Partial<NamespacePlan>>();
-  if (!Array.isArray(spec.namespaces) || spec.namespaces.length === 0)
+  if (Array.isArray(spec.namespaces) && spec.namespaces.length === 0)
     problems.push("namespaces: at least one namespace is needed");
-  for (const [i, ns] of (spec.namespaces ?? []).entries()) {
+  if (spec.namespaces === undefined) problems.push("namespaces: at least one namespace is needed");
+  for (const [i, ns] of entriesOf(
+    spec.namespaces,
+    "namespaces",
+    'a namespace (an object like { name: "red" })',
+    problems,
+  )) {
     const field = `namespaces[${i}]`;
     if (reason(`${field}.name`, namespaceName(ns.name))) continue;
     if (names.has(ns.name)) problems.push(`${field}.name: ${show(ns.name)} is listed twice`);
@@ -239,7 +261,13 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
 
   const portForwards: PortForwardPlan[] = [];
   const hostPorts = new Set<string>();
-  for (const [i, pf] of (spec.portForwards ?? []).entries()) {
+  const forwards = entriesOf(
+    spec.portForwards,
+    "portForwards",
+    'a port forward (an object like { namespace: "blue", hostPort: 8080 })',
+    problems,
+  );
+  for (const [i, pf] of forwards) {
     const field = `portForwards[${i}]`;
     const target = planned.get(pf.namespace);
     if (!target) problems.push(`${field}.namespace: ${show(pf.namespace)} is not one of this network's namespaces`);

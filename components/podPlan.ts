@@ -211,6 +211,8 @@ function unusableNodeAddress(address: string): string | undefined {
 }
 
 export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
+  if (typeof spec !== "object" || spec === null)
+    throw new PodPlanError([`the arguments: ${show(spec)} is not an object like { clusterCidr, nodes }`]);
   const problems = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("clusterCidr", ipv4Network(spec.clusterCidr));

@@ -327,6 +327,12 @@ function checkRemotes(checker: Checker, property: string, value: unknown, requir
     checker.field(`${property}[${i}]`, a, ipv4Address, true);
     if (typeof a === "string" && !isUnknown(a)) {
       if (seen.has(a)) checker.fail(`${property}[${i}]`, `${show(a)} is listed twice`);
+      else if (ipv4Address(a) === undefined) {
+        // A flood entry to these would go nowhere, loop back, or spray every host.
+        const range = ipaddr.IPv4.parse(a).range();
+        if (["unspecified", "loopback", "multicast", "broadcast"].includes(range))
+          checker.fail(`${property}[${i}]`, `${show(a)} is a ${range} address, not a peer's unicast address`);
+      }
       seen.add(a);
     }
   });
@@ -354,7 +360,7 @@ export const VXLAN = schema(
     addresses: addresses(),
     /** Create it in that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
-    /** The device's MTU; absent: the kernel's (the underlay's minus 50, or 1450). */
+    /** The device's MTU; absent: the kernel's (with `device`, the underlay's minus 50; without, 1500 on 6.x: set 1450 on a 1500 underlay). */
     mtu: field<number>(mtu),
     /** Take over a VXLAN device of this name, VNI and port that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import { markNamespace, markOf, notOursWarning } from "../kernel/mark";
+import { markNamespace, markOf, notOursWarning, refuseMarkedAdoption } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   addNamespace,
@@ -45,6 +45,12 @@ async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateRes
     adopted = state.exists;
     // Adopted, it is ours: marked, so that its delete knows it.
     if (state.exists) {
+      refuseMarkedAdoption(
+        `namespace ${inputs.name}`,
+        remote.label,
+        state.mark,
+        `ip -n ${inputs.name} link set dev lo alias ""`,
+      );
       const loopback = inputs.loopbackUp && !state.loopbackUp ? [at(inputs.name).ip(...setLoopback(true))] : [];
       await runScript(remote, sequence(markNamespace(at(inputs.name), mark), ...loopback));
     }

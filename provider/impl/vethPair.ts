@@ -18,7 +18,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
+import { isOurLink, markOf, notOursWarning, refuseMarkedAdoption, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   describeRoute,
@@ -207,6 +207,16 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
+      for (const [end, seen] of [
+        [a, sa],
+        [b, sb],
+      ] as const)
+        refuseMarkedAdoption(
+          `veth ${end.name}`,
+          remote.label,
+          seen.ifalias,
+          `ip${end.namespace ? ` -n ${end.namespace}` : ""} link set dev ${end.name} alias ""`,
+        );
       // Adopted, it is ours: marked, so that its delete knows it.
       await runScript(remote, sequence(...[a, b].map((end) => at(end.namespace).ip(...setMark(end.name, mark)))));
       await configure(remote, [a, b], [sa, sb], inputs.mtu, true);

@@ -14,7 +14,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, setMark } from "../kernel/mark";
+import { isOurLink, markOf, notOursWarning, refuseMarkedAdoption, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
 import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
@@ -53,6 +53,9 @@ interface Seen {
   link: LinkState;
   vni: number;
   dstPort: number;
+  /** The underlay address and device the host has (absent: none). */
+  local?: string;
+  device?: string;
   remotes: string[];
 }
 
@@ -67,7 +70,14 @@ async function readVxlan(remote: Remote, i: { name: string; namespace?: string }
   const link = parseLink(linkText, `vxlan ${i.name}`);
   const info = parseVxlanInfo(linkText);
   if (!link || !info) return undefined;
-  return { link, vni: info.vni, dstPort: info.dstPort, remotes: parseFdbRemotes(fdbText, `the FDB of ${i.name}`) };
+  return {
+    link,
+    vni: info.vni,
+    dstPort: info.dstPort,
+    local: info.local,
+    device: info.device,
+    remotes: parseFdbRemotes(fdbText, `the FDB of ${i.name}`),
+  };
 }
 
 /** The `ip` changes that take the device from `current` (absent: just made) to `inputs`; it is always up. */
@@ -147,9 +157,12 @@ function outputs(
   const { link } = seen;
   return {
     ...inputs,
-    // What the host has, so that refresh shows a device changed by hand (another VNI or port replaces it).
+    // What the host has, so that refresh shows a device changed by hand (another VNI, port, local
+    // address or underlay device replaces it: `ip link set ... type vxlan local X` breaks the overlay).
     vni: seen.vni,
     dstPort: seen.dstPort,
+    local: seen.local,
+    device: seen.device,
     addresses: sameAddresses(inputs.addresses, link.addresses) ? inputs.addresses : link.addresses,
     ...(inputs.bridge !== undefined ? { bridge: link.master ?? "" } : {}),
     ...(inputs.mtu !== undefined ? { mtu: link.mtu } : {}),
@@ -169,14 +182,24 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
   if (inputs.adopt) {
     const current = await readVxlan(remote, inputs);
     if (current) {
+      const ipn = `ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""}`;
+      refuseMarkedAdoption(
+        `vxlan ${inputs.name}`,
+        remote.label,
+        current.link.ifalias,
+        `${ipn} link set dev ${inputs.name} alias ""`,
+      );
+      // Adopted as it is: what the device was made with cannot change in place (a mismatch would replace it at once).
       for (const [field, want, has] of [
         ["vni", inputs.vni, current.vni],
         ["dstPort", inputs.dstPort, current.dstPort],
+        ["local", inputs.local, current.local],
+        ["device", inputs.device, current.device],
       ] as const)
         if (want !== has)
           throw new Error(
-            `${field}: vxlan ${inputs.name} in ${where(inputs)} on ${remote.label} has ${field} ${has}, not ${want}; nothing was changed. ` +
-              `Set ${field} to ${has} to adopt it, or choose another name.`,
+            `${field}: vxlan ${inputs.name} in ${where(inputs)} on ${remote.label} has ${field} ${has ?? "none"}, not ${want ?? "none"}; nothing was changed. ` +
+              `Set ${field} to ${has === undefined ? "nothing (leave it out)" : has} to adopt it, or choose another name.`,
           );
       // Without `bridge`, an adopted device stays a port of whatever bridge it is in: not ours to detach.
       const link = inputs.bridge === undefined ? { ...current.link, master: undefined } : current.link;
@@ -222,6 +245,14 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
       checks,
     ));
   } catch (e) {
+    // The kernel lets one device per VNI and port (and underlay) receive: a second is refused.
+    const text = e instanceof Error ? `${e.message}\n${e instanceof CommandError ? e.stderr : ""}` : "";
+    if (/A VXLAN device with the specified VNI already exists/.test(text))
+      throw new Error(
+        `vni: ${inputs.vni} (dstPort ${inputs.dstPort}) is already another VXLAN device's in ${where(inputs)} on ${remote.label}; ` +
+          "two devices cannot receive one VNI on one port. Nothing was changed. Choose another vni or dstPort, " +
+          "or adopt that device (its name, adopt: true).",
+      );
     if (e instanceof CommandError && e.stderr.includes("File exists") && !inputs.adopt)
       throw new Error(
         `name: interface ${JSON.stringify(inputs.name)} already exists in ${where(inputs)} on ${remote.label}; nothing was changed. ` +
@@ -237,6 +268,8 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
     link,
     vni: info.vni,
     dstPort: info.dstPort,
+    local: info.local,
+    device: info.device,
     remotes: parseFdbRemotes(out[out.length - 1], `the FDB of ${inputs.name}`),
   });
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, seen, false, mark)) };

@@ -22,6 +22,22 @@ export function markIdOf(kind: string, ifalias: string | undefined): string | un
   return id !== undefined && /^[0-9a-f]+$/.test(id) ? id : undefined;
 }
 
+/**
+ * Refuses to adopt an object that already carries an owner mark: another
+ * resource (of this stack or another) manages it, and two owners would each
+ * delete it, or one would take the other's rules for orphans. `what` names the
+ * object, `clear` is the command that removes the mark (for an owner whose
+ * stack is gone).
+ */
+export function refuseMarkedAdoption(what: string, host: string, alias: string | undefined, clear: string): void {
+  if (!alias?.startsWith(MARK_PREFIX)) return;
+  throw new Error(
+    `adopt: ${what} on ${host} already belongs to another pulumi-netns resource (its mark ${JSON.stringify(alias)}, ` +
+      "maybe another stack's); nothing was changed. adopt takes only what no resource manages. If that resource's " +
+      `stack is gone (removed without destroy), clear the mark first: ${clear}`,
+  );
+}
+
 /** The change that writes `mark` as the alias of link `dev`. */
 export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
 

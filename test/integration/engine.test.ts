@@ -433,8 +433,9 @@ export const names = ${JSON.stringify(names)}.map((n) => new netns.Namespace(n, 
       // lets the ones in flight finish and records them. So the state holds
       // exactly what exists, with no pending operation: a plain `pulumi up` is
       // what the user runs next. (Only a second SIGINT, or a kill, could leave
-      // pending creates; `pulumi refresh --clear-pending-creates` and then an
-      // `up` with adopt: true would be the way out of that.)
+      // pending creates; `pulumi refresh --clear-pending-creates`, clearing the
+      // owner mark those creates wrote (adopt's refusal gives the command), and
+      // an `up` with adopt: true would be the way out of that.)
       const state = await s.stack().exportState();
       assert.deepEqual(state.deployment.pending_operations ?? [], []);
       assert.deepEqual(await inState(s.stack()), partial);

@@ -373,6 +373,32 @@ new netns.MasqueradeRule("masq-ff", { connection, source: "192.0.2.128/26", inIn
     assert.equal(changes(again), 0, JSON.stringify(again.steps));
   });
 
+  it("another stack's Bridge adopting br-ff (ours, marked) is refused, and changes nothing", async () => {
+    // Attacker round 2, D3/D10: the adopter overwrote the mark, took the first Bridge's rule for an orphan and
+    // removed it; both resources then claimed the bridge and each would delete it.
+    const before = await testingKit().fingerprint(lab);
+    const thief = new (testingKit().PulumiStack)({
+      programDir: writeProgram(
+        "forward-from-thief",
+        program(`new netns.Bridge("thief", { connection, name: "br-ff", adopt: true });`),
+      ),
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+    });
+    try {
+      const up = await thief.up();
+      assert.equal(up.ok, false, "the adoption of a marked bridge was accepted");
+      assert.match(
+        up.error ?? "",
+        /adopt: bridge br-ff on [^ ]+ already belongs to another pulumi-netns resource \(its mark "pulumi-netns:bridge\/[0-9a-f]+"/,
+      );
+      assert.match(up.error ?? "", /ip link set dev br-ff alias ""/);
+      assert.equal(await testingKit().fingerprint(lab), before);
+    } finally {
+      await thief.destroy().catch(() => undefined);
+    }
+  });
+
   it("destroy removes every accept, and leaves the lab as it was", async () => {
     ok(await stack.destroy(), log);
     assert.deepEqual(await acceptsInto(), []);

@@ -220,6 +220,43 @@ describe("Vxlan and PodNetwork mode vxlan on two linked lab hosts, through the r
       assert.equal(after.ifindex, link.ifindex, "the device was kept");
     });
 
+    it("a local address changed by hand (the overlay breaks): refresh shows it, the next up re-makes the device and the overlay works", async () => {
+      // Back to the peer that answers (the test above moved lab a's remotes away from lab b).
+      rewriteProgram(stack.programDir, standalone(42));
+      ok(await stack.up(), log);
+      assert.equal((await ping(a, "10.99.0.2")).code, 0, "the overlay works before the change");
+      await a.exec(["ip", "link", "set", "dev", "vx9", "type", "vxlan", "local", "192.0.2.77"]);
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.ok(changes(refreshed) >= 1, `refresh saw no drift: ${JSON.stringify(refreshed.steps)}`);
+      const up = await stack.up();
+      ok(up, log);
+      assert.ok(
+        up.steps.some((st) => st.op === "replace" && st.urn.endsWith("::vx-a")),
+        `vx-a replaced: ${JSON.stringify(up.steps)}`,
+      );
+      const [link] = JSON.parse((await a.exec(["ip", "-d", "-j", "link", "show", "dev", "vx9"])).stdout);
+      assert.equal(link.linkinfo.info_data.local, "192.0.2.1");
+      assert.equal((await ping(a, "10.99.0.2")).code, 0, "the overlay works again");
+    });
+
+    it("a second device with the same VNI and port on a host is refused naming vni, and changes nothing", async () => {
+      // Attacker round 2, D6: the kernel's "A VXLAN device with the specified VNI already exists" came out raw.
+      const before = await fingerprints();
+      rewriteProgram(
+        stack.programDir,
+        `${standalone(42)}\nnew netns.Vxlan("vx-dup", { connection: connectionOf(""), name: "vx8", vni: 42, local: "192.0.2.1", remotes: ["192.0.2.2"] });\n`,
+      );
+      const up = await stack.up();
+      assert.equal(up.ok, false, "a second VNI 42 device was accepted");
+      assert.match(
+        up.error ?? "",
+        /vni: 42 \(dstPort 4789\) is already another VXLAN device's in the host namespace on [^;]+; .*Choose another vni or dstPort/,
+      );
+      assert.deepEqual(await fingerprints(), before);
+      rewriteProgram(stack.programDir, standalone(42));
+    });
+
     it("a VNI out of range is refused at preview, naming the field, and nothing changes", async () => {
       const before = await fingerprints();
       rewriteProgram(stack.programDir, standalone(16777216, ["192.0.2.9"]));

@@ -5,13 +5,14 @@ import * as namespace from "../../provider/impl/namespace";
 import * as portForward from "../../provider/impl/portForward";
 import * as route from "../../provider/impl/route";
 import * as vethPair from "../../provider/impl/vethPair";
+import * as vxlan from "../../provider/impl/vxlan";
 /**
  * Hostile and impossible inputs, one row per (resource, field, value). Every
  * row must fail at check with a failure whose property is `property` and whose
  * reason shows the value (or, for secret fields, never shows it).
  */
 
-export type ResourceKind = "namespace" | "vethPair" | "bridge" | "route" | "masqueradeRule" | "portForward";
+export type ResourceKind = "namespace" | "vethPair" | "bridge" | "route" | "masqueradeRule" | "portForward" | "vxlan";
 
 /** The exported class name of each resource (for programs). */
 export const CLASS_OF: Record<ResourceKind, string> = {
@@ -21,6 +22,7 @@ export const CLASS_OF: Record<ResourceKind, string> = {
   route: "Route",
   masqueradeRule: "MasqueradeRule",
   portForward: "PortForward",
+  vxlan: "Vxlan",
 };
 
 export interface HostileCase {
@@ -55,10 +57,25 @@ export const VALID_ARGS: Record<ResourceKind, Record<string, unknown>> = {
     b: { name: "veth-red-br", bridge: "v-net-0" },
     mtu: 1500,
   },
-  bridge: { name: "v-net-0", addresses: ["192.168.15.5/24"], mtu: 1500 },
+  bridge: { name: "v-net-0", addresses: ["192.168.15.5/24"], mtu: 1500, forwardFrom: ["10.244.0.0/16"] },
   route: { destination: "192.168.1.0/24", via: "192.168.15.5", device: "veth-blue", namespace: "blue", metric: 10 },
-  masqueradeRule: { source: "192.168.15.0/24", outInterface: "eth0", namespace: "red" },
+  masqueradeRule: {
+    source: "192.168.15.0/24",
+    outInterface: "eth0",
+    namespace: "red",
+    inInterface: "v-net-0",
+    excludeDestination: "10.244.0.0/16",
+  },
   portForward: { hostPort: 8080, toAddress: "192.168.15.2", toPort: 80, protocol: "tcp", inInterface: "eth0" },
+  vxlan: {
+    name: "vxlan0",
+    vni: 1,
+    local: "192.0.2.1",
+    remotes: ["192.0.2.2"],
+    device: "eth1",
+    bridge: "v-net-0",
+    mtu: 1450,
+  },
 };
 
 export type Check = (olds: unknown, news: Record<string, unknown>) => Promise<pulumi.dynamic.CheckResult>;
@@ -71,6 +88,7 @@ export const CHECKS: Record<ResourceKind, Check> = {
   route: route.check,
   masqueradeRule: masqueradeRule.check,
   portForward: portForward.check,
+  vxlan: vxlan.check,
 };
 
 const RESOURCES_ALL = Object.keys(VALID_ARGS) as ResourceKind[];
@@ -354,6 +372,10 @@ export function hostileCases(): HostileCase[] {
     ...field("route", "device", BAD_INTERFACE_NAMES),
     ...field("masqueradeRule", "outInterface", BAD_INTERFACE_NAMES),
     ...field("portForward", "inInterface", BAD_INTERFACE_NAMES),
+    ...field("masqueradeRule", "inInterface", BAD_INTERFACE_NAMES),
+    ...field("vxlan", "name", BAD_INTERFACE_NAMES),
+    ...field("vxlan", "device", BAD_INTERFACE_NAMES),
+    ...field("vxlan", "bridge", BAD_INTERFACE_NAMES),
     // Namespace names.
     ...field("namespace", "name", BAD_NAMESPACE_NAMES),
     ...field("vethPair", "a.namespace", BAD_NAMESPACE_NAMES),
@@ -362,6 +384,7 @@ export function hostileCases(): HostileCase[] {
     ...field("route", "namespace", BAD_NAMESPACE_NAMES),
     ...field("masqueradeRule", "namespace", BAD_NAMESPACE_NAMES),
     ...field("portForward", "namespace", BAD_NAMESPACE_NAMES),
+    ...field("vxlan", "namespace", BAD_NAMESPACE_NAMES),
     // Addresses in CIDR form.
     ...field("bridge", "addresses[0]", BAD_INTERFACE_ADDRESSES),
     ...field("vethPair", "a.addresses[0]", BAD_INTERFACE_ADDRESSES),
@@ -375,11 +398,20 @@ export function hostileCases(): HostileCase[] {
       BAD_NETWORKS.filter((v) => v !== "192.168.15.0"),
     ),
     ...field("route", "via", BAD_ADDRESSES),
+    ...field("masqueradeRule", "excludeDestination", BAD_NETWORKS),
+    ...field("bridge", "forwardFrom[0]", BAD_NETWORKS),
+    ...field("bridge", "forwardFrom", ["10.8.0.0/16", { a: 1 }]),
+    ...field("vxlan", "local", BAD_ADDRESSES),
+    ...field("vxlan", "remotes[0]", [...BAD_ADDRESSES, "0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255"]),
     ...field("portForward", "toAddress", BAD_ADDRESSES),
     // Numbers.
     ...field("portForward", "hostPort", BAD_PORTS),
     ...field("portForward", "toPort", BAD_PORTS),
     ...field("portForward", "protocol", BAD_PROTOCOLS),
+    ...field("vxlan", "vni", [0, -1, 16777216, 1.5, Number.NaN, "1", "1;id"]),
+    ...field("vxlan", "dstPort", BAD_PORTS),
+    ...field("vxlan", "mtu", BAD_MTUS),
+    ...field("vxlan", "adopt", BAD_BOOLEANS),
     ...field("bridge", "mtu", BAD_MTUS),
     ...field("vethPair", "mtu", BAD_MTUS),
     ...field("route", "metric", BAD_METRICS),

@@ -372,3 +372,24 @@ describe("planNetwork: allowFrom (isolation from the host's other networks)", ()
     assert.match(problemsOf({ ...LESSON, allowFrom: "10.0.0.0/8" as never })[0], /^allowFrom: .*not a list/);
   });
 });
+
+describe("planNetwork: entries that are not objects (attacker round 2: a TypeError and its stack reached the user)", () => {
+  const base = { bridge: "v-net-0", subnet: "10.0.0.0/24" };
+  const rows: Array<[string, unknown, RegExp]> = [
+    ["no arguments", null, /the arguments: null is not an object/],
+    ["a namespace that is null", { ...base, namespaces: [null] }, /namespaces\[0\]: null is not a namespace/],
+    ["namespaces as a string", { ...base, namespaces: "red" }, /namespaces: "red" is not a list/],
+    [
+      "a port forward that is null",
+      { ...base, namespaces: [{ name: "red" }], portForwards: [null] },
+      /portForwards\[0\]: null is not a port forward/,
+    ],
+  ];
+  for (const [what, spec, expected] of rows)
+    it(`${what}: a PlanError naming the field`, () => {
+      assert.throws(
+        () => planNetwork(spec as NetworkSpec),
+        (e: unknown) => e instanceof PlanError && expected.test(e.message),
+      );
+    });
+});

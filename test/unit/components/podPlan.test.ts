@@ -209,3 +209,12 @@ describe("planPodNetwork (the PodNetwork planner, pure data)", () => {
     planPodNetwork({ ...TWO, nodes: [TWO.nodes[0], { ...TWO.nodes[1], nodeAddress: "198.18.0.9" }] });
   });
 });
+
+describe("planPodNetwork: no arguments", () => {
+  it("is a PodPlanError naming the arguments, not a TypeError", () => {
+    assert.throws(
+      () => planPodNetwork(undefined as never),
+      (e: unknown) => e instanceof PodPlanError && /the arguments: undefined is not an object/.test(e.message),
+    );
+  });
+});

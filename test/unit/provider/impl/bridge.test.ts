@@ -34,8 +34,13 @@ describe("impl/bridge", () => {
     { what: "another MTU", news: { mtu: 9000 }, expect: "update" },
     { what: "down", news: { up: false }, expect: "update" },
     { what: "adopt switched on", news: { adopt: true }, expect: "update" },
-    { what: "a network let in (forwardFrom)", news: { forwardFrom: ["10.244.0.0/16"] }, expect: "update" },
-    { what: "no forwardFrom in state (an older release's)", olds: { forwardFrom: undefined }, expect: "none" },
+    { what: "another network let in (forwardFrom)", news: { forwardFrom: ["10.8.0.0/16"] }, expect: "update" },
+    {
+      what: "no forwardFrom in state (an older release's), none given",
+      olds: { forwardFrom: undefined },
+      news: { forwardFrom: [] },
+      expect: "none",
+    },
     {
       what: "refresh found its FORWARD rule missing",
       olds: { missingRules: ["-t filter -I FORWARD ..."] },

@@ -18,6 +18,7 @@ const REQUIRED: Record<ResourceKind, string[]> = {
   route: ["destination"],
   masqueradeRule: ["source"],
   portForward: ["hostPort", "toAddress"],
+  vxlan: ["name", "vni", "remotes"],
 };
 
 describe("check: inputs go back to the engine as a protobuf Struct", () => {

@@ -6,6 +6,7 @@ import * as namespace from "../../../../provider/impl/namespace";
 import * as portForward from "../../../../provider/impl/portForward";
 import * as route from "../../../../provider/impl/route";
 import * as vethPair from "../../../../provider/impl/vethPair";
+import * as vxlan from "../../../../provider/impl/vxlan";
 import { type ResourceKind, VALID_ARGS, VALID_CONNECTION } from "../../../security/cases";
 
 export type Values = Record<string, unknown>;
@@ -16,7 +17,15 @@ export interface PureImpl {
   diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult>;
 }
 
-const IMPLS: Record<ResourceKind, PureImpl> = { namespace, vethPair, bridge, route, masqueradeRule, portForward };
+const IMPLS: Record<ResourceKind, PureImpl> = {
+  namespace,
+  vethPair,
+  bridge,
+  route,
+  masqueradeRule,
+  portForward,
+  vxlan,
+};
 
 /** The one place the unit tests reach an impl module: adapt here when its shape changes. */
 export function implOf(kind: ResourceKind): PureImpl {
@@ -48,6 +57,13 @@ export const OUTPUT_EXTRAS: Record<ResourceKind, Values> = {
   route: { observedDevice: "veth-blue" },
   masqueradeRule: { ruleId: "0a1b2c3d", comment: "c", rules: [], missingRules: [], ipForwardOn: true },
   portForward: { ruleId: "4e5f6a7b", comment: "c", rules: [], missingRules: [], sysctlsOn: true },
+  vxlan: {
+    mac: "02:00:00:00:0b:01",
+    ifindex: 5,
+    adopted: false,
+    mark: "pulumi-netns:vxlan/0a1b2c3d",
+    missingRemotes: [],
+  },
 };
 
 /** Whether a replace deletes first, per resource, as each diff says today (the same for every row). */
@@ -58,6 +74,7 @@ export const DELETE_BEFORE_REPLACE: Record<ResourceKind, boolean | undefined> = 
   route: true,
   masqueradeRule: undefined,
   portForward: true,
+  vxlan: true,
 };
 
 /** A diff row: what differs between state (olds) and the new inputs, and the verdict. */
