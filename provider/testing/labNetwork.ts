@@ -202,6 +202,8 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
       removing ??= (async () => {
         for (const d of detachers) d();
         holder.kill("SIGKILL");
+        // A detached switch is unref'd: without this, a CLI whose link failed would exit (0, silently) while waiting here.
+        holder.ref();
         await exited;
         // The kernel frees the namespace, and the veths in it, asynchronously.
         for (const lab of linked) await deviceGone(lab, device).catch((e) => log(String(e)));

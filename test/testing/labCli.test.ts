@@ -104,6 +104,14 @@ describe("testing/labCli: link detached labs", function () {
     );
     assert.equal(ping.status, 0, `a -> b: ${ping.stdout}${ping.stderr}`);
 
+    // Linked a second time on the same device: refused with a non-zero status, naming the device, and no
+    // record of a dead switch left behind (attacker round 2: exit 0, silent, a stale record).
+    const again = runCli(["link", "--labs", names.join(","), "--subnet", "192.0.2.0/24"]);
+    assert.notEqual(again.status, 0, `the second link succeeded: ${again.stdout}`);
+    assert.match(again.stderr, /eth1/);
+    const after = fs.readdirSync(path.join(LAB_STATE_DIR, "segments"));
+    assert.deepEqual(after.sort(), records.sort(), "a second segment record was left");
+
     const stopA = runCli(["stop", names[0]]);
     assert.equal(stopA.status, 0, stopA.stderr);
     assert.match(stopA.stdout, new RegExp(`stopped lab ${names[0]}`));
