@@ -19,18 +19,18 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markIdOf, markOf, notOursWarning, refuseMarkedAdoption, setMark } from "../kernel/mark";
+import { isOurLink, markIdOf, markOf, refuseMarkedAdoption, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { orphanBridgeOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { progress } from "../transport/progress";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { lockedCommit } from "./lockedCommit";
 import { advised } from "./opErrors";
+import { deleteOwnedLink } from "./ownedLink";
 import {
   createRuleSet,
   deleteRuleSet,
@@ -309,15 +309,7 @@ function ours(found: LinkState, props: BridgeOutputs): boolean {
 async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
-  const [text] = await readAll(remote, [printLink(at(props.namespace), props.name)]);
-  const found = parseLink(text, `bridge ${props.name}`);
-  if (!found) return;
-  if (!ours(found, props)) {
-    const why = `ifindex ${found.ifindex}, MAC ${found.mac}, alias ${JSON.stringify(found.ifalias ?? "")}; ours was ifindex ${props.ifindex}, MAC ${props.mac}`;
-    progress(notOursWarning(`bridge ${JSON.stringify(props.name)} in ${where(props)}`, remote.label, why));
-    return;
-  }
-  await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
+  await deleteOwnedLink(remote, "bridge", props, (found) => ours(found, props));
 }
 
 // Each failure says what to do for its operation, once (opErrors.ts); the shim calls these by name.

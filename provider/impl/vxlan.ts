@@ -14,19 +14,19 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, refuseMarkedAdoption, setMark } from "../kernel/mark";
+import { isOurLink, markOf, refuseMarkedAdoption, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
 import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
 import { VXLAN } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { progress } from "../transport/progress";
 import { show } from "../validate";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { readAll, runScript } from "./executor";
+import { readAll } from "./executor";
 import { lockedCommit } from "./lockedCommit";
 import { advised } from "./opErrors";
+import { deleteOwnedLink } from "./ownedLink";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VxlanInputs = InputsOf<typeof VXLAN>;
@@ -307,15 +307,7 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
 /** Removes the device if it is ours (its FDB entries go with it); another one under the name is left, and the delete says so. */
 async function remove(_id: string, props: VxlanOutputs): Promise<void> {
   const remote = await remoteFor(props);
-  const [text] = await readAll(remote, [printLink(at(props.namespace), props.name)]);
-  const found = parseLink(text, `vxlan ${props.name}`);
-  if (!found) return;
-  if (!ours(found, props)) {
-    const why = `ifindex ${found.ifindex}, MAC ${found.mac}, alias ${JSON.stringify(found.ifalias ?? "")}; ours was ifindex ${props.ifindex}, MAC ${props.mac}`;
-    progress(notOursWarning(`vxlan ${JSON.stringify(props.name)} in ${where(props)}`, remote.label, why));
-    return;
-  }
-  await runScript(remote, sequence(deleteLink(at(props.namespace), props.name)));
+  await deleteOwnedLink(remote, "vxlan", props, (found) => ours(found, props));
 }
 
 // Each failure says what to do for its operation, once (opErrors.ts); the shim calls these by name.
