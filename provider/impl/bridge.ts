@@ -19,7 +19,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markIdOf, markOf, refuseMarkedAdoption, setMark } from "../kernel/mark";
+import { isOurLink, markIdOf, markOf, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { orphanBridgeOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
@@ -170,13 +170,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
-      const ipn = `ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""}`;
-      refuseMarkedAdoption(
-        `bridge ${inputs.name}`,
-        remote.label,
-        current.ifalias,
-        `${ipn} link set dev ${inputs.name} alias ""`,
-      );
+      refuseMarkedLink("bridge", inputs.name, inputs.namespace, remote.label, current.ifalias);
       // The Bridge whose mark the link carries lives (maybe in another stack): its rules stay; any other's are orphans.
       const before = markIdOf("bridge", current.ifalias);
       await configure(remote, inputs, current, current.mtu !== inputs.mtu, [mark]); // adopted, it is ours

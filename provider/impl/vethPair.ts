@@ -18,7 +18,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, refuseMarkedAdoption, setMark } from "../kernel/mark";
+import { isOurLink, markOf, notOursWarning, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   describeRoute,
@@ -211,12 +211,7 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
         [a, sa],
         [b, sb],
       ] as const)
-        refuseMarkedAdoption(
-          `veth ${end.name}`,
-          remote.label,
-          seen.ifalias,
-          `ip${end.namespace ? ` -n ${end.namespace}` : ""} link set dev ${end.name} alias ""`,
-        );
+        refuseMarkedLink("veth", end.name, end.namespace, remote.label, seen.ifalias);
       // Adopted, it is ours: marked, so that its delete knows it.
       await runScript(remote, sequence(...[a, b].map((end) => at(end.namespace).ip(...setMark(end.name, mark)))));
       await configure(remote, [a, b], [sa, sb], inputs.mtu, true);

@@ -14,7 +14,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, refuseMarkedAdoption, setMark } from "../kernel/mark";
+import { isOurLink, markOf, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
 import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
@@ -182,13 +182,7 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
   if (inputs.adopt) {
     const current = await readVxlan(remote, inputs);
     if (current) {
-      const ipn = `ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""}`;
-      refuseMarkedAdoption(
-        `vxlan ${inputs.name}`,
-        remote.label,
-        current.link.ifalias,
-        `${ipn} link set dev ${inputs.name} alias ""`,
-      );
+      refuseMarkedLink("vxlan", inputs.name, inputs.namespace, remote.label, current.link.ifalias);
       // Adopted as it is: what the device was made with cannot change in place (a mismatch would replace it at once).
       for (const [field, want, has] of [
         ["vni", inputs.vni, current.vni],

@@ -38,6 +38,18 @@ export function refuseMarkedAdoption(what: string, host: string, alias: string |
   );
 }
 
+/** refuseMarkedAdoption for link `name` (a bridge, vxlan or veth end) in `namespace` (absent: the host's own). */
+export function refuseMarkedLink(
+  what: string,
+  name: string,
+  namespace: string | undefined,
+  host: string,
+  alias?: string,
+) {
+  const ip = `ip${namespace ? ` -n ${namespace}` : ""}`;
+  refuseMarkedAdoption(`${what} ${name}`, host, alias, `${ip} link set dev ${name} alias ""`);
+}
+
 /** The change that writes `mark` as the alias of link `dev`. */
 export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
 
