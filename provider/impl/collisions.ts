@@ -99,7 +99,8 @@ export function bridgeNameCheck(remote: Remote, what: string, device: string, ow
       reads: [at(undefined).ip(...LINK_READ_OPTIONS, "addr", "show"), saveScript(undefined)],
       watch: `${LINK_WATCH}; ${FORWARD_WATCH}`,
       refuse([addrText, saveText]) {
-        const problem = foreignDevice(device, addrText, ISOLATION_GROUP);
+        // On update the bridge is the network's own: its group, changed by hand, is its Bridge's to put back.
+        const problem = ownComment ? undefined : foreignDevice(device, addrText, ISOLATION_GROUP);
         if (problem)
           throw new Error(
             `${what}: ${problem} (on ${remote.label}); its isolation would cut that interface off. ` +
