@@ -14,19 +14,23 @@ export function diagramOf(plan: NetworkPlan, hostLabel = "host"): string {
   const lines = ["flowchart LR"];
   const bridge = id("br", plan.bridge);
   lines.push(`  subgraph ${id("host", "main")}[${label(hostLabel)}]`);
-  lines.push(`    ${bridge}[${label(`bridge ${plan.bridge}<br/>${plan.gatewayCidr}`)}]`);
-  if (plan.outboundNat) lines.push(`    nat{{${label(`MASQUERADE ${plan.subnet}<br/>ip_forward=1`)}}}`);
+  const v6 = (text: string | undefined) => (text ? `<br/>${text}` : "");
+  lines.push(`    ${bridge}[${label(`bridge ${plan.bridge}<br/>${plan.gatewayCidr}${v6(plan.gateway6Cidr)}`)}]`);
+  if (plan.outboundNat)
+    lines.push(
+      `    nat{{${label(`MASQUERADE ${plan.subnet}${v6(plan.subnet6)}<br/>ip_forward=1${plan.subnet6 ? ", IPv6 forwarding=1" : ""}`)}}}`,
+    );
   lines.push("  end");
   for (const ns of plan.namespaces) {
     const node = id("ns", ns.name);
-    lines.push(`  ${node}([${label(`netns ${ns.name}<br/>${ns.vethName} ${ns.cidr}`)}])`);
+    lines.push(`  ${node}([${label(`netns ${ns.name}<br/>${ns.vethName} ${ns.cidr}${v6(ns.cidr6)}`)}])`);
     lines.push(`  ${node} ---|${label(ns.bridgePortName)}| ${bridge}`);
   }
   if (plan.outboundNat || plan.portForwards.length) lines.push(`  lan((${label("LAN / internet")}))`);
   if (plan.outboundNat) lines.push(`  ${bridge} --> nat --> lan`);
   for (const pf of plan.portForwards)
     lines.push(
-      `  lan -.->|${label(`${pf.protocol} :${pf.hostPort} to ${pf.toAddress}:${pf.port}`)}| ${id("ns", pf.namespace)}`,
+      `  lan -.->|${label(`${pf.protocol} :${pf.hostPort} to ${pf.toAddress}:${pf.port}${pf.toAddress6 ? ` and [${pf.toAddress6}]:${pf.port}` : ""}`)}| ${id("ns", pf.namespace)}`,
     );
   return `${lines.join("\n")}\n`;
 }

@@ -76,6 +76,10 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
   readonly gateway: pulumi.Output<string>;
   /** Namespace name -> address (without prefix). */
   readonly addresses: pulumi.Output<Record<string, string>>;
+  /** Dual stack (`subnet6`): the bridge's IPv6 address; undefined without subnet6. */
+  readonly gateway6: pulumi.Output<string | undefined>;
+  /** Dual stack: namespace name -> IPv6 address (without prefix); empty without subnet6. */
+  readonly addresses6: pulumi.Output<Record<string, string>>;
   /** A Mermaid flowchart of the topology. */
   readonly diagram: pulumi.Output<string>;
   /** The plan the resources were made from. */
@@ -86,7 +90,10 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
   readonly namespaces: Record<string, Namespace>;
   /** The VethPair from each namespace to the bridge, by namespace name. */
   readonly vethPairs: Record<string, VethPair>;
-  /** With `verify: true`, the reachability Probes, by key ("red-to-blue", "red-to-gateway", "host-to-tcp-8080"). */
+  /**
+   * With `verify: true`, the reachability Probes, by key ("red-to-blue", "red-to-gateway", "host-to-tcp-8080";
+   * IPv6 ones with "@ipv6" added; isolation from another network of the program "red-to-<network>/<namespace>").
+   */
   readonly probes: Record<string, Probe>;
 
   constructor(name: string, args: IsolatedNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -103,6 +110,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     const connection = args.connection;
     const paths: pulumi.Resource[] = [];
     const child = { parent: this };
+    const bridgeAddresses = [plan.gatewayCidr, ...(plan.gateway6Cidr ? [plan.gateway6Cidr] : [])];
 
     // First: the host is checked for collisions before anything is made, and
     // the network is kept apart from the host's other IsolatedNetworks.
@@ -112,7 +120,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         connection,
         bridge: plan.bridge,
         allowFrom: plan.allowFrom,
-        bridgeAddresses: [plan.gatewayCidr],
+        bridgeAddresses: bridgeAddresses,
         hostPorts: plan.portForwards.map((pf) => `${pf.protocol}/${pf.hostPort}`),
       },
       child,
@@ -121,7 +129,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
       `${name}-${plan.bridge}`,
       // The name through the isolation's output: a renamed bridge then makes the engine replace this Bridge
       // (delete first) before the new isolation is made, whose collision check would find the old one's gateway.
-      { connection, name: isolation.bridge, addresses: [plan.gatewayCidr], group: ISOLATION_GROUP },
+      { connection, name: isolation.bridge, addresses: bridgeAddresses, group: ISOLATION_GROUP },
       { ...child, dependsOn: [isolation] },
     );
     const cables = new Map<string, VethPair>();
@@ -143,7 +151,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
           `${name}-${ns.name}-veth`,
           {
             connection,
-            a: { name: ns.vethName, namespace: namespace.name, addresses: [ns.cidr] },
+            a: { name: ns.vethName, namespace: namespace.name, addresses: [ns.cidr, ...(ns.cidr6 ? [ns.cidr6] : [])] },
             b: { name: ns.bridgePortName, bridge: bridge.name },
           },
           { ...livesIn(ns.name), dependsOn: [namespace, bridge] },
@@ -158,6 +166,14 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         child,
       );
       paths.push(nat);
+      if (plan.subnet6)
+        paths.push(
+          new MasqueradeRule(
+            `${name}-nat6`,
+            { connection, source: plan.subnet6, excludeOutInterface: bridge.name, inInterface: bridge.name },
+            child,
+          ),
+        );
       // The kernel removes a route with its device: a replaced VethPair (a renamed
       // end) replaces the route too, in the same up. (A changed address is the
       // VethPair's update, which puts back the routes over the end it re-addresses.)
@@ -172,14 +188,24 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
           { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
         );
         paths.push(route);
+        if (plan.gateway6)
+          paths.push(
+            new Route(
+              `${name}-${ns.name}-default6`,
+              { connection, namespace: ns.name, destination: "default6", via: plan.gateway6 },
+              { ...livesIn(ns.name), dependsOn: [cable], replaceWith: [cable] },
+            ),
+          );
       }
     }
     for (const pf of plan.portForwards)
-      new PortForward(
-        `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}`,
-        { connection, hostPort: pf.hostPort, toAddress: pf.toAddress, toPort: pf.port, protocol: pf.protocol },
-        { ...child, dependsOn: [cables.get(pf.namespace)!] },
-      );
+      for (const [suffix, toAddress] of [["", pf.toAddress], ["-ipv6", pf.toAddress6]])
+        if (toAddress)
+          new PortForward(
+            `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}${suffix}`,
+            { connection, hostPort: pf.hostPort, toAddress, toPort: pf.port, protocol: pf.protocol },
+            { ...child, dependsOn: [cables.get(pf.namespace)!] },
+          );
 
     this.probes = {};
     if (verify)
@@ -213,12 +239,18 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     this.bridgeName = bridge.name;
     this.gateway = pulumi.output(plan.gateway);
     this.addresses = pulumi.output(Object.fromEntries(plan.namespaces.map((ns) => [ns.name, ns.address])));
+    this.gateway6 = pulumi.output(plan.gateway6);
+    this.addresses6 = pulumi.output(
+      Object.fromEntries(plan.namespaces.flatMap((ns) => (ns.address6 ? [[ns.name, ns.address6]] : []))),
+    );
     // The host name is not secret even when the connection holds a secret key.
     this.diagram = pulumi.unsecret(pulumi.output(connection).apply((c) => diagramOf(plan, `host ${c.host}`)));
     this.registerOutputs({
       bridgeName: this.bridgeName,
       gateway: this.gateway,
       addresses: this.addresses,
+      gateway6: this.gateway6,
+      addresses6: this.addresses6,
       diagram: this.diagram,
     });
   }

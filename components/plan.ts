@@ -12,6 +12,7 @@ import {
   show,
   unknownFieldReason,
 } from "../provider/validate";
+import { ipv6Network, planIpv6 } from "./plan6";
 
 /**
  * The topology of an IsolatedNetwork as plain data: addresses and names are
@@ -26,14 +27,22 @@ export interface NetworkSpec {
   /** The bridge's address, e.g. "192.168.15.5"; default: the first usable address. */
   gateway?: string;
   /** Namespaces to put on the bridge. An address not given is derived from the name, stable as the list changes. */
-  namespaces: Array<{ name: string; address?: string; vethName?: string }>;
+  namespaces: Array<{ name: string; address?: string; vethName?: string; address6?: string }>;
   /** MASQUERADE + forwarding + a default route in each namespace (default true). */
   outboundNat?: boolean;
   portForwards?: Array<{ namespace: string; hostPort: number; port?: number; protocol?: "tcp" | "udp" }>;
   /** Add Probes (./verify): every namespace to the gateway and to each other, each port forward from the host (default false). */
   verify?: boolean;
-  /** Networks (CIDRs) let in from the host's other IsolatedNetworks, which are otherwise kept out. */
+  /** Networks (CIDRs, IPv4 or IPv6) let in from the host's other IsolatedNetworks, which are otherwise kept out. */
   allowFrom?: string[];
+  /**
+   * Dual stack: an IPv6 subnet besides the IPv4 one, e.g. "fd00:15::/64". Every namespace then also gets
+   * an IPv6 address (`address6`, derived from its name when not given) and, with `outboundNat`, a default
+   * IPv6 route and IPv6 masquerade; port forwards forward IPv6 too.
+   */
+  subnet6?: string;
+  /** The bridge's IPv6 address; default: the subnet's `::1`. */
+  gateway6?: string;
 }
 
 export interface NamespacePlan {
@@ -46,6 +55,9 @@ export interface NamespacePlan {
   vethName: string;
   /** The veth end on the bridge, in the host namespace. */
   bridgePortName: string;
+  /** Dual stack: the IPv6 address without prefix, e.g. "fd00:15::7", and with it. */
+  address6?: string;
+  cidr6?: string;
 }
 
 export interface PortForwardPlan {
@@ -54,6 +66,8 @@ export interface PortForwardPlan {
   port: number;
   protocol: "tcp" | "udp";
   toAddress: string;
+  /** Dual stack: the namespace's IPv6 address, forwarded too. */
+  toAddress6?: string;
 }
 
 export interface NetworkPlan {
@@ -66,6 +80,11 @@ export interface NetworkPlan {
   outboundNat: boolean;
   portForwards: PortForwardPlan[];
   allowFrom: string[];
+  /** Dual stack (`subnet6`): the IPv6 subnet, its prefix length and the bridge's IPv6 address. */
+  subnet6?: string;
+  prefixLength6?: number;
+  gateway6?: string;
+  gateway6Cidr?: string;
 }
 
 /**
@@ -116,11 +135,14 @@ const SPEC_FIELDS: Record<keyof NetworkSpec, true> = {
   portForwards: true,
   verify: true,
   allowFrom: true,
+  subnet6: true,
+  gateway6: true,
 };
 const NAMESPACE_FIELDS: Record<keyof NetworkSpec["namespaces"][number], true> = {
   name: true,
   address: true,
   vethName: true,
+  address6: true,
 };
 const FORWARD_FIELDS: Record<keyof NonNullable<NetworkSpec["portForwards"]>[number], true> = {
   namespace: true,
@@ -202,6 +224,8 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const names = new Set<string>();
   const vethNames = new Map<string, string>();
   const planned = new Map<string, Partial<NamespacePlan>>();
+  const entries6: Array<{ field: string; name: string; address6?: unknown }> = [];
+  const names6 = new Set<string>();
   if (Array.isArray(spec.namespaces) && spec.namespaces.length === 0)
     problems.push("namespaces: at least one namespace is needed");
   if (spec.namespaces === undefined) problems.push("namespaces: at least one namespace is needed");
@@ -240,6 +264,8 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
       }
     }
     planned.set(ns.name, entry);
+    if (!names6.has(ns.name)) entries6.push({ field, name: ns.name, address6: ns.address6 });
+    names6.add(ns.name);
   }
 
   // Addresses nobody chose: start from a hash of the name and probe upward, in
@@ -258,6 +284,8 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
       taken.set(n, `namespace ${show(p.name)}'s address`);
       p.address = toAddress(n);
     }
+
+  const ipv6 = planIpv6(spec, entries6, fnv1a, problems);
 
   const portForwards: PortForwardPlan[] = [];
   const hostPorts = new Set<string>();
@@ -289,19 +317,36 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   }
   const allowFrom = spec.allowFrom ?? [];
   if (!Array.isArray(allowFrom)) problems.push(`allowFrom: ${show(allowFrom)} is not a list of CIDRs`);
-  else for (const [i, cidr] of allowFrom.entries()) reason(`allowFrom[${i}]`, ipv4Network(cidr));
+  else
+    for (const [i, cidr] of allowFrom.entries())
+      reason(`allowFrom[${i}]`, typeof cidr === "string" && cidr.includes(":") ? ipv6Network(cidr) : ipv4Network(cidr));
   if (problems.length) throw new PlanError(problems);
 
   const gatewayText = toAddress(gateway);
+  const address6 = (name: string) => ipv6?.addresses.get(name);
   return {
     bridge: spec.bridge,
     subnet: spec.subnet,
     prefixLength,
     gateway: gatewayText,
     gatewayCidr: `${gatewayText}/${prefixLength}`,
-    namespaces: [...planned.values()].map((p) => ({ ...(p as NamespacePlan), cidr: `${p.address}/${prefixLength}` })),
+    namespaces: [...planned.values()].map((p) => ({
+      ...(p as NamespacePlan),
+      cidr: `${p.address}/${prefixLength}`,
+      ...(ipv6 && { address6: address6(p.name!), cidr6: `${address6(p.name!)}/${ipv6.prefixLength}` }),
+    })),
     outboundNat: spec.outboundNat ?? true,
-    portForwards: portForwards.map((pf) => ({ ...pf, toAddress: planned.get(pf.namespace)?.address ?? pf.toAddress })),
+    portForwards: portForwards.map((pf) => ({
+      ...pf,
+      toAddress: planned.get(pf.namespace)?.address ?? pf.toAddress,
+      ...(ipv6 && { toAddress6: address6(pf.namespace) }),
+    })),
     allowFrom: [...allowFrom],
+    ...(ipv6 && {
+      subnet6: ipv6.subnet,
+      prefixLength6: ipv6.prefixLength,
+      gateway6: ipv6.gateway,
+      gateway6Cidr: `${ipv6.gateway}/${ipv6.prefixLength}`,
+    }),
   };
 }

@@ -1,6 +1,7 @@
 import { overlaps } from "../provider/kernel/cidr";
 import { boolean } from "../provider/validate";
-import { type NetworkPlan, PlanError } from "./plan";
+import { type NamespacePlan, type NetworkPlan, PlanError, type PortForwardPlan } from "./plan";
+import { inNetwork6 } from "./plan6";
 
 /**
  * The reachability matrix an IsolatedNetwork with `verify: true` adds (Mininet's
@@ -28,32 +29,58 @@ export interface ProbePlan {
  */
 export function probeMatrix(plan: NetworkPlan): ProbePlan[] {
   const rows: ProbePlan[] = [];
-  for (const from of plan.namespaces) {
-    rows.push({
-      key: `${from.name}-to-gateway`,
-      namespace: from.name,
-      target: plan.gateway,
-      expect: "reachable",
-      needs: [from.name],
-    });
-    for (const to of plan.namespaces)
-      if (to.name !== from.name)
-        rows.push({
-          key: `${from.name}-to-${to.name}`,
-          namespace: from.name,
-          target: to.address,
-          expect: "reachable",
-          needs: [from.name, to.name],
-        });
+  for (const family of families(plan)) {
+    for (const from of plan.namespaces) {
+      rows.push({
+        key: `${from.name}-to-gateway${family.suffix}`,
+        namespace: from.name,
+        target: family.gateway,
+        expect: "reachable",
+        needs: [from.name],
+      });
+      for (const to of plan.namespaces)
+        if (to.name !== from.name)
+          rows.push({
+            key: `${from.name}-to-${to.name}${family.suffix}`,
+            namespace: from.name,
+            target: family.address(to),
+            expect: "reachable",
+            needs: [from.name, to.name],
+          });
+    }
+    for (const pf of plan.portForwards)
+      rows.push({
+        key: `host-to-${pf.protocol}-${pf.hostPort}${family.suffix}`,
+        target: family.forwardTarget(pf),
+        expect: "reachable",
+        needs: [pf.namespace],
+      });
   }
-  for (const pf of plan.portForwards)
-    rows.push({
-      key: `host-to-${pf.protocol}-${pf.hostPort}`,
-      target: pf.toAddress,
-      expect: "reachable",
-      needs: [pf.namespace],
-    });
   return rows;
+}
+
+/**
+ * The address families a plan has: IPv4, and IPv6 with `subnet6`. An IPv6
+ * row's key is the IPv4 row's with "@ipv6" added: no namespace name or
+ * IPv4 key holds an "@".
+ */
+function families(plan: NetworkPlan) {
+  const ipv4 = {
+    suffix: "",
+    gateway: plan.gateway,
+    address: (ns: NamespacePlan) => ns.address,
+    forwardTarget: (pf: PortForwardPlan) => pf.toAddress,
+    covers: (cidr: string, address: string) => !cidr.includes(":") && overlaps(address, cidr),
+  };
+  if (plan.gateway6 === undefined) return [ipv4];
+  const ipv6 = {
+    suffix: "@ipv6",
+    gateway: plan.gateway6,
+    address: (ns: NamespacePlan) => ns.address6 ?? "",
+    forwardTarget: (pf: PortForwardPlan) => pf.toAddress6 ?? "",
+    covers: (cidr: string, address: string) => cidr.includes(":") && inNetwork6(address, cidr),
+  };
+  return [ipv4, ipv6];
 }
 
 /** Another IsolatedNetwork of the same program on the same host, as isolationProbes sees it. */
@@ -89,18 +116,22 @@ export function isolationProbes(
   const direction = (from: NeighbourNetwork, to: NeighbourNetwork, side: "self" | "other") => {
     const target = to.plan.namespaces[0];
     if (!target) return;
-    for (const source of from.plan.namespaces) {
-      const allowed = to.plan.allowFrom.some((cidr) => overlaps(source.address, cidr));
-      rows.push({
-        // The dot keeps these keys apart from the matrix's `<ns>-to-<ns>` (a namespace name has none).
-        key: `${source.name}-to-${to.name}.${target.name}`,
-        namespace: source.name,
-        target: target.address,
-        expect: allowed ? "reachable" : "unreachable",
-        needs: [source.name, target.name],
-        from: side,
-      });
-    }
+    // IPv6 where both networks have it; a network's IPv6 isolation is the same rules in ip6tables.
+    const shared = families(from.plan).filter((f) => families(to.plan).some((g) => g.suffix === f.suffix));
+    for (const family of shared)
+      for (const source of from.plan.namespaces) {
+        const sourceAddress = family.address(source);
+        const allowed = to.plan.allowFrom.some((cidr) => family.covers(cidr, sourceAddress));
+        rows.push({
+          // The "/" keeps these keys apart from the matrix's `<ns>-to-<ns>` (a namespace name has none; it may have dots).
+          key: `${source.name}-to-${to.name}/${target.name}${family.suffix}`,
+          namespace: source.name,
+          target: family.address(target),
+          expect: allowed ? "reachable" : "unreachable",
+          needs: [source.name, target.name],
+          from: side,
+        });
+      }
   };
   // Without outbound NAT a network's namespaces have no default route: nothing of theirs crosses the
   // host either way, so "unreachable" would prove nothing and "reachable" could never hold.

@@ -225,7 +225,7 @@ export const twoProbes = Object.keys(two.probes).sort();
         outputs?: Record<string, unknown>;
       }>
     )
-      .filter((r) => r.type.endsWith(":Probe") && /-to-(one|two)\./.test(r.urn))
+      .filter((r) => r.type.endsWith(":Probe") && /-to-(one|two)\//.test(r.urn))
       .map((r) => `${r.urn.split("::").pop()} ${r.outputs?.expect} ${r.outputs?.reachable}`)
       .sort();
 
@@ -249,21 +249,21 @@ export const twoProbes = Object.keys(two.probes).sort();
     const up = await stack.up();
     ok(up, log);
     assert.deepEqual(await isolationProbes(), [
-      "two-probe-alpha-to-one.red unreachable false",
-      "two-probe-blue-to-two.alpha unreachable false",
-      "two-probe-red-to-two.alpha unreachable false",
+      "two-probe-alpha-to-one/red unreachable false",
+      "two-probe-blue-to-two/alpha unreachable false",
+      "two-probe-red-to-two/alpha unreachable false",
     ]);
-    assert.ok((up.outputs.oneProbes as string[]).includes("red-to-two.alpha"), JSON.stringify(up.outputs.oneProbes));
-    assert.ok((up.outputs.twoProbes as string[]).includes("alpha-to-one.red"), JSON.stringify(up.outputs.twoProbes));
+    assert.ok((up.outputs.oneProbes as string[]).includes("red-to-two/alpha"), JSON.stringify(up.outputs.oneProbes));
+    assert.ok((up.outputs.twoProbes as string[]).includes("alpha-to-one/red"), JSON.stringify(up.outputs.twoProbes));
 
     // Isolation gone (a firewall reload of the mangle table): refresh's probes see the networks meet.
     await lab.exec(["iptables", "-t", "mangle", "-F", "FORWARD"]);
     const refresh = await stack.refresh();
     ok(refresh, log);
     assert.deepEqual(await isolationProbes(), [
-      "two-probe-alpha-to-one.red unreachable true",
-      "two-probe-blue-to-two.alpha unreachable true",
-      "two-probe-red-to-two.alpha unreachable true",
+      "two-probe-alpha-to-one/red unreachable true",
+      "two-probe-blue-to-two/alpha unreachable true",
+      "two-probe-red-to-two/alpha unreachable true",
     ]);
     assert.ok(
       refresh.diagnostics.some((d) =>
@@ -275,9 +275,9 @@ export const twoProbes = Object.keys(two.probes).sort();
     const repaired = await stack.up();
     ok(repaired, log);
     assert.deepEqual(await isolationProbes(), [
-      "two-probe-alpha-to-one.red unreachable false",
-      "two-probe-blue-to-two.alpha unreachable false",
-      "two-probe-red-to-two.alpha unreachable false",
+      "two-probe-alpha-to-one/red unreachable false",
+      "two-probe-blue-to-two/alpha unreachable false",
+      "two-probe-red-to-two/alpha unreachable false",
     ]);
   });
 

@@ -393,3 +393,86 @@ describe("planNetwork: entries that are not objects (attacker round 2: a TypeErr
       );
     });
 });
+
+describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
+  const DUAL = { ...LESSON, subnet6: "fd00:15::/64" };
+
+  it("without subnet6 the plan has no IPv6 at all (IPv4-only users see no change)", () => {
+    const plan = planNetwork(LESSON);
+    assert.equal(plan.subnet6, undefined);
+    assert.ok(!("gateway6" in plan) && plan.namespaces.every((ns) => !("address6" in ns)));
+    assert.ok(plan.portForwards.every((pf) => !("toAddress6" in pf)));
+  });
+
+  it("plans the gateway at ::1, an IPv6 address per namespace in the kernel's spelling, and the forward's IPv6 target", () => {
+    const plan = planNetwork({ ...DUAL, namespaces: [{ name: "red", address6: "fd00:15::a" }, { name: "blue" }] });
+    assert.equal(plan.subnet6, "fd00:15::/64");
+    assert.equal(plan.prefixLength6, 64);
+    assert.equal(plan.gateway6, "fd00:15::1");
+    assert.equal(plan.gateway6Cidr, "fd00:15::1/64");
+    const [red, blue] = plan.namespaces;
+    assert.equal(red.address6, "fd00:15::a");
+    assert.equal(red.cidr6, "fd00:15::a/64");
+    assert.match(blue.address6!, /^fd00:15::[0-9a-f]{1,4}(:[0-9a-f]{1,4})?$/);
+    assert.notEqual(blue.address6, "fd00:15::1");
+    assert.equal(plan.portForwards[0].toAddress6, blue.address6);
+    // The kernel's spelling: what `ip -j addr` prints back (RFC 5952).
+    const ipaddr = require("ipaddr.js");
+    assert.equal(ipaddr.IPv6.parse(blue.address6).toRFC5952String(), blue.address6);
+  });
+
+  it("a derived IPv6 address depends only on the name: adding a namespace leaves the others' alone", () => {
+    const two = planNetwork({ ...DUAL, namespaces: auto("red", "blue") });
+    const three = planNetwork({ ...DUAL, namespaces: auto("red", "blue", "green") });
+    for (const name of ["red", "blue"])
+      assert.equal(
+        two.namespaces.find((n) => n.name === name)!.address6,
+        three.namespaces.find((n) => n.name === name)!.address6,
+      );
+  });
+
+  it("a /126 holds the gateway and two namespaces; a third is refused naming the subnet", () => {
+    const small = { ...LESSON, portForwards: [], subnet6: "fd00:15::/126" };
+    const plan = planNetwork({ ...small, namespaces: auto("a", "b") });
+    assert.deepEqual(plan.namespaces.map((n) => n.address6).sort(), ["fd00:15::2", "fd00:15::3"]);
+    const [problem] = problemsOf({ ...small, namespaces: auto("a", "b", "c") });
+    assert.match(problem, /^namespaces: fd00:15::\/126 has too few free IPv6 addresses for 3 namespaces/);
+  });
+
+  it("refuses bad IPv6 fields, each problem naming its field, its value and the fix", () => {
+    const rows: Array<[Partial<NetworkSpec>, RegExp]> = [
+      [{ subnet6: "fd00:15::1/64" }, /^subnet6: "fd00:15::1\/64" has host bits set; the network is fd00:15::\/64$/],
+      [{ subnet6: "FD00:15::/64" }, /^subnet6: "FD00:15::" is not written as the kernel writes it; write "fd00:15::"$/],
+      [{ subnet6: "fd00:15::/127" }, /^subnet6: .* prefix length "127"; it must be 48-126$/],
+      [{ subnet6: "fe80::/64" }, /^subnet6: "fe80::\/64" is a linkLocal network/],
+      [{ subnet6: "192.168.16.0/24" }, /^subnet6: "192.168.16.0" is not an IPv6 address/],
+      [{ subnet6: "::ffff:10.0.0.0/120" }, /^subnet6: .*IPv4-mapped/],
+      [{ subnet6: "fd00:15::/64", gateway6: "fd00:16::1" }, /^gateway6: "fd00:16::1" is not a usable address of fd00:15::\/64$/],
+      [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::" }, /^gateway6: "fd00:15::" is not a usable address/],
+      [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::1%eth0" }, /^gateway6: .* is not an IPv6 address/],
+      [{ gateway6: "fd00:15::1" }, /^gateway6: "fd00:15::1" needs subnet6/],
+      [{ namespaces: [{ name: "red", address6: "fd00:15::9" }] }, /^namespaces\[0\]\.address6: "fd00:15::9" needs subnet6/],
+      [
+        { subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "fd00:15::1" }] },
+        /^namespaces\[0\]\.address6: "fd00:15::1" is already the gateway's \(gateway6\)$/,
+      ],
+      [
+        { subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "fd00:15::9" }, { name: "blue", address6: "fd00:15::9" }] },
+        /^namespaces\[1\]\.address6: "fd00:15::9" is already namespace "red"'s address6$/,
+      ],
+      [{ subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "192.168.15.9" }] }, /^namespaces\[0\]\.address6: .*not an IPv6 address/],
+    ];
+    for (const [change, expected] of rows) {
+      const problems = problemsOf({ ...LESSON, portForwards: [], ...change } as NetworkSpec);
+      assert.ok(
+        problems.some((p) => expected.test(p)),
+        `${JSON.stringify(change)}: ${JSON.stringify(problems)}`,
+      );
+    }
+  });
+
+  it("allowFrom takes IPv6 networks too, in the kernel's spelling", () => {
+    assert.deepEqual(planNetwork({ ...DUAL, allowFrom: ["fd00:16::/64"] }).allowFrom, ["fd00:16::/64"]);
+    assert.match(problemsOf({ ...DUAL, allowFrom: ["fd00:16::1/64"] })[0], /^allowFrom\[0\]: .*host bits set; the network is fd00:16::\/64/);
+  });
+});

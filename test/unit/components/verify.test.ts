@@ -110,17 +110,17 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     });
     await settle();
     const isolation = probes()
-      .filter((p) => /-to-(one|two)\./.test(p.name))
+      .filter((p) => /-to-(one|two)\//.test(p.name))
       .map((p) => `${p.name}: ${p.inputs.namespace} -> ${p.inputs.target} ${p.inputs.expect}`);
     const alpha = second.plan.namespaces[0].address;
     assert.deepEqual(isolation.sort(), [
-      `two-probe-alpha-to-one.red: alpha -> 192.168.15.1 unreachable`,
-      `two-probe-beta-to-one.red: beta -> 192.168.15.1 unreachable`,
-      `two-probe-blue-to-two.alpha: blue -> ${alpha} unreachable`,
-      `two-probe-red-to-two.alpha: red -> ${alpha} reachable`,
+      `two-probe-alpha-to-one/red: alpha -> 192.168.15.1 unreachable`,
+      `two-probe-beta-to-one/red: beta -> 192.168.15.1 unreachable`,
+      `two-probe-blue-to-two/alpha: blue -> ${alpha} unreachable`,
+      `two-probe-red-to-two/alpha: red -> ${alpha} reachable`,
     ]);
-    assert.ok(first.probes["red-to-two.alpha"], "the first network's direction is in its own probes");
-    assert.ok(second.probes["alpha-to-one.red"], "and the second's in its");
+    assert.ok(first.probes["red-to-two/alpha"], "the first network's direction is in its own probes");
+    assert.ok(second.probes["alpha-to-one/red"], "and the second's in its");
   });
 
   it("only the verifying network's direction; another host, or a host given as an Output, is no neighbour", async () => {
@@ -149,9 +149,9 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     });
     await settle();
     const isolation = probes()
-      .filter((p) => /-to-(one|two|three|four)\./.test(p.name))
+      .filter((p) => /-to-(one|two|three|four)\//.test(p.name))
       .map((p) => p.name);
-    assert.deepEqual(isolation, ["two-probe-alpha-to-one.red"]);
+    assert.deepEqual(isolation, ["two-probe-alpha-to-one/red"]);
   });
 
   it("no isolation probes where either network has no outbound NAT (no default route: nothing to prove)", async () => {
@@ -167,7 +167,7 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     });
     await settle();
     assert.deepEqual(
-      probes().filter((p) => /-to-(one|two)\./.test(p.name)),
+      probes().filter((p) => /-to-(one|two)\//.test(p.name)),
       [],
     );
   });
@@ -197,5 +197,83 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
       subnet: "10.35.0.0/24",
       namespaces: [{ name: "api" }],
     });
+  });
+
+  it("an isolation probe's key never equals a matrix key, though namespace names may hold dots (network n1 with namespace a, namespace n1.a)", async () => {
+    const host = fresh();
+    new IsolatedNetwork("n1", { connection: host, bridge: "br-n1", subnet: "10.36.0.0/24", namespaces: [{ name: "a" }] });
+    const second = new IsolatedNetwork("n2", {
+      connection: { ...host },
+      bridge: "br-n2",
+      subnet: "10.37.0.0/24",
+      namespaces: [{ name: "b" }, { name: "n1.a" }],
+      verify: true,
+    });
+    await settle();
+    const names = probes().map((p) => p.name);
+    assert.equal(new Set(names).size, names.length, `two Probes share a name: ${names.sort().join(", ")}`);
+    assert.equal(Object.keys(second.probes).length, names.length);
+  });
+
+  it("dual stack: the bridge, the cables, NAT, default routes and port forwards get their IPv6 side; outputs addresses6", async () => {
+    const net = new IsolatedNetwork("ds", { connection: fresh(), ...three(), subnet6: "fd00:15::/64" });
+    await settle();
+    const byName = (name: string) => made.find((r) => r.name === name)!;
+    const six = net.plan.namespaces.find((n) => n.name === "blue")!.address6!;
+    assert.deepEqual(byName("ds-v-net-0").inputs.addresses, ["192.168.15.5/24", "fd00:15::1/64"]);
+    assert.deepEqual(byName("ds-isolation").inputs.bridgeAddresses, ["192.168.15.5/24", "fd00:15::1/64"]);
+    assert.deepEqual((byName("ds-blue-veth").inputs.a as { addresses: string[] }).addresses, [
+      "192.168.15.2/24",
+      `${six}/64`,
+    ]);
+    assert.equal(byName("ds-nat6").inputs.source, "fd00:15::/64");
+    assert.equal(byName("ds-nat6").inputs.inInterface, "v-net-0");
+    assert.deepEqual(
+      [byName("ds-red-default6").inputs.destination, byName("ds-red-default6").inputs.via],
+      ["default6", "fd00:15::1"],
+    );
+    assert.equal(byName("ds-blue-tcp-8080-ipv6").inputs.toAddress, six);
+    assert.equal(byName("ds-blue-tcp-8080").inputs.toAddress, "192.168.15.2");
+    const addresses6 = await new Promise((r) => net.addresses6.apply(r));
+    assert.deepEqual(Object.keys(addresses6 as object).sort(), ["blue", "green", "red"]);
+    assert.equal(await new Promise((r) => net.gateway6.apply(r)), "fd00:15::1");
+  });
+
+  it("IPv4 only: nothing IPv6 is made (no nat6, no default6, no -ipv6 forward) and addresses6 is empty", async () => {
+    const net = new IsolatedNetwork("v4", { connection: fresh(), ...three() });
+    await settle();
+    assert.deepEqual(
+      made.filter((r) => /nat6|default6|-ipv6/.test(r.name)).map((r) => r.name),
+      [],
+    );
+    assert.deepEqual(await new Promise((r) => net.addresses6.apply(r)), {});
+  });
+
+  it("dual stack with verify: the matrix twice, the IPv6 rows keyed \"@ipv6\"; isolation over IPv6 where both networks have it", async () => {
+    const host = fresh();
+    const one = new IsolatedNetwork("one", { connection: host, ...lessonSpec(), subnet6: "fd00:15::/64", verify: true });
+    const two = new IsolatedNetwork("two", {
+      connection: { ...host },
+      bridge: "v-net-1",
+      subnet: "10.31.0.0/24",
+      subnet6: "fd00:31::/64",
+      namespaces: [{ name: "alpha" }],
+      allowFrom: ["fd00:15::/64"],
+      verify: true,
+    });
+    await settle();
+    const red6 = one.plan.namespaces.find((n) => n.name === "red")!.address6;
+    assert.equal(one.probes["red-to-blue@ipv6"] !== undefined, true, Object.keys(one.probes).join());
+    const row = (name: string) => {
+      const p = made.find((r) => r.name === name)!;
+      return `${p.inputs.namespace} -> ${p.inputs.target} ${p.inputs.expect}`;
+    };
+    assert.equal(row("one-probe-red-to-gateway@ipv6"), "red -> fd00:15::1 reachable");
+    assert.equal(row("one-probe-blue-to-red@ipv6"), `blue -> ${red6} reachable`);
+    // IPv4 kept out; IPv6 let in by two's allowFrom; two's own direction both ways out.
+    const alpha = two.plan.namespaces[0];
+    assert.equal(row("two-probe-red-to-two/alpha"), `red -> ${alpha.address} unreachable`);
+    assert.equal(row("two-probe-red-to-two/alpha@ipv6"), `red -> ${alpha.address6} reachable`);
+    assert.equal(row("two-probe-alpha-to-one/red@ipv6"), `alpha -> ${red6} unreachable`);
   });
 });

@@ -1,0 +1,152 @@
+import * as ipaddr from "ipaddr.js";
+import { show } from "../provider/validate";
+
+/**
+ * The IPv6 half of a dual-stack IsolatedNetwork's plan (`subnet6`,
+ * `gateway6`, each namespace's `address6`), as plain data. Addresses are
+ * BigInts here; text is always the kernel's spelling (RFC 5952: lower case,
+ * the longest run of zeros compressed), so what the plan says, what state
+ * holds and what `ip -j addr` prints are the same strings.
+ */
+
+/** The kernel's (RFC 5952) spelling of an IPv6 address. */
+export const canonical6 = (address: string) => ipaddr.IPv6.parse(address).toRFC5952String();
+
+const toBig = (address: string) =>
+  ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
+
+function fromBig(n: bigint): string {
+  const parts = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(16 * (7 - i))) & 0xffffn));
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+/** A plain IPv6 address in the kernel's spelling, with no zone and not IPv4-mapped, e.g. "fd00:15::1". */
+export function ipv6Address(v: unknown): string | undefined {
+  if (typeof v !== "string" || !v.includes(":") || v.includes("%") || !ipaddr.IPv6.isValid(v))
+    return `${show(v)} is not an IPv6 address (like fd00:15::1)`;
+  if (ipaddr.IPv6.parse(v).range() === "ipv4Mapped") return `${show(v)} is an IPv4-mapped address; give IPv4 addresses in the IPv4 field`;
+  const kernel = canonical6(v);
+  if (kernel !== v) return `${show(v)} is not written as the kernel writes it; write ${show(kernel)}`;
+  return undefined;
+}
+
+/**
+ * A dual-stack network's IPv6 subnet: a unique local or global unicast network
+ * in CIDR form, host bits zero, prefix /48 to /126 (room for a gateway and a
+ * namespace), e.g. "fd00:15::/64".
+ */
+export function ipv6Subnet(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string like "fd00:15::/64"`;
+  const [address, prefix, ...rest] = v.split("/");
+  if (prefix === undefined || rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:15::/64`;
+  const reason = ipv6Address(address);
+  if (reason) return reason;
+  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) < 48 || Number(prefix) > 126)
+    return `${show(v)} has prefix length ${show(prefix)}; it must be 48-126`;
+  const range = ipaddr.IPv6.parse(address).range();
+  if (range !== "uniqueLocal" && range !== "unicast")
+    return `${show(v)} is a ${range} network, not a unique local (fd00::/8) or global unicast one`;
+  const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
+  if (network !== address) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
+  return undefined;
+}
+
+/** Whether an IPv6 address lies in an IPv6 network (CIDR). */
+export function inNetwork6(address: string, cidr: string): boolean {
+  return ipaddr.IPv6.parse(address).match(ipaddr.IPv6.parseCIDR(cidr));
+}
+
+export interface Ipv6Plan {
+  subnet: string;
+  prefixLength: number;
+  gateway: string;
+  /** Namespace name -> address, without prefix. */
+  addresses: Map<string, string>;
+}
+
+/**
+ * Plans the IPv6 side: the gateway (default: the subnet's first address after
+ * the subnet-router anycast one, `::1`) and an address per namespace: the one
+ * given, else one derived from `hash(name)` and probed upward in name order,
+ * so adding or removing a namespace leaves the others' addresses alone (as the
+ * IPv4 side). Problems are pushed, named by field; undefined when any.
+ */
+export function planIpv6(
+  spec: { subnet6?: unknown; gateway6?: unknown },
+  namespaces: Array<{ field: string; name: string; address6?: unknown }>,
+  hash: (name: string) => number,
+  problems: string[],
+): Ipv6Plan | undefined {
+  const before = problems.length;
+  const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
+  if (spec.subnet6 === undefined) {
+    if (spec.gateway6 !== undefined) problems.push(`gateway6: ${show(spec.gateway6)} needs subnet6 (the IPv6 network it is in)`);
+    for (const ns of namespaces)
+      if (ns.address6 !== undefined)
+        problems.push(`${ns.field}.address6: ${show(ns.address6)} needs subnet6 (the network's IPv6 subnet)`);
+    return undefined;
+  }
+  if (reason("subnet6", ipv6Subnet(spec.subnet6))) return undefined;
+  const subnet = spec.subnet6 as string;
+  const prefixLength = Number(subnet.split("/")[1]);
+  const network = toBig(subnet.split("/")[0]);
+  const first = network + 1n;
+  const last = network + (1n << BigInt(128 - prefixLength)) - 1n;
+  const inside = (n: bigint) => n >= first && n <= last;
+  const usable = (field: string, value: unknown): bigint | undefined => {
+    if (reason(field, ipv6Address(value))) return undefined;
+    const n = toBig(value as string);
+    if (!inside(n)) problems.push(`${field}: ${show(value)} is not a usable address of ${subnet}`);
+    return inside(n) ? n : undefined;
+  };
+
+  const gateway = spec.gateway6 === undefined ? first : usable("gateway6", spec.gateway6);
+  const taken = new Map<bigint, string>();
+  if (gateway !== undefined) taken.set(gateway, "the gateway's (gateway6)");
+  const chosen = new Map<string, bigint>();
+  for (const ns of namespaces) {
+    if (ns.address6 === undefined) continue;
+    const n = usable(`${ns.field}.address6`, ns.address6);
+    if (n === undefined) continue;
+    if (taken.has(n)) problems.push(`${ns.field}.address6: ${show(ns.address6)} is already ${taken.get(n)}`);
+    else {
+      taken.set(n, `namespace ${show(ns.name)}'s address6`);
+      chosen.set(ns.name, n);
+    }
+  }
+  // Derived addresses come from the low 32 bits' worth of the subnet (all of it when smaller).
+  const span = last - first + 1n < 1n << 32n ? last - first + 1n : 1n << 32n;
+  const wanting = namespaces
+    .filter((ns) => ns.address6 === undefined)
+    .map((ns) => ns.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (BigInt(wanting.length) > span - BigInt(taken.size))
+    problems.push(`namespaces: ${subnet} has too few free IPv6 addresses for ${wanting.length} namespaces without address6`);
+  else
+    for (const name of wanting) {
+      let n = first + (BigInt(hash(name)) % span);
+      while (taken.has(n)) n = n === first + span - 1n ? first : n + 1n;
+      taken.set(n, `namespace ${show(name)}'s address6`);
+      chosen.set(name, n);
+    }
+  if (problems.length > before || gateway === undefined) return undefined;
+  return {
+    subnet,
+    prefixLength,
+    gateway: fromBig(gateway),
+    addresses: new Map([...chosen].map(([name, n]) => [name, fromBig(n)])),
+  };
+}
+
+/** Any IPv6 network in CIDR form (host bits zero, prefix 1-128), in the kernel's spelling: an `allowFrom` entry. */
+export function ipv6Network(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  const [address, prefix, ...rest] = v.split("/");
+  if (prefix === undefined || rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:16::/64`;
+  const reason = ipv6Address(address);
+  if (reason) return reason;
+  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) > 128) return `${show(v)} has prefix length ${show(prefix)}; it must be 1-128`;
+  const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
+  if (network !== address) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
+  return undefined;
+}
