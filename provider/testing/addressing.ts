@@ -8,7 +8,15 @@ import { listLabStates } from "./state";
  * every lab has the same LAN (documentation ranges) to its upstream peer.
  */
 
-export const LAN = { peerAddress: "203.0.113.1", hostAddress: "203.0.113.2", internetAddress: "198.51.100.1" } as const;
+export const LAN = {
+  peerAddress: "203.0.113.1",
+  hostAddress: "203.0.113.2",
+  internetAddress: "198.51.100.1",
+  // The same LAN's IPv6 side (2001:db8::/32, the documentation prefix), for dual-stack labs.
+  peerAddress6: "2001:db8:113::1",
+  hostAddress6: "2001:db8:113::2",
+  internetAddress6: "2001:db8:100::1",
+} as const;
 
 /** The management link: this machine's end and the lab's (where sshd listens). */
 export interface ManagementAddresses {

@@ -7,7 +7,7 @@ const HELP = `Usage: pulumi-netns-lab <command>
 
 Throwaway "lab hosts" for trying pulumi-netns: each is a fake Linux machine made of
 network + mount namespaces on this machine, with sshd on a 198.18.0.0/15 address
-and an upstream LAN peer (203.0.113.1, "internet" 198.51.100.1). Needs root.
+and an upstream LAN peer (203.0.113.1 and 2001:db8:113::1, "internet" 198.51.100.1 and 2001:db8:100::1). Needs root.
 
 Commands:
   start [--name N] [--heavy-shell] [--forward-drop]

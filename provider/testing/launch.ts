@@ -245,20 +245,30 @@ async function wireNetworks(management: ManagementLink, holderPid: number, lanPi
   ]);
   await Promise.all([
     runCommand([...nsLan, "ip", "-batch", "-"], {
-      input: `addr add ${LAN.peerAddress}/24 dev lan0\nlink set lan0 up\naddr add ${LAN.internetAddress}/32 dev lo\n`,
+      input: [
+        `addr add ${LAN.peerAddress}/24 dev lan0`,
+        // nodad: usable at once (no duplicate can be on a two-end cable).
+        `addr add ${LAN.peerAddress6}/64 dev lan0 nodad`,
+        "link set lan0 up",
+        `addr add ${LAN.internetAddress}/32 dev lo`,
+        `addr add ${LAN.internetAddress6}/128 dev lo`,
+        "",
+      ].join("\n"),
     }),
     // New namespaces may inherit IPv4 sysctls from the machine; a fresh host and a
     // plain peer router are what the provider's tests assume.
-    runCommand([...nsLan, "sysctl", "-qw", "net.ipv4.ip_forward=0"]),
-    runCommand([...nsLab, "sysctl", "-qw", "net.ipv4.ip_forward=0"]),
+    runCommand([...nsLan, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]),
+    runCommand([...nsLab, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]),
   ]);
   await runCommand([...nsLab, "ip", "-batch", "-"], {
     input: [
       `addr add ${address}/30 dev mgmt0`,
       "link set mgmt0 up",
       `addr add ${LAN.hostAddress}/24 dev eth0`,
+      `addr add ${LAN.hostAddress6}/64 dev eth0 nodad`,
       "link set eth0 up",
       `route add default via ${LAN.peerAddress} dev eth0`,
+      `route add default via ${LAN.peerAddress6} dev eth0`,
       "",
     ].join("\n"),
   });
