@@ -1,4 +1,5 @@
-import { type Connection, endpoint } from "../connection";
+import type { Connection } from "../connection";
+import { hopPath } from "../transport/knownKeys";
 import { progress } from "../transport/progress";
 
 /**
@@ -28,9 +29,10 @@ const taken = new Map<string, () => string | undefined>();
 const keyOf = (host: string, namespace: string | undefined, name: string) =>
   JSON.stringify([host, namespace ?? null, name]);
 
+/** The host as the chain of hops that reaches it: one address behind two jump hosts is two hosts. */
 function hostOf(connection: unknown): string | undefined {
   try {
-    return endpoint(connection as Connection);
+    return hopPath(connection as Connection);
   } catch {
     // Not a connection yet (check reports it): nothing to note.
     return undefined;
