@@ -110,6 +110,47 @@ const CASES: Record<string, Case> = {
       );
     },
   },
+  "dual-stack": {
+    labs: 1,
+    async check([lab], outputs) {
+      const six = outputs.addresses6 as Record<string, string>;
+      assert.deepEqual(six, { red: "fd00:15::a", blue: "fd00:15::b" });
+      assert.equal(outputs.gateway6, "fd00:15::1");
+      // On the kernel: blue's veth holds both addresses, none tentative, and a default route per family.
+      const addr = JSON.parse(
+        (await lab.exec(["ip", "-j", "addr", "show", "dev", "veth-blue"], { namespace: "blue" })).stdout,
+      )[0].addr_info as Array<{ family: string; local: string; scope: string; tentative?: boolean }>;
+      assert.deepEqual(
+        addr.filter((a) => a.scope === "global").map((a) => `${a.local}${a.tentative ? " tentative" : ""}`),
+        ["192.168.15.2", "fd00:15::b"],
+      );
+      const route6 = JSON.parse((await lab.exec(["ip", "-j", "-6", "route", "show", "default"], { namespace: "red" })).stdout);
+      assert.deepEqual(
+        route6.map((r: { gateway?: string }) => r.gateway),
+        ["fd00:15::1"],
+      );
+      assert.equal((await lab.exec(["ping", "-6", "-c1", "-W2", "fd00:15::b"], { namespace: "red", allowFailure: true })).code, 0, "red -> blue over IPv6");
+      // Out through IPv6 NAT: the LAN peer sees the lab's own address, not the namespace's.
+      const out = await lab.exec(["ping", "-6", "-c1", "-W2", lab.lan.internetAddress6], { namespace: "blue", allowFailure: true });
+      assert.equal(out.code, 0, `blue -> ${lab.lan.internetAddress6}: ${out.stdout}${out.stderr}`);
+      const nat6 = (await lab.exec(["ip6tables-save", "-t", "nat"])).stdout;
+      assert.match(nat6, /^-A POSTROUTING -s fd00:15::\/64 ! -o v-net-0 .*-j MASQUERADE$/m);
+      // The port forward, over IPv6 and IPv4, from the LAN peer to the lab's address.
+      const server = lab.spawn(SERVER("hello from blue", 80, "::"), { namespace: "blue" });
+      try {
+        await waitListening(server);
+        for (const host of [lab.lan.hostAddress6, lab.lan.hostAddress]) {
+          const reply = await lab.execLan(CLIENT(host, 8080), { allowFailure: true });
+          assert.equal(reply.stdout, "hello from blue\n", `${host}: ${reply.stderr}`);
+        }
+      } finally {
+        await server.kill();
+      }
+      // The README's diagram is the one this run outputs.
+      const readme = fs.readFileSync(path.join(EXAMPLES, "dual-stack", "README.md"), "utf8");
+      assert.equal(/```mermaid\n([\s\S]*?)```/.exec(readme)?.[1], String(outputs.diagram).replace(/host [^"]*/, "host lab"));
+    },
+  },
   "multi-host": {
     labs: 2,
     async check(labs, outputs) {

@@ -5,11 +5,11 @@ import { strict as assert } from "node:assert";
  * spawn and exec: node is on every lab host, since a lab host is this machine.
  */
 
-/** A TCP server in a lab namespace that answers every connection with one line. */
-export const SERVER = (text: string, port: number) => [
+/** A TCP server in a lab namespace that answers every connection with one line; bound to "::" it takes IPv6 and IPv4. */
+export const SERVER = (text: string, port: number, bind = "0.0.0.0") => [
   process.execPath,
   "-e",
-  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, "0.0.0.0", () => console.log("listening"))`,
+  `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, ${JSON.stringify(bind)}, () => console.log("listening"))`,
 ];
 
 /** A TCP client that prints what the server says (gives up after 3 s). */
