@@ -21,7 +21,7 @@ import {
 } from "../kernel/link";
 import { clearMark, isOurLink, markIdOf, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
-import { orphanBridgeOwners } from "../kernel/ownership";
+import { orphanBridgeOwners, parseOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
@@ -277,9 +277,14 @@ async function addRules(
 function tellRetainedRules(remote: Remote, inputs: BridgeInputs, adopted: boolean, comment: string): void {
   if (!inputs.retainOnDelete || adopted || !comment) return;
   const removals = rulesOf(inputs, adopted).map((r) => removeRuleCommand(inputs.namespace, r, comment));
+  // The filter table the accepts brought (its claim says it was not there before) stays on an nf_tables host once empty.
+  const broughtTable = [...parseOwners(`--comment ${comment}`).values()].some((o) => o.claims.tfilter === "0");
+  const table = broughtTable
+    ? `; then, once the filter table holds nothing of anyone's, the table they brought: ${inputs.namespace ? `ip netns exec ${inputs.namespace} ` : ""}nft delete table ip filter`
+    : "";
   progress(
     `retainOnDelete: destroy will leave bridge ${JSON.stringify(inputs.name)} in ${where(inputs)} on ${remote.label} ` +
-      `with its FORWARD accept rules (the engine does not call delete for it); remove them by hand after destroy: ${removals.join("; ")}`,
+      `with its FORWARD accept rules (the engine does not call delete for it); remove them by hand after destroy: ${removals.join("; ")}${table}`,
   );
 }
 
