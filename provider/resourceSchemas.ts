@@ -60,6 +60,18 @@ const list = (rule: (v: unknown) => string | undefined) =>
     .default([])
     .comparedBy((a, b) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []));
 
+/**
+ * The `retainOnDelete` resource option, which the class passes in (not an arg): destroy never calls
+ * delete for a retained object, so it carries no owner mark (which would only refuse a later adopt),
+ * and an adopted Bridge gets no FORWARD accepts. A change updates in place; state from before it
+ * lacks it (not retained).
+ */
+const retainOnDelete = () =>
+  field<boolean>(boolean)
+    .default(false)
+    .fromOption()
+    .comparedBy((a, b) => (a ?? false) === (b ?? false));
+
 export const NAMESPACE = schema(
   {
     /** The namespace's name on the host; defaults to the resource name. */
@@ -68,12 +80,13 @@ export const NAMESPACE = schema(
     loopbackUp: field<boolean>(boolean).default(true),
     /** Take over a namespace that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
+    retainOnDelete: retainOnDelete(),
   },
   {
     /** True when the namespace existed already and was adopted. */
     adopted: output<boolean>(),
-    /** The owner mark on its `lo` (kernel/mark): delete removes only the namespace carrying it. */
-    mark: stateOnly<string>(),
+    /** The owner mark on its `lo` (kernel/mark): delete removes only the namespace carrying it. None when retained. */
+    mark: stateOnly<string | undefined>(),
   },
 );
 
@@ -112,11 +125,12 @@ export const VETH_PAIR = schema(
     mtu: field<number>(mtu),
     /** Take over a pair that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
+    retainOnDelete: retainOnDelete(),
   },
   {
     adopted: output<boolean>(),
-    /** The owner mark, the alias of both ends (kernel/mark): delete removes only ends carrying it. */
-    mark: stateOnly<string>(),
+    /** The owner mark, the alias of both ends (kernel/mark): delete removes only ends carrying it. None when retained. */
+    mark: stateOnly<string | undefined>(),
   },
 );
 
@@ -144,6 +158,7 @@ export const BRIDGE = schema(
     up: field<boolean>(boolean).default(true),
     /** Take over a bridge that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
+    retainOnDelete: retainOnDelete(),
     /** Interface group (`ip link set dev X group N`); IsolatedNetwork's bridges share one, see kernel/isolation.ts. */
     group: field<number>(integerIn(0, 2 ** 31 - 1)),
     /**
@@ -364,13 +379,14 @@ export const VXLAN = schema(
     mtu: field<number>(mtu),
     /** Take over a VXLAN device of this name, VNI and port that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),
+    retainOnDelete: retainOnDelete(),
   },
   {
     mac: output<string>(),
     ifindex: output<number>(),
     adopted: output<boolean>(),
-    /** The owner mark, the device's alias (kernel/mark): delete removes only the device carrying it. */
-    mark: stateOnly<string>(),
+    /** The owner mark, the device's alias (kernel/mark): delete removes only the device carrying it. None when retained. */
+    mark: stateOnly<string | undefined>(),
     /** Peers whose FDB entry refresh found missing on the host; the next update puts them back. */
     missingRemotes: stateOnly<string[]>(),
   },

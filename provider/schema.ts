@@ -22,9 +22,11 @@ type Change = "replace" | "update" | undefined;
 /**
  * required: the program must give it. defaulted: check fills it in when
  * absent. resourceName: required at check, and the resource's constructor
- * fills it in with the resource's name. optional: it may stay absent.
+ * fills it in with the resource's name. optional: it may stay absent. option:
+ * not an arg: the resource's class fills it in from the resource option of the
+ * field's name (e.g. `retainOnDelete`), its default when not set.
  */
-type Presence = "required" | "defaulted" | "resourceName" | "optional";
+type Presence = "required" | "defaulted" | "resourceName" | "optional" | "option";
 
 /**
  * The input under which a resource class hands check the names of the fields
@@ -80,6 +82,11 @@ export class ValueField<T, A, P extends Presence> implements Field<T, A, T, P> {
   default(value: T | ((news: RawInputs) => unknown)): ValueField<T, A, "defaulted"> {
     const defaultTo = typeof value === "function" ? (value as (news: RawInputs) => unknown) : () => value;
     return new ValueField({ ...this.spec, presence: "defaulted", defaultTo });
+  }
+
+  /** Not an arg: the class passes the resource option of the field's name (its default when not set). */
+  fromOption(): ValueField<T, A, "option"> {
+    return new ValueField({ ...this.spec, presence: "option" });
   }
 
   /** A change replaces the resource (otherwise it is updated in place); so does a value not known yet. */
@@ -215,10 +222,10 @@ type OutputKeysWith<X extends OutputFields, Optional extends boolean> = {
 /** T with the keys K optional. (Pick keeps each property's doc comment, from the field's declaration.) */
 type WithOptional<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>> & Partial<Pick<T, K>>;
 
-/** The public args: each field as the program passes it, optional unless the program must give it. */
+/** The public args: each field as the program passes it, optional unless the program must give it; no resource option. */
 export type ArgsOf<F extends Fields> = WithOptional<
-  { [K in keyof F]: ArgType<F[K]> },
-  Exclude<keyof F, KeysWith<F, "required">>
+  Omit<{ [K in keyof F]: ArgType<F[K]> }, KeysWith<F, "option">>,
+  Exclude<Exclude<keyof F, KeysWith<F, "option">>, KeysWith<F, "required">>
 >;
 
 /** The checked inputs: what check returns, with defaults filled in. */
@@ -235,12 +242,13 @@ type DeclaredKeys<X extends OutputFields> = {
   [K in keyof X]: X[K] extends OutputField<any, true> ? K : never;
 }[keyof X];
 
-/** The properties a resource's class declares: every field, and the outputs that are declared. */
-export type PropertiesOf<S extends Schema> = {
-  readonly [K in keyof S["fields"]]: pulumi.Output<
-    OutputType<S["fields"][K]> | (S["fields"][K] extends Field<any, any, any, "optional"> ? undefined : never)
-  >;
-} & Pick<
-  { readonly [K in keyof S["outputs"]]: pulumi.Output<OutputValue<S["outputs"][K]>> },
-  DeclaredKeys<S["outputs"]>
->;
+/** The properties a resource's class declares: every field but a resource option, and the outputs that are declared. */
+export type PropertiesOf<S extends Schema> = Omit<
+  {
+    readonly [K in keyof S["fields"]]: pulumi.Output<
+      OutputType<S["fields"][K]> | (S["fields"][K] extends Field<any, any, any, "optional"> ? undefined : never)
+    >;
+  },
+  KeysWith<S["fields"], "option">
+> &
+  Pick<{ readonly [K in keyof S["outputs"]]: pulumi.Output<OutputValue<S["outputs"][K]>> }, DeclaredKeys<S["outputs"]>>;

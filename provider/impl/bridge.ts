@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { lookup } from "../kernel/explain";
-import { describeRule, type Rule } from "../kernel/iptables";
+import { describeRule, type Rule, removeRuleCommand } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
 import {
   addressChanges,
@@ -19,12 +19,13 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markIdOf, markOf, refuseMarkedLink, setMark } from "../kernel/mark";
+import { clearMark, isOurLink, markIdOf, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
-import { orphanBridgeOwners } from "../kernel/ownership";
+import { orphanBridgeOwners, parseOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
+import { progress } from "../transport/progress";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -48,9 +49,12 @@ export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
  * Where br_netfilter is loaded (Docker loads it), frames between two ports of
  * a bridge pass the iptables FORWARD chain, and a DROP policy there would cut
  * red off from blue. Like Docker for docker0, accept bridge-to-bridge traffic;
- * and new traffic into the bridge from each network of `forwardFrom`.
+ * and new traffic into the bridge from each network of `forwardFrom`. None for
+ * an adopted bridge that destroy leaves (retainOnDelete): delete never runs to
+ * take them back, and the bridge stays as its owner had it.
  */
-function rulesOf(i: { name: string; forwardFrom?: string[] }): Rule[] {
+function rulesOf(i: { name: string; forwardFrom?: string[]; retainOnDelete?: boolean }, adopted: boolean): Rule[] {
+  if (adopted && i.retainOnDelete) return [];
   return [
     { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] },
     ...(i.forwardFrom ?? []).map(
@@ -166,26 +170,26 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   const remote = await remoteFor(inputs);
   // The rule set's id names the owner mark too (kernel/mark): delete removes only the bridge carrying it.
   const ruleId = randomBytes(4).toString("hex");
-  const mark = setMark(inputs.name, markOf("bridge", ruleId));
+  // A retained bridge carries no mark: destroy leaves it, and a mark would only refuse a later adopt.
+  const mark = markUnlessRetained("bridge", ruleId, inputs.retainOnDelete);
+  const marking = mark ? [setMark(inputs.name, mark)] : [];
   if (inputs.adopt) {
     const current = await readBridge(remote, inputs);
     if (current) {
       refuseMarkedLink("bridge", inputs.name, inputs.namespace, remote.label, current.ifalias);
       // The Bridge whose mark the link carries lives (maybe in another stack): its rules stay; any other's are orphans.
       const before = markIdOf("bridge", current.ifalias);
-      await configure(remote, inputs, current, current.mtu !== inputs.mtu, [mark]); // adopted, it is ours
+      await configure(remote, inputs, current, current.mtu !== inputs.mtu, marking); // adopted, it is ours
       const after = await readBridge(remote, inputs);
       if (!after) throw new Error(`bridge ${inputs.name} vanished from ${where(inputs)} while it was adopted`);
       const live = before ? [ruleId, before] : [ruleId];
-      const rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
-        orphanBridgeOwners(saved, inputs.name, live),
-      );
+      const rules = await addRules(remote, inputs, true, ruleId, live);
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, rules)) };
     }
   }
   const ns = at(inputs.namespace);
   // The bridge is configured and read back by one `ip -batch`.
-  const configureAndShow = [mark, ...configureChanges(inputs, undefined, true), showLink(inputs.name)];
+  const configureAndShow = [...marking, ...configureChanges(inputs, undefined, true), showLink(inputs.name)];
   const add = lookingUp(
     creation(
       ns.ip("link", "add", "name", inputs.name, "address", stableMac(), "type", "bridge"),
@@ -228,9 +232,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   try {
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
     // A rule left by an earlier bridge of this name (gone: this create has just made the link) goes now.
-    rules = await createRuleSet(remote, "bridge", inputs.namespace, rulesOf(inputs), [], ruleId, [], (saved) =>
-      orphanBridgeOwners(saved, inputs.name, [ruleId]),
-    );
+    rules = await addRules(remote, inputs, false, ruleId, [ruleId]);
   } catch (e) {
     // The first failure is the one to report (a rule set's may say what it left behind): a failed cleanup only adds to it.
     try {
@@ -244,7 +246,46 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
     }
     throw e;
   }
+  tellRetainedRules(remote, inputs, false, rules.comment);
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, state, false, rules)) };
+}
+
+/**
+ * Adds the bridge's rules under a new owner comment of id `ruleId` (a rule left
+ * by a gone bridge of this name, one whose id is not in `live`, goes in the
+ * same commit). An adopted, retained bridge gets none: its state then holds no
+ * comment, as state from before the bridge had rules.
+ */
+async function addRules(
+  remote: Remote,
+  inputs: BridgeInputs,
+  adopted: boolean,
+  ruleId: string,
+  live: string[],
+): Promise<RuleSetState> {
+  const rules = rulesOf(inputs, adopted);
+  if (rules.length === 0) return { ruleId, comment: "", rules: [] };
+  return createRuleSet(remote, "bridge", inputs.namespace, rules, [], ruleId, [], (saved) =>
+    orphanBridgeOwners(saved, inputs.name, live),
+  );
+}
+
+/**
+ * A bridge this resource made and destroy will leave (retainOnDelete) keeps its
+ * accepts, which it needs to work; says so, with the commands that remove them.
+ */
+function tellRetainedRules(remote: Remote, inputs: BridgeInputs, adopted: boolean, comment: string): void {
+  if (!inputs.retainOnDelete || adopted || !comment) return;
+  const removals = rulesOf(inputs, adopted).map((r) => removeRuleCommand(inputs.namespace, r, comment));
+  // The filter table the accepts brought (its claim says it was not there before) stays on an nf_tables host once empty.
+  const broughtTable = [...parseOwners(`--comment ${comment}`).values()].some((o) => o.claims.tfilter === "0");
+  const table = broughtTable
+    ? `; then, once the filter table holds nothing of anyone's, the table they brought: ${inputs.namespace ? `ip netns exec ${inputs.namespace} ` : ""}nft delete table ip filter`
+    : "";
+  progress(
+    `retainOnDelete: destroy will leave bridge ${JSON.stringify(inputs.name)} in ${where(inputs)} on ${remote.label} ` +
+      `with its FORWARD accept rules (the engine does not call delete for it); remove them by hand after destroy: ${removals.join("; ")}${table}`,
+  );
 }
 
 /** `e` (kept as it is: its class, retryable, hostMayBeGone) with what went wrong while cleaning up after it. */
@@ -258,9 +299,10 @@ async function read(id: string, props: BridgeOutputs): Promise<pulumi.dynamic.Re
   const remote = await remoteFor(props);
   const state = await readBridge(remote, props);
   if (!state || !ours(state, props)) return {}; // a bridge under this name that is not ours: ours is gone
-  const seen = await observeRuleSet(remote, props.namespace, rulesOf(props), props.comment, []);
+  const rules = rulesOf(props, props.adopted);
+  const missing = rules.length ? (await observeRuleSet(remote, props.namespace, rules, props.comment, [])).missing : [];
   const outs = outputs(props, remote, state, props.adopted, props, props.knownHostKeys);
-  return { id, props: plain({ ...outs, missingRules: seen.missing }) };
+  return { id, props: plain({ ...outs, missingRules: missing }) };
 }
 
 async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Promise<pulumi.dynamic.UpdateResult> {
@@ -274,25 +316,42 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
     addresses: olds.addresses,
     group: olds.group ?? 0,
   };
-  await configure(remote, news, current, news.mtu !== olds.mtu);
-  // A changed forwardFrom: the new accepts go in before the old ones come out (missing ones come back too).
-  // (State from before the bridge had rules has no comment to put them under: nothing to change there.)
-  const changed = JSON.stringify(rulesOf(olds)) !== JSON.stringify(rulesOf(news));
-  if (olds.comment && changed) await replaceRules(remote, news.namespace, rulesOf(olds), rulesOf(news), olds.comment);
-  else if ((olds.missingRules ?? []).length)
-    await repairRuleSet(remote, news.namespace, rulesOf(news), olds.comment, []);
+  // retainOnDelete turned on takes the mark off (destroy will leave the bridge), turned off puts it back.
+  const retainChanged = (olds.retainOnDelete ?? false) !== news.retainOnDelete;
+  const mark = olds.ruleId ? markUnlessRetained("bridge", olds.ruleId, news.retainOnDelete) : undefined;
+  const marking = retainChanged && olds.ruleId ? [mark ? setMark(news.name, mark) : clearMark(news.name)] : [];
+  await configure(remote, news, current, news.mtu !== olds.mtu, marking);
+  const [oldRules, newRules] = [rulesOf(olds, olds.adopted), rulesOf(news, olds.adopted)];
+  let ruleSet: RuleSetState;
+  if (oldRules.length > 0 && newRules.length === 0) {
+    // Adopted and now retained: its accepts go (and a table they brought), as its delete would take them.
+    if (olds.comment) await deleteRuleSet(remote, news.namespace, oldRules, olds.comment, olds.ruleId);
+    ruleSet = { ruleId: olds.ruleId, comment: "", rules: [] };
+  } else if (oldRules.length === 0 && newRules.length > 0) {
+    // Adopted and no longer retained: its accepts come, under a new comment (the table claims as the host has them now).
+    ruleSet = await addRules(remote, news, olds.adopted, olds.ruleId, [olds.ruleId]);
+  } else {
+    // A changed forwardFrom: the new accepts go in before the old ones come out (missing ones come back too).
+    // (State from before the bridge had rules has no comment to put them under: nothing to change there.)
+    const changed = JSON.stringify(oldRules) !== JSON.stringify(newRules);
+    if (olds.comment && changed) await replaceRules(remote, news.namespace, oldRules, newRules, olds.comment);
+    else if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, newRules, olds.comment, []);
+    const rules = olds.comment ? newRules.map((r) => describeRule(r, olds.comment)) : olds.rules;
+    // Only the rule set's own fields from olds: the rest is what news say (their forwardFrom, adopt, ...).
+    ruleSet = { ruleId: olds.ruleId, comment: olds.comment, rules };
+  }
   const state = await readBridge(remote, news);
   if (!state)
     throw new Error(`bridge ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
-  const rules = olds.comment ? rulesOf(news).map((r) => describeRule(r, olds.comment)) : olds.rules;
-  // Only the rule set's own fields from olds: the rest is what news say (their forwardFrom, adopt, ...).
-  const ruleSet = { ruleId: olds.ruleId, comment: olds.comment, rules };
+  tellRetainedRules(remote, news, olds.adopted, ruleSet.comment);
   return { outs: plain(outputs(news, remote, state, olds.adopted, ruleSet, olds.knownHostKeys)) };
 }
 
 /** Whether the link under the bridge's name is the one this resource made or adopted (kernel/mark). */
 function ours(found: LinkState, props: BridgeOutputs): boolean {
-  return isOurLink(found, { ...props, mark: props.ruleId ? markOf("bridge", props.ruleId) : undefined });
+  // A retained bridge carries no mark: known by the ifindex and MAC recorded.
+  const mark = props.ruleId ? markUnlessRetained("bridge", props.ruleId, props.retainOnDelete) : undefined;
+  return isOurLink(found, { ...props, mark });
 }
 
 /**
@@ -302,7 +361,8 @@ function ours(found: LinkState, props: BridgeOutputs): boolean {
  */
 async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
-  if (props.comment) await deleteRuleSet(remote, props.namespace, rulesOf(props), props.comment, props.ruleId);
+  if (props.comment)
+    await deleteRuleSet(remote, props.namespace, rulesOf(props, props.adopted), props.comment, props.ruleId);
   await deleteOwnedLink(remote, "bridge", props, (found) => ours(found, props));
 }
 

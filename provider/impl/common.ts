@@ -96,9 +96,11 @@ function checkNoOtherFields(checker: Checker, schema: Schema, news: RawInputs): 
     const reason =
       Object.hasOwn(schema.outputs, key) || key === "knownHostKeys"
         ? `${show(key)} is an output, set by the provider: remove it from the program`
-        : CONNECTION_FIELDS.includes(key)
-          ? `unknown field ${show(key)}: it belongs in connection (its value is not shown)`
-          : unknownFieldReason(key, valid);
+        : Object.hasOwn(schema.fields, key) && schema.fields[key].presence === "option"
+          ? `${show(key)} is a resource option, not an arg: pass it in the resource's options ({ ${key}: true }, the third argument)`
+          : CONNECTION_FIELDS.includes(key)
+            ? `unknown field ${show(key)}: it belongs in connection (its value is not shown)`
+            : unknownFieldReason(key, valid);
     checker.failures.push({ property: "", reason });
   }
 }

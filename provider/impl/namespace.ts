@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import { markNamespace, markOf, notOursWarning, refuseMarkedAdoption } from "../kernel/mark";
+import { markNamespace, markUnlessRetained, notOursWarning, refuseMarkedAdoption } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   addNamespace,
@@ -38,7 +38,8 @@ export const { check, diff } = fromSchema(NAMESPACE, { deleteBeforeReplace: true
 
 async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  const mark = markOf("netns", randomBytes(4).toString("hex"));
+  // A retained namespace carries no mark: destroy leaves it, and a mark would only refuse a later adopt.
+  const mark = markUnlessRetained("netns", randomBytes(4).toString("hex"), inputs.retainOnDelete);
   let adopted = false;
   if (inputs.adopt) {
     const state = await observe(remote, inputs.name);
@@ -52,7 +53,8 @@ async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateRes
         `ip -n ${inputs.name} link set dev lo alias ""`,
       );
       const loopback = inputs.loopbackUp && !state.loopbackUp ? [at(inputs.name).ip(...setLoopback(true))] : [];
-      await runScript(remote, sequence(markNamespace(at(inputs.name), mark), ...loopback));
+      const marking = mark ? [markNamespace(at(inputs.name), mark)] : [];
+      if (marking.length + loopback.length > 0) await runScript(remote, sequence(...marking, ...loopback));
     }
   }
   if (!adopted) {
@@ -93,10 +95,16 @@ async function update(
 ): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   if (olds.loopbackUp !== news.loopbackUp) await setLoopbackOf(remote, news.name, news.loopbackUp);
+  // retainOnDelete turned on takes the mark off (destroy will leave the namespace), turned off puts one on.
+  let mark = olds.mark;
+  if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
+    mark = markUnlessRetained("netns", randomBytes(4).toString("hex"), news.retainOnDelete);
+    await runScript(remote, sequence(markNamespace(at(news.name), mark)));
+  }
   const outs: NamespaceOutputs = {
     ...news,
     adopted: olds.adopted,
-    mark: olds.mark,
+    mark,
     knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
   };
   return { outs: plain(outs) };

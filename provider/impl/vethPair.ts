@@ -18,7 +18,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, notOursWarning, refuseMarkedLink, setMark } from "../kernel/mark";
+import { clearMark, isOurLink, markUnlessRetained, notOursWarning, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
   describeRoute,
@@ -203,7 +203,8 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   const remote = await remoteFor(inputs);
   const { a, b } = inputs;
   // Both ends carry the pair's mark: a delete from stale state removes only a pair carrying it.
-  const mark = markOf("veth", randomBytes(4).toString("hex"));
+  // A retained pair carries none: destroy leaves it, and a mark would only refuse a later adopt.
+  const mark = markUnlessRetained("veth", randomBytes(4).toString("hex"), inputs.retainOnDelete);
   if (inputs.adopt) {
     const [sa, sb] = await readEnds(remote, a, b);
     if (sa && sb) {
@@ -213,7 +214,8 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
       ] as const)
         refuseMarkedLink("veth", end.name, end.namespace, remote.label, seen.ifalias);
       // Adopted, it is ours: marked, so that its delete knows it.
-      await runScript(remote, sequence(...[a, b].map((end) => at(end.namespace).ip(...setMark(end.name, mark)))));
+      if (mark)
+        await runScript(remote, sequence(...[a, b].map((end) => at(end.namespace).ip(...setMark(end.name, mark)))));
       await configure(remote, [a, b], [sa, sb], inputs.mtu, true);
       const [na, nb] = await readEnds(remote, a, b);
       const own = { adopted: true, mark };
@@ -223,7 +225,7 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   // Each end is marked, configured and read back by one `ip -batch` in its namespace.
   const configureAndShow = (end: InterfaceEnd) =>
     at(end.namespace).ipBatch(
-      [setMark(end.name, mark), ...configureChanges(end, undefined, inputs.mtu), showLink(end.name)],
+      [...(mark ? [setMark(end.name, mark)] : []), ...configureChanges(end, undefined, inputs.mtu), showLink(end.name)],
       LINK_READ_OPTIONS,
     );
   const made = creation(
@@ -315,10 +317,18 @@ async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs):
     announceAfter,
     restore,
   );
+  // retainOnDelete turned on takes the mark off both ends (destroy will leave the pair), turned off puts one on.
+  let mark = olds.mark;
+  if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
+    mark = markUnlessRetained("veth", randomBytes(4).toString("hex"), news.retainOnDelete);
+    const change = (end: InterfaceEnd) => (mark ? setMark(end.name, mark) : clearMark(end.name));
+    await runScript(remote, sequence(...ends.map((end) => at(end.namespace).ip(...change(end)))));
+  }
   const [sa, sb] = await readEnds(remote, news.a, news.b);
   if (readdressed.length) await tellRoutesLost(remote, readdressed, before);
+  const own = { adopted: olds.adopted, mark };
   return {
-    outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), olds, olds.knownHostKeys)),
+    outs: plain(outputs(news, remote, mustExist(sa, news.a), mustExist(sb, news.b), own, olds.knownHostKeys)),
   };
 }
 

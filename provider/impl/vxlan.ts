@@ -14,7 +14,7 @@ import {
   setUp,
   showLink,
 } from "../kernel/link";
-import { isOurLink, markOf, refuseMarkedLink, setMark } from "../kernel/mark";
+import { clearMark, isOurLink, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
 import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
@@ -151,7 +151,7 @@ function outputs(
   remote: Remote,
   seen: Seen,
   adopted: boolean,
-  mark: string,
+  mark: string | undefined,
   known?: Record<string, string>,
 ): VxlanOutputs {
   const { link } = seen;
@@ -177,7 +177,9 @@ function outputs(
 
 async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  const mark = markOf("vxlan", randomBytes(4).toString("hex"));
+  // A retained device carries no mark: destroy leaves it, and a mark would only refuse a later adopt.
+  const mark = markUnlessRetained("vxlan", randomBytes(4).toString("hex"), inputs.retainOnDelete);
+  const marking = mark ? [setMark(inputs.name, mark)] : [];
   const ns = at(inputs.namespace);
   if (inputs.adopt) {
     const current = await readVxlan(remote, inputs);
@@ -197,17 +199,13 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
           );
       // Without `bridge`, an adopted device stays a port of whatever bridge it is in: not ours to detach.
       const link = inputs.bridge === undefined ? { ...current.link, master: undefined } : current.link;
-      await configure(remote, inputs, link, current.link.mtu !== inputs.mtu, [], [setMark(inputs.name, mark)]);
+      await configure(remote, inputs, link, current.link.mtu !== inputs.mtu, [], marking);
       const after = checkRemotes(remote, inputs, await readVxlan(remote, inputs));
       return { id: idOf(inputs), outs: plain(outputs(inputs, remote, after, true, mark)) };
     }
   }
   // Made, marked, configured, given its peers and read back by one script; any step failing removes it again.
-  const configureAndShow = [
-    setMark(inputs.name, mark),
-    ...configureChanges(inputs, undefined, true),
-    showLink(inputs.name),
-  ];
+  const configureAndShow = [...marking, ...configureChanges(inputs, undefined, true), showLink(inputs.name)];
   const add = lookingUp(
     creation(
       addVxlan(ns, inputs),
@@ -293,9 +291,16 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
     master: olds.bridge,
     addresses: olds.addresses,
   };
-  await configure(remote, news, current, news.mtu !== olds.mtu, olds.remotes);
+  // retainOnDelete turned on takes the mark off (destroy will leave the device), turned off puts one on.
+  let mark = olds.mark;
+  const marking: IpArgs[] = [];
+  if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
+    mark = markUnlessRetained("vxlan", randomBytes(4).toString("hex"), news.retainOnDelete);
+    marking.push(mark ? setMark(news.name, mark) : clearMark(news.name));
+  }
+  await configure(remote, news, current, news.mtu !== olds.mtu, olds.remotes, marking);
   const seen = checkRemotes(remote, news, await readVxlan(remote, news));
-  return { outs: plain(outputs(news, remote, seen, olds.adopted, olds.mark, olds.knownHostKeys)) };
+  return { outs: plain(outputs(news, remote, seen, olds.adopted, mark, olds.knownHostKeys)) };
 }
 
 /** Removes the device if it is ours (its FDB entries go with it); another one under the name is left, and the delete says so. */

@@ -1,4 +1,4 @@
-import { command } from "../shell";
+import { command, quote } from "../shell";
 import { at } from "./namespace";
 
 /**
@@ -28,6 +28,19 @@ function withComment(spec: string[], comment: string): string[] {
 
 export function addRuleStep(ns: string | undefined, rule: Rule, comment: string): string {
   return argv(ns, rule.insert ? "-I" : "-A", rule, comment);
+}
+
+/**
+ * The command that removes one copy of the rule, as a human types it (a
+ * warning's fix, never run here): our own option words bare, every value quoted
+ * where the shell needs it.
+ */
+export function removeRuleCommand(ns: string | undefined, rule: Rule, comment: string): string {
+  const words = [
+    ...(ns ? ["ip", "netns", "exec", ns] : []),
+    ...["iptables", "-w", "-t", rule.table, "-D", rule.chain, ...withComment(rule.spec, comment)],
+  ];
+  return words.map((w) => (/^--?[A-Za-z][a-z-]*$/.test(w) || w === "!" ? w : quote(w))).join(" ");
 }
 
 /** Removes every copy of the rule; a rule (or namespace) already gone is not an error. */

@@ -54,6 +54,20 @@ export function refuseMarkedLink(
 export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "dev", dev, "alias", mark];
 
 /**
+ * The change that takes the mark off link `dev` again (an empty alias is none):
+ * an object turned `retainOnDelete` is left on the host by destroy, where a
+ * mark would only refuse a later adoption of it.
+ */
+export const clearMark = (dev: string): IpArgs => ["link", "set", "dev", dev, "alias", ""];
+
+/**
+ * The mark to write on an object at create (random `id`), or on one whose
+ * retainOnDelete is turned off; none for a retained object (see clearMark).
+ */
+export const markUnlessRetained = (kind: string, id: string, retained: boolean | undefined): string | undefined =>
+  retained ? undefined : markOf(kind, id);
+
+/**
  * The owner mark of a route: its protocol number (`ip route add ... proto N`),
  * which the kernel keeps and never interprets above 4 (RTPROT_STATIC), and
  * which `ip route show/del ... proto N` select on. 113 is in no
@@ -65,8 +79,9 @@ export const setMark = (dev: string, mark: string): IpArgs => ["link", "set", "d
  */
 export const ROUTE_PROTOCOL = 113;
 
-/** Writes the mark on a namespace's loopback. */
-export const markNamespace = (ns: Namespace, mark: string): string => ns.ip(...setMark("lo", mark));
+/** Writes the mark on a namespace's loopback (undefined: takes it off). */
+export const markNamespace = (ns: Namespace, mark: string | undefined): string =>
+  ns.ip(...(mark === undefined ? clearMark("lo") : setMark("lo", mark)));
 
 /**
  * Whether a link found under our name is the one we made: it carries our mark,

@@ -138,7 +138,7 @@ export function dynamicResource<T extends ResourceType, A extends ResourceArgsOf
   const provider = shimProvider(`pulumi-netns/impl/${type.charAt(0).toLowerCase()}${type.slice(1)}`);
   class NetnsResource extends pulumi.dynamic.Resource {
     constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
-      super(provider, name, inputBag(schema, name, args), withSecretConnection(opts), "netns", type);
+      super(provider, name, inputBag(schema, name, args, opts), withSecretConnection(opts), "netns", type);
     }
   }
   return NetnsResource;
@@ -147,19 +147,33 @@ export function dynamicResource<T extends ResourceType, A extends ResourceArgsOf
 /**
  * What the constructor registers: the connection (secret), the fields (a field
  * filled in by the resource's name when absent), every output unknown, so that
- * the class gets a property for each, and the names of any other fields given.
+ * the class gets a property for each, and the names of any other fields given
+ * (exported for its test).
+ * A field that is a resource option (`retainOnDelete`) comes from `opts`: the
+ * provider sees it (the engine never tells a dynamic provider its options), and
+ * one given in the args goes to check by name, which refuses it.
  */
-function inputBag<S extends Schema>(schema: S, name: string, args: ResourceArgsOf<S>): pulumi.Inputs {
+export function inputBag<S extends Schema>(
+  schema: S,
+  name: string,
+  args: ResourceArgsOf<S>,
+  opts?: pulumi.CustomResourceOptions,
+): pulumi.Inputs {
   const given = args as Record<string, unknown>;
+  const options = (opts ?? {}) as Record<string, unknown>;
   const bag: pulumi.Inputs = { connection: secretConnection(args.connection) };
   for (const [key, f] of Object.entries(schema.fields))
-    bag[key] = f.presence === "resourceName" ? (given[key] ?? name) : given[key];
+    bag[key] =
+      f.presence === "resourceName" ? (given[key] ?? name) : f.presence === "option" ? options[key] : given[key];
   for (const key of [...Object.keys(schema.outputs), "knownHostKeys"]) bag[key] = undefined;
   // A field it does not have (a misspelt one, an output) goes to check by name only, and check refuses
   // it: dropped here it would go unnoticed; its value never reaches the engine, and a key such as
   // `hasOwnProperty` or `__proto__` never reaches the SDK's own objects.
   const others = Object.keys(given).filter(
-    (key) => key !== "connection" && !Object.hasOwn(schema.fields, key) && given[key] !== undefined,
+    (key) =>
+      key !== "connection" &&
+      (!Object.hasOwn(schema.fields, key) || schema.fields[key].presence === "option") &&
+      given[key] !== undefined,
   );
   if (others.length > 0) bag[OTHER_FIELDS] = others;
   return bag;

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { parseSave } from "../../../../provider/kernel/iptables";
+import { parseSave, removeRuleCommand } from "../../../../provider/kernel/iptables";
 import { type Owner, ownerComment, parseOwners } from "../../../../provider/kernel/ownership";
 import { fixture } from "../../support";
 
@@ -88,5 +88,29 @@ describe("kernel/ownership: parseOwners (on the unit fixtures)", () => {
         parseOwners(`--comment "${ownerComment(owner.kind, owner.id, owner.claims)}"`).get(owner.id),
         owner,
       );
+  });
+});
+
+describe("kernel/iptables: removeRuleCommand (the fix a retained Bridge's warning gives)", () => {
+  const accept = {
+    table: "filter" as const,
+    chain: "FORWARD",
+    insert: true,
+    spec: ["-i", "br0", "-o", "br0", "-j", "ACCEPT"],
+  };
+
+  it("is the -D of the rule with its owner comment, as a human types it", () => {
+    assert.equal(
+      removeRuleCommand(undefined, accept, "pulumi-netns/bridge/0a1b2c3d/tfilter=0"),
+      "iptables -w -t filter -D FORWARD -i br0 -o br0 -m comment --comment pulumi-netns/bridge/0a1b2c3d/tfilter=0 -j ACCEPT",
+    );
+  });
+
+  it("runs inside the namespace, and quotes a value the shell would split", () => {
+    const negated = { ...accept, spec: ["!", "-s", "10.0.0.0/8", "-o", "br0", "-j", "ACCEPT"] };
+    assert.equal(
+      removeRuleCommand("red", negated, "a b"),
+      "ip netns exec red iptables -w -t filter -D FORWARD ! -s 10.0.0.0/8 -o br0 -m comment --comment 'a b' -j ACCEPT",
+    );
   });
 });
