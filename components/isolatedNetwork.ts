@@ -10,7 +10,7 @@ import { Probe } from "../provider/resources/probe";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { diagramOf } from "./diagram";
-import { type NetworkPlan, type NetworkSpec, PlanError, planFor, planNetwork } from "./plan";
+import { childOptions, type NetworkPlan, type NetworkSpec, PlanError, planFor, planNetwork } from "./plan";
 import { isolationProbes, type NeighbourNetwork, probeMatrix, verifyFlag } from "./verify";
 
 /**
@@ -109,7 +109,7 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
     this.plan = plan;
     const connection = args.connection;
     const paths: pulumi.Resource[] = [];
-    const child = { parent: this };
+    const child = childOptions(this, opts);
     const bridgeAddresses = [plan.gatewayCidr, ...(plan.gateway6Cidr ? [plan.gateway6Cidr] : [])];
 
     // First: the host is checked for collisions before anything is made, and

@@ -110,6 +110,15 @@ export function planFor<T>(component: Resource, plan: () => T): T {
   }
 }
 
+/**
+ * The options a component's resources get from the component's own: its parent,
+ * and `retainOnDelete`, which the SDK does not pass from a parent to its
+ * children. A retained network keeps everything it made, as the user asked.
+ */
+export function childOptions(parent: Resource, opts: { retainOnDelete?: boolean } | undefined) {
+  return { parent, ...(opts?.retainOnDelete !== undefined && { retainOnDelete: opts.retainOnDelete }) };
+}
+
 /** FNV-1a: a small stable hash, so derived names and addresses do not depend on list order. */
 export function fnv1a(text: string): number {
   let h = 0x811c9dc5;

@@ -6,7 +6,7 @@ import { Namespace } from "../provider/resources/namespace";
 import { Route } from "../provider/resources/route";
 import { VethPair } from "../provider/resources/vethPair";
 import { Vxlan } from "../provider/resources/vxlan";
-import { planFor } from "./plan";
+import { childOptions, planFor } from "./plan";
 import { podDiagramOf } from "./podDiagram";
 import { type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
 
@@ -41,7 +41,7 @@ export class PodNetwork extends pulumi.ComponentResource {
     super("pulumi-netns:index:PodNetwork", name, {}, opts);
     const plan = planFor(this, () => planPodNetwork(args));
     this.plan = plan;
-    const child = { parent: this };
+    const child = childOptions(this, opts);
     const pods: Record<string, Namespace> = {};
     for (const [i, node] of plan.nodes.entries()) {
       const connection = args.nodes[i].connection;

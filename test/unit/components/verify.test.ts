@@ -276,4 +276,17 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     assert.equal(row("two-probe-red-to-two/alpha@ipv6"), `red -> ${alpha.address6} reachable`);
     assert.equal(row("two-probe-alpha-to-one/red@ipv6"), `alpha -> ${red6} unreachable`);
   });
+
+  it("retainOnDelete on the component reaches what it made (the SDK does not pass it from parent to child)", async () => {
+    new IsolatedNetwork("kept", { connection: fresh(), ...lessonSpec() }, { retainOnDelete: true });
+    new IsolatedNetwork("gone", { connection: fresh(), ...lessonSpec() });
+    await settle();
+    const retained = (prefix: string) =>
+      made
+        .filter((r) => r.name.startsWith(prefix) && /:(Bridge|Namespace|VethPair)$/.test(r.type))
+        .map((r) => r.inputs.retainOnDelete);
+    assert.deepEqual(retained("kept-"), [true, true, true, true, true]);
+    assert.ok(retained("gone-").every((v) => v !== true) && retained("gone-").length === 5);
+  });
 });
+
