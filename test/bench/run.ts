@@ -168,8 +168,8 @@ async function main(): Promise<void> {
     `pulumi ${cliVersion}; npm run pulumi:install (cached): ${installMs.toFixed(0)} ms`,
     `load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}; niceness ${os.getPriority(process.pid)}`,
     "",
-    renderTables(samples, hostSamples),
-    renderPodTable(podSamples),
+    samples.length || hostSamples.length ? renderTables(samples, hostSamples) : "",
+    podSamples.length ? `PodNetwork (3 nodes, mode routes), up and destroy:\n\n${renderPodTable(podSamples)}` : "",
   ];
   if (profiles.length)
     out.push(
