@@ -2,11 +2,12 @@
 // the real engine against the hand-written script of test/bench/podScript.ts on each node, side by side in one run.
 
 import * as os from "node:os";
+import * as path from "node:path";
 import type { PodNetworkPlan, PodNetworkSpec } from "../../components/podPlan";
 import type { LabHost, LabSegment } from "../../provider/testing";
 import type { RemoteCpuMeter, SubtreeCpuMeter } from "./cpuacct";
 import { measure, type OpMeasure } from "./measure";
-import { type Options, variantKey, variantLabel } from "./options";
+import { type Options, type Variant, variantKey, variantLabel } from "./options";
 import { podBenchSpec, podDownScript, podUpScript } from "./podScript";
 import { type ProcessProbe, stats } from "./probes";
 import { podProgram } from "./programs";
@@ -24,6 +25,7 @@ const POD_OPS: Op[] = ["up", "destroy"];
 export interface PodSample {
   round: number;
   podsPerNode: number;
+  variant: Variant;
   /** Which side ran first in this round (they alternate). */
   first: "script" | "pulumi";
   script: { up: number; down: number; commands: number; handshakes: number; upCpuRemote: number; load: number };
@@ -42,6 +44,8 @@ export async function benchPodNetwork(
   meters: RemoteCpuMeter[],
   newMeter: (lab: LabHost) => RemoteCpuMeter,
   log: Log,
+  /** Where the profiled operations' directories go (with --profile: the first round of each variant). */
+  profiles: string[],
 ): Promise<PodSample[]> {
   log(`PodNetwork: starting ${NODES} lab hosts (FORWARD policy DROP, as Docker leaves hosts) and linking them ...`);
   const mine: LabHost[] = [];
@@ -79,58 +83,66 @@ export async function benchPodNetwork(
     // Per node: bridge, pods × (namespace, veth pair, route), a route to each other node, the MasqueradeRule;
     // and the component and the stack.
     const created = plan.nodes.reduce((a, n) => a + 2 + 3 * n.pods.length + n.routes.length, 0) + 2;
-    const variant = opts.variants[0];
-    const programDir = podProgram(`bench-pods-${opts.pods}-${variantKey(variant)}`, plan, variant.program);
+    const dirs = new Map(
+      opts.variants.map((v) => [v, podProgram(`bench-pods-${opts.pods}-${variantKey(v)}`, plan, v.program)]),
+    );
     const out: PodSample[] = [];
-    for (let round = 1; round <= opts.repeats; round++) {
-      const label = `PodNetwork ${NODES}×${opts.pods} #${round} ${variantLabel(variant)}`;
-      // Alternate who goes first, so a drift in the machine's load favours neither side.
-      const first = round % 2 === 1 ? "script" : "pulumi";
-      let script: PodSample["script"] | undefined;
-      let ops: PodSample["ops"] | undefined;
-      const runScriptSide = async () => {
-        script = await scriptSide(mine, plan, ipForward, baselines, hostMeters, label, kit, log);
-      };
-      const runPulumiSide = async () => {
-        const runner = new Runner(kit, programDir, variant.driver, config, {
-          label,
-          ...(opts.parallel ? { parallel: opts.parallel } : {}),
-          ...(variant.noCheckpoints ? { noCheckpoints: true } : {}),
-        });
-        await runner.prepare();
-        const done = {} as PodSample["ops"];
-        for (const op of POD_OPS as Array<"up" | "destroy">) {
-          log(`${label}: pulumi ${op} of ${created} resources ...`);
-          const ticker = progress(runner, op, label, log);
-          try {
-            done[op] = await measure(runner, op, probe, subtree, hostMeters);
-          } finally {
-            clearInterval(ticker);
+    for (let round = 1; round <= opts.repeats; round++)
+      for (const [vi, variant] of opts.variants.entries()) {
+        const programDir = dirs.get(variant) as string;
+        const profileDir =
+          opts.profile && round === 1 ? path.join(opts.profile, `pods${opts.pods}-${variantKey(variant)}`) : undefined;
+        const label = `PodNetwork ${NODES}×${opts.pods} #${round} ${variantLabel(variant)}`;
+        // Alternate who goes first, so a drift in the machine's load favours neither side.
+        const first = (round + vi) % 2 === 1 ? "script" : "pulumi";
+        let script: PodSample["script"] | undefined;
+        let ops: PodSample["ops"] | undefined;
+        const runScriptSide = async () => {
+          script = await scriptSide(mine, plan, ipForward, baselines, hostMeters, label, kit, log);
+        };
+        const runPulumiSide = async () => {
+          const runner = new Runner(kit, programDir, variant.driver, config, {
+            label,
+            ...(opts.parallel ? { parallel: opts.parallel } : {}),
+            ...(variant.noCheckpoints ? { noCheckpoints: true } : {}),
+            ...(profileDir ? { profile: profileDir } : {}),
+          });
+          await runner.prepare();
+          const done = {} as PodSample["ops"];
+          for (const op of POD_OPS as Array<"up" | "destroy">) {
+            log(`${label}: pulumi ${op} of ${created} resources ...`);
+            const ticker = progress(runner, op, label, log);
+            try {
+              done[op] = await measure(runner, op, probe, subtree, hostMeters);
+            } finally {
+              clearInterval(ticker);
+            }
+            const c = done[op].counts;
+            if (op === "up" && c.create !== created)
+              throw new Error(`${label}: up created ${c.create}, not ${created}`);
+            if (op === "destroy" && c.delete !== created)
+              throw new Error(`${label}: destroy deleted ${c.delete}, not ${created}`);
+            log(
+              `${label}: pulumi ${op} ${fmtS(done[op].wallMs)} s, ${done[op].trace.commands} remote commands, ${done[op].trace.handshakes} handshakes`,
+            );
+            if (op === "up") await expectPodNetwork(mine, plan, `${label} pulumi up`);
           }
-          const c = done[op].counts;
-          if (op === "up" && c.create !== created) throw new Error(`${label}: up created ${c.create}, not ${created}`);
-          if (op === "destroy" && c.delete !== created)
-            throw new Error(`${label}: destroy deleted ${c.delete}, not ${created}`);
-          log(
-            `${label}: pulumi ${op} ${fmtS(done[op].wallMs)} s, ${done[op].trace.commands} remote commands, ${done[op].trace.handshakes} handshakes`,
-          );
-          if (op === "up") await expectPodNetwork(mine, plan, `${label} pulumi up`);
+          await expectBaselines(kit, mine, baselines, `${label} pulumi destroy`);
+          if (profileDir) profiles.push(profileDir);
+          ops = done;
+        };
+        if (first === "script") {
+          await runScriptSide();
+          await runPulumiSide();
+        } else {
+          await runPulumiSide();
+          await runScriptSide();
         }
-        await expectBaselines(kit, mine, baselines, `${label} pulumi destroy`);
-        ops = done;
-      };
-      if (first === "script") {
-        await runScriptSide();
-        await runPulumiSide();
-      } else {
-        await runPulumiSide();
-        await runScriptSide();
+        const s = script as PodSample["script"];
+        const o = ops as PodSample["ops"];
+        log(`${label}: up ${fmtS(o.up.wallMs)} s vs script ${fmtS(s.up)} s (${(o.up.wallMs / s.up).toFixed(1)}×)`);
+        out.push({ round, podsPerNode: opts.pods, variant, first, script: s, ops: o });
       }
-      const s = script as PodSample["script"];
-      const o = ops as PodSample["ops"];
-      log(`${label}: up ${fmtS(o.up.wallMs)} s vs script ${fmtS(s.up)} s (${(o.up.wallMs / s.up).toFixed(1)}×)`);
-      out.push({ round, podsPerNode: opts.pods, first, script: s, ops: o });
-    }
     return out;
   } finally {
     for (const m of hostMeters) {
@@ -235,6 +247,7 @@ export function renderPodTable(samples: PodSample[]): string {
   if (!samples.length) return "";
   const rows = samples.map((s) => [
     `${NODES}×${s.podsPerNode}`,
+    variantLabel(s.variant),
     String(s.round),
     s.first,
     fmtS(s.script.up),
@@ -247,15 +260,22 @@ export function renderPodTable(samples: PodSample[]): string {
     `${s.ops.destroy.trace.commands}/${s.ops.destroy.trace.handshakes}`,
     `${s.ops.up.load.toFixed(1)}`,
   ]);
-  const ratio = stats(samples.map((s) => s.ops.up.wallMs / s.script.up));
   const head =
-    "| nodes×pods | round | first | script up s | `up` s | up × | script down s | `destroy` s | script cmds/handshakes | up cmds/handshakes | destroy cmds/handshakes | load |";
+    "| nodes×pods | variant | round | first | script up s | `up` s | up × | script down s | `destroy` s | script cmds/handshakes | up cmds/handshakes | destroy cmds/handshakes | load |";
   return [
     head,
     `|${" --- |".repeat(rows[0].length)}`,
     ...rows.map((r) => `| ${r.join(" | ")} |`),
     "",
-    `up engine/script: median ${ratio.median.toFixed(1)}× (${ratio.min.toFixed(1)}-${ratio.max.toFixed(1)}×) over ${samples.length} rounds;` +
-      ` median up ${fmtS(stats(samples.map((s) => s.ops.up.wallMs)).median)} s vs script ${fmtS(stats(samples.map((s) => s.script.up)).median)} s`,
+    ...[...new Set(samples.map((s) => variantLabel(s.variant)))].map((v) => {
+      const of = samples.filter((s) => variantLabel(s.variant) === v);
+      const ratio = stats(of.map((s) => s.ops.up.wallMs / s.script.up));
+      const median = (xs: number[]) => fmtS(stats(xs).median);
+      return (
+        `${v}: up engine/script median ${ratio.median.toFixed(1)}× (${ratio.min.toFixed(1)}-${ratio.max.toFixed(1)}×) over ${of.length} rounds;` +
+        ` median up ${median(of.map((s) => s.ops.up.wallMs))} s vs script ${median(of.map((s) => s.script.up))} s;` +
+        ` median destroy ${median(of.map((s) => s.ops.destroy.wallMs))} s vs script ${median(of.map((s) => s.script.down))} s`
+      );
+    }),
   ].join("\n");
 }

@@ -21,8 +21,8 @@
 //   --nice -5            run the bench (and all it starts: CLI, hosts, lab hosts) at this niceness, so that
 //                        other work on a shared machine distorts it less; negative needs root (env BENCH_NICE)
 //   --pods 50            also the PodNetwork case (test/bench/pods.ts): 3 linked lab hosts, this many pods per node,
-//                        mode routes; `up` and `destroy` of the first variant against test/bench/podScript.ts
-//                        on each node, --repeats rounds, alternating which side goes first (env BENCH_PODS)
+//                        mode routes; `up` and `destroy` of each variant against test/bench/podScript.ts
+//                        on each node, --repeats rounds, alternating which side goes first; --profile: round 1 (env BENCH_PODS)
 //   --pod-network        = --n "" --hosts "" --pods 50 --repeats 3 --variants ts-cli (only that case)
 //   --quick              = --n 10,50 --repeats 1 --variants ts,js,ts-cli --hosts 1,20 (the default)
 //   --full               = --n 10,50,200 --repeats 3 --variants ts,js,ts-cli,js-cli --hosts 1,20
@@ -154,6 +154,7 @@ async function main(): Promise<void> {
           meters,
           (lab) => new RemoteCpuMeter(lab.pid),
           log,
+          profiles,
         )),
       );
   } finally {
