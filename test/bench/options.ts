@@ -29,6 +29,8 @@ export interface Options {
   profile?: string;
   json?: string;
   nice?: number;
+  /** The PodNetwork case (test/bench/pods.ts): pods per node on three nodes; none: the case is not run. */
+  pods?: number;
 }
 
 function parseList(text: string): string[] {
@@ -39,6 +41,8 @@ function parseList(text: string): string[] {
 }
 
 const QUICK = { n: "10,50", repeats: "1", variants: "ts,js,ts-cli", hosts: "1,20", "hosts-variants": "ts" };
+/** Only the PodNetwork case: 3 nodes × 50 pods, 3 rounds, `pulumi up`/`destroy` run directly. */
+const POD_NETWORK = { n: "", hosts: "", pods: "50", repeats: "3", variants: "ts-cli" };
 const FULL = {
   n: "10,50,200",
   repeats: "3",
@@ -65,11 +69,13 @@ export function parseOptions(argv: string[]): Options {
     nice: env.BENCH_NICE,
     profile: env.BENCH_PROFILE,
     json: env.BENCH_JSON,
+    pods: env.BENCH_PODS,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") Object.assign(o, QUICK);
     else if (a === "--full") Object.assign(o, FULL);
+    else if (a === "--pod-network") Object.assign(o, POD_NETWORK);
     else if (a.startsWith("--")) {
       const [k, v] = a.includes("=")
         ? [a.slice(2, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]
@@ -95,5 +101,6 @@ export function parseOptions(argv: string[]): Options {
     ...(o.profile ? { profile: path.resolve(o.profile) } : {}),
     ...(o.json ? { json: o.json } : {}),
     ...(o.nice ? { nice: Number(o.nice) } : {}),
+    ...(o.pods ? { pods: ints(o.pods, 250, "pods per node")[0] } : {}),
   };
 }

@@ -2,6 +2,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { PodNetworkPlan } from "../../components/podPlan";
 import { writeProgram } from "../support/harness";
 import { lessonSpec } from "../support/lessonSpec";
 import type { Program } from "./options";
@@ -84,3 +85,35 @@ export function variantProgram(name: string, source: string, program: Program): 
 }
 
 export const nsName = (i: number) => `ns${String(i + 1).padStart(3, "0")}`;
+
+/**
+ * A PodNetwork of `plan`'s nodes and pods (test/bench/pods.ts): node i's connection is the config's
+ * host<i>/port<i>/privateKey<i>. The spec is written out as the plan has it, so the program plans the same.
+ */
+export function podProgram(name: string, plan: PodNetworkPlan, program: Program): string {
+  const spec = {
+    // mode: "routes" is the default (a literal here would be a plain string to a type-checked program).
+    clusterCidr: plan.clusterCidr,
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      nodeAddress: n.nodeAddress,
+      pods: n.pods.map((p) => ({ name: p.name })),
+    })),
+  };
+  return variantProgram(
+    name,
+    `
+import * as pulumi from "@pulumi/pulumi";
+import * as netns from "pulumi-netns";
+
+const cfg = new pulumi.Config();
+const spec = ${JSON.stringify(spec)};
+const net = new netns.PodNetwork("pods", {
+  ...spec,
+  nodes: spec.nodes.map((n, i) => ({ ...n, connection: ${CONNECTION('" + i + "')} })),
+});
+export const podCidrs = net.podCidrs;
+`,
+    program,
+  );
+}

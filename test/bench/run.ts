@@ -20,6 +20,10 @@
 //   --json file          also write every measurement as JSON                      (env BENCH_JSON)
 //   --nice -5            run the bench (and all it starts: CLI, hosts, lab hosts) at this niceness, so that
 //                        other work on a shared machine distorts it less; negative needs root (env BENCH_NICE)
+//   --pods 50            also the PodNetwork case (test/bench/pods.ts): 3 linked lab hosts, this many pods per node,
+//                        mode routes; `up` and `destroy` of each variant against test/bench/podScript.ts
+//                        on each node, --repeats rounds, alternating which side goes first; --profile: round 1 (env BENCH_PODS)
+//   --pod-network        = --n "" --hosts "" --pods 50 --repeats 3 --variants ts-cli (only that case)
 //   --quick              = --n 10,50 --repeats 1 --variants ts,js,ts-cli --hosts 1,20 (the default)
 //   --full               = --n 10,50,200 --repeats 3 --variants ts,js,ts-cli,js-cli --hosts 1,20
 //                          (the run in BENCHMARKS.md)
@@ -34,6 +38,7 @@ import { pulumiRoot, removeScratch, scratchProject, testingKit } from "../suppor
 import { RemoteCpuMeter, SubtreeCpuMeter } from "./cpuacct";
 import { checkCounts, type HostSample, measure, type OpMeasure, type Sample } from "./measure";
 import { type Options, parseOptions, variantKey, variantLabel } from "./options";
+import { benchPodNetwork, type PodSample, renderPodTable } from "./pods";
 import { ProcessProbe } from "./probes";
 import { profileSummary } from "./profile";
 import { BRIDGE, MULTI_HOST_PROGRAM, nsName, PROGRAM, SUBNET, variantProgram } from "./programs";
@@ -50,7 +55,7 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.nice !== undefined) os.setPriority(process.pid, opts.nice);
   log(
-    `bench: N=${opts.counts} repeats=${opts.repeats} variants: ${opts.variants.map(variantLabel).join(", ")}; hosts ${opts.hosts}`,
+    `bench: N=${opts.counts} repeats=${opts.repeats} variants: ${opts.variants.map(variantLabel).join(", ")}; hosts ${opts.hosts}${opts.pods ? `; PodNetwork 3×${opts.pods}` : ""}`,
   );
   const t0 = performance.now();
   const root = pulumiRoot();
@@ -61,14 +66,16 @@ async function main(): Promise<void> {
   const t1 = Date.now();
   scratchProject();
   const kit = testingKit();
-  const { planNetwork } = require(require.resolve("pulumi-netns", { paths: [scratchProject()] })) as {
+  const { planNetwork, planPodNetwork } = require(require.resolve("pulumi-netns", { paths: [scratchProject()] })) as {
     planNetwork: typeof import("../../components/plan")["planNetwork"];
+    planPodNetwork: typeof import("../../components/podPlan")["planPodNetwork"];
   };
   log(`installed in ${Date.now() - t1} ms`);
 
   const labs: LabHost[] = [];
   const samples: Sample[] = [];
   const hostSamples: HostSample[] = [];
+  const podSamples: PodSample[] = [];
   const loadBefore = os.loadavg();
   const subtree = new SubtreeCpuMeter();
   const probe = new ProcessProbe();
@@ -135,6 +142,21 @@ async function main(): Promise<void> {
       labs.splice(labs.indexOf(lab), 1);
     }
     if (opts.hosts.length) hostSamples.push(...(await scaleAcrossHosts(kit, opts, probe, subtree, labs, meters)));
+    if (opts.pods)
+      podSamples.push(
+        ...(await benchPodNetwork(
+          kit,
+          planPodNetwork,
+          { ...opts, pods: opts.pods },
+          probe,
+          subtree,
+          labs,
+          meters,
+          (lab) => new RemoteCpuMeter(lab.pid),
+          log,
+          profiles,
+        )),
+      );
   } finally {
     for (const m of meters) m.close();
     for (const lab of labs) await lab.stop().catch(() => undefined);
@@ -147,7 +169,8 @@ async function main(): Promise<void> {
     `pulumi ${cliVersion}; npm run pulumi:install (cached): ${installMs.toFixed(0)} ms`,
     `load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}; niceness ${os.getPriority(process.pid)}`,
     "",
-    renderTables(samples, hostSamples),
+    samples.length || hostSamples.length ? renderTables(samples, hostSamples) : "",
+    podSamples.length ? `PodNetwork (3 nodes, mode routes), up and destroy:\n\n${renderPodTable(podSamples)}` : "",
   ];
   if (profiles.length)
     out.push(
@@ -164,7 +187,7 @@ async function main(): Promise<void> {
   if (opts.json)
     fs.writeFileSync(
       opts.json,
-      `${JSON.stringify({ machine: machine(), cliVersion, installMs, loadBefore, loadAfter, samples, hostSamples }, null, 2)}\n`,
+      `${JSON.stringify({ machine: machine(), cliVersion, installMs, loadBefore, loadAfter, samples, hostSamples, podSamples }, null, 2)}\n`,
     );
 }
 
