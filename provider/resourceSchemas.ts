@@ -18,9 +18,13 @@ import {
   type Checker,
   integerIn,
   interfaceName,
+  ipInterface,
   ipv4Address,
   ipv4Interface,
   ipv4Network,
+  ipv6Address,
+  ipv6Network,
+  isIpv6,
   isUnknown,
   mtu,
   namespaceName,
@@ -42,7 +46,7 @@ function checkAddresses(checker: Checker, property: string, value: unknown): voi
   if (!Array.isArray(value)) return;
   const seen = new Set<string>();
   value.forEach((a, i) => {
-    checker.field(`${property}[${i}]`, a, ipv4Interface, true);
+    checker.field(`${property}[${i}]`, a, ipInterface, true);
     if (typeof a === "string" && !isUnknown(a)) {
       if (seen.has(a)) checker.fail(`${property}[${i}]`, `${show(a)} is listed twice`);
       seen.add(a);
@@ -98,7 +102,7 @@ export const VETH_END = schema(
     namespace: field<string>(namespaceName).replaceOnChange(),
     /** Attach this end to that bridge (in the same namespace as the end). */
     bridge: field<string>(interfaceName),
-    /** Addresses in CIDR form, e.g. "192.168.15.1/24". */
+    /** Addresses in CIDR form, e.g. "192.168.15.1/24" or "fd00:15::1/64". */
     addresses: addresses(),
     /** Bring the end up (default true). */
     up: field<boolean>(boolean).default(true),
@@ -151,7 +155,7 @@ export const BRIDGE = schema(
     name: field<string>(interfaceName).orResourceName().replaceOnChange(),
     /** Create it in that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
-    /** Addresses in CIDR form, e.g. "192.168.15.5/24". */
+    /** Addresses in CIDR form, e.g. "192.168.15.5/24" or "fd00:15::5/64". */
     addresses: addresses(),
     mtu: field<number>(mtu),
     /** Bring the bridge up (default true). */
@@ -179,18 +183,25 @@ export const BRIDGE = schema(
   },
 );
 
-const routeDestination = (v: unknown) =>
-  v === "default" || v === "0.0.0.0/0" ? undefined : ipv4Network(v) && `${ipv4Network(v)} (or "default")`;
+/** "default" (IPv4), "default6" (IPv6), or an IPv4 or IPv6 network. */
+const routeDestination = (v: unknown) => {
+  if (v === "default" || v === "0.0.0.0/0" || v === "default6" || v === "::/0") return undefined;
+  const reason = typeof v === "string" && isIpv6(v) ? ipv6Network(v) : ipv4Network(v);
+  return reason && `${reason} (or "default" for IPv4, "default6" for IPv6)`;
+};
+
+/** A gateway: an IPv4 or IPv6 unicast address. */
+const gateway = (v: unknown) => (typeof v === "string" && isIpv6(v) ? ipv6Address(v) : ipv4Address(v));
 
 export const ROUTE = schema(
   {
-    /** A network in CIDR form, or "default". */
+    /** A network in CIDR form (IPv4 or IPv6), "default" (IPv4) or "default6" (IPv6). */
     destination: field<string>(routeDestination)
       .required()
-      .normalizedBy((v) => (v === "0.0.0.0/0" ? "default" : v))
+      .normalizedBy((v) => (v === "0.0.0.0/0" ? "default" : v === "::/0" ? "default6" : v))
       .replaceOnChange(),
-    /** Gateway address. */
-    via: field<string>(ipv4Address),
+    /** Gateway address, of the destination's family. */
+    via: field<string>(gateway),
     /** Output interface. */
     device: field<string>(interfaceName),
     /** Add it in that named namespace (absent: the host's own). */

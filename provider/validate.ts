@@ -176,6 +176,87 @@ export function ipv4Network(v: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * An IPv6 address without prefix as the kernel prints it back (RFC 5952: lower
+ * case, the longest run of zero groups as "::"), so state and `ip -j` output
+ * are equal and a second `up` or a refresh sees no drift. Non-canonical text is
+ * refused with its canonical spelling rather than rewritten: a list field's
+ * items keep the text the program gave, and the program is the place to fix it.
+ * Refused: zone ids, and what is no interface's or gateway's own address
+ * (unspecified, loopback, multicast, IPv4-mapped ::ffff:0:0/96, the deprecated
+ * IPv4-compatible ::/96, which the kernel prints in dotted form).
+ */
+function ipv6Text(addr: string, whole: unknown, example: string): string | undefined {
+  if (addr.includes("%")) return `${show(whole)} has a zone id (%...); give the address alone, like ${example}`;
+  if (!addr.includes(":") || !ipaddr.IPv6.isValid(addr))
+    return `${show(whole)} is not an IPv6 address (like ${example})`;
+  const parsed = ipaddr.IPv6.parse(addr);
+  const range = parsed.range();
+  if (["unspecified", "loopback", "multicast", "ipv4Mapped"].includes(range))
+    return `${show(whole)} is ${range === "ipv4Mapped" ? "an IPv4-mapped (::ffff:0:0/96)" : `a ${range}`} address, not an interface's unicast address`;
+  if (parsed.parts.slice(0, 6).every((p) => p === 0))
+    return `${show(whole)} is an IPv4-compatible (::/96, deprecated) address, not an interface's unicast address`;
+  const canonical = parsed.toRFC5952String();
+  if (canonical !== addr)
+    return `${show(whole)} is not written as the kernel prints it back; write ${show(whole === addr ? canonical : `${canonical}/${(whole as string).split("/")[1]}`)}`;
+  return undefined;
+}
+
+/** An IPv6 prefix length 1-128 without leading zeros (the kernel prints "/64" for "/064"). */
+function ipv6Prefix(prefix: string | undefined, whole: unknown): string | undefined {
+  if (prefix === undefined) return `${show(whole)} must be an address with a prefix, like fd00:15::1/64`;
+  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) > 128)
+    return `${show(whole)} has prefix length ${show(prefix)}; it must be 1-128`;
+  return undefined;
+}
+
+/** An IPv6 unicast address without prefix, e.g. "fd00:15::1" (a gateway). */
+export function ipv6Address(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not an IPv6 address (like fd00:15::1)`;
+  return ipv6Text(v, v, "fd00:15::1");
+}
+
+/** An IPv6 interface address in CIDR form, e.g. "fd00:15::1/64". The kernel's own link-local (fe80::/10) is refused: see ipInterface. */
+export function ipv6Interface(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  const [addr, prefix, ...rest] = v.split("/");
+  if (rest.length > 0) return `${show(v)} must be an address with a prefix, like fd00:15::1/64`;
+  const reason = ipv6Text(addr, v, "fd00:15::1/64") ?? ipv6Prefix(prefix, v);
+  if (reason) return reason;
+  // Every IPv6 link has its own fe80:: address (the kernel's): a second one only
+  // competes with it, and fe80::/64 is on every link, so overlap checks mean nothing there.
+  if (ipaddr.IPv6.parse(addr).range() === "linkLocal")
+    return `${show(v)} is a link-local (fe80::/10) address; the kernel gives every link its own: give a global or ULA (fd00::/8) address`;
+  return undefined;
+}
+
+/** An IPv6 network in CIDR form, e.g. "fd00:15::/64": host bits must be zero. */
+export function ipv6Network(v: unknown): string | undefined {
+  if (typeof v !== "string") return `${show(v)} is not a string`;
+  const [addr, prefix, ...rest] = v.split("/");
+  if (rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:15::/64`;
+  const prefixReason = ipv6Prefix(prefix, v);
+  if (addr.includes("%") || !addr.includes(":") || !ipaddr.IPv6.isValid(addr) || prefixReason)
+    return ipv6Text(addr, v, "fd00:15::/64") ?? prefixReason;
+  const parsed = ipaddr.IPv6.parse(addr);
+  const canonical = parsed.toRFC5952String();
+  if (canonical !== addr)
+    return `${show(v)} is not written as the kernel prints it back; write ${show(`${canonical}/${prefix}`)}`;
+  const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
+  if (network !== addr) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
+  return undefined;
+}
+
+/** An interface address in CIDR form, IPv4 ("192.168.15.1/24") or IPv6 ("fd00:15::1/64"). */
+export function ipInterface(v: unknown): string | undefined {
+  if (typeof v === "string" && v.includes(":")) return ipv6Interface(v);
+  const reason = ipv4Interface(v);
+  return reason && typeof v === "string" ? `${reason} (or an IPv6 one, like fd00:15::1/64)` : reason;
+}
+
+/** Whether a (checked) address or CIDR is IPv6. */
+export const isIpv6 = (v: string): boolean => v.includes(":");
+
 export function oneOf(...allowed: string[]): (v: unknown) => string | undefined {
   return (v) =>
     typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`;

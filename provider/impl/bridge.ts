@@ -40,6 +40,7 @@ import {
   repairRuleSet,
   replaceRules,
 } from "./ruleSet";
+import { settleIpv6 } from "./settle";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type BridgeInputs = InputsOf<typeof BRIDGE>;
@@ -128,6 +129,7 @@ async function configure(
   // unannounced, the neighbours still learn the new MAC, ~20 s later.
   if (announcesAfter(inputs, current))
     await runScript(remote, script([bestEffort(announceBridge(at(inputs.namespace), inputs.name))]));
+  if (inputs.up) await settleIpv6(remote, inputs.name, inputs.addresses, inputs.namespace);
 }
 
 async function readBridge(
@@ -231,6 +233,7 @@ async function create(inputs: BridgeInputs): Promise<pulumi.dynamic.CreateResult
   let rules: RuleSetState;
   try {
     if (!state) throw new Error(`bridge ${inputs.name} is not in ${where(inputs)} after it was created`);
+    if (inputs.up) await settleIpv6(remote, inputs.name, inputs.addresses, inputs.namespace);
     // A rule left by an earlier bridge of this name (gone: this create has just made the link) goes now.
     rules = await addRules(remote, inputs, false, ruleId, [ruleId]);
   } catch (e) {

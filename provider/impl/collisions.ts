@@ -36,8 +36,8 @@ export function addressCheck(
     {
       reads: ADDRESS_READS.map((args) => ns.ifExists(ns.ip(...args))),
       watch: ADDRESS_WATCH,
-      refuse([addrText, routeText]) {
-        const problems = addressCollisions(device, addresses, addrText, routeText);
+      refuse([addrText, routeText, route6Text]) {
+        const problems = addressCollisions(device, addresses, addrText, routeText, route6Text);
         if (problems.length)
           throw new Error(
             `${what}: ${problems.join("; ")} (on ${remote.label}${namespace ? `, namespace ${namespace}` : ""}). ` +

@@ -7,6 +7,8 @@ import {
   addAndPrintRoute,
   addRoute,
   deleteRoute,
+  isIpv6Route,
+  kernelMetric,
   parseNotOurs,
   parseRoute,
   parseRoutes,
@@ -20,7 +22,7 @@ import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
 import { ROUTE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { hopPath } from "../transport/knownKeys";
-import { show } from "../validate";
+import { isIpv6, isUnknown, show } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
@@ -33,6 +35,16 @@ export const { check, diff } = fromSchema(ROUTE, {
   alsoCheck: (checker, news) => {
     if (news.via === undefined && news.device === undefined)
       checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
+    const known = (v: unknown): v is string => typeof v === "string" && !isUnknown(v);
+    if (known(news.destination) && known(news.via) && isIpv6Route(news.destination) !== isIpv6(news.via))
+      checker.fail(
+        "via",
+        `${show(news.via)} is an ${isIpv6(news.via) ? "IPv6" : "IPv4"} gateway but destination ${show(news.destination)} is ` +
+          `${isIpv6Route(news.destination) ? "IPv6" : "IPv4"}: give a gateway of the destination's family` +
+          `${news.destination === "default" ? ' (the IPv6 default route is "default6")' : ""}`,
+      );
+    if (known(news.via) && isIpv6(news.via) && news.device === undefined && news.via.startsWith("fe80:"))
+      checker.fail("device", `via ${show(news.via)} is a link-local gateway: give the device it is on`);
   },
   deleteBeforeReplace: true,
 });
@@ -100,7 +112,7 @@ async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult>
     [shown] = await runScript(remote, add, {
       what: `the route to ${inputs.destination}`,
       // A Route cannot adopt: the next up would find the route there and stop.
-      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""} route del ${inputs.destination} metric ${inputs.metric ?? 0} proto ${ROUTE_PROTOCOL}) before the next up`,
+      leftover: `remove it by hand (ip${inputs.namespace ? ` -n ${inputs.namespace}` : ""}${isIpv6Route(inputs.destination) ? " -6" : ""} route del ${inputs.destination === "default6" ? "default" : inputs.destination} metric ${kernelMetric(inputs)} proto ${ROUTE_PROTOCOL}) before the next up`,
     });
   } catch (e) {
     // Any route there (not only ours) refuses the add: looked for without the mark.

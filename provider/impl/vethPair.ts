@@ -37,6 +37,7 @@ import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { declareVeths } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
+import { settleIpv6 } from "./settle";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
@@ -138,6 +139,13 @@ async function configure(
     ...bridgesToAnnounce([a, b], [sa, sb]).map(bestEffort),
   ]);
   await runScript(remote, lookingUp(changes, lookups(a, b)));
+  await settleEnds(remote, [a, b]);
+}
+
+/** Waits for the IPv6 addresses of the ends that are up to be usable (./settle): the pair is up only when both are. */
+async function settleEnds(remote: Remote, ends: InterfaceEnd[]): Promise<void> {
+  if (!ends.every((end) => end.up)) return;
+  for (const end of ends) await settleIpv6(remote, end.name, end.addresses, end.namespace);
 }
 
 async function readEnds(
@@ -256,6 +264,13 @@ async function create(inputs: VethPairInputs): Promise<pulumi.dynamic.CreateResu
   }
   const sa = mustExist(parseLink(ta, a.name), a);
   const sb = mustExist(parseLink(tb, b.name), b);
+  try {
+    await settleEnds(remote, [a, b]);
+  } catch (e) {
+    // Not recorded: the pair goes again, as after any failed create (the first failure is the one to report).
+    await runScript(remote, script([bestEffort(deleteLink(at(a.namespace), a.name))])).catch(() => undefined);
+    throw e;
+  }
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, sa, sb, { adopted: false, mark })) };
 }
 

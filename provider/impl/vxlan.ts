@@ -16,17 +16,18 @@ import {
 } from "../kernel/link";
 import { clearMark, isOurLink, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
-import { creation, type IpArgs, lookingUp, sequence } from "../kernel/script";
+import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
 import { VXLAN } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { show } from "../validate";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { readAll } from "./executor";
+import { readAll, runScript } from "./executor";
 import { lockedCommit } from "./lockedCommit";
 import { advised } from "./opErrors";
 import { deleteOwnedLink } from "./ownedLink";
+import { settleIpv6 } from "./settle";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VxlanInputs = InputsOf<typeof VXLAN>;
@@ -144,6 +145,7 @@ async function configure(
     },
     checks,
   );
+  await settleIpv6(remote, inputs.name, inputs.addresses, inputs.namespace);
 }
 
 function outputs(
@@ -264,6 +266,13 @@ async function create(inputs: VxlanInputs): Promise<pulumi.dynamic.CreateResult>
     device: info.device,
     remotes: parseFdbRemotes(out[out.length - 1], `the FDB of ${inputs.name}`),
   });
+  try {
+    await settleIpv6(remote, inputs.name, inputs.addresses, inputs.namespace);
+  } catch (e) {
+    // Not recorded: the device goes again, as after any failed create.
+    await runScript(remote, script([bestEffort(deleteLink(ns, inputs.name))])).catch(() => undefined);
+    throw e;
+  }
   return { id: idOf(inputs), outs: plain(outputs(inputs, remote, seen, false, mark)) };
 }
 

@@ -1,17 +1,25 @@
 import * as ipaddr from "ipaddr.js";
 
-/** IPv4 prefixes (pure): the one overlap test of the provider. */
+/** IPv4 and IPv6 prefixes (pure): the one overlap test of the provider. */
 
-/** The network of a CIDR, in CIDR form: "192.168.15.5/24" -> "192.168.15.0/24"; a bare address is a /32. */
+/** The network of a CIDR, in CIDR form: "192.168.15.5/24" -> "192.168.15.0/24", "fd00::5/64" -> "fd00::/64"; a bare address is a /32 (/128). */
 export function prefixOf(cidr: string): string {
+  if (cidr.includes(":")) {
+    const [a, len] = cidr.includes("/") ? ipaddr.IPv6.parseCIDR(cidr) : [ipaddr.IPv6.parse(cidr), 128];
+    return `${ipaddr.IPv6.networkAddressFromCIDR(`${a}/${len}`).toRFC5952String()}/${len}`;
+  }
   const [a, len] = cidr.includes("/") ? ipaddr.IPv4.parseCIDR(cidr) : [ipaddr.IPv4.parse(cidr), 32];
   return `${ipaddr.IPv4.networkAddressFromCIDR(`${a}/${len}`)}/${len}`;
 }
 
-/** Two IPv4 prefixes (or bare addresses) overlap when the shorter one contains the other's network address. */
+/**
+ * Two prefixes (or bare addresses) overlap when the shorter one contains the
+ * other's network address. An IPv4 and an IPv6 one never do.
+ */
 export function overlaps(a: string, b: string): boolean {
-  const [na, la] = ipaddr.IPv4.parseCIDR(prefixOf(a));
-  const [nb, lb] = ipaddr.IPv4.parseCIDR(prefixOf(b));
+  if (a.includes(":") !== b.includes(":")) return false;
+  const [na, la] = ipaddr.parseCIDR(prefixOf(a));
+  const [nb, lb] = ipaddr.parseCIDR(prefixOf(b));
   return la <= lb ? nb.match(na, la) : na.match(nb, lb);
 }
 

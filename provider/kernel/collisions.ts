@@ -16,6 +16,8 @@ import { parseRoutes, type RouteOver } from "./route";
 export const ADDRESS_READS = [
   [...LINK_READ_OPTIONS, "addr", "show"],
   ["-4", "-j", "route", "show", "table", "all"],
+  // Plain `route show table all` lists IPv4 routes only.
+  ["-6", "-j", "route", "show", "table", "all"],
 ] as const;
 
 /**
@@ -24,7 +26,8 @@ export const ADDRESS_READS = [
  * commit planned from one read never runs after another changed it.
  */
 export const ADDRESS_WATCH =
-  "ip -o -4 addr show 2>/dev/null | awk '{print $2, $4}'; ip -4 route show table all 2>/dev/null";
+  "ip -o addr show 2>/dev/null | awk '{print $2, $4}'; ip -4 route show table all 2>/dev/null; " +
+  "ip -6 route show table all 2>/dev/null | grep -v ' expires '";
 
 /** What changes when an interface comes, goes or changes group (the foreign-bridge check reads this). */
 export const LINK_WATCH =
@@ -90,16 +93,25 @@ function describeClashingRoute(r: RouteOver): string {
  * shadow or be shadowed by. The default route is no collision. The device
  * itself (an adopted one, or ours on update) is not another interface.
  */
-export function addressCollisions(device: string, addresses: string[], addrText: string, routeText: string): string[] {
+export function addressCollisions(
+  device: string,
+  addresses: string[],
+  addrText: string,
+  routeText: string,
+  route6Text = "",
+): string[] {
   const problems: string[] = [];
   const others = parseLinks(addrText, "addresses")
     .filter((l) => l.ifname !== device)
     .flatMap((l) => l.addresses.map((cidr) => ({ ifname: l.ifname, cidr, local: cidr.split("/")[0] })));
-  const routes = parseRoutes(routeText, "routes").filter(
+  const routes = [
+    ...parseRoutes(routeText, "routes"),
+    ...(route6Text.trim() ? parseRoutes(route6Text, "routes") : []),
+  ].filter(
     (r) =>
       r.dev !== device &&
-      // Not "default", nor an IPv6 route (`table all` lists them without -4).
-      ipaddr.IPv4.isValid(r.dst.split("/")[0]) &&
+      // Not "default" (of either family).
+      ipaddr.isValid(r.dst.split("/")[0]) &&
       ROUTING_TYPES.has(r.type ?? "unicast"),
   );
   for (const mine of addresses) {

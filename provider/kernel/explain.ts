@@ -131,8 +131,9 @@ const RULES: Rule[] = [
     tell: (name, lookups, step) => missingInterface(name, lookups, step),
   },
   {
-    // The gateway is not in the subnet of an address of an interface that is up there (or is its broadcast address).
-    said: /Nexthop has invalid gateway/,
+    // The gateway is not in the subnet of an address of an interface that is up there (or is its broadcast address);
+    // IPv6 (`ip -6 route add`) says "No route to host".
+    said: /Nexthop has invalid gateway|RTNETLINK answers: No route to host/,
     tell: (_, lookups, step) => {
       const via = lookups.find((l) => l.kind === "gateway");
       if (!via) return undefined;
@@ -145,14 +146,26 @@ const RULES: Rule[] = [
     },
   },
   {
-    // `ip route add ... dev X` for an interface that is down.
-    said: /Device for nexthop is not up/,
+    // `ip route add ... dev X` for an interface that is down (IPv6 words it "Nexthop device is not up").
+    said: /Device for nexthop is not up|Nexthop device is not up/,
     tell: (_, lookups, step) => {
       const device = lookups.find((l) => l.kind === "interface" && l.field === "device");
       if (!device) return undefined;
       return (
         `${device.field}: interface ${JSON.stringify(device.value)} is down in ${where(device.namespace)} on ${step.host}: ` +
         "bring it up (up: true on its VethPair end or Bridge) or route through another device"
+      );
+    },
+  },
+  {
+    // `ip -6 route add ... via A` where A is an address of the route's namespace itself.
+    said: /Gateway can not be a local address/,
+    tell: (_, lookups, step) => {
+      const via = lookups.find((l) => l.kind === "gateway");
+      if (!via) return undefined;
+      return (
+        `${via.field}: ${via.value} is an address of ${where(via.namespace)} itself on ${step.host}: ` +
+        `a gateway is another host's address: fix ${via.field} (or route by device alone)`
       );
     },
   },

@@ -13,7 +13,7 @@ export interface LinkState {
   master?: string;
   /** "veth", "bridge", ... */
   kind?: string;
-  /** IPv4 addresses in CIDR form, in the kernel's order. */
+  /** IPv4 and IPv6 addresses in CIDR form, in the kernel's order (IPv6: those `ownAddress` keeps). */
   addresses: string[];
   /** The link's alias: this package's owner mark on what it made (./mark). */
   ifalias?: string;
@@ -31,7 +31,35 @@ interface IpAddrJson {
   ifalias?: string;
   linkinfo?: { info_kind?: string };
   group?: string;
-  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
+  addr_info?: AddrInfo[];
+}
+
+interface AddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  /** "0" with `-N`, else "global"; "253"/"link" for the kernel's fe80:: address. */
+  scope?: string;
+  tentative?: boolean;
+  dadfailed?: boolean;
+  /** Given a lifetime: router advertisement (SLAAC) or DHCPv6 made it. */
+  dynamic?: boolean;
+  /** The base of SLAAC privacy addresses. */
+  mngtmpaddr?: boolean;
+}
+
+/**
+ * The addresses an interface's `addresses` field holds: every IPv4 one, and
+ * the IPv6 ones of global scope given by hand: not the kernel's link-local
+ * (fe80::), not those the kernel made from router advertisements (`dynamic`,
+ * `mngtmpaddr`: they come and go by themselves), not one whose duplicate
+ * address detection failed (unusable: the next update adds it again, and
+ * fails naming it).
+ */
+function ownAddress(a: AddrInfo): boolean {
+  if (a.family === "inet") return true;
+  if (a.family !== "inet6") return false;
+  return (a.scope === "0" || a.scope === "global") && !a.dynamic && !a.mngtmpaddr && !a.dadfailed;
 }
 
 /**
@@ -77,12 +105,12 @@ function linkState(entry: IpAddrJson, what: string): LinkState {
     master: entry.master,
     kind: entry.linkinfo?.info_kind,
     ...(group !== undefined ? { group } : {}),
-    addresses: (entry.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
+    addresses: (entry.addr_info ?? []).filter(ownAddress).map((a) => `${a.local}/${a.prefixlen}`),
     ...(entry.ifalias !== undefined ? { ifalias: entry.ifalias } : {}),
   };
 }
 
-/** The changes that take an interface from `current` addresses to `wanted` ones (IPv4 CIDR strings). */
+/** The changes that take an interface from `current` addresses to `wanted` ones (CIDR strings, either family: `ip addr` tells them apart itself). */
 export function addressChanges(dev: string, current: string[], wanted: string[]): IpArgs[] {
   const changes: IpArgs[] = [];
   for (const a of current) if (!wanted.includes(a)) changes.push(["addr", "del", a, "dev", dev]);
@@ -117,6 +145,28 @@ export function sameAddresses(a: string[] | undefined, b: string[] | undefined):
 }
 
 /**
+ * ndisc_notify=1 is arp_notify's IPv6 twin: an unsolicited neighbour
+ * advertisement (override set) for each of the interface's IPv6 addresses on
+ * link up and on a MAC change. A host with IPv6 disabled (ipv6.disable=1) has
+ * no such file: there is nothing to announce, so it is skipped.
+ */
+const NDISC_NOTIFY_ON = 'n="/proc/sys/net/ipv6/conf/$1/ndisc_notify"; [ ! -e "$n" ] || echo 1 > "$n" || exit 1';
+
+/**
+ * The kernel does not advertise an IPv6 address still in duplicate address
+ * detection (tentative: ~1-2 s after it is added on a link with carrier), so
+ * the announcement waits for them (up to 10 s, as the CNI plugins'
+ * SettleAddresses), on a link that is up only: elsewhere DAD has not started.
+ * One whose DAD failed stays tentative: not waited for (settleAddresses tells it).
+ */
+const DAD_WAIT = [
+  'if [ "$(cat "/sys/class/net/$1/operstate")" = up ]; then',
+  "  j=0",
+  '  while [ -n "$(ip -6 -o addr show dev "$1" scope global tentative -dadfailed 2>/dev/null)" ] && [ "$j" -lt 100 ]; do sleep 0.1; j=$((j + 1)); done',
+  "fi",
+].join("\n");
+
+/**
  * Run in the interface's namespace with the name as $1 (a positional
  * parameter: the name never becomes shell text). arp_notify=1 makes the
  * kernel send a gratuitous ARP for the interface's IPv4 addresses on link up
@@ -127,8 +177,10 @@ export function sameAddresses(a: string[] | undefined, b: string[] | undefined):
  */
 const ANNOUNCE = [
   'echo 1 > "/proc/sys/net/ipv4/conf/$1/arp_notify" || exit 1',
+  NDISC_NOTIFY_ON,
   "i=0",
   'while [ "$(cat "/sys/class/net/$1/operstate")" != up ] && [ "$i" -lt 20 ]; do sleep 0.05; i=$((i + 1)); done',
+  DAD_WAIT,
   'ip link set dev "$1" address "$(cat "/sys/class/net/$1/address")"',
 ].join("\n");
 
@@ -155,14 +207,19 @@ export function announce(ns: Namespace, dev: string): string {
 const ANNOUNCE_BRIDGE = [
   'd="/sys/class/net/$1"',
   'c="/proc/sys/net/ipv4/conf/$1/arp_notify"',
+  'n="/proc/sys/net/ipv6/conf/$1/ndisc_notify"',
   '[ -n "$(ls "$d/brif")" ] && [ "$(cat "$d/addr_assign_type")" = 3 ] || exit 0',
   "i=0",
   'while [ "$(cat "$d/operstate")" != up ] && [ "$i" -lt 20 ]; do sleep 0.05; i=$((i + 1)); done',
   '[ "$(cat "$d/operstate")" = up ] || exit 0',
+  DAD_WAIT,
   'old="$(cat "$c")" && echo 1 > "$c" || exit 1',
+  // IPv6 disabled: no file, nothing to put back.
+  'old6=""; [ ! -e "$n" ] || { old6="$(cat "$n")" && echo 1 > "$n"; }',
   'ip link set dev "$1" address "$(cat "$d/address")"',
   "r=$?",
   'echo "$old" > "$c"',
+  '[ -z "$old6" ] || echo "$old6" > "$n"',
   'exit "$r"',
 ].join("\n");
 
@@ -173,4 +230,61 @@ const ANNOUNCE_BRIDGE = [
  */
 export function announceBridge(ns: Namespace, dev: string): string {
   return ns.exec("sh", "-c", ANNOUNCE_BRIDGE, "announce-bridge", dev);
+}
+
+/**
+ * Waits (on a link that is up, its carrier at most 1 s away, then up to 10 s)
+ * until no IPv6 address of global scope on `dev` is still tentative (in
+ * duplicate address detection), then prints the link's IPv6 addresses as
+ * JSON for `unsettled`. An address is unusable while tentative: "reachable
+ * the moment up returns" needs this wait, as the CNI plugins'
+ * SettleAddresses. Run with the name as $1. A link that is down prints
+ * nothing: DAD has not started there, nothing to wait for.
+ */
+const SETTLE = [
+  "i=0",
+  'while [ "$(cat "/sys/class/net/$1/operstate")" != up ] && [ "$i" -lt 20 ]; do sleep 0.05; i=$((i + 1)); done',
+  '[ "$(cat "/sys/class/net/$1/operstate")" = up ] || exit 0',
+  DAD_WAIT,
+  'ip -6 -j addr show dev "$1"',
+].join("\n");
+
+export function settleAddresses(ns: Namespace, dev: string): string {
+  return ns.exec("sh", "-c", SETTLE, "settle", dev);
+}
+
+/**
+ * The addresses among `wanted` (CIDR form) that `settleAddresses` printed as
+ * unusable: DAD failed (another host on the segment has the address), or still
+ * tentative after the wait. Nothing printed (a link that is down): none.
+ */
+export function unsettled(text: string, wanted: string[]): { dadFailed: string[]; tentative: string[] } {
+  const found = { dadFailed: [] as string[], tentative: [] as string[] };
+  if (!text.trim()) return found;
+  for (const entry of parseIpJson<IpAddrJson>(text, "ip -6 addr show"))
+    for (const a of entry.addr_info ?? []) {
+      const cidr = `${a.local}/${a.prefixlen}`;
+      if (a.family !== "inet6" || !wanted.includes(cidr)) continue;
+      if (a.dadfailed) found.dadFailed.push(cidr);
+      else if (a.tentative) found.tentative.push(cidr);
+    }
+  return found;
+}
+
+/** Refuses what `unsettled` found, naming each address, the device and the fix. */
+export function refuseUnsettled(text: string, dev: string, wanted: string[], where: string): void {
+  const { dadFailed, tentative } = unsettled(text, wanted);
+  const problems = [
+    ...dadFailed.map(
+      (a) =>
+        `${a} on ${dev}: duplicate address detection failed (dadfailed): another interface on the segment has it; ` +
+        `give ${dev} another address, or remove it from the other one, then run up again`,
+    ),
+    ...tentative.map(
+      (a) =>
+        `${a} on ${dev} is still tentative (in duplicate address detection) after 10 s and cannot be used yet; ` +
+        "run up again once the link has its carrier",
+    ),
+  ];
+  if (problems.length) throw new Error(`${problems.join("; ")} (${where})`);
 }

@@ -4,7 +4,7 @@ import type { IpArgs } from "./script";
 
 export interface RouteSpec {
   namespace?: string;
-  /** "default" or a network in CIDR form. */
+  /** "default" (IPv4), "default6" (IPv6) or a network in CIDR form. */
   destination: string;
   via?: string;
   device?: string;
@@ -32,56 +32,74 @@ interface IpRouteJson {
   protocol?: string;
 }
 
-/** The kernel's spelling of a destination ("default", "a.b.c.d" for a /32). */
+/** Whether a route's destination is IPv6: "default6" or an IPv6 network. */
+export const isIpv6Route = (destination: string): boolean => destination === "default6" || destination.includes(":");
+
+/** `ip`'s family option for the route: `-6` for IPv6 (plain `ip route` is IPv4 only). */
+const family = (spec: RouteSpec): string[] => (isIpv6Route(spec.destination) ? ["-6"] : []);
+
+/**
+ * The metric the kernel gives the route: IPv6 takes 0 as "the default", 1024
+ * (IP6_RT_PRIO_USER), and prints and filters by that (measured: `ip -6 route
+ * add ... metric 0` then `show ... metric 0` finds nothing).
+ */
+export function kernelMetric(spec: Pick<RouteSpec, "destination" | "metric">): number {
+  const metric = spec.metric ?? 0;
+  return metric === 0 && isIpv6Route(spec.destination) ? 1024 : metric;
+}
+
+/** The kernel's spelling of a destination ("default", "a.b.c.d" for a /32, "x::y" for a /128). */
 function kernelDestination(destination: string): string {
-  if (destination === "default" || destination === "0.0.0.0/0") return "default";
+  if (destination === "default" || destination === "0.0.0.0/0" || destination === "default6" || destination === "::/0")
+    return "default";
+  if (isIpv6Route(destination)) return destination.endsWith("/128") ? destination.slice(0, -4) : destination;
   return destination.endsWith("/32") ? destination.slice(0, -3) : destination;
 }
 
+/** The destination as `ip route add/del` takes it ("default" with `-6` is IPv6's). */
+const commandDestination = (destination: string) => (destination === "default6" ? "default" : destination);
+
+/** The destination as `exact` takes it: the default route is the zero-length prefix. */
+const exactDestination = (destination: string) =>
+  destination === "default" ? "0.0.0.0/0" : destination === "default6" ? "::/0" : destination;
+
 /** Lists the main table's routes to exactly this destination, only those with the spec's mark if it has one (as JSON when run with `-j`). */
 function showRoute(spec: RouteSpec): IpArgs {
-  const show: IpArgs = [
-    "route",
-    "show",
-    "table",
-    "main",
-    "exact",
-    spec.destination === "default" ? "0.0.0.0/0" : spec.destination,
-  ];
+  const show: IpArgs = ["route", "show", "table", "main", "exact", exactDestination(spec.destination)];
   return spec.protocol !== undefined ? [...show, "proto", spec.protocol] : show;
 }
 
 /** Prints the main table's routes to exactly this destination as JSON (nothing if the namespace is gone). */
 export function printRoute(spec: RouteSpec): string {
   const ns = at(spec.namespace);
-  return ns.ifExists(ns.ip("-j", ...showRoute(spec)));
+  return ns.ifExists(ns.ip(...family(spec), "-j", ...showRoute(spec)));
 }
 
 /** Adds the route and prints it back as JSON, in one `ip` process; fails as `ip route add` does. */
 export function addAndPrintRoute(spec: RouteSpec): string {
-  return at(spec.namespace).ipBatch([addRoute(spec), showRoute(spec)], ["-j"]);
+  return at(spec.namespace).ipBatch([["route", "add", ...routeArgs(spec)], showRoute(spec)], [...family(spec), "-j"]);
 }
 
 /** Finds the route with this spec's metric: a metric is part of a route's identity. */
 export function parseRoute(text: string, spec: RouteSpec): RouteState | undefined {
   const wanted = kernelDestination(spec.destination);
   const entry = parseIpJson<IpRouteJson>(text, "ip route show").find(
-    (r) => r.dst === wanted && (r.metric ?? 0) === (spec.metric ?? 0),
+    (r) => r.dst === wanted && (r.metric ?? 0) === kernelMetric(spec),
   );
   return entry ? { via: entry.gateway, device: entry.dev, metric: entry.metric ?? 0 } : undefined;
 }
 
 function routeArgs(spec: RouteSpec): Array<string | number> {
-  const args: Array<string | number> = [spec.destination];
+  const args: Array<string | number> = [commandDestination(spec.destination)];
   if (spec.via) args.push("via", spec.via);
   if (spec.device) args.push("dev", spec.device);
-  args.push("metric", spec.metric ?? 0);
+  args.push("metric", kernelMetric(spec));
   if (spec.protocol !== undefined) args.push("proto", spec.protocol);
   return args;
 }
 
-export const addRoute = (spec: RouteSpec): IpArgs => ["route", "add", ...routeArgs(spec)];
-export const replaceRoute = (spec: RouteSpec): IpArgs => ["route", "replace", ...routeArgs(spec)];
+export const addRoute = (spec: RouteSpec): IpArgs => [...family(spec), "route", "add", ...routeArgs(spec)];
+export const replaceRoute = (spec: RouteSpec): IpArgs => [...family(spec), "route", "replace", ...routeArgs(spec)];
 
 /**
  * Points our route (`spec`, with its mark) at its new gateway or device, deciding
@@ -104,7 +122,7 @@ export const replaceRoute = (spec: RouteSpec): IpArgs => ["route", "replace", ..
  */
 export function repointRoute(spec: RouteSpec & { protocol: number }): string {
   const ns = at(spec.namespace);
-  const sameMetric = [...showRoute({ ...spec, protocol: undefined }), "metric", spec.metric ?? 0];
+  const sameMetric = [...family(spec), ...showRoute({ ...spec, protocol: undefined }), "metric", kernelMetric(spec)];
   const count = (v: string) => `"$(printf '%s\\n' "$${v}" | grep -c .)"`;
   return [
     `pnetns_all=$(${ns.ip("-o", ...sameMetric)})`,
@@ -132,9 +150,9 @@ export function deleteRoute(spec: RouteSpec): string {
   const ns = at(spec.namespace);
   const del =
     spec.protocol !== undefined
-      ? ns.ip("route", "del", ...routeArgs(spec), "table", "main")
-      : ns.ip("route", "del", spec.destination, "metric", spec.metric ?? 0);
-  return ns.ifExists(`${del} 2>/dev/null; ${ns.ip("-j", ...showRoute(spec))}`);
+      ? ns.ip(...family(spec), "route", "del", ...routeArgs(spec), "table", "main")
+      : ns.ip(...family(spec), "route", "del", commandDestination(spec.destination), "metric", kernelMetric(spec));
+  return ns.ifExists(`${del} 2>/dev/null; ${ns.ip(...family(spec), "-j", ...showRoute(spec))}`);
 }
 
 /**

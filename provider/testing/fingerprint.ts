@@ -24,6 +24,8 @@ export async function fingerprint(lab: LabHost): Promise<string> {
     parts.push(`${label} link: ${await ok(["ip", "-j", "link", "show"], ns)}`);
     parts.push(`${label} addr: ${await ok(["ip", "-j", "addr", "show"], ns)}`);
     parts.push(`${label} route: ${await ok(["ip", "-j", "route", "show", "table", "all"], ns)}`);
+    // Plain `ip route show table all` lists IPv4 routes only.
+    parts.push(`${label} route6: ${await ok(["ip", "-6", "-j", "route", "show", "table", "all"], ns)}`);
     const saved = await ok(["iptables-save"], ns);
     parts.push(
       `${label} iptables: ${saved
@@ -35,6 +37,10 @@ export async function fingerprint(lab: LabHost): Promise<string> {
     parts.push(`${label} nft: ${await ok(["nft", "list", "ruleset"], ns)}`);
     parts.push(
       `${label} sysctl: ${await ok(["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/route_localnet"], ns)}`,
+    );
+    // IPv6 forwarding (MasqueradeRule and PortForward over IPv6); a host with IPv6 disabled has no such file.
+    parts.push(
+      `${label} sysctl6: ${await ok(["sh", "-c", "cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null || echo none"], ns)}`,
     );
   }
   return parts.join("\n");

@@ -173,8 +173,28 @@ export const BAD_INTERFACE_ADDRESSES: unknown[] = [
   "192.168.015.1/24",
   "0x7f.0.0.1/8",
   "0.0.0.0/8",
+  // IPv6: link-local (the kernel's own), loopback, unspecified, multicast, a zone id, IPv4-mapped and
+  // -compatible, prefix out of range or with a leading zero, text the kernel would print otherwise.
   "fe80::1/64",
   "::1/128",
+  "::/64",
+  "ff02::1/64",
+  "fe80::1%eth0/64",
+  "fd00::1%$(id)/64",
+  "::ffff:1.2.3.4/96",
+  "::ffff:c0a8:f01/120",
+  "::1.2.3.4/96",
+  "fd00::1/129",
+  "fd00::1/064",
+  "fd00::1/0",
+  "fd00::1",
+  "FD00::1/64",
+  "fd00:0:0:0:0:0:0:1/64",
+  "fd00::1/64; reboot",
+  "fd00::$(id)/64",
+  "fd00::1/64\n",
+  "fd00::1/64/64",
+  "-fd00::1/64",
   "192.168.15.1 /24",
   "192.168.15.1/24; reboot",
   "$(id)/24",
@@ -196,6 +216,19 @@ export const BAD_NETWORKS: unknown[] = [
   "$(id)",
   "",
   3232239360,
+];
+
+/** Not route destinations: bad IPv6 networks (IPv4 ones are BAD_NETWORKS). */
+export const BAD_IPV6_NETWORKS: unknown[] = [
+  "fd00:15::1/64",
+  "fd00:15::/129",
+  "fd00:15::/064",
+  "FD00:15::/64",
+  "fd00:15::%eth0/64",
+  "fd00:15::/64;id",
+  "fd00:15::/64 $(id)",
+  "default6;id",
+  "::ffff:0:0/96x",
 ];
 
 /** Not IPv4 addresses. */
@@ -395,9 +428,19 @@ export function hostileCases(): HostileCase[] {
     ...field(
       "route",
       "destination",
-      BAD_NETWORKS.filter((v) => v !== "192.168.15.0"),
+      // IPv6 networks are destinations too now.
+      [...BAD_NETWORKS.filter((v) => v !== "192.168.15.0" && v !== "fd00::/8" && v !== "::/0"), ...BAD_IPV6_NETWORKS],
     ),
-    ...field("route", "via", BAD_ADDRESSES),
+    ...field("route", "via", [
+      ...BAD_ADDRESSES,
+      "fd00::1%eth0",
+      "ff02::1",
+      "::",
+      "::ffff:1.2.3.4",
+      "FD00::1",
+      "fd00::1;id",
+      "fd00::1 $(id)",
+    ]),
     ...field("masqueradeRule", "excludeDestination", BAD_NETWORKS),
     ...field("bridge", "forwardFrom[0]", BAD_NETWORKS),
     ...field("bridge", "forwardFrom", ["10.8.0.0/16", { a: 1 }]),

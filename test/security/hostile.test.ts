@@ -115,6 +115,18 @@ describe("security: hostile and impossible input fails at check (unit layer)", (
       ["route", { destination: "0.0.0.0/0", via: "192.168.15.5" }],
       ["route", { destination: "default", device: "eth0" }],
       ["route", { destination: "0.0.0.0/1", device: "eth0", metric: 4294967295 }],
+      // IPv6 (issue #13 item 5): interface addresses, networks, the IPv6 default route, a link-local gateway with its device.
+      [
+        "bridge",
+        { name: "v-net-0", addresses: ["fd00:15::5/64", "192.168.15.5/24", "2001:db8::1/128", "fd00:0:0:1::1/1"] },
+      ],
+      ["vethPair", { a: { name: "veth-red", addresses: ["fd00:15::1/64"] }, b: { name: "veth-red-br" } }],
+      ["vxlan", { name: "vx0", vni: 5, remotes: ["10.0.0.2"], addresses: ["fd00:44::1/64"] }],
+      ["route", { destination: "::/0", via: "fd00:15::5" }],
+      ["route", { destination: "default6", device: "eth0" }],
+      ["route", { destination: "fd00:16::/64", via: "fd00:15::5", metric: 7 }],
+      ["route", { destination: "fd00:16::5/128", device: "eth0" }],
+      ["route", { destination: "default6", via: "fe80::1", device: "eth0" }],
       ["portForward", { hostPort: 1, toAddress: "10.0.0.1", toPort: 65535, protocol: "udp" }],
       ["masqueradeRule", { source: "10.0.0.0/8", excludeOutInterface: "v-net-0" }],
     ];

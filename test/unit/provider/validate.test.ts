@@ -5,8 +5,11 @@ import {
   hostKey,
   hostName,
   interfaceName,
+  ipInterface,
   ipv4Interface,
   ipv4Network,
+  ipv6Address,
+  ipv6Network,
   namespaceName,
   port,
   UNKNOWN,
@@ -87,5 +90,52 @@ describe("validation", () => {
     checkConnection(checker, "connection", { host: UNKNOWN, port: UNKNOWN });
     checker.field("name", UNKNOWN, namespaceName, true);
     assert.deepEqual(checker.failures, []);
+  });
+});
+
+describe("validation: IPv6 interface addresses (ipInterface)", () => {
+  for (const ok of ["fd00:15::1/64", "2001:db8::5/128", "fd00:15::1/1", "192.168.15.1/24"])
+    it(`${ok} is valid`, () => assert.equal(ipInterface(ok), undefined));
+  const refused: Array<[string, RegExp]> = [
+    ["fd00:15::1/129", /prefix length "129"; it must be 1-128/],
+    ["fd00:15::1/064", /prefix length "064"/],
+    ["fd00:15::1/0", /prefix length "0"/],
+    ["fd00:15::1", /must be an address with a prefix/],
+    ["fe80::1%eth0/64", /zone id/],
+    ["::/64", /unspecified/],
+    ["::1/128", /loopback/],
+    ["ff02::1/64", /multicast/],
+    ["::ffff:1.2.3.4/96", /IPv4-mapped/],
+    ["::ffff:102:304/96", /IPv4-mapped/],
+    ["::102:304/96", /IPv4-compatible/],
+    ["fe80::5/64", /link-local.*the kernel gives every link its own/],
+    // Not as the kernel prints it back: refused with the spelling that is.
+    ["FD00:15::1/64", /write "fd00:15::1\/64"/],
+    ["fd00:15:0:0:0:0:0:1/64", /write "fd00:15::1\/64"/],
+    ["fd00:0:0:1:0:0:0:1/64", /write "fd00:0:0:1::1\/64"/],
+    ["fd00::1:2:3:4:5:6/64", /write "fd00:0:1:2:3:4:5:6\/64"/],
+    ["1:2:3:4:5:6:1.2.3.4/64", /write "1:2:3:4:5:6:102:304\/64"/],
+    ["fd00::1/64;id", /prefix length/],
+    ["fd00::1$(id)/64", /not an IPv6 address/],
+    ["fd00::1/64/64", /must be an address with a prefix/],
+  ];
+  for (const [v, reason] of refused)
+    it(`${JSON.stringify(v)} is refused: ${reason.source}`, () => {
+      const got = ipInterface(v);
+      assert.ok(got, `accepted ${v}`);
+      assert.match(got, reason);
+      assert.ok(got.includes(JSON.stringify(v)), got);
+    });
+  it("ipv6Network: host bits and spelling", () => {
+    assert.equal(ipv6Network("fd00:15::/64"), undefined);
+    assert.match(ipv6Network("fd00:15::1/64") ?? "", /host bits set; the network is fd00:15::\/64/);
+    assert.match(ipv6Network("FD00:15::/64") ?? "", /write "fd00:15::\/64"/);
+    assert.match(ipv6Network("fd00:15::/129") ?? "", /1-128/);
+  });
+  it("ipv6Address: a gateway", () => {
+    assert.equal(ipv6Address("fd00:15::1"), undefined);
+    assert.equal(ipv6Address("fe80::1"), undefined);
+    assert.match(ipv6Address("ff02::2") ?? "", /multicast/);
+    assert.match(ipv6Address("fd00:15::1%eth0") ?? "", /zone id/);
   });
 });

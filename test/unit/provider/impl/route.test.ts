@@ -2,7 +2,8 @@ import { strict as assert } from "node:assert";
 import type { Connection } from "../../../../provider/connection";
 import { identityOf } from "../../../../provider/impl/route";
 import { UNKNOWN } from "../../../../provider/validate";
-import { defaultsTable, diffTable } from "./support";
+import { VALID_CONNECTION } from "../../../security/cases";
+import { defaultsTable, diffTable, implOf } from "./support";
 
 describe("impl/route", () => {
   defaultsTable("route", [
@@ -56,4 +57,56 @@ describe("impl/route: the identity a create-first replacement leaves its route u
     assert.equal(at({ ...target, proxy }), at({ ...target, user: "ops", proxy: { ...proxy, user: "bob" } }));
     assert.equal(at(target), at({ ...target, port: undefined }));
   });
+});
+
+describe("impl/route: IPv6 destinations and gateways", () => {
+  defaultsTable("route", [
+    {
+      what: "::/0 is stored as default6",
+      args: { destination: "::/0", via: "fd00:15::1" },
+      expect: { destination: "default6", via: "fd00:15::1" },
+    },
+    {
+      what: "default6 stays default6",
+      args: { destination: "default6", device: "eth0" },
+      expect: { destination: "default6" },
+    },
+    {
+      what: "an IPv6 network is kept as given",
+      args: { destination: "fd00:16::/64", via: "fd00:15::1" },
+      expect: { destination: "fd00:16::/64" },
+    },
+  ]);
+
+  const failures = async (args: Record<string, unknown>) =>
+    ((await implOf("route").check({}, { connection: VALID_CONNECTION, ...args })).failures ?? []).map(
+      (f) => `${f.property}: ${f.reason}`,
+    );
+
+  for (const [destination, via] of [
+    ["default", "fd00:15::1"],
+    ["default6", "192.168.15.5"],
+    ["fd00:16::/64", "192.168.15.5"],
+    ["10.1.0.0/16", "fd00:15::1"],
+  ])
+    it(`destination ${destination} via ${via}: a family mismatch is refused naming both fields`, async () => {
+      const got = await failures({ destination, via });
+      assert.ok(
+        got.some(
+          (f) =>
+            f.startsWith("via:") &&
+            f.includes(JSON.stringify(via)) &&
+            f.includes(`destination ${JSON.stringify(destination)}`),
+        ),
+        JSON.stringify(got),
+      );
+    });
+  it("a link-local gateway needs its device", async () => {
+    assert.ok((await failures({ destination: "default6", via: "fe80::1" })).some((f) => f.startsWith("device:")));
+    assert.deepEqual(await failures({ destination: "default6", via: "fe80::1", device: "eth0" }), []);
+  });
+  for (const destination of ["fd00:16::1/64", "FD00:16::/64", "fd00:16::/129", "ff00::/8x"])
+    it(`destination ${destination} is refused`, async () => {
+      assert.ok((await failures({ destination, device: "eth0" })).some((f) => f.startsWith("destination:")));
+    });
 });

@@ -205,3 +205,48 @@ describe("kernel/collisions: a bridge another IsolatedNetwork isolates", () => {
     assert.deepEqual(otherIsolations("v-net", SAVE), []);
   });
 });
+
+describe("kernel/collisions: IPv6 addresses", () => {
+  // `ip -N -d -j addr show` and `ip -6 -j route show table all` of a host with an IPv6 lab on v-net-0.
+  const ADDR6 = JSON.stringify([
+    {
+      ifname: "lo",
+      addr_info: [
+        { family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "254" },
+        { family: "inet6", local: "::1", prefixlen: 128, scope: "254" },
+      ],
+    },
+    {
+      ifname: "v-net-0",
+      addr_info: [
+        { family: "inet6", local: "fd00:15::5", prefixlen: 64, scope: "0" },
+        { family: "inet6", local: "fe80::1", prefixlen: 64, scope: "253" },
+      ],
+    },
+  ]);
+  const ROUTE6 = JSON.stringify([
+    { dst: "fd00:15::/64", dev: "v-net-0", protocol: "kernel", metric: 256 },
+    { dst: "fd00:40::/48", gateway: "fd00:15::9", dev: "v-net-0", protocol: "113", metric: 1024 },
+    { dst: "fe80::/64", dev: "v-net-0", protocol: "kernel", metric: 256 },
+    { dst: "default", gateway: "fd00:15::1", dev: "v-net-0", metric: 1024 },
+    { type: "multicast", dst: "ff00::/8", dev: "v-net-0", table: "local", protocol: "kernel", metric: 256 },
+    { type: "local", dst: "fd00:15::5", dev: "v-net-0", table: "local", protocol: "kernel", metric: 0 },
+  ]);
+  it("an address another interface has is refused naming both", () => {
+    const [p] = addressCollisions("v-net-1", ["fd00:15::5/64"], ADDR6, "[]", ROUTE6);
+    assert.match(p, /address fd00:15::5\/64 for v-net-1 is already on interface v-net-0 \(fd00:15::5\/64\)/);
+  });
+  it("a prefix overlapping another interface's is refused", () => {
+    const [p] = addressCollisions("v-net-1", ["fd00:15::7/56"], ADDR6, "[]", ROUTE6);
+    assert.match(p, /v-net-1's fd00:15::7\/56 \(network fd00:15::\/56\) overlaps interface v-net-0's fd00:15::\/64/);
+  });
+  it("a prefix overlapping a route (read with -6) is refused naming it", () => {
+    const [p] = addressCollisions("v-net-1", ["fd00:40:0:1::1/64"], ADDR6, "[]", ROUTE6);
+    assert.match(p, /overlaps the route to fd00:40::\/48 via fd00:15::9 on interface v-net-0/);
+  });
+  it("no collision: another prefix, the default route, multicast and local entries, the other family", () => {
+    assert.deepEqual(addressCollisions("v-net-1", ["fd00:16::1/64", "192.168.16.1/24"], ADDR6, "[]", ROUTE6), []);
+    // The device's own addresses and routes are not another's.
+    assert.deepEqual(addressCollisions("v-net-0", ["fd00:15::5/64"], ADDR6, "[]", ROUTE6), []);
+  });
+});

@@ -54,6 +54,16 @@ const TOLD: Record<string, [RegExp, string]> = {
     "Error: Nexthop has invalid gateway.",
   ],
   "route-gateway-on-down-device": [/ through device "ke-v1": /, "Error: Nexthop has invalid gateway."],
+  // IPv6 (ip -6), captured by hand the same way (fixtures/README.md).
+  "route6-gateway-not-connected": [
+    /^via: fd00:55::1 is not in a subnet connected in namespace "ke-a" on root@lab:22: /,
+    "RTNETLINK answers: No route to host",
+  ],
+  "route6-gateway-is-local": [
+    /^via: fd00:71::1 is an address of namespace "ke-a" itself on root@lab:22: a gateway is another host's address: fix via/,
+    "Error: Gateway can not be a local address.",
+  ],
+  "route6-device-down": [/^device: interface "ke-v1" is down in namespace "ke-a"/, "Error: Nexthop device is not up."],
   "route-device-missing": [
     /^device: interface "ke-nodev" does not exist in namespace "ke-a" on root@lab:22: declare it \(a VethPair end or a Bridge there, and pass its name output as device so that it is made first\) or fix the name\n/,
     'Cannot find device "ke-nodev"',

@@ -7,7 +7,10 @@ import {
   type LinkState,
   parseLink,
   printLink,
+  refuseUnsettled,
   sameAddresses,
+  settleAddresses,
+  unsettled,
 } from "../../../../provider/kernel/link";
 import { at } from "../../../../provider/kernel/namespace";
 import { fixture } from "../../support";
@@ -50,8 +53,8 @@ const CAPTURED: Array<[string, LinkState | undefined]> = [
       up: true,
       master: undefined,
       kind: "veth",
-      // fd00:99::2/64 and the link-local address are IPv6: not the package's.
-      addresses: ["10.99.0.2/24", "10.99.0.3/24"],
+      // The kernel's link-local address is not the package's; fd00:99::2/64 (scope global, given by hand) is.
+      addresses: ["10.99.0.2/24", "10.99.0.3/24", "fd00:99::2/64"],
     },
   ],
   [
@@ -65,6 +68,48 @@ const CAPTURED: Array<[string, LinkState | undefined]> = [
       master: undefined,
       kind: "veth",
       addresses: [],
+    },
+  ],
+  [
+    // Just added: tentative (still in DAD), and read as the package's all the same; not the SLAAC-made
+    // ones (dynamic: a lifetime; mngtmpaddr) nor the kernel's link-local one.
+    "v6-veth-tentative",
+    {
+      ifname: "ut-v6a",
+      ifindex: 3,
+      mac: "3e:50:72:24:17:a6",
+      mtu: 1500,
+      up: true,
+      master: undefined,
+      kind: "veth",
+      addresses: ["10.99.6.1/24", "fd00:99:6::1/64"],
+    },
+  ],
+  [
+    "v6-veth-settled",
+    {
+      ifname: "ut-v6a",
+      ifindex: 3,
+      mac: "3e:50:72:24:17:a6",
+      mtu: 1500,
+      up: true,
+      master: undefined,
+      kind: "veth",
+      addresses: ["10.99.6.1/24", "fd00:99:6::1/64"],
+    },
+  ],
+  [
+    // fd00:99:6::1/64 is also on ut-v6a in the same namespace: its DAD failed here (unusable, not the bridge's).
+    "v6-bridge-dadfailed",
+    {
+      ifname: "ut-br6",
+      ifindex: 4,
+      mac: "02:00:00:00:0b:01",
+      mtu: 1500,
+      up: true,
+      master: undefined,
+      kind: "bridge",
+      addresses: ["fd00:99:6::2/64"],
     },
   ],
   ["absent-device", undefined],
@@ -182,5 +227,61 @@ describe("kernel/link: announceBridge (a bridge's gratuitous ARP, the bridge lef
     assert.ok(at_("brif") < at_("echo 1 >"), text);
     assert.ok(at_("echo 1 >") < at_('address "$(cat'), text);
     assert.ok(at_('address "$(cat') < at_('echo "$old" >'), text);
+  });
+});
+
+describe("kernel/link: IPv6 addresses in duplicate address detection (settleAddresses, unsettled)", () => {
+  it("tells a tentative address from a settled one and a failed one (fixtures/ip-link/v6-*.json)", () => {
+    assert.deepEqual(unsettled(fixture("ip-link/v6-veth-tentative.json"), ["fd00:99:6::1/64", "10.99.6.1/24"]), {
+      dadFailed: [],
+      tentative: ["fd00:99:6::1/64"],
+    });
+    assert.deepEqual(unsettled(fixture("ip-link/v6-veth-settled.json"), ["fd00:99:6::1/64"]), {
+      dadFailed: [],
+      tentative: [],
+    });
+    assert.deepEqual(unsettled(fixture("ip-link/v6-bridge-dadfailed.json"), ["fd00:99:6::1/64", "fd00:99:6::2/64"]), {
+      dadFailed: ["fd00:99:6::1/64"],
+      tentative: [],
+    });
+    // Only the addresses wanted: SLAAC's and the kernel's own are not waited for.
+    assert.deepEqual(unsettled(fixture("ip-link/v6-veth-tentative.json"), []), { dadFailed: [], tentative: [] });
+    assert.deepEqual(unsettled("", ["fd00:99:6::1/64"]), { dadFailed: [], tentative: [] });
+  });
+  it("a failed detection is refused naming the address, the device and the fix", () => {
+    assert.throws(
+      () => refuseUnsettled(fixture("ip-link/v6-bridge-dadfailed.json"), "ut-br6", ["fd00:99:6::1/64"], "on lab"),
+      /fd00:99:6::1\/64 on ut-br6: duplicate address detection failed \(dadfailed\): another interface on the segment has it; give ut-br6 another address/,
+    );
+    assert.doesNotThrow(() =>
+      refuseUnsettled(fixture("ip-link/v6-bridge-dadfailed.json"), "ut-br6", ["fd00:99:6::2/64"], "x"),
+    );
+  });
+  it("the wait is valid shell, in the link's namespace, the name a positional parameter; it waits for global addresses only", () => {
+    const cmd = settleAddresses(at("red"), "veth-red");
+    assert.match(cmd, /^ip netns exec red sh '-c' '[^']*' settle veth-red$/);
+    const text = /sh '-c' '([^']*)'/.exec(cmd)?.[1] ?? "";
+    execFileSync("sh", ["-n", "-c", text]);
+    assert.match(text, /scope global tentative -dadfailed/);
+    assert.match(text, /ip -6 -j addr show dev "\$1"/);
+  });
+});
+
+describe("kernel/link: the IPv6 announcement (ndisc_notify beside arp_notify)", () => {
+  const body = (cmd: string) => /sh '-c' '([^']*)'/.exec(cmd)?.[1] ?? "";
+  it("announce sets ndisc_notify (skipped where IPv6 is off), waits out DAD, then sets the MAC to itself", () => {
+    const text = body(announce(at(undefined), "eth0"));
+    execFileSync("sh", ["-n", "-c", text]);
+    const i = (s: string) => text.indexOf(s);
+    assert.ok(i("/proc/sys/net/ipv6/conf/$1/ndisc_notify") >= 0, text);
+    assert.match(text, /\[ ! -e "\$n" \] \|\| echo 1 > "\$n"/);
+    assert.ok(i("ndisc_notify") < i("tentative") && i("tentative") < i('address "$(cat'), text);
+  });
+  it("announceBridge sets ndisc_notify and puts the old value back, as arp_notify", () => {
+    const text = body(announceBridge(at(undefined), "br0"));
+    execFileSync("sh", ["-n", "-c", text]);
+    const i = (s: string) => text.indexOf(s);
+    assert.ok(i('old6="$(cat "$n")"') >= 0 && i('echo "$old6" > "$n"') > i('address "$(cat'), text);
+    assert.ok(i("tentative") < i('address "$(cat'), text);
   });
 });

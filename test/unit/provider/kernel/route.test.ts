@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { ROUTE_PROTOCOL } from "../../../../provider/kernel/mark";
 import {
+  addAndPrintRoute,
   addRoute,
   deleteRoute,
   describeRoute,
@@ -208,5 +209,70 @@ describe("kernel/route: a via or device change re-points our route only (issue #
         file,
       );
     assert.deepEqual(parseNotOurs("", ROUTE_PROTOCOL), []);
+  });
+});
+
+describe("kernel/route: IPv6 routes (ip -6; metric 0 is the kernel's 1024)", () => {
+  const GW6 = { via: "fd00:99:6::9", device: "ut-v6a" };
+  const ROWS6: Array<[string, RouteSpec, RouteState | undefined]> = [
+    // Added with metric 0 (ours, proto 113): the kernel made it 1024.
+    ["v6-default", { destination: "default6" }, { ...GW6, metric: 1024 }],
+    ["v6-default", { destination: "default6", protocol: ROUTE_PROTOCOL }, { ...GW6, metric: 1024 }],
+    ["v6-default", { destination: "default6", metric: 1024 }, { ...GW6, metric: 1024 }],
+    ["v6-default", { destination: "default6", metric: 5 }, undefined],
+    ["v6-two-metrics", { destination: "fd00:98::/64", metric: 10 }, { ...GW6, metric: 10 }],
+    [
+      "v6-two-metrics",
+      { destination: "fd00:98::/64", metric: 20 },
+      { via: "fd00:99:6::8", device: "ut-v6a", metric: 20 },
+    ],
+    ["v6-two-metrics", { destination: "fd00:98::/64" }, undefined],
+    // The kernel prints a /128 without its prefix.
+    ["v6-host", { destination: "fd00:97::5/128" }, { via: undefined, device: "ut-v6a", metric: 1024 }],
+  ];
+  for (const [file, spec, expected] of ROWS6)
+    it(`finds ${expected ? "" : "no "}route to ${spec.destination} metric ${spec.metric ?? "(none)"} in ${file}.json`, () => {
+      assert.deepEqual(parseRoute(fixture(`ip-route/${file}.json`), spec), expected);
+    });
+
+  const ours: RouteSpec = { namespace: "red", destination: "default6", via: "fd00:15::5", protocol: ROUTE_PROTOCOL };
+  it("adds, shows and deletes with -6; default6 is `default` with -6, `::/0` with exact; metric 0 as 1024", () => {
+    assert.deepEqual(addRoute(ours), [
+      "-6",
+      "route",
+      "add",
+      "default",
+      "via",
+      "fd00:15::5",
+      "metric",
+      1024,
+      "proto",
+      113,
+    ]);
+    assert.match(
+      printRoute(ours),
+      /^if .*; then ip '-n' red '-6' '-j' route show table main exact ::\/0 proto 113; fi$/,
+    );
+    assert.match(deleteRoute(ours), / '-6' route del default via fd00:15::5 metric 1024 proto 113 table main 2>/);
+    assert.match(
+      addAndPrintRoute(ours),
+      /^printf .*'route add default via fd00:15::5 metric 1024 proto 113' 'route show table main exact ::\/0 proto 113' \| ip '-n' red '-6' '-j' '-batch' '-'$/,
+    );
+  });
+  it("an IPv4 route is as before: no family option", () => {
+    assert.deepEqual(addRoute({ destination: "default", via: "10.0.0.1" }), [
+      "route",
+      "add",
+      "default",
+      "via",
+      "10.0.0.1",
+      "metric",
+      0,
+    ]);
+  });
+  it("re-points with -6, counting routes at the kernel's metric", () => {
+    const text = repointRoute({ ...ours, protocol: ROUTE_PROTOCOL });
+    assert.match(text, /'-6' route show table main exact ::\/0 metric 1024\)/);
+    assert.match(text, /then ip '-n' red '-6' route replace default via fd00:15::5 metric 1024 proto 113; else/);
   });
 });

@@ -1,0 +1,23 @@
+import { refuseUnsettled, settleAddresses } from "../kernel/link";
+import { at } from "../kernel/namespace";
+import type { Remote } from "../transport";
+import { isIpv6 } from "../validate";
+import { readAll } from "./executor";
+
+/**
+ * After create or update: waits until the IPv6 addresses `dev` should have are
+ * out of duplicate address detection (usable), and fails naming any whose
+ * detection failed (kernel/link settleAddresses). IPv4 addresses are usable at
+ * once; a link without IPv6 addresses sends nothing.
+ */
+export async function settleIpv6(
+  remote: Remote,
+  dev: string,
+  addresses: string[],
+  namespace: string | undefined,
+): Promise<void> {
+  const wanted = addresses.filter(isIpv6);
+  if (wanted.length === 0) return;
+  const [text] = await readAll(remote, [settleAddresses(at(namespace), dev)]);
+  refuseUnsettled(text, dev, wanted, `on ${remote.label}${namespace ? `, namespace ${namespace}` : ""}`);
+}
