@@ -199,7 +199,10 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
       }
     }
     for (const pf of plan.portForwards)
-      for (const [suffix, toAddress] of [["", pf.toAddress], ["-ipv6", pf.toAddress6]])
+      for (const [suffix, toAddress] of [
+        ["", pf.toAddress],
+        ["-ipv6", pf.toAddress6],
+      ])
         if (toAddress)
           new PortForward(
             `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}${suffix}`,

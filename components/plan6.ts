@@ -12,8 +12,7 @@ import { show } from "../provider/validate";
 /** The kernel's (RFC 5952) spelling of an IPv6 address. */
 export const canonical6 = (address: string) => ipaddr.IPv6.parse(address).toRFC5952String();
 
-const toBig = (address: string) =>
-  ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
+const toBig = (address: string) => ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
 
 function fromBig(n: bigint): string {
   const parts = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(16 * (7 - i))) & 0xffffn));
@@ -24,7 +23,8 @@ function fromBig(n: bigint): string {
 export function ipv6Address(v: unknown): string | undefined {
   if (typeof v !== "string" || !v.includes(":") || v.includes("%") || !ipaddr.IPv6.isValid(v))
     return `${show(v)} is not an IPv6 address (like fd00:15::1)`;
-  if (ipaddr.IPv6.parse(v).range() === "ipv4Mapped") return `${show(v)} is an IPv4-mapped address; give IPv4 addresses in the IPv4 field`;
+  if (ipaddr.IPv6.parse(v).range() === "ipv4Mapped")
+    return `${show(v)} is an IPv4-mapped address; give IPv4 addresses in the IPv4 field`;
   const kernel = canonical6(v);
   if (kernel !== v) return `${show(v)} is not written as the kernel writes it; write ${show(kernel)}`;
   return undefined;
@@ -80,7 +80,8 @@ export function planIpv6(
   const before = problems.length;
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   if (spec.subnet6 === undefined) {
-    if (spec.gateway6 !== undefined) problems.push(`gateway6: ${show(spec.gateway6)} needs subnet6 (the IPv6 network it is in)`);
+    if (spec.gateway6 !== undefined)
+      problems.push(`gateway6: ${show(spec.gateway6)} needs subnet6 (the IPv6 network it is in)`);
     for (const ns of namespaces)
       if (ns.address6 !== undefined)
         problems.push(`${ns.field}.address6: ${show(ns.address6)} needs subnet6 (the network's IPv6 subnet)`);
@@ -121,7 +122,9 @@ export function planIpv6(
     .map((ns) => ns.name)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (BigInt(wanting.length) > span - BigInt(taken.size))
-    problems.push(`namespaces: ${subnet} has too few free IPv6 addresses for ${wanting.length} namespaces without address6`);
+    problems.push(
+      `namespaces: ${subnet} has too few free IPv6 addresses for ${wanting.length} namespaces without address6`,
+    );
   else
     for (const name of wanting) {
       let n = first + (BigInt(hash(name)) % span);
@@ -145,7 +148,8 @@ export function ipv6Network(v: unknown): string | undefined {
   if (prefix === undefined || rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:16::/64`;
   const reason = ipv6Address(address);
   if (reason) return reason;
-  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) > 128) return `${show(v)} has prefix length ${show(prefix)}; it must be 1-128`;
+  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) > 128)
+    return `${show(v)} has prefix length ${show(prefix)}; it must be 1-128`;
   const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
   if (network !== address) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
   return undefined;
