@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { lookup } from "../kernel/explain";
-import { describeRule, type Rule, removeRuleCommand } from "../kernel/iptables";
+import { describeRule, isIpv6, type Rule, removeRuleCommand } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
 import {
   addressChanges,
@@ -54,16 +54,25 @@ export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
  * an adopted bridge that destroy leaves (retainOnDelete): delete never runs to
  * take them back, and the bridge stays as its owner had it.
  */
-function rulesOf(i: { name: string; forwardFrom?: string[]; retainOnDelete?: boolean }, adopted: boolean): Rule[] {
+export function rulesOf(
+  i: { name: string; forwardFrom?: string[]; addresses?: string[]; retainOnDelete?: boolean },
+  adopted: boolean,
+): Rule[] {
   if (adopted && i.retainOnDelete) return [];
+  const within = ["-i", i.name, "-o", i.name, "-j", "ACCEPT"];
+  // br_netfilter passes IPv6 frames through ip6tables: a bridge with IPv6 gets the same accept there.
+  // A bridge without IPv6 leaves the IPv6 tables alone, as before IPv6 came.
+  const ipv6 = [...(i.forwardFrom ?? []), ...(i.addresses ?? [])].some(isIpv6);
   return [
-    { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] },
+    { table: "filter", chain: "FORWARD", insert: true, spec: within },
+    ...(ipv6 ? [{ table: "filter", chain: "FORWARD", insert: true, spec: within, family: 6 } as Rule] : []),
     ...(i.forwardFrom ?? []).map(
       (cidr): Rule => ({
         table: "filter",
         chain: "FORWARD",
         insert: true,
         spec: ["-s", cidr, "-o", i.name, "-j", "ACCEPT"],
+        ...(isIpv6(cidr) ? { family: 6 as const } : {}),
       }),
     ),
   ];

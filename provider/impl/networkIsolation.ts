@@ -23,7 +23,8 @@ export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
     JSON.stringify(olds.rules ?? []) !== JSON.stringify(rulesOf(olds).map((r) => describeRule(r, olds.comment))),
 });
 
-const rulesOf = (i: NetworkIsolationInputs) => isolationRules(i.bridge, i.allowFrom);
+const rulesOf = (i: Pick<NetworkIsolationInputs, "bridge" | "allowFrom" | "bridgeAddresses">) =>
+  isolationRules(i.bridge, i.allowFrom, i.bridgeAddresses);
 
 type Isolation = Pick<NetworkIsolationInputs, "bridge" | "bridgeAddresses" | "hostPorts">;
 

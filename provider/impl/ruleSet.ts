@@ -6,6 +6,7 @@ import {
   deleteRuleScript,
   describeRule,
   dropEmptyTableScript,
+  hasIpv6,
   parseSave,
   type Rule,
   type SavedTables,
@@ -48,7 +49,7 @@ export async function createRuleSet(
   const comment = await commitGuarded(
     remote,
     ns,
-    [saveScript(ns), readSysctlsScript(at(ns), sysctls)],
+    [saveScript(ns, hasIpv6(rules)), readSysctlsScript(at(ns), sysctls)],
     ([saveText, sysctlText]) => {
       const saved = parseSave(saveText);
       const { comment, switchOn } = planAdd(kind, ruleId, saved, parseSysctls(sysctlText), rules, sysctls);
@@ -66,8 +67,10 @@ export async function createRuleSet(
         what: `the ${kind} rules ${comment}`,
         // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
         leftover:
-          `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
-          `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
+          `list them with ${(hasIpv6(rules) ? ["iptables-save", "ip6tables-save"] : ["iptables-save"])
+            .map((save) => `${ns ? `ip netns exec ${ns} ` : ""}${save} | grep -- ${comment}`)
+            .join(" and ")} and delete each by hand ` +
+          `(iptables${hasIpv6(rules) ? " or ip6tables" : ""} -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
         undo: (cleanup: Remote) => deleteRuleSet(cleanup, ns, rules, comment, ruleId),
       };
       return {
@@ -147,7 +150,7 @@ export async function repairRuleSet(
 }
 
 const sameRule = (a: Rule, b: Rule) =>
-  a.table === b.table && a.chain === b.chain && a.spec.join(" ") === b.spec.join(" ");
+  a.family === b.family && a.table === b.table && a.chain === b.chain && a.spec.join(" ") === b.spec.join(" ");
 
 /**
  * Takes the set from `oldRules` to `newRules` under the same owner comment,
@@ -190,7 +193,8 @@ export async function deleteRuleSet(
   ruleId: string,
 ): Promise<void> {
   const place = at(ns);
-  await commitGuarded(remote, ns, [place.printPresence(), place.ifExists(saveScript(ns))], ([presence, saveText]) => {
+  const reads = [place.printPresence(), place.ifExists(saveScript(ns, hasIpv6(rules)))];
+  await commitGuarded(remote, ns, reads, ([presence, saveText]) => {
     const removal = rules.map((r) => deleteRuleScript(ns, r, comment));
     if (!isPresent(presence)) return { script: sequence(...removal), result: undefined }; // the namespace is gone, and everything in it
     // Planned as the host will be once this owner's rules are gone: removed, restored and dropped in one locked commit.

@@ -1,4 +1,4 @@
-import type { Rule, SavedTables } from "./iptables";
+import { type Rule, type SavedTables, type TableKey, tableKey } from "./iptables";
 import { SYSCTLS, type SysctlKey } from "./sysctl";
 
 /**
@@ -26,10 +26,22 @@ export interface Owner {
   claims: Record<string, string>;
 }
 
-type Table = Rule["table"];
+type Table = TableKey;
 
-/** The claim key recording whether a table existed ("1") or not ("0") before the first owner. */
-const TABLE_CLAIM: Record<Table, string> = { nat: "tnat", filter: "tfilter", mangle: "tmangle" };
+/**
+ * The claim key recording whether a table existed ("1") or not ("0") before
+ * the first owner. IPv6 tables are separate tables with claims of their own;
+ * an owner's IPv6 claims appear only on its IPv6 rules (and its IPv4 claims
+ * on IPv4 ones), so each claim is found in the dump of its own family.
+ */
+const TABLE_CLAIM: Record<Table, string> = {
+  nat: "tnat",
+  filter: "tfilter",
+  mangle: "tmangle",
+  "6nat": "t6nat",
+  "6filter": "t6filter",
+  "6mangle": "t6mangle",
+};
 
 export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
   return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)
@@ -105,7 +117,7 @@ export function planAdd(
   const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
   const claims: Record<string, string> = {};
   for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
-  for (const table of new Set(rules.map((r) => r.table)))
+  for (const table of new Set(rules.map(tableKey)))
     claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
   return {
     comment: ownerComment(kind, id, claims),

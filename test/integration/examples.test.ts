@@ -124,14 +124,23 @@ const CASES: Record<string, Case> = {
         addr.filter((a) => a.scope === "global").map((a) => `${a.local}${a.tentative ? " tentative" : ""}`),
         ["192.168.15.2", "fd00:15::b"],
       );
-      const route6 = JSON.parse((await lab.exec(["ip", "-j", "-6", "route", "show", "default"], { namespace: "red" })).stdout);
+      const route6 = JSON.parse(
+        (await lab.exec(["ip", "-j", "-6", "route", "show", "default"], { namespace: "red" })).stdout,
+      );
       assert.deepEqual(
         route6.map((r: { gateway?: string }) => r.gateway),
         ["fd00:15::1"],
       );
-      assert.equal((await lab.exec(["ping", "-6", "-c1", "-W2", "fd00:15::b"], { namespace: "red", allowFailure: true })).code, 0, "red -> blue over IPv6");
+      assert.equal(
+        (await lab.exec(["ping", "-6", "-c1", "-W2", "fd00:15::b"], { namespace: "red", allowFailure: true })).code,
+        0,
+        "red -> blue over IPv6",
+      );
       // Out through IPv6 NAT: the LAN peer sees the lab's own address, not the namespace's.
-      const out = await lab.exec(["ping", "-6", "-c1", "-W2", lab.lan.internetAddress6], { namespace: "blue", allowFailure: true });
+      const out = await lab.exec(["ping", "-6", "-c1", "-W2", lab.lan.internetAddress6], {
+        namespace: "blue",
+        allowFailure: true,
+      });
       assert.equal(out.code, 0, `blue -> ${lab.lan.internetAddress6}: ${out.stdout}${out.stderr}`);
       const nat6 = (await lab.exec(["ip6tables-save", "-t", "nat"])).stdout;
       assert.match(nat6, /^-A POSTROUTING -s fd00:15::\/64 ! -o v-net-0 .*-j MASQUERADE$/m);
@@ -148,7 +157,10 @@ const CASES: Record<string, Case> = {
       }
       // The README's diagram is the one this run outputs.
       const readme = fs.readFileSync(path.join(EXAMPLES, "dual-stack", "README.md"), "utf8");
-      assert.equal(/```mermaid\n([\s\S]*?)```/.exec(readme)?.[1], String(outputs.diagram).replace(/host [^"]*/, "host lab"));
+      assert.equal(
+        /```mermaid\n([\s\S]*?)```/.exec(readme)?.[1],
+        String(outputs.diagram).replace(/host [^"]*/, "host lab"),
+      );
     },
   },
   "multi-host": {

@@ -117,7 +117,10 @@ describe("diagramOf (Mermaid text, checked with the real mermaid parser)", funct
     assert.ok(vertexWith(g, "bridge v-net-0", "192.168.15.5/24", "fd00:15::1/64"), text);
     assert.ok(vertexWith(g, "netns blue", "veth-blue 192.168.15.2/24", blue6), text);
     assert.ok(vertexWith(g, "MASQUERADE 192.168.15.0/24", "fd00:15::/64", "IPv6 forwarding=1"), text);
-    assert.ok(g.edges.some((e) => e.text === `tcp :8080 to 192.168.15.2:80 and [${blue6.split("/")[0]}]:80`), text);
+    assert.ok(
+      g.edges.some((e) => e.text === `tcp :8080 to 192.168.15.2:80 and [${blue6.split("/")[0]}]:80`),
+      text,
+    );
   });
 
   it("a broken diagram fails to parse (the check above can fail)", async () => {

@@ -447,20 +447,35 @@ describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
       [{ subnet6: "fe80::/64" }, /^subnet6: "fe80::\/64" is a linkLocal network/],
       [{ subnet6: "192.168.16.0/24" }, /^subnet6: "192.168.16.0" is not an IPv6 address/],
       [{ subnet6: "::ffff:10.0.0.0/120" }, /^subnet6: .*IPv4-mapped/],
-      [{ subnet6: "fd00:15::/64", gateway6: "fd00:16::1" }, /^gateway6: "fd00:16::1" is not a usable address of fd00:15::\/64$/],
+      [
+        { subnet6: "fd00:15::/64", gateway6: "fd00:16::1" },
+        /^gateway6: "fd00:16::1" is not a usable address of fd00:15::\/64$/,
+      ],
       [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::" }, /^gateway6: "fd00:15::" is not a usable address/],
       [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::1%eth0" }, /^gateway6: .* is not an IPv6 address/],
       [{ gateway6: "fd00:15::1" }, /^gateway6: "fd00:15::1" needs subnet6/],
-      [{ namespaces: [{ name: "red", address6: "fd00:15::9" }] }, /^namespaces\[0\]\.address6: "fd00:15::9" needs subnet6/],
+      [
+        { namespaces: [{ name: "red", address6: "fd00:15::9" }] },
+        /^namespaces\[0\]\.address6: "fd00:15::9" needs subnet6/,
+      ],
       [
         { subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "fd00:15::1" }] },
         /^namespaces\[0\]\.address6: "fd00:15::1" is already the gateway's \(gateway6\)$/,
       ],
       [
-        { subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "fd00:15::9" }, { name: "blue", address6: "fd00:15::9" }] },
+        {
+          subnet6: "fd00:15::/64",
+          namespaces: [
+            { name: "red", address6: "fd00:15::9" },
+            { name: "blue", address6: "fd00:15::9" },
+          ],
+        },
         /^namespaces\[1\]\.address6: "fd00:15::9" is already namespace "red"'s address6$/,
       ],
-      [{ subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "192.168.15.9" }] }, /^namespaces\[0\]\.address6: .*not an IPv6 address/],
+      [
+        { subnet6: "fd00:15::/64", namespaces: [{ name: "red", address6: "192.168.15.9" }] },
+        /^namespaces\[0\]\.address6: .*not an IPv6 address/,
+      ],
     ];
     for (const [change, expected] of rows) {
       const problems = problemsOf({ ...LESSON, portForwards: [], ...change } as NetworkSpec);
@@ -473,6 +488,9 @@ describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
 
   it("allowFrom takes IPv6 networks too, in the kernel's spelling", () => {
     assert.deepEqual(planNetwork({ ...DUAL, allowFrom: ["fd00:16::/64"] }).allowFrom, ["fd00:16::/64"]);
-    assert.match(problemsOf({ ...DUAL, allowFrom: ["fd00:16::1/64"] })[0], /^allowFrom\[0\]: .*host bits set; the network is fd00:16::\/64/);
+    assert.match(
+      problemsOf({ ...DUAL, allowFrom: ["fd00:16::1/64"] })[0],
+      /^allowFrom\[0\]: .*host bits set; the network is fd00:16::\/64/,
+    );
   });
 });

@@ -201,7 +201,12 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
 
   it("an isolation probe's key never equals a matrix key, though namespace names may hold dots (network n1 with namespace a, namespace n1.a)", async () => {
     const host = fresh();
-    new IsolatedNetwork("n1", { connection: host, bridge: "br-n1", subnet: "10.36.0.0/24", namespaces: [{ name: "a" }] });
+    new IsolatedNetwork("n1", {
+      connection: host,
+      bridge: "br-n1",
+      subnet: "10.36.0.0/24",
+      namespaces: [{ name: "a" }],
+    });
     const second = new IsolatedNetwork("n2", {
       connection: { ...host },
       bridge: "br-n2",
@@ -249,9 +254,14 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     assert.deepEqual(await new Promise((r) => net.addresses6.apply(r)), {});
   });
 
-  it("dual stack with verify: the matrix twice, the IPv6 rows keyed \"@ipv6\"; isolation over IPv6 where both networks have it", async () => {
+  it('dual stack with verify: the matrix twice, the IPv6 rows keyed "@ipv6"; isolation over IPv6 where both networks have it', async () => {
     const host = fresh();
-    const one = new IsolatedNetwork("one", { connection: host, ...lessonSpec(), subnet6: "fd00:15::/64", verify: true });
+    const one = new IsolatedNetwork("one", {
+      connection: host,
+      ...lessonSpec(),
+      subnet6: "fd00:15::/64",
+      verify: true,
+    });
     const two = new IsolatedNetwork("two", {
       connection: { ...host },
       bridge: "v-net-1",
@@ -289,4 +299,3 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
     assert.ok(retained("gone-").every((v) => v !== true) && retained("gone-").length === 5);
   });
 });
-

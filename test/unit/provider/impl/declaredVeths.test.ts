@@ -48,7 +48,8 @@ describe("impl/declaredVeths: the veths a Namespace delete took along, told once
   });
 
   it("the same address behind two different jump hosts is two hosts (private labs reached through each their own gateway)", () => {
-    const behind = (jump: string) => ({ ...connection, host: "10.0.0.2", proxy: { host: jump, port: 22 } }) as Connection;
+    const behind = (jump: string) =>
+      ({ ...connection, host: "10.0.0.2", proxy: { host: jump, port: 22 } }) as Connection;
     tookAlong(behind("198.51.100.7"), "red", ["veth-a"], tell);
     declareVeths(behind("198.51.100.8"), [{ name: "veth-a", namespace: "red" }]);
     assert.deepEqual(lines, []);
@@ -56,4 +57,3 @@ describe("impl/declaredVeths: the veths a Namespace delete took along, told once
     assert.deepEqual(lines, ["took veth-a"]);
   });
 });
-
