@@ -100,7 +100,7 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
  * a connection the host opens to [::1]:hostPort cannot be DNATed to the
  * namespace. With `fromHost`, OUTPUT leaves ::1 alone (it reaches whatever
  * listens on the host itself, or is refused, instead of hanging) and forwards
- * connections to the host's other addresses (global, ULA, link-local ones).
+ * connections to the host's other addresses (global, ULA).
  */
 function ipv6RulesOf(i: PortForwardInputs): Rule[] {
   const proto = ["-p", i.protocol];
