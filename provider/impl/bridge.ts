@@ -346,11 +346,14 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
     // A changed forwardFrom: the new accepts go in before the old ones come out (missing ones come back too).
     // (State from before the bridge had rules has no comment to put them under: nothing to change there.)
     const changed = JSON.stringify(oldRules) !== JSON.stringify(newRules);
-    if (olds.comment && changed) await replaceRules(remote, news.namespace, oldRules, newRules, olds.comment);
+    // A first IPv6 rule widens the comment's claims (replaceRules): the rules are under the returned one from then on.
+    let comment = olds.comment;
+    if (olds.comment && changed)
+      comment = await replaceRules(remote, news.namespace, oldRules, newRules, olds.comment, [], olds.ruleId);
     else if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, newRules, olds.comment, []);
-    const rules = olds.comment ? newRules.map((r) => describeRule(r, olds.comment)) : olds.rules;
+    const rules = comment ? newRules.map((r) => describeRule(r, comment)) : olds.rules;
     // Only the rule set's own fields from olds: the rest is what news say (their forwardFrom, adopt, ...).
-    ruleSet = { ruleId: olds.ruleId, comment: olds.comment, rules };
+    ruleSet = { ruleId: olds.ruleId, comment, rules };
   }
   const state = await readBridge(remote, news);
   if (!state)

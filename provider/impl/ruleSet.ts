@@ -11,9 +11,10 @@ import {
   type Rule,
   type SavedTables,
   saveScript,
+  tableKey,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { planAdd, planRelease, withoutOwner } from "../kernel/ownership";
+import { planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
@@ -155,7 +156,10 @@ const sameRule = (a: Rule, b: Rule) =>
 /**
  * Takes the set from `oldRules` to `newRules` under the same owner comment,
  * in one locked commit after `checks`: the new rules that are missing go in
- * before the old ones that are no longer wanted come out.
+ * before the old ones that are no longer wanted come out. Returns the owner
+ * comment from then on: the same, unless the new rules reach a table of a
+ * family the old ones did not (widenClaims): then every new rule goes in under
+ * the widened comment before every old one comes out.
  */
 export async function replaceRules(
   remote: Remote,
@@ -164,18 +168,32 @@ export async function replaceRules(
   newRules: Rule[],
   comment: string,
   checks: HostCheck[] = [],
-): Promise<void> {
-  await commitGuarded(
+  ruleId?: string,
+): Promise<string> {
+  const oldTables = new Set(oldRules.map(tableKey));
+  const widens = ruleId !== undefined && newRules.some((r) => !oldTables.has(tableKey(r)));
+  // Only a set that gains a table reads the tables: any other update is as it always was.
+  const reads = [checkRulesScript(ns, newRules, comment), ...(widens ? [saveScript(ns, hasIpv6(newRules))] : [])];
+  return await commitGuarded(
     remote,
     ns,
-    [checkRulesScript(ns, newRules, comment)],
-    ([codes]) => {
+    reads,
+    ([codes, saveText]) => {
       const present = codes.trim().split("\n");
-      const steps = [
-        ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
-        ...oldRules.filter((o) => !newRules.some((n) => sameRule(o, n))).map((r) => deleteRuleScript(ns, r, comment)),
-      ];
-      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
+      const widened = widens ? widenClaims(comment, ruleId, parseSave(saveText), newRules) : comment;
+      const steps =
+        widened === comment
+          ? [
+              ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
+              ...oldRules
+                .filter((o) => !newRules.some((n) => sameRule(o, n)))
+                .map((r) => deleteRuleScript(ns, r, comment)),
+            ]
+          : [
+              ...newRules.map((r) => addRuleStep(ns, r, widened)),
+              ...oldRules.map((r) => deleteRuleScript(ns, r, comment)),
+            ];
+      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: widened };
     },
     checks,
   );

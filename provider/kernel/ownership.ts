@@ -125,6 +125,25 @@ export function planAdd(
   };
 }
 
+/**
+ * The comment of an owner whose rules now reach tables its claims do not name
+ * (an update adding its first IPv6 rule: a Bridge's IPv6 forwardFrom), with
+ * those tables' claims added as planAdd would record them; else `comment`
+ * itself. Without the claim, its last delete could not tell a table it made.
+ */
+export function widenClaims(comment: string, id: string, saved: SavedTables, rules: Rule[]): string {
+  const ours = parseOwners(`--comment ${comment}`).get(id);
+  if (!ours) return comment;
+  const owners = ownersIn(saved).filter((o) => o.id !== id);
+  const claims = { ...ours.claims };
+  for (const table of new Set(rules.map(tableKey))) {
+    const key = TABLE_CLAIM[table];
+    if (claims[key] !== undefined) continue;
+    claims[key] = owners.find((o) => o.claims[key] !== undefined)?.claims[key] ?? (saved.tables.has(table) ? "1" : "0");
+  }
+  return ownerComment(ours.kind, id, claims);
+}
+
 export interface ReleasePlan {
   /** Sysctls no other owner claims, each back to the value recorded before the first owner. */
   restore: Array<{ key: SysctlKey; value: string }>;

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import type { LabHost, LabProcess, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../support/harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { CLIENT, SERVER, WHO_SERVER, waitListening } from "../support/tcp";
 import { program } from "./programs";
 import { changes, labConfig, ok } from "./support";
@@ -19,7 +19,7 @@ import { changes, labConfig, ok } from "./support";
 
 const BODY = `
 const ns = new netns.Namespace("v6n", { connection, name: "v6n" });
-const br = new netns.Bridge("v6n-br", { connection, name: "v6n-br", forwardFrom: ["198.51.100.0/26", "fd00:198::/64"] });
+const br = new netns.Bridge("v6n-br", { connection, name: "v6n-br", forwardFrom: FORWARD_FROM });
 const cable = new netns.VethPair("v6n-cable", {
   connection,
   a: { name: "v6n-a", namespace: ns.name },
@@ -31,6 +31,9 @@ export const masqComment = masq.comment;
 export const fwdComment = fwd.comment;
 export const masqRules = masq.rules;
 `;
+
+/** The Bridge's forwardFrom: IPv4 only at first; an update adds an IPv6 network (its rule set gains a family). */
+const body = (forwardFrom: string[]) => `const FORWARD_FROM = ${JSON.stringify(forwardFrom)};\n${BODY}`;
 
 const FORWARDING = ["cat", "/proc/sys/net/ipv6/conf/all/forwarding"];
 
@@ -44,6 +47,7 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
   const servers: LabProcess[] = [];
   const log: string[] = [];
   let outputs: Record<string, unknown> = {};
+  let dir = "";
 
   const read = async (cmd: string[], namespace?: string) => (await lab.exec(cmd, { namespace })).stdout;
   const ip6Rules = async (table: string, chain: string) =>
@@ -72,7 +76,7 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
   });
 
   it("up makes the network; the IPv6 addresses and route are set by hand on its links", async () => {
-    const dir = writeProgram("ipv6-nat", program(BODY));
+    dir = writeProgram("ipv6-nat", program(body(["198.51.100.0/26"])));
     stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
     const up = await stack.up();
     ok(up, log);
@@ -127,10 +131,9 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
     assert.ok((await ip6Rules("nat", "OUTPUT")).some((l) => l.includes(fwdComment) && l.includes("! -d ::1/128")));
     const v4 = await read(["iptables-save"]);
     assert.ok(!v4.includes("pulumi-netns/masq") && !v4.includes("pulumi-netns/pfwd"), v4);
-    // The Bridge's one rule set holds both families: the IPv4 and the IPv6 forwardFrom, each in its own tables.
+    // An IPv4-only Bridge has no rule in ip6tables.
     assert.ok(v4.includes("-s 198.51.100.0/26 -o v6n-br"), v4);
-    assert.ok((await ip6Rules("filter", "FORWARD")).some((l) => l.includes("-s fd00:198::/64 -o v6n-br")));
-    assert.ok(!v4.includes("fd00:"), v4);
+    assert.ok(!(await read(["ip6tables-save"])).includes("pulumi-netns/bridge"));
     assert.equal((await read(FORWARDING)).trim(), "1");
   });
 
@@ -156,6 +159,23 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
     const loopback = await lab.exec(CLIENT("::1", 8086), { allowFailure: true });
     assert.notEqual(loopback.code, 0, loopback.stdout);
     assert.match(loopback.stderr, /ECONNREFUSED/);
+  });
+
+  it("an IPv6 forwardFrom added to the Bridge: its rule set now holds both families, its claims name the IPv6 table", async () => {
+    assert.ok(stack);
+    rewriteProgram(dir, program(body(["198.51.100.0/26", "fd00:198::/64"])));
+    ok(await stack.up(), log);
+    const v6 = (await ip6Rules("filter", "FORWARD")).filter((l) => l.includes("pulumi-netns/bridge/"));
+    assert.equal(v6.length, 2, v6.join("\n")); // the bridge's own accept and the forwardFrom one
+    assert.ok(
+      v6.some((l) => l.includes("-s fd00:198::/64 -o v6n-br")),
+      v6.join("\n"),
+    );
+    for (const l of v6) assert.match(l, /pulumi-netns\/bridge\/[0-9a-f]+\/tfilter=\d,t6filter=0/);
+    const v4 = (await read(["iptables-save"])).split("\n").filter((l) => l.includes("pulumi-netns/bridge/"));
+    assert.equal(v4.length, 2, v4.join("\n"));
+    for (const l of v4) assert.match(l, /t6filter=0/);
+    assert.ok(!v4.join("\n").includes("fd00:"), v4.join("\n"));
   });
 
   it("state, ip6tables -S and a second up agree: refresh finds no drift, up changes nothing", async () => {

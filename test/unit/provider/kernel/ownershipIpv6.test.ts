@@ -1,7 +1,14 @@
 import { strict as assert } from "node:assert";
-import { IP6_SAVE_MARK, parseSave, saveScript } from "../../../../provider/kernel/iptables";
+import { IP6_SAVE_MARK, parseSave, type Rule, saveScript } from "../../../../provider/kernel/iptables";
 import { at } from "../../../../provider/kernel/namespace";
-import { ownerComment, parseOwners, planAdd, planRelease, withoutOwner } from "../../../../provider/kernel/ownership";
+import {
+  ownerComment,
+  parseOwners,
+  planAdd,
+  planRelease,
+  widenClaims,
+  withoutOwner,
+} from "../../../../provider/kernel/ownership";
 import { parseSysctls, readSysctlsScript, writeSysctlStep } from "../../../../provider/kernel/sysctl";
 import { masquerade6, portForward6 } from "../../fixtures/iptables-save/capture-ownership";
 import { fixture } from "../../support";
@@ -67,5 +74,17 @@ describe("kernel/ownership: IPv6 rules and ip6fw, as for IPv4", () => {
       writeSysctlStep(at(undefined), "ip6fw", "0"),
       /echo 0 > \/proc\/sys\/net\/ipv6\/conf\/all\/forwarding/,
     );
+  });
+
+  it("an update whose rules reach an IPv6 table first widens the owner's claims as planAdd would", () => {
+    const bridge = "pulumi-netns/bridge/ab/tfilter=1";
+    const v4: Rule = { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", "b", "-o", "b", "-j", "ACCEPT"] };
+    const v6: Rule = { ...v4, family: 6 };
+    // The IPv6 MasqueradeRule of dual-masq holds t6filter=0: inherited, not the 1 the table now is.
+    assert.equal(widenClaims(bridge, "ab", parseSave(text("dual-masq")), [v4, v6]), `${bridge},t6filter=0`);
+    // No IPv6 table yet and nobody claiming one: it did not exist.
+    assert.equal(widenClaims(bridge, "ab", parseSave(text("dual-none")), [v4, v6]), `${bridge},t6filter=0`);
+    // Nothing new reached: the same comment, so an IPv4-only update rewrites nothing.
+    assert.equal(widenClaims(bridge, "ab", parseSave(text("dual-masq")), [v4]), bridge);
   });
 });
