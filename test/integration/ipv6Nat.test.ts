@@ -10,21 +10,22 @@ import { changes, labConfig, ok } from "./support";
  * namespace on a bridge with an IPv6 subnet, a MasqueradeRule of that subnet
  * out of eth0 and a PortForward to the namespace's IPv6 address, all made with
  * ip6tables; net.ipv6.conf.all.forwarding switched on while needed and put
- * back at destroy. Until link addresses take IPv6 (branch v6link) the IPv6
- * addresses and the namespace's default route are set by hand on the links the
- * program made. Addresses: fd00:64::/64 behind the bridge, fd00:203::/64 on
+ * back at destroy. Addresses: fd00:64::/64 behind the bridge, fd00:203::/64 on
  * the lab's LAN (eth0 <-> the LAN peer), both ULA; IPv4 198.51.100.0/26 only
  * as a Bridge forwardFrom (a rule set of both families).
  */
 
 const BODY = `
 const ns = new netns.Namespace("v6n", { connection, name: "v6n" });
-const br = new netns.Bridge("v6n-br", { connection, name: "v6n-br", forwardFrom: FORWARD_FROM });
+const br = new netns.Bridge("v6n-br", { connection, name: "v6n-br", addresses: ["fd00:64::1/64"] });
+// A bridge without IPv6 at first: an update gives it an IPv6 forwardFrom, its rule set's first IPv6 rule.
+new netns.Bridge("v6n-br2", { connection, name: "v6n-br2", forwardFrom: FORWARD_FROM });
 const cable = new netns.VethPair("v6n-cable", {
   connection,
-  a: { name: "v6n-a", namespace: ns.name },
+  a: { name: "v6n-a", namespace: ns.name, addresses: ["fd00:64::2/64"] },
   b: { name: "v6n-b", bridge: br.name },
 });
+new netns.Route("v6n-default", { connection, namespace: ns.name, destination: "default6", via: "fd00:64::1" }, { dependsOn: [cable] });
 const masq = new netns.MasqueradeRule("v6n-masq", { connection, source: "fd00:64::/64", outInterface: "eth0", inInterface: "v6n-br" }, { dependsOn: [cable] });
 const fwd = new netns.PortForward("v6n-fwd", { connection, hostPort: 8086, toAddress: "fd00:64::2", toPort: 8000 }, { dependsOn: [cable] });
 export const masqComment = masq.comment;
@@ -75,15 +76,12 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
     if (lab) await lab.stop();
   });
 
-  it("up makes the network; the IPv6 addresses and route are set by hand on its links", async () => {
+  it("up makes the network: IPv6 addresses on the bridge and the namespace, its IPv6 default route", async () => {
     dir = writeProgram("ipv6-nat", program(body(["198.51.100.0/26"])));
     stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
     const up = await stack.up();
     ok(up, log);
     outputs = up.outputs;
-    await lab.exec(["ip", "-6", "addr", "add", "fd00:64::1/64", "dev", "v6n-br", "nodad"]);
-    await lab.exec(["ip", "-6", "addr", "add", "fd00:64::2/64", "dev", "v6n-a", "nodad"], { namespace: "v6n" });
-    await lab.exec(["ip", "-6", "route", "add", "default", "via", "fd00:64::1"], { namespace: "v6n" });
   });
 
   it("the rules are in ip6tables with the owner comment, none of them in iptables", async () => {
@@ -131,9 +129,10 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
     assert.ok((await ip6Rules("nat", "OUTPUT")).some((l) => l.includes(fwdComment) && l.includes("! -d ::1/128")));
     const v4 = await read(["iptables-save"]);
     assert.ok(!v4.includes("pulumi-netns/masq") && !v4.includes("pulumi-netns/pfwd"), v4);
-    // An IPv4-only Bridge has no rule in ip6tables.
-    assert.ok(v4.includes("-s 198.51.100.0/26 -o v6n-br"), v4);
-    assert.ok(!(await read(["ip6tables-save"])).includes("pulumi-netns/bridge"));
+    // A Bridge with an IPv6 address accepts its bridged IPv6 traffic too; one without IPv6 has no rule in ip6tables.
+    assert.ok((await ip6Rules("filter", "FORWARD")).some((l) => l.includes("-i v6n-br -o v6n-br")));
+    assert.ok(v4.includes("-s 198.51.100.0/26 -o v6n-br2"), v4);
+    assert.ok(!(await read(["ip6tables-save"])).includes("v6n-br2"));
     assert.equal((await read(FORWARDING)).trim(), "1");
   });
 
@@ -165,14 +164,14 @@ describe("IPv6 MasqueradeRule and PortForward (ip6tables) on a lab host", functi
     assert.ok(stack);
     rewriteProgram(dir, program(body(["198.51.100.0/26", "fd00:198::/64"])));
     ok(await stack.up(), log);
-    const v6 = (await ip6Rules("filter", "FORWARD")).filter((l) => l.includes("pulumi-netns/bridge/"));
+    const v6 = (await ip6Rules("filter", "FORWARD")).filter((l) => l.includes("-o v6n-br2 "));
     assert.equal(v6.length, 2, v6.join("\n")); // the bridge's own accept and the forwardFrom one
     assert.ok(
-      v6.some((l) => l.includes("-s fd00:198::/64 -o v6n-br")),
+      v6.some((l) => l.includes("-s fd00:198::/64 -o v6n-br2")),
       v6.join("\n"),
     );
     for (const l of v6) assert.match(l, /pulumi-netns\/bridge\/[0-9a-f]+\/tfilter=\d,t6filter=0/);
-    const v4 = (await read(["iptables-save"])).split("\n").filter((l) => l.includes("pulumi-netns/bridge/"));
+    const v4 = (await read(["iptables-save"])).split("\n").filter((l) => l.includes("-o v6n-br2 "));
     assert.equal(v4.length, 2, v4.join("\n"));
     for (const l of v4) assert.match(l, /t6filter=0/);
     assert.ok(!v4.join("\n").includes("fd00:"), v4.join("\n"));
