@@ -19,9 +19,11 @@ import {
   integerIn,
   interfaceName,
   ipInterface,
+  ipNetwork,
   ipv4Address,
   ipv4Interface,
   ipv4Network,
+  ipv4OrIpv6Address,
   ipv6Address,
   ipv6Network,
   isIpv6,
@@ -166,10 +168,11 @@ export const BRIDGE = schema(
     /** Interface group (`ip link set dev X group N`); IsolatedNetwork's bridges share one, see kernel/isolation.ts. */
     group: field<number>(integerIn(0, 2 ** 31 - 1)),
     /**
-     * Networks (CIDR form) whose new forwarded traffic may come into the bridge where the FORWARD policy
-     * is DROP (`-s CIDR -o NAME -j ACCEPT`): a PodNetwork's other nodes' pods. Default: none.
+     * Networks (CIDR form, IPv4 or IPv6, e.g. "fd00:10::/64") whose new forwarded traffic may come into the
+     * bridge where the FORWARD policy is DROP (`-s CIDR -o NAME -j ACCEPT`, in ip6tables for IPv6 ones): a
+     * PodNetwork's other nodes' pods. Default: none.
      */
-    forwardFrom: list(ipv4Network),
+    forwardFrom: list(ipNetwork),
   },
   {
     mac: output<string>(),
@@ -219,14 +222,20 @@ export const ROUTE = schema(
 
 export const MASQUERADE_RULE = schema(
   {
-    /** The private network to masquerade, in CIDR form, e.g. "192.168.15.0/24". */
-    source: field<string>(ipv4Network).required().replaceOnChange(),
+    /**
+     * The private network to masquerade, in CIDR form, e.g. "192.168.15.0/24", or IPv6, e.g. "fd00:10::/64"
+     * (then every rule is made with ip6tables; IPv6 text as the kernel prints it, e.g. "fd00:10::/64").
+     */
+    source: field<string>(ipNetwork).required().replaceOnChange(),
     /** Only for traffic leaving through this interface (`-o eth0`). */
     outInterface: field<string>(interfaceName).replaceOnChange(),
     /** For traffic leaving through any interface but this one (`! -o v-net-0`). */
     excludeOutInterface: field<string>(interfaceName).replaceOnChange(),
-    /** Not for traffic to this network (`! -d 10.244.0.0/16`): pod to pod across nodes keeps its address. */
-    excludeDestination: field<string>(ipv4Network).replaceOnChange(),
+    /**
+     * Not for traffic to this network (`! -d 10.244.0.0/16`): pod to pod across nodes keeps its address.
+     * Of the same family as `source`.
+     */
+    excludeDestination: field<string>(ipNetwork).replaceOnChange(),
     /**
      * The interface the private network's traffic comes in on (its bridge, e.g. "v-net-0"): the FORWARD
      * accepts then take only what comes from it (and replies going to it), so a LAN host forging a source
@@ -235,7 +244,11 @@ export const MASQUERADE_RULE = schema(
     inInterface: field<string>(interfaceName).replaceOnChange(),
     /** In that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
-    /** Set net.ipv4.ip_forward=1 while needed, and put back the old value after (default true). */
+    /**
+     * Set net.ipv4.ip_forward=1 (an IPv6 `source`: net.ipv6.conf.all.forwarding=1) while needed, and put
+     * back the old value after (default true). IPv6 forwarding on also makes the host ignore router
+     * advertisements (accept_ra) on all its interfaces while it is on.
+     */
     enableIpForward: field<boolean>(boolean).default(true).replaceOnChange(),
   },
   {
@@ -245,12 +258,30 @@ export const MASQUERADE_RULE = schema(
   },
 );
 
+/**
+ * A forward's target. Not IPv6 loopback: the kernel never routes a packet to
+ * ::1 from outside (IPv6 has no route_localnet); not IPv6 link-local: DNAT
+ * cannot name the interface such an address needs.
+ */
+function forwardTarget(v: unknown): string | undefined {
+  if (v === "::1")
+    return `${show(v)} is the host's IPv6 loopback, which the kernel never forwards to: give the namespace's own address`;
+  const reason = ipv4OrIpv6Address(v);
+  if (reason || !(v as string).includes(":")) return reason;
+  if (ipaddr.IPv6.parse(v as string).range() === "linkLocal")
+    return `${show(v)} is link-local, which DNAT cannot reach without an interface: give the namespace a global or ULA (fd00::/8) address`;
+  return undefined;
+}
+
 export const PORT_FORWARD = schema(
   {
     /** The port on the host's own addresses. */
     hostPort: field<number>(port).required().replaceOnChange(),
-    /** Where to send it, e.g. the address of a namespace on the bridge. */
-    toAddress: field<string>(ipv4Address).required().replaceOnChange(),
+    /**
+     * Where to send it, e.g. the address of a namespace on the bridge; IPv4, or IPv6 as the kernel prints
+     * it (e.g. "fd00:10::2": then the forward is made with ip6tables, for the host's IPv6 addresses).
+     */
+    toAddress: field<string>(forwardTarget).required().replaceOnChange(),
     /** Defaults to hostPort. */
     toPort: field<number>(port)
       .default((news) => news.hostPort)
@@ -261,7 +292,11 @@ export const PORT_FORWARD = schema(
     inInterface: field<string>(interfaceName).replaceOnChange(),
     /** In that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
-    /** Also forward connections the host opens to itself, including to localhost (default true). */
+    /**
+     * Also forward connections the host opens to itself, including to localhost (default true). For an
+     * IPv6 `toAddress`, not to localhost: the kernel never routes a packet from ::1 off the host (IPv6 has
+     * no route_localnet), so [::1]:hostPort is left alone; the host's other addresses are forwarded.
+     */
     fromHost: field<boolean>(boolean).default(true).replaceOnChange(),
   },
   {
@@ -334,8 +369,8 @@ export const NETWORK_ISOLATION = schema(
   {
     /** The network's bridge (it need not exist yet). */
     bridge: field<string>(interfaceName).required().replaceOnChange(),
-    /** Sources (CIDRs) let in from other networks. */
-    allowFrom: list(ipv4Network),
+    /** Sources (CIDRs, IPv4 or IPv6) let in from other networks. */
+    allowFrom: list(ipNetwork),
     /** Addresses the bridge will carry, checked at create and update against the host's interfaces and routes. */
     bridgeAddresses: list(ipv4Interface),
     /** Host ports the network will forward ("tcp/8080"), checked at create and update against the host's DNAT and REDIRECT rules. */

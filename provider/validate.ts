@@ -257,6 +257,20 @@ export function ipInterface(v: unknown): string | undefined {
 /** Whether a (checked) address or CIDR is IPv6. */
 export const isIpv6 = (v: string): boolean => v.includes(":");
 
+/** An IPv4 or an IPv6 network in CIDR form (ipv4Network, ipv6Network). */
+export function ipNetwork(v: unknown): string | undefined {
+  if (typeof v === "string" && v.includes(":")) return ipv6Network(v);
+  const reason = ipv4Network(v);
+  return reason && typeof v === "string" ? `${reason} (or an IPv6 network, like fd00:10::/64)` : reason;
+}
+
+/** An IPv4 address (four decimal parts) or an IPv6 unicast address (ipv6Address). */
+export function ipv4OrIpv6Address(v: unknown): string | undefined {
+  if (typeof v === "string" && v.includes(":")) return ipv6Address(v);
+  const reason = ipv4Address(v);
+  return reason && typeof v === "string" ? `${reason} or an IPv6 address (like fd00:10::2)` : reason;
+}
+
 export function oneOf(...allowed: string[]): (v: unknown) => string | undefined {
   return (v) =>
     typeof v === "string" && allowed.includes(v) ? undefined : `${show(v)} must be one of ${allowed.join(", ")}`;

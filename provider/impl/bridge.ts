@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
 import { lookup } from "../kernel/explain";
-import { describeRule, type Rule, removeRuleCommand } from "../kernel/iptables";
+import { describeRule, isIpv6, type Rule, removeRuleCommand } from "../kernel/iptables";
 import { ISOLATION_GROUP } from "../kernel/isolation";
 import {
   addressChanges,
@@ -54,16 +54,25 @@ export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
  * an adopted bridge that destroy leaves (retainOnDelete): delete never runs to
  * take them back, and the bridge stays as its owner had it.
  */
-function rulesOf(i: { name: string; forwardFrom?: string[]; retainOnDelete?: boolean }, adopted: boolean): Rule[] {
+export function rulesOf(
+  i: { name: string; forwardFrom?: string[]; addresses?: string[]; retainOnDelete?: boolean },
+  adopted: boolean,
+): Rule[] {
   if (adopted && i.retainOnDelete) return [];
+  const within = ["-i", i.name, "-o", i.name, "-j", "ACCEPT"];
+  // br_netfilter passes IPv6 frames through ip6tables: a bridge with IPv6 gets the same accept there.
+  // A bridge without IPv6 leaves the IPv6 tables alone, as before IPv6 came.
+  const ipv6 = [...(i.forwardFrom ?? []), ...(i.addresses ?? [])].some(isIpv6);
   return [
-    { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", i.name, "-o", i.name, "-j", "ACCEPT"] },
+    { table: "filter", chain: "FORWARD", insert: true, spec: within },
+    ...(ipv6 ? [{ table: "filter", chain: "FORWARD", insert: true, spec: within, family: 6 } as Rule] : []),
     ...(i.forwardFrom ?? []).map(
       (cidr): Rule => ({
         table: "filter",
         chain: "FORWARD",
         insert: true,
         spec: ["-s", cidr, "-o", i.name, "-j", "ACCEPT"],
+        ...(isIpv6(cidr) ? { family: 6 as const } : {}),
       }),
     ),
   ];
@@ -337,11 +346,14 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
     // A changed forwardFrom: the new accepts go in before the old ones come out (missing ones come back too).
     // (State from before the bridge had rules has no comment to put them under: nothing to change there.)
     const changed = JSON.stringify(oldRules) !== JSON.stringify(newRules);
-    if (olds.comment && changed) await replaceRules(remote, news.namespace, oldRules, newRules, olds.comment);
+    // A first IPv6 rule widens the comment's claims (replaceRules): the rules are under the returned one from then on.
+    let comment = olds.comment;
+    if (olds.comment && changed)
+      comment = await replaceRules(remote, news.namespace, oldRules, newRules, olds.comment, [], olds.ruleId);
     else if ((olds.missingRules ?? []).length) await repairRuleSet(remote, news.namespace, newRules, olds.comment, []);
-    const rules = olds.comment ? newRules.map((r) => describeRule(r, olds.comment)) : olds.rules;
+    const rules = comment ? newRules.map((r) => describeRule(r, comment)) : olds.rules;
     // Only the rule set's own fields from olds: the rest is what news say (their forwardFrom, adopt, ...).
-    ruleSet = { ruleId: olds.ruleId, comment: olds.comment, rules };
+    ruleSet = { ruleId: olds.ruleId, comment, rules };
   }
   const state = await readBridge(remote, news);
   if (!state)

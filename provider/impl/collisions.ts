@@ -48,21 +48,32 @@ export function addressCheck(
   ];
 }
 
-/** Refuses host ports that a DNAT or REDIRECT rule on the host already takes. */
+/** What changes when an IPv6 DNAT rule comes or goes (FORWARD_WATCH's IPv6 counterpart). */
+const FORWARD_WATCH_IPV6 = "ip6tables-save 2>/dev/null | grep -e '^[*]' -e '^-A'";
+
+/**
+ * Refuses host ports that a DNAT or REDIRECT rule on the host already takes.
+ * `ipv6`: forwards to an IPv6 address, judged against the IPv6 tables only
+ * (an IPv4 forward of the same port is the other half of a dual-stack one).
+ */
 export function forwardCheck(
   remote: Remote,
   what: string,
   forwards: Array<{ protocol: string; hostPort: number; inInterface?: string; to?: string }>,
   namespace?: string,
   ownNetworks: string[] = [],
+  ipv6 = false,
 ): HostCheck[] {
   if (forwards.length === 0) return [];
   const ns = at(namespace);
   return [
     {
       // The whole dump: it lists only tables that exist, where `-t nat` could bring one into existence.
-      reads: [saveScript(namespace), ns.ifExists(ns.ip(...LINK_READ_OPTIONS, "addr", "show"))],
-      watch: `${FORWARD_WATCH}; ${ADDRESS_WATCH}`,
+      reads: [
+        ipv6 ? ns.ifExists(ns.exec("ip6tables-save")) : saveScript(namespace),
+        ns.ifExists(ns.ip(...LINK_READ_OPTIONS, "addr", "show")),
+      ],
+      watch: `${ipv6 ? FORWARD_WATCH_IPV6 : FORWARD_WATCH}; ${ADDRESS_WATCH}`,
       refuse([saveText, addrText]) {
         const locals = parseLinks(addrText, "addresses").flatMap((l) => l.addresses);
         const problems = forwards.flatMap((f) =>

@@ -23,7 +23,8 @@ export const { check, diff } = fromSchema(NETWORK_ISOLATION, {
     JSON.stringify(olds.rules ?? []) !== JSON.stringify(rulesOf(olds).map((r) => describeRule(r, olds.comment))),
 });
 
-const rulesOf = (i: NetworkIsolationInputs) => isolationRules(i.bridge, i.allowFrom);
+const rulesOf = (i: Pick<NetworkIsolationInputs, "bridge" | "allowFrom" | "bridgeAddresses">) =>
+  isolationRules(i.bridge, i.allowFrom, i.bridgeAddresses);
 
 type Isolation = Pick<NetworkIsolationInputs, "bridge" | "bridgeAddresses" | "hostPorts">;
 
@@ -88,11 +89,21 @@ async function update(
     ...bridgeNameCheck(remote, `IsolatedNetwork on bridge ${news.bridge}`, news.bridge, olds.comment),
     ...checksOf(remote, added, [...olds.bridgeAddresses, ...news.bridgeAddresses]),
   ];
-  await replaceRules(remote, undefined, rulesOf(olds), rulesOf(news), olds.comment, checks);
+  // A first IPv6 rule widens the comment's claims (replaceRules): the rules are under the returned one from then on.
+  const comment = await replaceRules(
+    remote,
+    undefined,
+    rulesOf(olds),
+    rulesOf(news),
+    olds.comment,
+    checks,
+    olds.ruleId,
+  );
   const outs = {
     ...olds,
     ...news,
-    rules: rulesOf(news).map((r) => describeRule(r, olds.comment)),
+    comment,
+    rules: rulesOf(news).map((r) => describeRule(r, comment)),
     missingRules: [],
     knownHostKeys: recordHostKeys(remote, olds.knownHostKeys),
   };

@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import { describeRule, type Rule } from "../kernel/iptables";
+import { describeRule, isIpv6, type Rule } from "../kernel/iptables";
 import type { SysctlKey } from "../kernel/sysctl";
 import { PORT_FORWARD } from "../resourceSchemas";
 import { forwardCheck } from "./collisions";
@@ -29,6 +29,7 @@ export const { check, diff } = fromSchema(PORT_FORWARD, {
  * need a masquerade so replies come back, and route_localnet for 127.0.0.1.
  */
 export function rulesOf(i: PortForwardInputs): Rule[] {
+  if (isIpv6(i.toAddress)) return ipv6RulesOf(i);
   const proto = ["-p", i.protocol];
   const dnat = ["-j", "DNAT", "--to-destination", `${i.toAddress}:${i.toPort}`];
   const local = ["-m", "addrtype", "--dst-type", "LOCAL"];
@@ -94,11 +95,86 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
 }
 
 /**
+ * The same forward in ip6tables, for an IPv6 `toAddress`. IPv6 has no
+ * route_localnet: the kernel never routes a packet from ::1 off the host, so
+ * a connection the host opens to [::1]:hostPort cannot be DNATed to the
+ * namespace. With `fromHost`, OUTPUT leaves ::1 alone (it reaches whatever
+ * listens on the host itself, or is refused, instead of hanging) and forwards
+ * connections to the host's other addresses (global, ULA).
+ */
+function ipv6RulesOf(i: PortForwardInputs): Rule[] {
+  const proto = ["-p", i.protocol];
+  const to = `${i.toAddress}/128`;
+  const dnat = ["-j", "DNAT", "--to-destination", `[${i.toAddress}]:${i.toPort}`];
+  const local = ["-m", "addrtype", "--dst-type", "LOCAL"];
+  const hostPort = ["-m", i.protocol, "--dport", String(i.hostPort)];
+  const rule = (table: Rule["table"], chain: string, spec: string[], insert?: true): Rule =>
+    insert ? { table, chain, insert, spec, family: 6 } : { table, chain, spec, family: 6 };
+  const rules = [
+    rule("nat", "PREROUTING", [
+      ...proto,
+      ...(i.inInterface ? ["-i", i.inInterface] : []),
+      ...local,
+      ...hostPort,
+      ...dnat,
+    ]),
+    rule(
+      "filter",
+      "FORWARD",
+      ["-d", to, ...proto, "-m", i.protocol, "--dport", String(i.toPort), "-j", "ACCEPT"],
+      true,
+    ),
+    rule(
+      "filter",
+      "FORWARD",
+      [
+        "-s",
+        to,
+        ...proto,
+        "-m",
+        i.protocol,
+        "--sport",
+        String(i.toPort),
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "RELATED,ESTABLISHED",
+        "-j",
+        "ACCEPT",
+      ],
+      true,
+    ),
+  ];
+  if (i.fromHost)
+    rules.push(
+      rule("nat", "OUTPUT", [...proto, "!", "-d", "::1/128", ...local, ...hostPort, ...dnat]),
+      rule("nat", "POSTROUTING", [
+        "-d",
+        to,
+        ...proto,
+        "-m",
+        "addrtype",
+        "--src-type",
+        "LOCAL",
+        "-m",
+        i.protocol,
+        "--dport",
+        String(i.toPort),
+        "-j",
+        "MASQUERADE",
+      ]),
+    );
+  return rules;
+}
+
+/**
  * Rules older releases made that this one no longer does: the replies' accept
  * without its conntrack match (it let any packet from the namespace's port
  * through). Update and delete remove them under the same owner comment.
  */
 export function formerRulesOf(i: PortForwardInputs): Rule[] {
+  // No release made IPv6 forwards before this one's rules.
+  if (isIpv6(i.toAddress)) return [];
   const proto = ["-p", i.protocol];
   return [
     {
@@ -110,14 +186,20 @@ export function formerRulesOf(i: PortForwardInputs): Rule[] {
   ];
 }
 
-const sysctlsOf = (i: PortForwardInputs): SysctlKey[] => (i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"]);
+/** IPv6 forwarding for an IPv6 forward (no route_localnet: IPv6 has none; ipv6RulesOf). */
+const sysctlsOf = (i: PortForwardInputs): SysctlKey[] =>
+  isIpv6(i.toAddress) ? ["ip6fw"] : i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"];
 
 async function createRules(inputs: PortForwardInputs): Promise<pulumi.dynamic.CreateResult> {
   const remote = await remoteFor(inputs);
-  const forward = { ...inputs, to: `${inputs.toAddress}:${inputs.toPort}` };
+  const ipv6 = isIpv6(inputs.toAddress);
+  const forward = {
+    ...inputs,
+    to: ipv6 ? `[${inputs.toAddress}]:${inputs.toPort}` : `${inputs.toAddress}:${inputs.toPort}`,
+  };
   const what = `PortForward of ${inputs.protocol} port ${inputs.hostPort}`;
   // Checked inside the commit that adds the rules: a second forward of the port at the same moment is refused.
-  const checks = forwardCheck(remote, what, [forward], inputs.namespace);
+  const checks = forwardCheck(remote, what, [forward], inputs.namespace, [], ipv6);
   const state = await createRuleSet(
     remote,
     "pfwd",

@@ -6,13 +6,15 @@ import {
   deleteRuleScript,
   describeRule,
   dropEmptyTableScript,
+  hasIpv6,
   parseSave,
   type Rule,
   type SavedTables,
   saveScript,
+  tableKey,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { planAdd, planRelease, withoutOwner } from "../kernel/ownership";
+import { planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
 import type { Remote } from "../transport";
@@ -48,7 +50,7 @@ export async function createRuleSet(
   const comment = await commitGuarded(
     remote,
     ns,
-    [saveScript(ns), readSysctlsScript(at(ns), sysctls)],
+    [saveScript(ns, hasIpv6(rules)), readSysctlsScript(at(ns), sysctls)],
     ([saveText, sysctlText]) => {
       const saved = parseSave(saveText);
       const { comment, switchOn } = planAdd(kind, ruleId, saved, parseSysctls(sysctlText), rules, sysctls);
@@ -66,8 +68,10 @@ export async function createRuleSet(
         what: `the ${kind} rules ${comment}`,
         // Rules cannot be adopted: the next up adds its own under a new comment, so leftovers only duplicate them.
         leftover:
-          `list them with ${ns ? `ip netns exec ${ns} ` : ""}iptables-save | grep -- ${comment} and delete each by hand ` +
-          `(iptables -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
+          `list them with ${(hasIpv6(rules) ? ["iptables-save", "ip6tables-save"] : ["iptables-save"])
+            .map((save) => `${ns ? `ip netns exec ${ns} ` : ""}${save} | grep -- ${comment}`)
+            .join(" and ")} and delete each by hand ` +
+          `(iptables${hasIpv6(rules) ? " or ip6tables" : ""} -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
         undo: (cleanup: Remote) => deleteRuleSet(cleanup, ns, rules, comment, ruleId),
       };
       return {
@@ -147,12 +151,15 @@ export async function repairRuleSet(
 }
 
 const sameRule = (a: Rule, b: Rule) =>
-  a.table === b.table && a.chain === b.chain && a.spec.join(" ") === b.spec.join(" ");
+  a.family === b.family && a.table === b.table && a.chain === b.chain && a.spec.join(" ") === b.spec.join(" ");
 
 /**
  * Takes the set from `oldRules` to `newRules` under the same owner comment,
  * in one locked commit after `checks`: the new rules that are missing go in
- * before the old ones that are no longer wanted come out.
+ * before the old ones that are no longer wanted come out. Returns the owner
+ * comment from then on: the same, unless the new rules reach a table of a
+ * family the old ones did not (widenClaims): then every new rule goes in under
+ * the widened comment before every old one comes out.
  */
 export async function replaceRules(
   remote: Remote,
@@ -161,18 +168,32 @@ export async function replaceRules(
   newRules: Rule[],
   comment: string,
   checks: HostCheck[] = [],
-): Promise<void> {
-  await commitGuarded(
+  ruleId?: string,
+): Promise<string> {
+  const oldTables = new Set(oldRules.map(tableKey));
+  const widens = ruleId !== undefined && newRules.some((r) => !oldTables.has(tableKey(r)));
+  // Only a set that gains a table reads the tables: any other update is as it always was.
+  const reads = [checkRulesScript(ns, newRules, comment), ...(widens ? [saveScript(ns, hasIpv6(newRules))] : [])];
+  return await commitGuarded(
     remote,
     ns,
-    [checkRulesScript(ns, newRules, comment)],
-    ([codes]) => {
+    reads,
+    ([codes, saveText]) => {
       const present = codes.trim().split("\n");
-      const steps = [
-        ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
-        ...oldRules.filter((o) => !newRules.some((n) => sameRule(o, n))).map((r) => deleteRuleScript(ns, r, comment)),
-      ];
-      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
+      const widened = widens ? widenClaims(comment, ruleId, parseSave(saveText), newRules) : comment;
+      const steps =
+        widened === comment
+          ? [
+              ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
+              ...oldRules
+                .filter((o) => !newRules.some((n) => sameRule(o, n)))
+                .map((r) => deleteRuleScript(ns, r, comment)),
+            ]
+          : [
+              ...newRules.map((r) => addRuleStep(ns, r, widened)),
+              ...oldRules.map((r) => deleteRuleScript(ns, r, comment)),
+            ];
+      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: widened };
     },
     checks,
   );
@@ -190,7 +211,8 @@ export async function deleteRuleSet(
   ruleId: string,
 ): Promise<void> {
   const place = at(ns);
-  await commitGuarded(remote, ns, [place.printPresence(), place.ifExists(saveScript(ns))], ([presence, saveText]) => {
+  const reads = [place.printPresence(), place.ifExists(saveScript(ns, hasIpv6(rules)))];
+  await commitGuarded(remote, ns, reads, ([presence, saveText]) => {
     const removal = rules.map((r) => deleteRuleScript(ns, r, comment));
     if (!isPresent(presence)) return { script: sequence(...removal), result: undefined }; // the namespace is gone, and everything in it
     // Planned as the host will be once this owner's rules are gone: removed, restored and dropped in one locked commit.

@@ -33,7 +33,10 @@ const OWNER_PATTERN = `${OWNER_PREFIX}[a-z]*/[0-9a-f]*/[a-z0-9=,]*`;
 export function ownerDigest(ns: string | undefined, watched: readonly string[] = []): string {
   const sysctls = Object.values(SYSCTLS).join(" ");
   const more = watched.map((w) => ` { ${w} ; };`).join("");
-  const body = `{ iptables-save 2>/dev/null | grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}' | sort; cat ${sysctls};${more} } | cksum`;
+  const owners = `grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}'`;
+  // The IPv6 tables' lines marked "6" (IPv6 owners' claims live there); a host without ip6tables adds nothing.
+  const ipv6 = `ip6tables-save 2>/dev/null | ${owners} | sed 's/^/6/'`;
+  const body = `{ { iptables-save 2>/dev/null | ${owners}; ${ipv6}; } | sort; cat ${sysctls};${more} } | cksum`;
   return at(ns).exec("sh", "-c", body);
 }
 

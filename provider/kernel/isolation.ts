@@ -1,5 +1,5 @@
 import * as ipaddr from "ipaddr.js";
-import type { Rule } from "./iptables";
+import { isIpv6, type Rule } from "./iptables";
 
 /**
  * Keeping IsolatedNetworks apart, as Docker keeps its bridge networks apart
@@ -25,11 +25,11 @@ import type { Rule } from "./iptables";
 /** The interface group of every IsolatedNetwork bridge ("NS" in ASCII; the kernel's default group is 0). */
 export const ISOLATION_GROUP = 0x4e53;
 
-/** A CIDR as the address range `-m iprange` takes. */
+/** A CIDR (IPv4 or IPv6) as the address range `-m iprange` takes. */
 function range(cidr: string): string {
-  const [net, len] = ipaddr.IPv4.parseCIDR(cidr);
-  const start = ipaddr.IPv4.networkAddressFromCIDR(`${net}/${len}`).toString();
-  const end = ipaddr.IPv4.broadcastAddressFromCIDR(`${net}/${len}`).toString();
+  const family = isIpv6(cidr) ? ipaddr.IPv6 : ipaddr.IPv4;
+  const start = family.networkAddressFromCIDR(cidr).toString();
+  const end = family.broadcastAddressFromCIDR(cidr).toString();
   return `${start}-${end}`;
 }
 
@@ -52,9 +52,20 @@ const NEW_ONLY = ["-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT
  *   `allowFrom` lets in. Per bridge by name: it holds before the bridge exists,
  *   and leaves the host's `rp_filter` sysctls alone.
  */
-export function isolationRules(bridge: string, allowFrom: string[]): Rule[] {
+export function isolationRules(bridge: string, allowFrom: string[], bridgeAddresses: string[] = []): Rule[] {
+  const v4 = familyRules(
+    bridge,
+    allowFrom.filter((c) => !isIpv6(c)),
+    {},
+  );
+  // A network with IPv6 (an IPv6 bridge address or allowFrom) is kept apart over IPv6 too; one without leaves ip6tables alone.
+  if (![...allowFrom, ...bridgeAddresses].some(isIpv6)) return v4;
+  return [...v4, ...familyRules(bridge, allowFrom.filter(isIpv6), { family: 6 })];
+}
+
+function familyRules(bridge: string, allowFrom: string[], family: { family?: 6 }): Rule[] {
   const allowed = allowFrom.flatMap((cidr) => ["-m", "iprange", "!", "--src-range", range(cidr)]);
-  const forward = (spec: string[]): Rule => ({ table: "mangle", chain: "FORWARD", spec });
+  const forward = (spec: string[]): Rule => ({ table: "mangle", chain: "FORWARD", spec, ...family });
   return [
     forward([
       "!",
@@ -72,6 +83,11 @@ export function isolationRules(bridge: string, allowFrom: string[]): Rule[] {
       "DROP",
     ]),
     forward(["-i", bridge, "!", "-o", bridge, "-m", "devgroup", "!", "--src-group", GROUP, ...NEW_ONLY, "-j", "DROP"]),
-    { table: "mangle", chain: "PREROUTING", spec: ["-i", bridge, "-m", "rpfilter", "--invert", "-j", "DROP"] },
+    {
+      table: "mangle",
+      chain: "PREROUTING",
+      spec: ["-i", bridge, "-m", "rpfilter", "--invert", "-j", "DROP"],
+      ...family,
+    },
   ];
 }

@@ -1,4 +1,4 @@
-import type { Rule, SavedTables } from "./iptables";
+import { type Rule, type SavedTables, type TableKey, tableKey } from "./iptables";
 import { SYSCTLS, type SysctlKey } from "./sysctl";
 
 /**
@@ -26,10 +26,22 @@ export interface Owner {
   claims: Record<string, string>;
 }
 
-type Table = Rule["table"];
+type Table = TableKey;
 
-/** The claim key recording whether a table existed ("1") or not ("0") before the first owner. */
-const TABLE_CLAIM: Record<Table, string> = { nat: "tnat", filter: "tfilter", mangle: "tmangle" };
+/**
+ * The claim key recording whether a table existed ("1") or not ("0") before
+ * the first owner. IPv6 tables are separate tables with claims of their own;
+ * an owner's IPv6 claims appear only on its IPv6 rules (and its IPv4 claims
+ * on IPv4 ones), so each claim is found in the dump of its own family.
+ */
+const TABLE_CLAIM: Record<Table, string> = {
+  nat: "tnat",
+  filter: "tfilter",
+  mangle: "tmangle",
+  "6nat": "t6nat",
+  "6filter": "t6filter",
+  "6mangle": "t6mangle",
+};
 
 export function ownerComment(kind: string, id: string, claims: Record<string, string>): string {
   return `${OWNER_PREFIX}${kind}/${id}/${Object.entries(claims)
@@ -105,12 +117,31 @@ export function planAdd(
   const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
   const claims: Record<string, string> = {};
   for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
-  for (const table of new Set(rules.map((r) => r.table)))
+  for (const table of new Set(rules.map(tableKey)))
     claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
   return {
     comment: ownerComment(kind, id, claims),
     switchOn: sysctls.filter((key) => current[key] !== "1").map((key) => ({ key, was: current[key] ?? "0" })),
   };
+}
+
+/**
+ * The comment of an owner whose rules now reach tables its claims do not name
+ * (an update adding its first IPv6 rule: a Bridge's IPv6 forwardFrom), with
+ * those tables' claims added as planAdd would record them; else `comment`
+ * itself. Without the claim, its last delete could not tell a table it made.
+ */
+export function widenClaims(comment: string, id: string, saved: SavedTables, rules: Rule[]): string {
+  const ours = parseOwners(`--comment ${comment}`).get(id);
+  if (!ours) return comment;
+  const owners = ownersIn(saved).filter((o) => o.id !== id);
+  const claims = { ...ours.claims };
+  for (const table of new Set(rules.map(tableKey))) {
+    const key = TABLE_CLAIM[table];
+    if (claims[key] !== undefined) continue;
+    claims[key] = owners.find((o) => o.claims[key] !== undefined)?.claims[key] ?? (saved.tables.has(table) ? "1" : "0");
+  }
+  return ownerComment(ours.kind, id, claims);
 }
 
 export interface ReleasePlan {

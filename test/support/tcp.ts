@@ -12,6 +12,13 @@ export const SERVER = (text: string, port: number, bind = "0.0.0.0") => [
   `require("net").createServer((s) => s.end(${JSON.stringify(`${text}\n`)})).listen(${port}, ${JSON.stringify(bind)}, () => console.log("listening"))`,
 ];
 
+/** A TCP server that answers every connection with the address it came from (to see a NAT), on IPv6 and IPv4. */
+export const WHO_SERVER = (port: number) => [
+  process.execPath,
+  "-e",
+  `require("net").createServer((s) => s.end(s.remoteAddress + "\\n")).listen(${port}, "::", () => console.log("listening"))`,
+];
+
 /** A TCP client that prints what the server says (gives up after 3 s). */
 export const CLIENT = (host: string, port: number) => [
   process.execPath,
