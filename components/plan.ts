@@ -6,13 +6,14 @@ import {
   interfaceName,
   ipv4Address,
   ipv4Network,
+  ipv6Network,
   namespaceName,
   oneOf,
   port,
   show,
   unknownFieldReason,
 } from "../provider/validate";
-import { ipv6Network, planIpv6 } from "./plan6";
+import { planIpv6 } from "./plan6";
 
 /**
  * The topology of an IsolatedNetwork as plain data: addresses and names are

@@ -1,5 +1,5 @@
 import * as ipaddr from "ipaddr.js";
-import { show } from "../provider/validate";
+import { ipv6Address, ipv6Network, show } from "../provider/validate";
 
 /**
  * The IPv6 half of a dual-stack IsolatedNetwork's plan (`subnet6`,
@@ -19,37 +19,32 @@ function fromBig(n: bigint): string {
   return new ipaddr.IPv6(parts).toRFC5952String();
 }
 
-/** A plain IPv6 address in the kernel's spelling, with no zone and not IPv4-mapped, e.g. "fd00:15::1". */
-export function ipv6Address(v: unknown): string | undefined {
-  if (typeof v !== "string" || !v.includes(":") || v.includes("%") || !ipaddr.IPv6.isValid(v))
-    return `${show(v)} is not an IPv6 address (like fd00:15::1)`;
-  if (ipaddr.IPv6.parse(v).range() === "ipv4Mapped")
-    return `${show(v)} is an IPv4-mapped address; give IPv4 addresses in the IPv4 field`;
-  const kernel = canonical6(v);
-  if (kernel !== v) return `${show(v)} is not written as the kernel writes it; write ${show(kernel)}`;
-  return undefined;
-}
-
 /**
  * A dual-stack network's IPv6 subnet: a unique local or global unicast network
  * in CIDR form, host bits zero, prefix /48 to /126 (room for a gateway and a
  * namespace), e.g. "fd00:15::/64".
  */
 export function ipv6Subnet(v: unknown): string | undefined {
-  if (typeof v !== "string") return `${show(v)} is not a string like "fd00:15::/64"`;
-  const [address, prefix, ...rest] = v.split("/");
-  if (prefix === undefined || rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:15::/64`;
-  const reason = ipv6Address(address);
+  const reason = ipv6Network(v);
   if (reason) return reason;
-  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) < 48 || Number(prefix) > 126)
+  const [address, prefix] = (v as string).split("/");
+  if (Number(prefix) < 48 || Number(prefix) > 126)
     return `${show(v)} has prefix length ${show(prefix)}; it must be 48-126`;
   const range = ipaddr.IPv6.parse(address).range();
   if (range !== "uniqueLocal" && range !== "unicast")
-    return `${show(v)} is a ${range} network, not a unique local (fd00::/8) or global unicast one`;
-  const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
-  if (network !== address) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
+    return `${show(v)} is ${RANGE_WORDS[range] ?? `a ${range}`} network, not a unique local (fd00::/8) or global unicast one`;
   return undefined;
 }
+
+const RANGE_WORDS: Record<string, string> = {
+  linkLocal: "a link-local",
+  ipv4Mapped: "an IPv4-mapped",
+  multicast: "a multicast",
+  reserved: "a reserved",
+  teredo: "a Teredo",
+  rfc6052: "an IPv4-translated (64:ff9b::/96)",
+  "6to4": "a 6to4",
+};
 
 /** Whether an IPv6 address lies in an IPv6 network (CIDR). */
 export function inNetwork6(address: string, cidr: string): boolean {
@@ -139,18 +134,4 @@ export function planIpv6(
     gateway: fromBig(gateway),
     addresses: new Map([...chosen].map(([name, n]) => [name, fromBig(n)])),
   };
-}
-
-/** Any IPv6 network in CIDR form (host bits zero, prefix 1-128), in the kernel's spelling: an `allowFrom` entry. */
-export function ipv6Network(v: unknown): string | undefined {
-  if (typeof v !== "string") return `${show(v)} is not a string`;
-  const [address, prefix, ...rest] = v.split("/");
-  if (prefix === undefined || rest.length > 0) return `${show(v)} must be a network with a prefix, like fd00:16::/64`;
-  const reason = ipv6Address(address);
-  if (reason) return reason;
-  if (!/^[1-9]\d{0,2}$/.test(prefix) || Number(prefix) > 128)
-    return `${show(v)} has prefix length ${show(prefix)}; it must be 1-128`;
-  const network = ipaddr.IPv6.networkAddressFromCIDR(v).toRFC5952String();
-  if (network !== address) return `${show(v)} has host bits set; the network is ${network}/${prefix}`;
-  return undefined;
 }

@@ -372,7 +372,7 @@ export const NETWORK_ISOLATION = schema(
     /** Sources (CIDRs, IPv4 or IPv6) let in from other networks. */
     allowFrom: list(ipNetwork),
     /** Addresses the bridge will carry, checked at create and update against the host's interfaces and routes. */
-    bridgeAddresses: list(ipv4Interface),
+    bridgeAddresses: list(ipInterface),
     /** Host ports the network will forward ("tcp/8080"), checked at create and update against the host's DNAT and REDIRECT rules. */
     hostPorts: list(hostPortKey),
   },

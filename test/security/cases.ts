@@ -424,7 +424,8 @@ export function hostileCases(): HostileCase[] {
     ...field("vethPair", "b.addresses", ["10.0.0.1/24", 5]),
     ...field("bridge", "addresses", ["192.168.15.5/24", { a: 1 }]),
     // Networks, gateways and targets.
-    ...field("masqueradeRule", "source", BAD_NETWORKS),
+    // IPv6 networks are sources too now.
+    ...field("masqueradeRule", "source", [...BAD_NETWORKS.filter((v) => v !== "fd00::/8"), ...BAD_IPV6_NETWORKS]),
     ...field(
       "route",
       "destination",
@@ -442,7 +443,7 @@ export function hostileCases(): HostileCase[] {
       "fd00::1 $(id)",
     ]),
     ...field("masqueradeRule", "excludeDestination", BAD_NETWORKS),
-    ...field("bridge", "forwardFrom[0]", BAD_NETWORKS),
+    ...field("bridge", "forwardFrom[0]", [...BAD_NETWORKS.filter((v) => v !== "fd00::/8"), ...BAD_IPV6_NETWORKS]),
     ...field("bridge", "forwardFrom", ["10.8.0.0/16", { a: 1 }]),
     ...field("vxlan", "local", BAD_ADDRESSES),
     ...field("vxlan", "remotes[0]", [...BAD_ADDRESSES, "0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255"]),

@@ -442,17 +442,20 @@ describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
   it("refuses bad IPv6 fields, each problem naming its field, its value and the fix", () => {
     const rows: Array<[Partial<NetworkSpec>, RegExp]> = [
       [{ subnet6: "fd00:15::1/64" }, /^subnet6: "fd00:15::1\/64" has host bits set; the network is fd00:15::\/64$/],
-      [{ subnet6: "FD00:15::/64" }, /^subnet6: "FD00:15::" is not written as the kernel writes it; write "fd00:15::"$/],
+      [
+        { subnet6: "FD00:15::/64" },
+        /^subnet6: "FD00:15::\/64" is not written as the kernel prints it back; write "fd00:15::\/64"$/,
+      ],
       [{ subnet6: "fd00:15::/127" }, /^subnet6: .* prefix length "127"; it must be 48-126$/],
-      [{ subnet6: "fe80::/64" }, /^subnet6: "fe80::\/64" is a linkLocal network/],
-      [{ subnet6: "192.168.16.0/24" }, /^subnet6: "192.168.16.0" is not an IPv6 address/],
-      [{ subnet6: "::ffff:10.0.0.0/120" }, /^subnet6: .*IPv4-mapped/],
+      [{ subnet6: "fe80::/64" }, /^subnet6: "fe80::\/64" is a link-local network, not a unique local/],
+      [{ subnet6: "192.168.16.0/24" }, /^subnet6: "192.168.16.0\/24" is not an IPv6 address/],
+      [{ subnet6: "::ffff:10.0.0.0/120" }, /^subnet6: "::ffff:10.0.0.0\/120" (is an IPv4-mapped network|is not written as the kernel)/],
       [
         { subnet6: "fd00:15::/64", gateway6: "fd00:16::1" },
         /^gateway6: "fd00:16::1" is not a usable address of fd00:15::\/64$/,
       ],
       [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::" }, /^gateway6: "fd00:15::" is not a usable address/],
-      [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::1%eth0" }, /^gateway6: .* is not an IPv6 address/],
+      [{ subnet6: "fd00:15::/64", gateway6: "fd00:15::1%eth0" }, /^gateway6: "fd00:15::1%eth0" has a zone id/],
       [{ gateway6: "fd00:15::1" }, /^gateway6: "fd00:15::1" needs subnet6/],
       [
         { namespaces: [{ name: "red", address6: "fd00:15::9" }] },
