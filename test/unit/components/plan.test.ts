@@ -449,7 +449,10 @@ describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
       [{ subnet6: "fd00:15::/127" }, /^subnet6: .* prefix length "127"; it must be 48-126$/],
       [{ subnet6: "fe80::/64" }, /^subnet6: "fe80::\/64" is a link-local network, not a unique local/],
       [{ subnet6: "192.168.16.0/24" }, /^subnet6: "192.168.16.0\/24" is not an IPv6 address/],
-      [{ subnet6: "::ffff:10.0.0.0/120" }, /^subnet6: "::ffff:10.0.0.0\/120" (is an IPv4-mapped network|is not written as the kernel)/],
+      [
+        { subnet6: "::ffff:10.0.0.0/120" },
+        /^subnet6: "::ffff:10.0.0.0\/120" (is an IPv4-mapped network|is not written as the kernel)/,
+      ],
       [
         { subnet6: "fd00:15::/64", gateway6: "fd00:16::1" },
         /^gateway6: "fd00:16::1" is not a usable address of fd00:15::\/64$/,
