@@ -21,7 +21,6 @@ import {
   ipInterface,
   ipNetwork,
   ipv4Address,
-  ipv4Interface,
   ipv4Network,
   ipv4OrIpv6Address,
   ipv6Address,
