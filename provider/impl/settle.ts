@@ -21,3 +21,14 @@ export async function settleIpv6(
   const [text] = await readAll(remote, [settleAddresses(at(namespace), dev)]);
   refuseUnsettled(text, dev, wanted, `on ${remote.label}${namespace ? `, namespace ${namespace}` : ""}`);
 }
+
+/**
+ * Waits until bridge `dev`'s IPv6 addresses are out of duplicate address
+ * detection (kernel/link settleAddresses), whatever they are: the bridge is
+ * another resource's, whose own create could not wait (no port, no carrier).
+ * One whose detection failed is that Bridge's to tell (its refresh, its next
+ * update); here it only ends the wait.
+ */
+export async function settleBridge(remote: Remote, dev: string, namespace: string | undefined): Promise<void> {
+  await readAll(remote, [settleAddresses(at(namespace), dev)]);
+}

@@ -32,12 +32,12 @@ import { bestEffort, creation, type IpArgs, lookingUp, script, sequence, step } 
 import { type InterfaceEnd, VETH_PAIR, type VethEndOutput } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
-import { isUnknown } from "../validate";
+import { isIpv6, isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { declareVeths } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
-import { settleIpv6 } from "./settle";
+import { settleBridge, settleIpv6 } from "./settle";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
 
 export type VethPairInputs = InputsOf<typeof VETH_PAIR>;
@@ -142,10 +142,18 @@ async function configure(
   await settleEnds(remote, [a, b]);
 }
 
-/** Waits for the IPv6 addresses of the ends that are up to be usable (./settle): the pair is up only when both are. */
+/**
+ * Waits for the IPv6 addresses of the ends that are up to be usable (./settle): the pair is up only when
+ * both are. With IPv6 on the pair, also for those of a bridge an end joins: a bridge gets its carrier,
+ * and so starts duplicate address detection of its own addresses, only once a port is in it, and while
+ * the gateway's address is tentative the host cannot use it (measured: a host ping right after `up`
+ * left from another address and was lost).
+ */
 async function settleEnds(remote: Remote, ends: InterfaceEnd[]): Promise<void> {
   if (!ends.every((end) => end.up)) return;
   for (const end of ends) await settleIpv6(remote, end.name, end.addresses, end.namespace);
+  if (!ends.some((end) => end.addresses.some(isIpv6))) return;
+  for (const end of ends) if (end.bridge) await settleBridge(remote, end.bridge, end.namespace);
 }
 
 async function readEnds(
