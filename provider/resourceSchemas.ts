@@ -186,14 +186,14 @@ export const BRIDGE = schema(
 );
 
 /** "default" (IPv4), "default6" (IPv6), or an IPv4 or IPv6 network. */
-const routeDestination = (v: unknown) => {
+export const routeDestination = (v: unknown) => {
   if (v === "default" || v === "0.0.0.0/0" || v === "default6" || v === "::/0") return undefined;
   const reason = typeof v === "string" && isIpv6(v) ? ipv6Network(v) : ipv4Network(v);
   return reason && `${reason} (or "default" for IPv4, "default6" for IPv6)`;
 };
 
 /** A gateway: an IPv4 or IPv6 unicast address. */
-const gateway = (v: unknown) => (typeof v === "string" && isIpv6(v) ? ipv6Address(v) : ipv4Address(v));
+export const gateway = (v: unknown) => (typeof v === "string" && isIpv6(v) ? ipv6Address(v) : ipv4Address(v));
 
 export const ROUTE = schema(
   {

@@ -290,9 +290,14 @@ function tellRetainedRules(remote: Remote, inputs: BridgeInputs, adopted: boolea
   if (!inputs.retainOnDelete || adopted || !comment) return;
   const removals = rulesOf(inputs, adopted).map((r) => removeRuleCommand(inputs.namespace, r, comment));
   // The filter table the accepts brought (its claim says it was not there before) stays on an nf_tables host once empty.
-  const broughtTable = [...parseOwners(`--comment ${comment}`).values()].some((o) => o.claims.tfilter === "0");
-  const table = broughtTable
-    ? `; then, once the filter table holds nothing of anyone's, the table they brought: ${inputs.namespace ? `ip netns exec ${inputs.namespace} ` : ""}nft delete table ip filter`
+  const claims = [...parseOwners(`--comment ${comment}`).values()].map((o) => o.claims);
+  const exec = inputs.namespace ? `ip netns exec ${inputs.namespace} ` : "";
+  const brought = [
+    ...(claims.some((c) => c.tfilter === "0") ? [`${exec}nft delete table ip filter`] : []),
+    ...(claims.some((c) => c.t6filter === "0") ? [`${exec}nft delete table ip6 filter`] : []),
+  ];
+  const table = brought.length
+    ? `; then, once the filter table holds nothing of anyone's, the table${brought.length > 1 ? "s" : ""} they brought: ${brought.join("; ")}`
     : "";
   progress(
     `retainOnDelete: destroy will leave bridge ${JSON.stringify(inputs.name)} in ${where(inputs)} on ${remote.label} ` +
@@ -332,6 +337,10 @@ async function update(_id: string, olds: BridgeOutputs, news: BridgeInputs): Pro
   const retainChanged = (olds.retainOnDelete ?? false) !== news.retainOnDelete;
   const mark = olds.ruleId ? markUnlessRetained("bridge", olds.ruleId, news.retainOnDelete) : undefined;
   const marking = retainChanged && olds.ruleId ? [mark ? setMark(news.name, mark) : clearMark(news.name)] : [];
+  if (retainChanged && mark) {
+    const now = await readBridge(remote, news);
+    refuseMarkedLink("bridge", news.name, news.namespace, remote.label, now?.ifalias, "retainOnDelete");
+  }
   await configure(remote, news, current, news.mtu !== olds.mtu, marking);
   const [oldRules, newRules] = [rulesOf(olds, olds.adopted), rulesOf(news, olds.adopted)];
   let ruleSet: RuleSetState;

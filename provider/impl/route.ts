@@ -19,7 +19,7 @@ import {
   repointRoute,
 } from "../kernel/route";
 import { allOrNothing, creation, lookingUp, sequence } from "../kernel/script";
-import { ROUTE } from "../resourceSchemas";
+import { gateway, ROUTE, routeDestination } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { hopPath } from "../transport/knownKeys";
 import { isIpv6, isUnknown, show } from "../validate";
@@ -36,12 +36,20 @@ export const { check, diff } = fromSchema(ROUTE, {
     if (news.via === undefined && news.device === undefined)
       checker.fail("via", `a route needs a gateway (via) or a device; got neither for ${show(news.destination)}`);
     const known = (v: unknown): v is string => typeof v === "string" && !isUnknown(v);
-    if (known(news.destination) && known(news.via) && isIpv6Route(news.destination) !== isIpv6(news.via))
+    // Only between two valid values: an invalid destination ("DEFAULT6") is its own field's error, of no family.
+    const { destination, via } = news;
+    if (
+      known(destination) &&
+      !routeDestination(destination) &&
+      known(via) &&
+      !gateway(via) &&
+      isIpv6Route(destination) !== isIpv6(via)
+    )
       checker.fail(
         "via",
-        `${show(news.via)} is an ${isIpv6(news.via) ? "IPv6" : "IPv4"} gateway but destination ${show(news.destination)} is ` +
-          `${isIpv6Route(news.destination) ? "IPv6" : "IPv4"}: give a gateway of the destination's family` +
-          `${news.destination === "default" ? ' (the IPv6 default route is "default6")' : ""}`,
+        `${show(via)} is an ${isIpv6(via) ? "IPv6" : "IPv4"} gateway but destination ${show(destination)} is ` +
+          `${isIpv6Route(destination) ? "IPv6" : "IPv4"}: give a gateway of the destination's family` +
+          `${destination === "default" ? ' (the IPv6 default route is "default6")' : ""}`,
       );
     if (known(news.via) && isIpv6(news.via) && news.device === undefined && news.via.startsWith("fe80:"))
       checker.fail("device", `via ${show(news.via)} is a link-local gateway: give the device it is on`);
@@ -118,7 +126,7 @@ async function create(inputs: RouteInputs): Promise<pulumi.dynamic.CreateResult>
     // Any route there (not only ours) refuses the add: looked for without the mark.
     if (e instanceof CommandError && (await readRoute(remote, inputs)))
       throw new Error(
-        `a route to ${inputs.destination} with metric ${inputs.metric ?? 0} already exists in ${where(inputs)} on ${remote.label}; nothing was changed`,
+        `a route to ${inputs.destination} with metric ${kernelMetric(inputs)} already exists in ${where(inputs)} on ${remote.label}; nothing was changed`,
       );
     throw e;
   }

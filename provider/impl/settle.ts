@@ -1,4 +1,4 @@
-import { refuseUnsettled, settleAddresses } from "../kernel/link";
+import { refuseUnsettled, settleAddresses, settledAddresses } from "../kernel/link";
 import { at } from "../kernel/namespace";
 import type { Remote } from "../transport";
 import { isIpv6 } from "../validate";
@@ -26,9 +26,12 @@ export async function settleIpv6(
  * Waits until bridge `dev`'s IPv6 addresses are out of duplicate address
  * detection (kernel/link settleAddresses), whatever they are: the bridge is
  * another resource's, whose own create could not wait (no port, no carrier).
- * One whose detection failed is that Bridge's to tell (its refresh, its next
- * update); here it only ends the wait.
+ * Fails naming one whose detection failed: the pair's port gave the bridge its
+ * carrier, so this is where the gateway is found dead (a namespace on it
+ * holds the same address), and an `up` must not say ok then.
  */
 export async function settleBridge(remote: Remote, dev: string, namespace: string | undefined): Promise<void> {
-  await readAll(remote, [settleAddresses(at(namespace), dev)]);
+  const [text] = await readAll(remote, [settleAddresses(at(namespace), dev)]);
+  const where = `bridge ${dev} on ${remote.label}${namespace ? `, namespace ${namespace}` : ""}`;
+  refuseUnsettled(text, dev, settledAddresses(text), where);
 }

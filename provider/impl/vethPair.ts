@@ -342,6 +342,9 @@ async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs):
   );
   // retainOnDelete turned on takes the mark off both ends (destroy will leave the pair), turned off puts one on.
   let mark = olds.mark;
+  if ((olds.retainOnDelete ?? false) !== news.retainOnDelete && !news.retainOnDelete)
+    for (const [end, found] of zip(ends, await readEnds(remote, news.a, news.b)))
+      refuseMarkedLink("veth", end.name, end.namespace, remote.label, found?.ifalias, "retainOnDelete");
   if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
     mark = markUnlessRetained("veth", randomBytes(4).toString("hex"), news.retainOnDelete);
     const change = (end: InterfaceEnd) => (mark ? setMark(end.name, mark) : clearMark(end.name));
@@ -422,3 +425,8 @@ const { create: c, read: r, update: u, remove: d } = advised({ create, read, upd
 
 export { c as create, d as remove, r as read, u as update };
 export const provider: ProviderOf<typeof VETH_PAIR> = { check, diff, create: c, read: r, update: u, delete: d };
+
+/** Pairs of the items at the same index. */
+function zip<A, B>(a: A[], b: B[]): Array<[A, B]> {
+  return a.map((x, i) => [x, b[i]]);
+}

@@ -304,6 +304,15 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
   let mark = olds.mark;
   const marking: IpArgs[] = [];
   if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
+    if (!news.retainOnDelete)
+      refuseMarkedLink(
+        "vxlan",
+        news.name,
+        news.namespace,
+        remote.label,
+        (await readVxlan(remote, news))?.link.ifalias,
+        "retainOnDelete",
+      );
     mark = markUnlessRetained("vxlan", randomBytes(4).toString("hex"), news.retainOnDelete);
     marking.push(mark ? setMark(news.name, mark) : clearMark(news.name));
   }

@@ -58,7 +58,15 @@ export function addRuleStep(ns: string | undefined, rule: Rule, comment: string)
 export function removeRuleCommand(ns: string | undefined, rule: Rule, comment: string): string {
   const words = [
     ...(ns ? ["ip", "netns", "exec", ns] : []),
-    ...["iptables", "-w", "-t", rule.table, "-D", rule.chain, ...withComment(rule.spec, comment)],
+    ...[
+      rule.family === 6 ? "ip6tables" : "iptables",
+      "-w",
+      "-t",
+      rule.table,
+      "-D",
+      rule.chain,
+      ...withComment(rule.spec, comment),
+    ],
   ];
   return words.map((w) => (/^--?[A-Za-z][a-z-]*$/.test(w) || w === "!" ? w : quote(w))).join(" ");
 }

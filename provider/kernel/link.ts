@@ -271,6 +271,14 @@ export function unsettled(text: string, wanted: string[]): { dadFailed: string[]
   return found;
 }
 
+/** Every IPv6 address (CIDR form) `settleAddresses` printed: all of a bridge's, whose own resource is another. */
+export function settledAddresses(text: string): string[] {
+  if (!text.trim()) return [];
+  return parseIpJson<IpAddrJson>(text, "ip -6 addr show").flatMap((entry) =>
+    (entry.addr_info ?? []).filter((a) => a.family === "inet6").map((a) => `${a.local}/${a.prefixlen}`),
+  );
+}
+
 /** Refuses what `unsettled` found, naming each address, the device and the fix. */
 export function refuseUnsettled(text: string, dev: string, wanted: string[], where: string): void {
   const { dadFailed, tentative } = unsettled(text, wanted);

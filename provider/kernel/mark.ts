@@ -29,11 +29,22 @@ export function markIdOf(kind: string, ifalias: string | undefined): string | un
  * object, `clear` is the command that removes the mark (for an owner whose
  * stack is gone).
  */
-export function refuseMarkedAdoption(what: string, host: string, alias: string | undefined, clear: string): void {
+export function refuseMarkedAdoption(
+  what: string,
+  host: string,
+  alias: string | undefined,
+  clear: string,
+  taking: "adopt" | "retainOnDelete" = "adopt",
+): void {
   if (!alias?.startsWith(MARK_PREFIX)) return;
+  const why =
+    taking === "adopt"
+      ? "adopt takes only what no resource manages"
+      : // A retained object carries no mark; one carrying a mark was adopted meanwhile by another resource.
+        "retainOnDelete turned off would make this resource its owner again beside that one (it was adopted while retained)";
   throw new Error(
-    `adopt: ${what} on ${host} already belongs to another pulumi-netns resource (its mark ${JSON.stringify(alias)}, ` +
-      "maybe another stack's); nothing was changed. adopt takes only what no resource manages. If that resource's " +
+    `${taking}: ${what} on ${host} already belongs to another pulumi-netns resource (its mark ${JSON.stringify(alias)}, ` +
+      `maybe another stack's); nothing was changed. ${why}. If that resource's ` +
       `stack is gone (removed without destroy), clear the mark first: ${clear}`,
   );
 }
@@ -45,9 +56,10 @@ export function refuseMarkedLink(
   namespace: string | undefined,
   host: string,
   alias?: string,
+  taking: "adopt" | "retainOnDelete" = "adopt",
 ) {
   const ip = `ip${namespace ? ` -n ${namespace}` : ""}`;
-  refuseMarkedAdoption(`${what} ${name}`, host, alias, `${ip} link set dev ${name} alias ""`);
+  refuseMarkedAdoption(`${what} ${name}`, host, alias, `${ip} link set dev ${name} alias ""`, taking);
 }
 
 /** The change that writes `mark` as the alias of link `dev`. */
@@ -93,6 +105,9 @@ export function isOurLink(
   recorded: { mark?: string; ifindex?: number; mac?: string },
 ): boolean {
   if (recorded.mark !== undefined && found.ifalias === recorded.mark) return true;
+  // Another resource's mark: that resource owns the link now (it adopted it while it carried none), whatever
+  // the ifindex and MAC say.
+  if (found.ifalias?.startsWith(MARK_PREFIX)) return false;
   return recorded.ifindex === found.ifindex && recorded.mac !== undefined && recorded.mac === found.mac;
 }
 

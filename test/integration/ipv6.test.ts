@@ -153,3 +153,53 @@ describe("IPv6 on links and routes: usable the moment up returns, no drift, re-m
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 });
+
+/**
+ * A namespace given its own bridge's IPv6 address (attacker, dual-stack round):
+ * whichever side loses duplicate address detection, the up must fail naming the
+ * address. Before, when the bridge lost (it starts DAD only once the pair's port
+ * gives it carrier), `up` said ok with the gateway `dadfailed`.
+ */
+describe("the same IPv6 address on a bridge and on a namespace behind it fails the up, whichever side loses DAD", function () {
+  this.timeout(600_000);
+  let lab: LabHost;
+  let pristine: string;
+  const log: string[] = [];
+
+  before(async () => {
+    lab = await testingKit().startLabHost({ name: `it-dad-${process.pid}` });
+    pristine = await testingKit().fingerprint(lab);
+  });
+
+  after(async () => {
+    if (lab) await lab.stop();
+  });
+
+  for (const round of [1, 2, 3])
+    it(`round ${round}: up fails naming fd00:d2::1/64 (dadfailed), destroy leaves the lab as it was`, async () => {
+      const stack = new (testingKit().PulumiStack)({
+        programDir: writeProgram(
+          `dad-${round}`,
+          program(`
+const ns = new netns.Namespace("dn", { connection, name: "dn" });
+const br = new netns.Bridge("dbr", { connection, name: "dbr", addresses: ["fd00:d2::1/64"] });
+new netns.VethPair("dvp", {
+  connection,
+  a: { name: "dva", namespace: ns.name, addresses: ["fd00:d2::1/64"] },
+  b: { name: "dva-br", bridge: br.name },
+});
+`),
+        ),
+        config: labConfig(lab),
+        log: (l) => log.push(l),
+      });
+      try {
+        const up = await stack.up();
+        assert.equal(up.ok, false, "up said ok with one IPv6 address on both sides of a cable");
+        assert.match(up.error ?? "", /fd00:d2::1\/64 on (dva|dbr): duplicate address detection failed \(dadfailed\)/);
+      } finally {
+        ok(await stack.destroy(), log);
+      }
+      assert.equal(await testingKit().fingerprint(lab), pristine);
+    });
+});

@@ -147,6 +147,31 @@ describe("adopt + retainOnDelete leaves the adopted objects as they were, throug
     await lab.exec(["ip", "link", "del", "br-made"]);
   });
 
+  it("a retained bridge another stack adopted meanwhile: turning retain off is refused, naming its mark; only the adopter owns it (attacker: both stacks' destroys deleted it)", async () => {
+    const body = (adopt: boolean, retain: boolean) =>
+      `new netns.Bridge("rb", { connection, name: "br-two", adopt: ${adopt} }, { retainOnDelete: ${retain} });`;
+    const first = stackOf("retain-first", body(false, true));
+    ok(await first.up(), log);
+    assert.equal(await aliasOf(lab, "br-two"), "", "a retained bridge carries no mark");
+    const second = stackOf("retain-second", body(true, false));
+    ok(await second.up(), log);
+    const secondMark = await aliasOf(lab, "br-two");
+    assert.match(secondMark ?? "", /^pulumi-netns:bridge\//);
+    rewriteProgram(first.programDir, program(body(false, false)));
+    const off = await first.up();
+    assert.equal(off.ok, false, "turning retain off took over a bridge another stack owns");
+    assert.match(
+      off.error ?? "",
+      /retainOnDelete: bridge br-two on [^ ]+ already belongs to another pulumi-netns resource \(its mark "pulumi-netns:bridge\//,
+    );
+    assert.equal(await aliasOf(lab, "br-two"), secondMark, "the adopter's mark was overwritten");
+    // The first stack's refresh finds it another's now and lets it go; the adopter's destroy removes it.
+    ok(await first.refresh(), log);
+    ok(await second.destroy(), log);
+    assert.equal(await aliasOf(lab, "br-two"), undefined, "the adopter's destroy left the bridge");
+    ok(await first.destroy(), log);
+  });
+
   it("with the hand-made objects removed, the lab is as it was", async () => {
     await lab.exec(["ip", "link", "del", "keep-b"], { allowFailure: true });
     await lab.exec(["ip", "netns", "del", "keep"]);

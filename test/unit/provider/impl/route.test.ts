@@ -101,6 +101,17 @@ describe("impl/route: IPv6 destinations and gateways", () => {
         JSON.stringify(got),
       );
     });
+  it('an invalid destination ("DEFAULT6") is refused alone: no family-mismatch error beside it (new user: "is IPv4")', async () => {
+    const got = await failures({ destination: "DEFAULT6", via: "fd00:66::1" });
+    assert.ok(
+      got.some((f) => f.startsWith("destination:")),
+      JSON.stringify(got),
+    );
+    assert.deepEqual(
+      got.filter((f) => f.startsWith("via:")),
+      [],
+    );
+  });
   it("a link-local gateway needs its device", async () => {
     assert.ok((await failures({ destination: "default6", via: "fe80::1" })).some((f) => f.startsWith("device:")));
     assert.deepEqual(await failures({ destination: "default6", via: "fe80::1", device: "eth0" }), []);

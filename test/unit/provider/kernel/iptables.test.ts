@@ -106,6 +106,13 @@ describe("kernel/iptables: removeRuleCommand (the fix a retained Bridge's warnin
     );
   });
 
+  it("an IPv6 rule is ip6tables' (new user, dual stack: the warning gave the iptables -D twice, and the IPv6 accept stayed)", () => {
+    assert.equal(
+      removeRuleCommand(undefined, { ...accept, family: 6 }, "pulumi-netns/bridge/0a1b2c3d/tfilter=0,t6filter=0"),
+      "ip6tables -w -t filter -D FORWARD -i br0 -o br0 -m comment --comment 'pulumi-netns/bridge/0a1b2c3d/tfilter=0,t6filter=0' -j ACCEPT",
+    );
+  });
+
   it("runs inside the namespace, and quotes a value the shell would split", () => {
     const negated = { ...accept, spec: ["!", "-s", "10.0.0.0/8", "-o", "br0", "-j", "ACCEPT"] };
     assert.equal(
