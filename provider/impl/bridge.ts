@@ -57,12 +57,15 @@ export type BridgeOutputs = OutputsOf<typeof BRIDGE>;
 export function rulesOf(
   i: { name: string; forwardFrom?: string[]; addresses?: string[]; retainOnDelete?: boolean },
   adopted: boolean,
+  ipv6Claimed = false,
 ): Rule[] {
   if (adopted && i.retainOnDelete) return [];
   const within = ["-i", i.name, "-o", i.name, "-j", "ACCEPT"];
   // br_netfilter passes IPv6 frames through ip6tables: a bridge with IPv6 gets the same accept there.
-  // A bridge without IPv6 leaves the IPv6 tables alone, as before IPv6 came.
-  const ipv6 = [...(i.forwardFrom ?? []), ...(i.addresses ?? [])].some(isIpv6);
+  // A bridge without IPv6 leaves the IPv6 tables alone, as before IPv6 came. `ipv6Claimed` (delete):
+  // the rule set has held IPv6 rules (its comment claims an IPv6 table), whatever the addresses
+  // observed now say (an address removed by hand and refreshed must not leave the IPv6 accept behind).
+  const ipv6 = ipv6Claimed || [...(i.forwardFrom ?? []), ...(i.addresses ?? [])].some(isIpv6);
   return [
     { table: "filter", chain: "FORWARD", insert: true, spec: within },
     ...(ipv6 ? [{ table: "filter", chain: "FORWARD", insert: true, spec: within, family: 6 } as Rule] : []),
@@ -305,6 +308,10 @@ function tellRetainedRules(remote: Remote, inputs: BridgeInputs, adopted: boolea
   );
 }
 
+/** Whether a rule set's owner comment claims an IPv6 table: it has held IPv6 rules. */
+const claimsIpv6 = (comment: string) =>
+  [...parseOwners(`--comment ${comment}`).values()].some((o) => Object.keys(o.claims).some((k) => k.startsWith("t6")));
+
 /** `e` (kept as it is: its class, retryable, hostMayBeGone) with what went wrong while cleaning up after it. */
 function withFailedCleanup(e: unknown, also: string): unknown {
   if (!(e instanceof Error)) return new Error(`${String(e)}\n${also}.`);
@@ -386,7 +393,13 @@ function ours(found: LinkState, props: BridgeOutputs): boolean {
 async function remove(_id: string, props: BridgeOutputs): Promise<void> {
   const remote = await remoteFor(props);
   if (props.comment)
-    await deleteRuleSet(remote, props.namespace, rulesOf(props, props.adopted), props.comment, props.ruleId);
+    await deleteRuleSet(
+      remote,
+      props.namespace,
+      rulesOf(props, props.adopted, claimsIpv6(props.comment)),
+      props.comment,
+      props.ruleId,
+    );
   await deleteOwnedLink(remote, "bridge", props, (found) => ours(found, props));
 }
 

@@ -27,89 +27,30 @@ export const { check, diff } = fromSchema(PORT_FORWARD, {
  * DNAT for traffic arriving for the host's own addresses; with `fromHost`,
  * also for connections the host opens to itself (OUTPUT chain), which then
  * need a masquerade so replies come back, and route_localnet for 127.0.0.1.
- */
-export function rulesOf(i: PortForwardInputs): Rule[] {
-  if (isIpv6(i.toAddress)) return ipv6RulesOf(i);
-  const proto = ["-p", i.protocol];
-  const dnat = ["-j", "DNAT", "--to-destination", `${i.toAddress}:${i.toPort}`];
-  const local = ["-m", "addrtype", "--dst-type", "LOCAL"];
-  const hostPort = ["-m", i.protocol, "--dport", String(i.hostPort)];
-  const rules: Rule[] = [
-    {
-      table: "nat",
-      chain: "PREROUTING",
-      spec: [...proto, ...(i.inInterface ? ["-i", i.inInterface] : []), ...local, ...hostPort, ...dnat],
-    },
-    {
-      table: "filter",
-      chain: "FORWARD",
-      insert: true,
-      spec: ["-d", `${i.toAddress}/32`, ...proto, "-m", i.protocol, "--dport", String(i.toPort), "-j", "ACCEPT"],
-    },
-    {
-      table: "filter",
-      chain: "FORWARD",
-      insert: true,
-      // Replies only: a LAN host forging the namespace's address and port opens nothing through the host.
-      spec: [
-        "-s",
-        `${i.toAddress}/32`,
-        ...proto,
-        "-m",
-        i.protocol,
-        "--sport",
-        String(i.toPort),
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "RELATED,ESTABLISHED",
-        "-j",
-        "ACCEPT",
-      ],
-    },
-  ];
-  if (i.fromHost)
-    rules.push(
-      { table: "nat", chain: "OUTPUT", spec: [...proto, ...local, ...hostPort, ...dnat] },
-      {
-        table: "nat",
-        chain: "POSTROUTING",
-        spec: [
-          "-d",
-          `${i.toAddress}/32`,
-          ...proto,
-          "-m",
-          "addrtype",
-          "--src-type",
-          "LOCAL",
-          "-m",
-          i.protocol,
-          "--dport",
-          String(i.toPort),
-          "-j",
-          "MASQUERADE",
-        ],
-      },
-    );
-  return rules;
-}
-
-/**
- * The same forward in ip6tables, for an IPv6 `toAddress`. IPv6 has no
+ *
+ * An IPv6 `toAddress` gets the same forward in ip6tables. IPv6 has no
  * route_localnet: the kernel never routes a packet from ::1 off the host, so
  * a connection the host opens to [::1]:hostPort cannot be DNATed to the
  * namespace. With `fromHost`, OUTPUT leaves ::1 alone (it reaches whatever
  * listens on the host itself, or is refused, instead of hanging) and forwards
  * connections to the host's other addresses (global, ULA).
  */
-function ipv6RulesOf(i: PortForwardInputs): Rule[] {
+export function rulesOf(i: PortForwardInputs): Rule[] {
+  const ipv6 = isIpv6(i.toAddress);
   const proto = ["-p", i.protocol];
-  const to = `${i.toAddress}/128`;
-  const dnat = ["-j", "DNAT", "--to-destination", `[${i.toAddress}]:${i.toPort}`];
+  const to = `${i.toAddress}/${ipv6 ? 128 : 32}`;
+  const dnat = ["-j", "DNAT", "--to-destination", ipv6 ? `[${i.toAddress}]:${i.toPort}` : `${i.toAddress}:${i.toPort}`];
   const local = ["-m", "addrtype", "--dst-type", "LOCAL"];
   const hostPort = ["-m", i.protocol, "--dport", String(i.hostPort)];
-  const rule = (table: Rule["table"], chain: string, spec: string[], insert?: true): Rule =>
-    insert ? { table, chain, insert, spec, family: 6 } : { table, chain, spec, family: 6 };
+  const toPort = (direction: "--dport" | "--sport") => [...proto, "-m", i.protocol, direction, String(i.toPort)];
+  // IPv4 rules carry no family key: their JSON and text stay as they were before IPv6 came.
+  const rule = (table: Rule["table"], chain: string, spec: string[], insert?: true): Rule => ({
+    table,
+    chain,
+    ...(insert ? { insert } : {}),
+    spec,
+    ...(ipv6 ? { family: 6 as const } : {}),
+  });
   const rules = [
     rule("nat", "PREROUTING", [
       ...proto,
@@ -118,36 +59,18 @@ function ipv6RulesOf(i: PortForwardInputs): Rule[] {
       ...hostPort,
       ...dnat,
     ]),
+    rule("filter", "FORWARD", ["-d", to, ...toPort("--dport"), "-j", "ACCEPT"], true),
+    // Replies only: a LAN host forging the namespace's address and port opens nothing through the host.
     rule(
       "filter",
       "FORWARD",
-      ["-d", to, ...proto, "-m", i.protocol, "--dport", String(i.toPort), "-j", "ACCEPT"],
-      true,
-    ),
-    rule(
-      "filter",
-      "FORWARD",
-      [
-        "-s",
-        to,
-        ...proto,
-        "-m",
-        i.protocol,
-        "--sport",
-        String(i.toPort),
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "RELATED,ESTABLISHED",
-        "-j",
-        "ACCEPT",
-      ],
+      ["-s", to, ...toPort("--sport"), "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
       true,
     ),
   ];
   if (i.fromHost)
     rules.push(
-      rule("nat", "OUTPUT", [...proto, "!", "-d", "::1/128", ...local, ...hostPort, ...dnat]),
+      rule("nat", "OUTPUT", [...proto, ...(ipv6 ? ["!", "-d", "::1/128"] : []), ...local, ...hostPort, ...dnat]),
       rule("nat", "POSTROUTING", [
         "-d",
         to,
@@ -186,7 +109,7 @@ export function formerRulesOf(i: PortForwardInputs): Rule[] {
   ];
 }
 
-/** IPv6 forwarding for an IPv6 forward (no route_localnet: IPv6 has none; ipv6RulesOf). */
+/** IPv6 forwarding for an IPv6 forward (no route_localnet: IPv6 has none; rulesOf). */
 const sysctlsOf = (i: PortForwardInputs): SysctlKey[] =>
   isIpv6(i.toAddress) ? ["ip6fw"] : i.fromHost ? ["ipfw", "rtlocal"] : ["ipfw"];
 

@@ -160,7 +160,7 @@ describe("IPv6 on links and routes: usable the moment up returns, no drift, re-m
  * address. Before, when the bridge lost (it starts DAD only once the pair's port
  * gives it carrier), `up` said ok with the gateway `dadfailed`.
  */
-describe("the same IPv6 address on a bridge and on a namespace behind it fails the up, whichever side loses DAD", function () {
+describe("IPv6 edges from the attacker trial: an address removed by hand, the same address on a bridge and behind it", function () {
   this.timeout(600_000);
   let lab: LabHost;
   let pristine: string;
@@ -173,6 +173,42 @@ describe("the same IPv6 address on a bridge and on a namespace behind it fails t
 
   after(async () => {
     if (lab) await lab.stop();
+  });
+
+  it("a bridge's IPv6 address removed by hand, then refresh: destroy still removes its IPv6 accept (attacker: left in ip6tables)", async () => {
+    const stack = new (testingKit().PulumiStack)({
+      programDir: writeProgram(
+        "dad-hand",
+        program(
+          `new netns.Bridge("hbr", { connection, name: "hbr", addresses: ["fd00:d3::1/64", "198.51.100.9/24"] });`,
+        ),
+      ),
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+    });
+    const accepts = async () =>
+      (await lab.exec(["ip6tables", "-w", "-S", "FORWARD"], { allowFailure: true })).stdout
+        .split("\n")
+        .filter((l) => l.includes("-i hbr -o hbr"));
+    // The IPv6 filter table is there before (someone's chain in it), as on the attacker's host: destroy
+    // then cannot take the rule away with a table it brought, only by the rule itself.
+    await lab.exec(["ip6tables", "-w", "-N", "someones-chain"]);
+    try {
+      ok(await stack.up(), log);
+      assert.equal((await accepts()).length, 1, "the bridge with IPv6 has its IPv6 accept");
+      await lab.exec(["ip", "addr", "del", "fd00:d3::1/64", "dev", "hbr"]);
+      ok(await stack.refresh(), log);
+    } finally {
+      ok(await stack.destroy(), log);
+    }
+    try {
+      assert.deepEqual(await accepts(), [], "destroy left the IPv6 accept");
+    } finally {
+      await lab.exec(["ip6tables", "-w", "-F", "FORWARD"]);
+      await lab.exec(["ip6tables", "-w", "-X", "someones-chain"]);
+      await lab.exec(["nft", "delete", "table", "ip6", "filter"]);
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 
   for (const round of [1, 2, 3])
