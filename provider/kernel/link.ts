@@ -271,11 +271,18 @@ export function unsettled(text: string, wanted: string[]): { dadFailed: string[]
   return found;
 }
 
-/** Every IPv6 address (CIDR form) `settleAddresses` printed: all of a bridge's, whose own resource is another. */
+/**
+ * Every IPv6 address of global scope (CIDR form) `settleAddresses` printed:
+ * all of a bridge's, whose own resource is another. Not the kernel's
+ * link-local one, which settleAddresses does not wait for (it may still be
+ * tentative then: the CI run saw every dual-stack up fail on it).
+ */
 export function settledAddresses(text: string): string[] {
   if (!text.trim()) return [];
   return parseIpJson<IpAddrJson>(text, "ip -6 addr show").flatMap((entry) =>
-    (entry.addr_info ?? []).filter((a) => a.family === "inet6").map((a) => `${a.local}/${a.prefixlen}`),
+    (entry.addr_info ?? [])
+      .filter((a) => a.family === "inet6" && (a.scope === "global" || a.scope === "0"))
+      .map((a) => `${a.local}/${a.prefixlen}`),
   );
 }
 
