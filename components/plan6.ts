@@ -9,9 +9,6 @@ import { ipv6Address, ipv6Network, show } from "../provider/validate";
  * holds and what `ip -j addr` prints are the same strings.
  */
 
-/** The kernel's (RFC 5952) spelling of an IPv6 address. */
-export const canonical6 = (address: string) => ipaddr.IPv6.parse(address).toRFC5952String();
-
 const toBig = (address: string) => ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
 
 function fromBig(n: bigint): string {
@@ -45,11 +42,6 @@ const RANGE_WORDS: Record<string, string> = {
   rfc6052: "an IPv4-translated (64:ff9b::/96)",
   "6to4": "a 6to4",
 };
-
-/** Whether an IPv6 address lies in an IPv6 network (CIDR). */
-export function inNetwork6(address: string, cidr: string): boolean {
-  return ipaddr.IPv6.parse(address).match(ipaddr.IPv6.parseCIDR(cidr));
-}
 
 export interface Ipv6Plan {
   subnet: string;

@@ -1,7 +1,6 @@
 import { overlaps } from "../provider/kernel/cidr";
 import { boolean } from "../provider/validate";
 import { type NamespacePlan, type NetworkPlan, PlanError, type PortForwardPlan } from "./plan";
-import { inNetwork6 } from "./plan6";
 
 /**
  * The reachability matrix an IsolatedNetwork with `verify: true` adds (Mininet's
@@ -70,7 +69,6 @@ function families(plan: NetworkPlan) {
     gateway: plan.gateway,
     address: (ns: NamespacePlan) => ns.address,
     forwardTarget: (pf: PortForwardPlan) => pf.toAddress,
-    covers: (cidr: string, address: string) => !cidr.includes(":") && overlaps(address, cidr),
   };
   if (plan.gateway6 === undefined) return [ipv4];
   const ipv6 = {
@@ -78,7 +76,6 @@ function families(plan: NetworkPlan) {
     gateway: plan.gateway6,
     address: (ns: NamespacePlan) => ns.address6 ?? "",
     forwardTarget: (pf: PortForwardPlan) => pf.toAddress6 ?? "",
-    covers: (cidr: string, address: string) => cidr.includes(":") && inNetwork6(address, cidr),
   };
   return [ipv4, ipv6];
 }
@@ -121,7 +118,8 @@ export function isolationProbes(
     for (const family of shared)
       for (const source of from.plan.namespaces) {
         const sourceAddress = family.address(source);
-        const allowed = to.plan.allowFrom.some((cidr) => family.covers(cidr, sourceAddress));
+        // overlaps: an allowFrom entry of the other family never covers the address.
+        const allowed = to.plan.allowFrom.some((cidr) => overlaps(sourceAddress, cidr));
         rows.push({
           // The "/" keeps these keys apart from the matrix's `<ns>-to-<ns>` (a namespace name has none; it may have dots).
           key: `${source.name}-to-${to.name}/${target.name}${family.suffix}`,
