@@ -16,7 +16,14 @@ import {
 import { at, isPresent } from "../kernel/namespace";
 import { planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
-import { parseSysctls, readSysctlsScript, type SysctlKey, writeSysctlStep } from "../kernel/sysctl";
+import {
+  parseSysctls,
+  putBackStep,
+  readSysctlsScript,
+  type SysctlKey,
+  switchOnStep,
+  writeSysctlStep,
+} from "../kernel/sysctl";
 import type { Remote } from "../transport";
 import { plain, recordHostKeys, remoteFor } from "./common";
 import { readAll } from "./executor";
@@ -56,12 +63,12 @@ export async function createRuleSet(
       const { comment, switchOn } = planAdd(kind, ruleId, saved, parseSysctls(sysctlText), rules, sysctls);
       const steps = [
         ...rules.map((r) => addRuleStep(ns, r, comment)),
-        ...switchOn.map(({ key }) => writeSysctlStep(at(ns), key, "1")),
+        ...switchOn.map(({ key }) => switchOnStep(at(ns), key)),
         ...orphansOf(saved).flatMap((orphan) => rules.map((r) => deleteRuleScript(ns, r, orphan))),
       ];
       const undo = [
         ...rules.map((r) => deleteRuleScript(ns, r, comment)),
-        ...switchOn.map(({ key, was }) => writeSysctlStep(at(ns), key, was)),
+        ...switchOn.map(({ key, was }) => putBackStep(at(ns), key, was)),
       ];
       // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
       const making = {
@@ -219,7 +226,7 @@ export async function deleteRuleSet(
     const { restore, drop } = planRelease(withoutOwner(parseSave(saveText), comment), comment, ruleId);
     const steps = [
       ...removal,
-      ...restore.map(({ key, value }) => writeSysctlStep(place, key, value)),
+      ...restore.map(({ key, value }) => putBackStep(place, key, value)),
       ...drop.map((table) => dropEmptyTableScript(ns, table)),
     ];
     return { script: sequence(...steps), result: undefined };

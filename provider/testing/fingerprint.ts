@@ -42,6 +42,10 @@ export async function fingerprint(lab: LabHost): Promise<string> {
     parts.push(
       `${label} sysctl6: ${await ok(["sh", "-c", "cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null || echo none"], ns)}`,
     );
+    // Each interface's own forwarding (and default's): writing the global switch rewrites them all.
+    parts.push(
+      `${label} forwarding: ${await ok(["sh", "-c", "grep -H . /proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding 2>/dev/null"], ns)}`,
+    );
   }
   return parts.join("\n");
 }

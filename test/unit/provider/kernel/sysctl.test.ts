@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { at } from "../../../../provider/kernel/namespace";
-import { parseSysctls, writeSysctlStep } from "../../../../provider/kernel/sysctl";
+import { parseSysctls, putBackStep, switchOnStep, writeSysctlStep } from "../../../../provider/kernel/sysctl";
 import { fixture } from "../../support";
 
 const ROWS: Array<[string, string, Record<string, string>]> = [
@@ -24,4 +24,29 @@ describe("kernel/sysctl: writeSysctlStep", () => {
     it(`refuses to write ${JSON.stringify(bad)}`, () => {
       assert.throws(() => writeSysctlStep(at("red"), "ipfw", bad), /refusing to write/);
     });
+});
+
+describe("kernel/sysctl: forwarding switched on and put back", () => {
+  for (const bad of ["", "0; reboot", "1\n"])
+    it(`putBackStep refuses to write ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => putBackStep(at("red"), "ip6fw", bad), /refusing to write/);
+    });
+
+  it("switching a forwarding switch on first records the interfaces whose own forwarding is 1", () => {
+    const text = switchOnStep(at(undefined), "ipfw");
+    assert.ok(
+      text.indexOf("/proc/sys/net/ipv4/conf/*/forwarding") < text.indexOf("echo 1 > /proc/sys/net/ipv4/ip_forward"),
+      text,
+    );
+    assert.match(switchOnStep(at(undefined), "ip6fw"), /\/proc\/sys\/net\/ipv6\/conf\/\*\/forwarding/);
+    // route_localnet does not rewrite the interfaces': nothing to record.
+    assert.equal(switchOnStep(at(undefined), "rtlocal"), writeSysctlStep(at(undefined), "rtlocal", "1"));
+  });
+
+  it("putting back writes only a changed value, then sets the recorded interfaces back", () => {
+    const text = putBackStep(at(undefined), "ip6fw", "0");
+    assert.match(text, /\[ "\$\(cat \/proc\/sys\/net\/ipv6\/conf\/all\/forwarding\)" = 0 \] \|\| echo 0 >/);
+    assert.ok(text.indexOf("echo 0 >") < text.indexOf('echo 1 > "$p"'), text);
+    assert.doesNotMatch(putBackStep(at(undefined), "rtlocal", "0"), /while read/);
+  });
 });
