@@ -379,15 +379,28 @@ export const NETWORK_ISOLATION = schema(
 );
 
 /** Checks a list of unicast peers: IPv4 addresses, none twice. */
+/**
+ * A VXLAN underlay address: IPv4, or IPv6 as the kernel writes it. Not
+ * link-local: an fe80:: peer needs a scope (an interface) an FDB entry's dst
+ * does not carry.
+ */
+export function underlayAddress(v: unknown): string | undefined {
+  const reason = ipv4OrIpv6Address(v);
+  if (reason || typeof v !== "string" || !isIpv6(v)) return reason;
+  if (ipaddr.IPv6.parse(v).range() === "linkLocal")
+    return `${show(v)} is a link-local (fe80::/10) address, which has no meaning off its link's scope; give a global or ULA (fd00::/8) address of the underlay`;
+  return undefined;
+}
+
 function checkRemotes(checker: Checker, property: string, value: unknown, required: boolean): void {
   checker.field(property, value, (v) => (Array.isArray(v) ? undefined : `${show(v)} is not a list`), required);
   if (!Array.isArray(value)) return;
   const seen = new Set<string>();
   value.forEach((a, i) => {
-    checker.field(`${property}[${i}]`, a, ipv4Address, true);
+    checker.field(`${property}[${i}]`, a, underlayAddress, true);
     if (typeof a === "string" && !isUnknown(a)) {
       if (seen.has(a)) checker.fail(`${property}[${i}]`, `${show(a)} is listed twice`);
-      else if (ipv4Address(a) === undefined) {
+      else if (!isIpv6(a) && ipv4Address(a) === undefined) {
         // A flood entry to these would go nowhere, loop back, or spray every host.
         const range = ipaddr.IPv4.parse(a).range();
         if (["unspecified", "loopback", "multicast", "broadcast"].includes(range))
@@ -407,8 +420,11 @@ export const VXLAN = schema(
     /** The UDP port of the peers (default 4789, IANA's; the kernel's own default is 8472). */
     dstPort: field<number>(port).default(4789).replaceOnChange(),
     /** This host's underlay address, the source of the encapsulated packets (`local`). */
-    local: field<string>(ipv4Address).replaceOnChange(),
-    /** The unicast peers' underlay addresses: one flood FDB entry each (`bridge fdb append 00:00:00:00:00:00 dst ...`); changes update in place. */
+    local: field<string>(underlayAddress).replaceOnChange(),
+    /**
+     * The unicast peers' underlay addresses, IPv4 or IPv6 (one family, `local`'s when given): one flood FDB entry each
+     * (`bridge fdb append 00:00:00:00:00:00 dst ...`); changes update in place, unless they change the family (a new device).
+     */
     remotes: checkedBy<string[], pulumi.Input<pulumi.Input<string>[]>>(checkRemotes)
       .required()
       .comparedBy(sameAddresses),
@@ -420,7 +436,7 @@ export const VXLAN = schema(
     addresses: addresses(),
     /** Create it in that named namespace (absent: the host's own). */
     namespace: field<string>(namespaceName).replaceOnChange(),
-    /** The device's MTU; absent: the kernel's (with `device`, the underlay's minus 50; without, 1500 on 6.x: set 1450 on a 1500 underlay). */
+    /** The device's MTU; absent: the kernel's (with `device`, the underlay's minus 50, 70 over IPv6; without, 1500 on 6.x: set 1450 on a 1500 underlay, 1430 over IPv6). */
     mtu: field<number>(mtu),
     /** Take over a VXLAN device of this name, VNI and port that already exists instead of failing (default false). */
     adopt: field<boolean>(boolean).default(false),

@@ -33,6 +33,8 @@ interface Hooks<O> {
   deleteBeforeReplace?: true;
   /** Refresh found the host drifted from the outputs: an update puts it back. */
   drifted?: (olds: O) => boolean;
+  /** Fields whose change replaces the resource although each alone updates in place (their combination is fixed at create). */
+  alsoReplaces?: (olds: O, news: RawInputs) => string[];
 }
 
 /**
@@ -67,6 +69,8 @@ export function fromSchema<S extends Schema>(schema: S, hooks: Hooks<OutputsOf<S
         if (change === "replace") replaces.push(key);
         else if (change === "update") update = true;
       }
+      for (const key of hooks.alsoReplaces?.(olds, news as RawInputs) ?? [])
+        if (!replaces.includes(key)) replaces.push(key);
       const changes = replaces.length > 0 || update;
       if (!hooks.deleteBeforeReplace) return { changes, replaces };
       // Objects on two hosts cannot collide: the replacement is created on the new host first, and

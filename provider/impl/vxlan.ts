@@ -17,10 +17,18 @@ import {
 import { clearMark, isOurLink, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
-import { addVxlan, appendFdb, deleteFdb, parseFdbRemotes, parseVxlanInfo, printFdb } from "../kernel/vxlan";
-import { VXLAN } from "../resourceSchemas";
+import {
+  addVxlan,
+  appendFdb,
+  deleteFdb,
+  parseFdbRemotes,
+  parseVxlanInfo,
+  printFdb,
+  underlayIsIpv6,
+} from "../kernel/vxlan";
+import { underlayAddress, VXLAN } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
-import { show } from "../validate";
+import { isIpv6, show } from "../validate";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -35,17 +43,42 @@ export type VxlanOutputs = OutputsOf<typeof VXLAN>;
 
 export const { check, diff } = fromSchema(VXLAN, {
   deleteBeforeReplace: true,
-  // A device does not send to itself: a peer that is `local` would only loop the floods back.
   alsoCheck(checker, news) {
-    if (typeof news.local !== "string" || !Array.isArray(news.remotes)) return;
-    news.remotes.forEach((r, i) => {
-      if (r === news.local)
+    if (!Array.isArray(news.remotes)) return;
+    const local = typeof news.local === "string" && underlayAddress(news.local) === undefined ? news.local : undefined;
+    // One underlay family per device (its socket's): the first valid address decides, `local` first.
+    const valid = news.remotes.map((r) => (typeof r === "string" && underlayAddress(r) === undefined ? r : undefined));
+    const firstRemote = valid.findIndex((r) => r !== undefined);
+    const [refName, ref] =
+      local !== undefined
+        ? [`local ${show(local)}`, local]
+        : [`remotes[${firstRemote}] ${show(valid[firstRemote])}`, valid[firstRemote]];
+    const family = (a: string) => (isIpv6(a) ? "IPv6" : "IPv4");
+    valid.forEach((r, i) => {
+      if (r === undefined) return;
+      // A device does not send to itself: a peer that is `local` would only loop the floods back.
+      if (r === local)
         checker.fail(
           `remotes[${i}]`,
           `${show(r)} is local, this host's own address: a VXLAN device does not send to itself; remove it from remotes`,
         );
+      else if (ref !== undefined && family(r) !== family(ref))
+        checker.fail(
+          `remotes[${i}]`,
+          `${show(r)} is ${family(r)} but ${refName} is ${family(ref)}: a VXLAN device has one underlay family; ` +
+            "give local and every remote in one family (an IPv6 underlay: IPv6 addresses for all of them)",
+        );
     });
   },
+  // The socket's family is fixed when the device is made: peers of the other family need a new one.
+  alsoReplaces: (olds, news) =>
+    underlayIsIpv6(olds.local, olds.remotes) !==
+    underlayIsIpv6(
+      typeof news.local === "string" ? news.local : undefined,
+      Array.isArray(news.remotes) ? news.remotes.filter((r): r is string => typeof r === "string") : [],
+    )
+      ? ["remotes"]
+      : [],
   drifted: (olds) => (olds.missingRemotes ?? []).length > 0,
 });
 

@@ -18,6 +18,9 @@ export const FLOOD_MAC = "00:00:00:00:00:00";
  */
 export const VXLAN_OVERHEAD = 50;
 
+/** The same over IPv6: its header is 40 bytes, not 20 (the kernel's VXLAN6_HEADROOM). */
+export const VXLAN6_OVERHEAD = 70;
+
 /** The IANA port of VXLAN (the kernel's default is Linux's old 8472). */
 export const VXLAN_PORT = 4789;
 
@@ -28,10 +31,26 @@ export interface VxlanSpec {
   local?: string;
   /** The underlay device (`dev`). */
   device?: string;
+  /** The peers: IPv6 ones without `local` make the device IPv6 (underlayIsIpv6). */
+  remotes?: readonly string[];
 }
 
-/** `ip link add ... type vxlan`: the VNI and port always, `local` and the underlay when given. */
+/**
+ * Whether the device's socket is IPv6, which is fixed when it is made: by
+ * `local` when given, else by the peers (any IPv6 one). A device of the other
+ * family refuses a peer's FDB entry ("Address family not supported by protocol").
+ */
+export const underlayIsIpv6 = (local: string | undefined, remotes: readonly string[] = []): boolean =>
+  local !== undefined ? local.includes(":") : remotes.some((r) => r.includes(":"));
+
+/**
+ * `ip link add ... type vxlan`: the VNI and port always, `local` and the
+ * underlay when given. IPv6 peers without `local`: `local ::`, which only
+ * makes the socket IPv6 (the source is still chosen by route; `ip -d` then
+ * shows no local).
+ */
 export function addVxlan(ns: Namespace, v: VxlanSpec): string {
+  const local = v.local ?? (underlayIsIpv6(undefined, v.remotes) ? "::" : undefined);
   return ns.ip(
     "link",
     "add",
@@ -43,7 +62,7 @@ export function addVxlan(ns: Namespace, v: VxlanSpec): string {
     v.vni,
     "dstport",
     v.dstPort,
-    ...(v.local !== undefined ? ["local", v.local] : []),
+    ...(local !== undefined ? ["local", local] : []),
     ...(v.device !== undefined ? ["dev", v.device] : []),
   );
 }
@@ -68,7 +87,10 @@ export function parseFdbRemotes(text: string, what: string): string[] {
 }
 
 interface VxlanInfoJson {
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string; link?: string } };
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; port?: number; local?: string; local6?: string; link?: string };
+  };
 }
 
 /** What `ip -d -j link/addr show` says of a VXLAN device: undefined for no device or another kind. */
@@ -76,10 +98,11 @@ export function parseVxlanInfo(text: string): Omit<VxlanSpec, "name"> | undefine
   const [entry] = parseIpJson<VxlanInfoJson>(text, "a VXLAN device");
   const data = entry?.linkinfo?.info_kind === "vxlan" ? entry.linkinfo.info_data : undefined;
   if (!data || typeof data.id !== "number") return undefined;
+  const local = data.local ?? data.local6;
   return {
     vni: data.id,
     dstPort: data.port ?? 8472,
-    ...(data.local !== undefined ? { local: data.local } : {}),
+    ...(local !== undefined ? { local } : {}),
     ...(data.link !== undefined ? { device: data.link } : {}),
   };
 }

@@ -272,4 +272,100 @@ describe("Vxlan and PodNetwork mode vxlan on two linked lab hosts, through the r
       assert.deepEqual(await fingerprints(), pristine);
     });
   });
+
+  describe("Vxlan over an IPv6 underlay (issue #13 item 5)", () => {
+    let stack: PulumiStack;
+    let before6: string[];
+    /** Lab a: local given; lab b: IPv6 remotes without local (the device is made IPv6 by "local ::"). */
+    const v6 = (remotesOfB = ["fd00:4789::1"]) => `${HEADER}
+new netns.Vxlan("vx6-a", {
+  connection: connectionOf(""), name: "vx6", vni: 46, local: "fd00:4789::1", remotes: ["fd00:4789::2"],
+  addresses: ["10.98.0.1/24", "fd00:98::1/64"], mtu: 1430,
+});
+new netns.Vxlan("vx6-b", {
+  connection: connectionOf("B"), name: "vx6", vni: 46, remotes: ${JSON.stringify(remotesOfB)},
+  addresses: ["10.98.0.2/24", "fd00:98::2/64"], mtu: 1430,
+});
+`;
+    const eth1Address6 = (lab: LabHost, x: string, op: "add" | "del") =>
+      lab.exec([
+        "ip",
+        "-6",
+        "addr",
+        op,
+        `fd00:4789::${x}/64`,
+        "dev",
+        segment.device,
+        ...(op === "add" ? ["nodad"] : []),
+      ]);
+
+    before(async () => {
+      // The segment's IPv6 side, by hand (linkLabHosts gives it IPv4 only); taken off again in after.
+      await eth1Address6(a, "1", "add");
+      await eth1Address6(b, "2", "add");
+      before6 = await fingerprints();
+      stack = stackOf("vxlan6", v6());
+    });
+
+    after(async () => {
+      await eth1Address6(a, "1", "del").catch(() => undefined);
+      await eth1Address6(b, "2", "del").catch(() => undefined);
+    });
+
+    it("a mixed-family underlay is refused at preview, naming the remote and both families, and nothing changes", async () => {
+      rewriteProgram(stack.programDir, v6(["192.0.2.1", "fd00:4789::1"]));
+      const preview = await stack.preview();
+      assert.equal(preview.ok, false);
+      assert.match(
+        preview.error ?? "",
+        /remotes\[1\]: "fd00:4789::1" is IPv6 but remotes\[0\] "192.0.2.1" is IPv4: a VXLAN device has one underlay family/,
+      );
+      assert.deepEqual(await fingerprints(), before6);
+      rewriteProgram(stack.programDir, v6());
+    });
+
+    it("links the labs over IPv6 (both address families inside), reads back local6, and a second up changes nothing", async () => {
+      ok(await stack.up(), log);
+      assert.equal((await ping(a, "10.98.0.2")).code, 0, "lab a -> 10.98.0.2 over the IPv6 underlay");
+      const ping6 = await a.exec(["ping", "-6", "-c", "1", "-W", "3", "fd00:98::2"], { allowFailure: true });
+      assert.equal(ping6.code, 0, `lab a -> fd00:98::2: ${ping6.stdout}${ping6.stderr}`);
+      const [link] = JSON.parse((await a.exec(["ip", "-d", "-j", "link", "show", "dev", "vx6"])).stdout);
+      assert.equal(link.linkinfo.info_data.local6, "fd00:4789::1");
+      assert.deepEqual(await fdbRemotes(b, "vx6"), ["fd00:4789::1"]);
+      const again = await stack.up();
+      ok(again, log);
+      assert.equal(changes(again), 0, JSON.stringify(again.steps));
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.equal(changes(refreshed), 0, `refresh saw drift: ${JSON.stringify(refreshed.steps)}`);
+    });
+
+    it("an IPv6 FDB entry removed by hand: refresh sees it, the next up puts it back in place", async () => {
+      await b.exec(["bridge", "fdb", "del", "00:00:00:00:00:00", "dst", "fd00:4789::1", "dev", "vx6"]);
+      const refreshed = await stack.refresh();
+      ok(refreshed, log);
+      assert.ok(changes(refreshed) >= 1, `refresh saw no drift: ${JSON.stringify(refreshed.steps)}`);
+      const up = await stack.up();
+      ok(up, log);
+      assert.deepEqual(providerCounts(up), { create: 0, update: 1, replace: 0, delete: 0 }, JSON.stringify(up.steps));
+      assert.deepEqual(await fdbRemotes(b, "vx6"), ["fd00:4789::1"], "the flood entry is back");
+      assert.equal((await ping(b, "10.98.0.1")).code, 0, "lab b -> 10.98.0.1 after the repair");
+    });
+
+    it("remotes that change the underlay's family replace the device (an IPv6 one refuses IPv4 peers)", async () => {
+      rewriteProgram(stack.programDir, v6(["192.0.2.1"]));
+      const up = await stack.up();
+      ok(up, log);
+      assert.ok(
+        up.steps.some((st) => st.op === "replace" && st.urn.endsWith("::vx6-b")),
+        `vx6-b replaced: ${JSON.stringify(up.steps)}`,
+      );
+      assert.deepEqual(await fdbRemotes(b, "vx6"), ["192.0.2.1"]);
+    });
+
+    it("destroy leaves both labs as they were", async () => {
+      ok(await stack.destroy(), log);
+      assert.deepEqual(await fingerprints(), before6);
+    });
+  });
 });

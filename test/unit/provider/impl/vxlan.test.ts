@@ -37,6 +37,33 @@ describe("impl/vxlan: check and diff (no host)", () => {
     ["no VNI", { vni: undefined }, /^vni: is required/],
     ["dstPort 0", { dstPort: 0 }, /^dstPort: 0 is not an integer from 1 to 65535/],
     ["a remote that is no IPv4 address", { remotes: ["192.0.2.300"] }, /^remotes\[0\]: "192.0.2.300" is not an IPv4/],
+    [
+      "an IPv6 remote beside an IPv4 local",
+      { remotes: ["fd00:2::2"] },
+      /^remotes\[0\]: "fd00:2::2" is IPv6 but local "192.0.2.1" is IPv4: a VXLAN device has one underlay family/,
+    ],
+    [
+      "remotes of both families",
+      { local: undefined, remotes: ["fd00:2::2", "192.0.2.2"] },
+      /^remotes\[1\]: "192.0.2.2" is IPv4 but remotes\[0\] "fd00:2::2" is IPv6/,
+    ],
+    [
+      "an IPv6 remote not as the kernel writes it",
+      { local: "fd00:2::1", remotes: ["fd00:2:0::2"] },
+      /^remotes\[0\]: .*write "fd00:2::2"/,
+    ],
+    [
+      "a link-local IPv6 remote",
+      { local: undefined, remotes: ["fe80::2"] },
+      /^remotes\[0\]: "fe80::2" is a link-local/,
+    ],
+    ["a multicast IPv6 remote", { local: undefined, remotes: ["ff02::1"] }, /^remotes\[0\]: "ff02::1" is a multicast/],
+    [
+      "an IPv6 remote that is local",
+      { local: "fd00:2::1", remotes: ["fd00:2::1"] },
+      /^remotes\[0\]: "fd00:2::1" is local/,
+    ],
+    ["a link-local local", { local: "fe80::1", remotes: [] }, /^local: "fe80::1" is a link-local/],
     ["a remote listed twice", { remotes: ["192.0.2.2", "192.0.2.2"] }, /^remotes\[1\]: "192.0.2.2" is listed twice/],
     ["a remote that is local", { remotes: ["192.0.2.1"] }, /^remotes\[0\]: "192.0.2.1" is local.*itself/],
     ["remotes not a list", { remotes: "192.0.2.2" }, /^remotes: "192.0.2.2" is not a list/],
@@ -61,6 +88,11 @@ describe("impl/vxlan: check and diff (no host)", () => {
     assert.deepEqual(await failuresOf({ remotes: [] }), []);
   });
 
+  it("takes an IPv6 underlay: IPv6 local and remotes, or IPv6 remotes alone", async () => {
+    assert.deepEqual(await failuresOf({ local: "fd00:2::1", remotes: ["fd00:2::2", "2001:db8::3"] }), []);
+    assert.deepEqual(await failuresOf({ local: undefined, remotes: ["fd00:2::2"] }), []);
+  });
+
   const diffs: Array<[string, Values, Values, string[] | "update" | "none"]> = [
     ["a remote added", { remotes: ["192.0.2.2", "192.0.2.3", "192.0.2.4"] }, {}, "update"],
     ["a remote removed", { remotes: ["192.0.2.2"] }, {}, "update"],
@@ -77,6 +109,14 @@ describe("impl/vxlan: check and diff (no host)", () => {
     ["an address", { addresses: ["10.244.0.1/16"] }, {}, "update"],
     ["refresh found an FDB entry missing", {}, { missingRemotes: ["192.0.2.2"] }, "update"],
     ["nothing", {}, { missingRemotes: [] }, "none"],
+    // The device's socket family is set when it is made: remotes of the other family need a new device.
+    [
+      "no local, the remotes IPv4 -> IPv6",
+      { local: undefined, remotes: ["fd00:2::2"] },
+      { local: undefined },
+      ["remotes"],
+    ],
+    ["no local, every remote removed", { local: undefined, remotes: [] }, { local: undefined }, "update"],
   ];
   for (const [what, news, olds, expect] of diffs)
     it(`diff: ${what} -> ${Array.isArray(expect) ? `replaces ${expect}` : expect}`, async () => {

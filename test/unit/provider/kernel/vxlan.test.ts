@@ -44,6 +44,16 @@ describe("kernel/vxlan: builders and parsers", () => {
       addVxlan(at("red"), { name: "vxlan0", vni: 1, dstPort: 8472, local: "192.0.2.1", device: "eth1" }),
       "ip '-n' red link add name vxlan0 type vxlan id 1 dstport 8472 local 192.0.2.1 dev eth1",
     );
+    // IPv6 peers without a local address: "local ::" makes the device's socket IPv6 (measured: without it
+    // \`bridge fdb append ... dst fd00:9::2\` is refused, "Address family not supported by protocol").
+    assert.equal(
+      addVxlan(at(undefined), { name: "vxlan0", vni: 42, dstPort: 4789, remotes: ["fd00:9::2"] }),
+      "ip link add name vxlan0 type vxlan id 42 dstport 4789 local ::",
+    );
+    assert.equal(
+      addVxlan(at(undefined), { name: "vxlan0", vni: 42, dstPort: 4789, local: "fd00:9::1", remotes: ["fd00:9::2"] }),
+      "ip link add name vxlan0 type vxlan id 42 dstport 4789 local fd00:9::1",
+    );
   });
 
   it("appends and deletes a peer's all-zeros (flood) FDB entry, in the device's namespace", () => {
@@ -68,5 +78,8 @@ describe("kernel/vxlan: builders and parsers", () => {
     assert.deepEqual(parseVxlanInfo(LINK), { vni: 42, dstPort: 4789, local: "192.0.2.9", device: "d0" });
     assert.equal(parseVxlanInfo(LINK.replace('"vxlan"', '"bridge"')), undefined);
     assert.equal(parseVxlanInfo(""), undefined);
+    // An IPv6 local address is "local6" (iproute2 6.1, captured here).
+    const v6 = LINK.replace('"local":"192.0.2.9"', '"local6":"fd00:9::2"');
+    assert.deepEqual(parseVxlanInfo(v6), { vni: 42, dstPort: 4789, local: "fd00:9::2", device: "d0" });
   });
 });
