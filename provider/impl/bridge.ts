@@ -21,11 +21,12 @@ import {
 } from "../kernel/link";
 import { clearMark, isOurLink, markIdOf, markUnlessRetained, refuseMarkedLink, setMark } from "../kernel/mark";
 import { at } from "../kernel/namespace";
-import { orphanBridgeOwners, parseOwners } from "../kernel/ownership";
+import { orphanBridgeOwners, orphanForwardSources, parseOwners } from "../kernel/ownership";
 import { bestEffort, creation, type IpArgs, lookingUp, script, sequence } from "../kernel/script";
 import { BRIDGE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
+import { ipNetwork } from "../validate";
 import { addressCheck } from "./collisions";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
 import { readAll, runScript } from "./executor";
@@ -281,7 +282,11 @@ async function addRules(
   const rules = rulesOf(inputs, adopted);
   if (rules.length === 0) return { ruleId, comment: "", rules: [] };
   return createRuleSet(remote, "bridge", inputs.namespace, rules, [], ruleId, [], (saved) =>
-    orphanBridgeOwners(saved, inputs.name, live),
+    orphanBridgeOwners(saved, inputs.name, live).map((comment) => {
+      // Only networks that validate reach a command: the line is the host's, and anyone may have written it.
+      const forwardFrom = orphanForwardSources(saved, inputs.name, comment).filter((c) => ipNetwork(c) === undefined);
+      return { comment, rules: rulesOf({ name: inputs.name, forwardFrom }, false, true) };
+    }),
   );
 }
 

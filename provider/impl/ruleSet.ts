@@ -51,8 +51,11 @@ export async function createRuleSet(
   sysctls: SysctlKey[],
   ruleId = randomBytes(4).toString("hex"),
   checks: HostCheck[] = [],
-  /** Comments of rule sets this one replaces (their rules go in the same commit, after its claims inherited theirs). */
-  orphansOf: (saved: SavedTables) => string[] = () => [],
+  /**
+   * Rule sets this one replaces, each its comment and its rules besides this set's own shapes (they go in the same
+   * commit, after its claims inherited theirs).
+   */
+  orphansOf: (saved: SavedTables) => Array<{ comment: string; rules: Rule[] }> = () => [],
 ): Promise<RuleSetState> {
   const comment = await commitGuarded(
     remote,
@@ -64,7 +67,9 @@ export async function createRuleSet(
       const steps = [
         ...rules.map((r) => addRuleStep(ns, r, comment)),
         ...switchOn.map(({ key }) => switchOnStep(at(ns), key)),
-        ...orphansOf(saved).flatMap((orphan) => rules.map((r) => deleteRuleScript(ns, r, orphan))),
+        ...orphansOf(saved).flatMap((orphan) =>
+          [...rules, ...orphan.rules].map((r) => deleteRuleScript(ns, r, orphan.comment)),
+        ),
       ];
       const undo = [
         ...rules.map((r) => deleteRuleScript(ns, r, comment)),

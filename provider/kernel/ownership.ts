@@ -89,6 +89,22 @@ export function orphanBridgeOwners(saved: SavedTables, bridge: string, liveIds: 
   return [...comments];
 }
 
+/**
+ * The forwardFrom networks of a gone Bridge (`comment`, one of
+ * orphanBridgeOwners) as its accepts on the host say: `-s CIDR -o BRIDGE`
+ * under its comment, in either family. Its accepts that the new Bridge does
+ * not share go with the others, or they would stay for good.
+ */
+export function orphanForwardSources(saved: SavedTables, bridge: string, comment: string): string[] {
+  const sources: string[] = [];
+  for (const table of ["filter", "6filter"])
+    for (const line of saved.rules.get(table) ?? []) {
+      const m = /^-A FORWARD -s (\S+) -o (\S+) -m comment --comment "?([^" ]+)"? -j ACCEPT$/.exec(line.trim());
+      if (m && m[2] === bridge && m[3] === comment) sources.push(m[1]);
+    }
+  return sources;
+}
+
 function ownersIn(saved: SavedTables): Owner[] {
   return [...parseOwners([...saved.rules.values()].flat().join("\n")).values()];
 }

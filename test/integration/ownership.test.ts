@@ -364,6 +364,62 @@ new netns.Bridge("br-orph", { connection, name: "br-orph", addresses: ["192.0.2.
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
 
+  it("the adopting Bridge also removes the gone Bridge's forwardFrom accepts it does not share (both families)", async () => {
+    // Trial of stop 19: only the gone owner's rules of the new Bridge's own shapes went; its other forwardFrom stayed for good.
+    const body = (adopt: boolean, forwardFrom: string[]) => `
+new netns.Bridge("br-orph2", { connection, name: "br-orph2", addresses: ["192.0.2.193/26", "fd00:193::1/64"], adopt: ${adopt}, forwardFrom: ${JSON.stringify(forwardFrom)} });
+`;
+    const dir = writeProgram("owner-orphan2", program(body(false, ["198.51.100.64/26", "fd00:77::/64"])));
+    const stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
+    stacks.push(stack);
+    const bridgeRules = async () => {
+      const lines: string[] = [];
+      for (const cmd of ["iptables", "ip6tables"]) {
+        const r = await lab.exec([cmd, "-w", "-S", "FORWARD"], { allowFailure: true });
+        lines.push(
+          ...r.stdout
+            .split("\n")
+            .filter((l) => / -o br-orph2 /.test(l))
+            .map((l) => `${cmd} ${l}`),
+        );
+      }
+      return lines.sort();
+    };
+    try {
+      ok(await stack.up(), log);
+      assert.equal((await bridgeRules()).length, 4, JSON.stringify(await bridgeRules()));
+      await lab.exec(["ip", "link", "del", "dev", "br-orph2"]);
+      ok(await stack.refresh(), log);
+      await lab.exec(["ip", "link", "add", "br-orph2", "type", "bridge"]);
+      rewriteProgram(dir, program(body(true, ["198.51.100.128/26"])));
+      ok(await stack.up(), log);
+      const rules = await bridgeRules();
+      assert.deepEqual(
+        rules.map((l) => l.replace(/"pulumi-netns\/bridge\/[0-9a-f]+\/[^"]*"/, "OWNER")),
+        [
+          "ip6tables -A FORWARD -i br-orph2 -o br-orph2 -m comment --comment OWNER -j ACCEPT",
+          "iptables -A FORWARD -i br-orph2 -o br-orph2 -m comment --comment OWNER -j ACCEPT",
+          "iptables -A FORWARD -s 198.51.100.128/26 -o br-orph2 -m comment --comment OWNER -j ACCEPT",
+        ],
+        "only the adopting Bridge's accepts (its IPv6 one for the adopted bridge's IPv6 address)",
+      );
+      ok(await stack.destroy(), log);
+      assert.deepEqual(await bridgeRules(), []);
+    } finally {
+      await lab.exec(["ip", "link", "del", "dev", "br-orph2"], { allowFailure: true });
+      for (const l of await bridgeRules()) {
+        const [cmd, ...rest] = l.split(" ");
+        const spec =
+          rest
+            .join(" ")
+            .replace(/^-A /, "")
+            .match(/"[^"]*"|\S+/g) ?? [];
+        await lab.exec([cmd, "-w", "-D", ...spec.map((w) => w.replace(/^"(.*)"$/, "$1"))], { allowFailure: true });
+      }
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+
   it("a port change on the same host deletes first: the namespace is replaced, not refused as already there", async () => {
     // A second sshd in the lab (its own config, another port): the same machine under two ports.
     const config = labConfig(lab);
