@@ -77,7 +77,7 @@ export function forwardCheck(
       refuse([saveText, addrText]) {
         const locals = parseLinks(addrText, "addresses").flatMap((l) => l.addresses);
         const problems = forwards.flatMap((f) =>
-          forwardCollisions(f.protocol, f.hostPort, f.inInterface, saveText, ownNetworks, locals).map(
+          forwardCollisions(f.protocol, f.hostPort, f.inInterface, saveText, ownNetworks, locals, f.to).map(
             (rule) =>
               `${f.protocol} port ${f.hostPort}${f.to ? ` (to ${f.to})` : ""} is already forwarded by the host's rule ${rule}`,
           ),

@@ -73,3 +73,45 @@ export function tookAlong(
   if (told) progress(told);
   for (const veth of veths) if (!wanted(veth)) taken.set(keyOf(host, namespace, veth), () => tell((v) => v === veth));
 }
+
+/**
+ * The addresses (without prefix) each end the program declares holds, by host:
+ * for the delete of a VethPair whose address another declared end now holds
+ * (a namespace renamed in an IsolatedNetwork: the new one is made, with the
+ * same address, before the old one goes). Neighbours then still hold the
+ * deleted end's MAC for the address, for ~20 s; the delete has the new holder
+ * announce itself.
+ */
+const holders = new Map<string, Array<{ namespace?: string; name: string; addresses: string[] }>>();
+
+export function declareAddresses(
+  connection: unknown,
+  ends: Array<{ name: string; namespace?: string; addresses?: unknown }>,
+): void {
+  const host = hostOf(connection);
+  if (host === undefined) return;
+  const list = holders.get(host) ?? [];
+  holders.set(host, list);
+  for (const end of ends) {
+    const addresses = (Array.isArray(end.addresses) ? end.addresses : [])
+      .filter((a): a is string => typeof a === "string")
+      .map((a) => a.split("/")[0]);
+    if (addresses.length > 0) list.push({ namespace: end.namespace, name: end.name, addresses });
+  }
+}
+
+/** The declared ends on the host of `connection` holding one of `addresses`, other than the `except` ones. */
+export function holdersOf(
+  connection: unknown,
+  addresses: string[],
+  except: Array<{ name: string; namespace?: string }>,
+): Array<{ namespace?: string; name: string }> {
+  const host = hostOf(connection);
+  if (host === undefined) return [];
+  const wanted = new Set(addresses.map((a) => a.split("/")[0]));
+  const same = (x: { name: string; namespace?: string }, y: { name: string; namespace?: string }) =>
+    x.name === y.name && (x.namespace ?? undefined) === (y.namespace ?? undefined);
+  return (holders.get(host) ?? []).filter(
+    (h) => h.addresses.some((a) => wanted.has(a)) && !except.some((e) => same(e, h)),
+  );
+}

@@ -14,12 +14,16 @@ import {
   tableKey,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
+import { parseOwners, planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import {
+  forgetRecordStep,
+  parseRecords,
   parseSysctls,
   putBackStep,
   readSysctlsScript,
+  recordTableStep,
+  SYSCTLS,
   type SysctlKey,
   switchOnStep,
   writeSysctlStep,
@@ -63,17 +67,33 @@ export async function createRuleSet(
     [saveScript(ns, hasIpv6(rules)), readSysctlsScript(at(ns), sysctls)],
     ([saveText, sysctlText]) => {
       const saved = parseSave(saveText);
-      const { comment, switchOn } = planAdd(kind, ruleId, saved, parseSysctls(sysctlText), rules, sysctls);
+      const { comment, switchOn, recordTables } = planAdd(
+        kind,
+        ruleId,
+        saved,
+        parseSysctls(sysctlText),
+        rules,
+        sysctls,
+        parseRecords(sysctlText),
+      );
+      // Tables this set brings into being: a failed create drops them again once empty.
+      const brought = [...new Set(rules.map(tableKey))].filter((t) => !saved.tables.has(t));
       const steps = [
         ...rules.map((r) => addRuleStep(ns, r, comment)),
-        ...switchOn.map(({ key }) => switchOnStep(at(ns), key)),
+        ...switchOn.map(({ key, record, was }) => switchOnStep(at(ns), key, record, was)),
+        ...recordTables.map((key) => recordTableStep(at(ns), key)),
         ...orphansOf(saved).flatMap((orphan) =>
           [...rules, ...orphan.rules].map((r) => deleteRuleScript(ns, r, orphan.comment)),
         ),
       ];
       const undo = [
         ...rules.map((r) => deleteRuleScript(ns, r, comment)),
-        ...switchOn.map(({ key, was }) => putBackStep(at(ns), key, was)),
+        // Only the record this create wrote: one that was there is another owner's.
+        ...switchOn.map(({ key, was, record }) =>
+          record ? putBackStep(at(ns), key, was) : writeSysctlStep(at(ns), key, was),
+        ),
+        ...recordTables.map((key) => forgetRecordStep(at(ns), key)),
+        ...brought.map((table) => dropEmptyTableScript(ns, table)),
       ];
       // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
       const making = {
@@ -154,10 +174,15 @@ export async function repairRuleSet(
   await commitGuarded(remote, ns, reads, ([codes, sysctlText]) => {
     const present = codes.trim().split("\n");
     const values = parseSysctls(sysctlText);
+    const recorded = parseRecords(sysctlText);
+    const claims = [...parseOwners(`--comment ${comment}`).values()][0]?.claims ?? {};
     const steps = rules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment));
     // What an older release made under this comment and this one does not: the new rules are in first.
     steps.push(...former.map((r) => deleteRuleScript(ns, r, comment)));
-    for (const key of sysctls) if (values[key] !== "1") steps.push(writeSysctlStep(at(ns), key, "1"));
+    // Switched on again; recorded again (from this owner's claim) if another owner's release took the record.
+    for (const key of sysctls)
+      if (values[key] !== "1")
+        steps.push(switchOnStep(at(ns), key, recorded[key] === undefined, claims[key] ?? values[key] ?? "0"));
     return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: undefined };
   });
 }
@@ -228,11 +253,16 @@ export async function deleteRuleSet(
     const removal = rules.map((r) => deleteRuleScript(ns, r, comment));
     if (!isPresent(presence)) return { script: sequence(...removal), result: undefined }; // the namespace is gone, and everything in it
     // Planned as the host will be once this owner's rules are gone: removed, restored and dropped in one locked commit.
-    const { restore, drop } = planRelease(withoutOwner(parseSave(saveText), comment), comment, ruleId);
+    const { restore, drop, kept } = planRelease(withoutOwner(parseSave(saveText), comment), comment, ruleId);
+    // The last owner of a table claim takes its record (a sysctl's goes with its put-back).
+    const tablesReleased = Object.keys(parseOwners(`--comment ${comment}`).get(ruleId)?.claims ?? {}).filter(
+      (key) => !(key in SYSCTLS) && kept[key] === undefined,
+    );
     const steps = [
       ...removal,
       ...restore.map(({ key, value }) => putBackStep(place, key, value)),
       ...drop.map((table) => dropEmptyTableScript(ns, table)),
+      ...tablesReleased.map((key) => forgetRecordStep(place, key)),
     ];
     return { script: sequence(...steps), result: undefined };
   });

@@ -34,7 +34,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { isIpv6, isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { declareVeths } from "./declaredVeths";
+import { declareAddresses, declareVeths, holdersOf } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import { settleBridge, settleIpv6 } from "./settle";
@@ -55,6 +55,7 @@ export const { check, diff } = fromSchema(VETH_PAIR, {
     if (!known(a) || !known(b) || isUnknown(a.name) || isUnknown(a.namespace) || isUnknown(b.namespace)) return;
     // For a Namespace delete later in this operation: whether a veth it takes along is still wanted.
     declareVeths(news.connection, [a, b]);
+    declareAddresses(news.connection, [a, b]);
     if (a.name === b.name && (a.namespace ?? undefined) === (b.namespace ?? undefined))
       checker.fail(
         "b.name",
@@ -411,6 +412,17 @@ async function remove(_id: string, props: VethPairOutputs): Promise<void> {
       ...mine.map((end) => deleteLink(at(end.namespace), end.name)),
     ),
   );
+  // An address of the ends another declared end now holds: that one announces itself, or neighbours would
+  // keep the deleted end's MAC for it (~20 s). Best effort: it may not exist (yet).
+  const takers = holdersOf(
+    props.connection,
+    mine.flatMap((end) => end.addresses ?? []),
+    [a, b],
+  );
+  if (takers.length > 0)
+    await runScript(remote, script(takers.map((t) => bestEffort(announce(at(t.namespace), t.name))))).catch(
+      () => undefined,
+    );
   const gone = mine.flatMap((end, i) => parseRoutesOver(printed[i]).map((r) => `${describeRoute(r)} in ${where(end)}`));
   if (gone.length > 0)
     progress(

@@ -182,6 +182,8 @@ export function forwardCollisions(
   saveText: string,
   ownNetworks: string[] = [],
   locals: string[] = [],
+  /** The forward's own destination (`addr:port`, `[addr6]:port`): a PortForward's twin to it is no collision. */
+  destination?: string,
 ): string[] {
   const problems: string[] = [];
   const named = new Set<string>();
@@ -196,6 +198,10 @@ export function forwardCollisions(
     const to = m.get("--to-destination")?.value.split(/[:-]/)[0];
     if (target === "DNAT" && to && ipaddr.IPv4.isValid(to) && ownNetworks.some((n) => overlaps(to, n))) continue;
     const owner = [...parseOwners(line).values()][0];
+    // Another PortForward to the same destination (a namespace renamed in an IsolatedNetwork: its forward is
+    // made before the old one goes): whichever matches first, the packet goes the same way.
+    if (target === "DNAT" && owner?.kind === "pfwd" && m.get("--to-destination")?.value === destination && destination)
+      continue;
     // One rule per owner is enough to name it (a PortForward has one in PREROUTING and one in OUTPUT).
     if (owner && named.has(owner.id)) continue;
     if (owner) named.add(owner.id);

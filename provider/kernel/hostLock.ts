@@ -2,7 +2,7 @@ import { quote } from "../shell";
 import { at } from "./namespace";
 import { OWNER_PREFIX } from "./ownership";
 import type { Script } from "./script";
-import { SYSCTLS } from "./sysctl";
+import { printRecords, SYSCTLS } from "./sysctl";
 
 /**
  * Every read-modify-write of owner rules and sysctls (create, repair and
@@ -36,7 +36,8 @@ export function ownerDigest(ns: string | undefined, watched: readonly string[] =
   const owners = `grep -o -e '^[*][a-z]*' -e '${OWNER_PATTERN}'`;
   // The IPv6 tables' lines marked "6" (IPv6 owners' claims live there); a host without ip6tables adds nothing.
   const ipv6 = `ip6tables-save 2>/dev/null | ${owners} | sed 's/^/6/'`;
-  const body = `{ { iptables-save 2>/dev/null | ${owners}; ${ipv6}; } | sort; cat ${sysctls};${more} } | cksum`;
+  // The sysctl records too (sysctl.ts): whether one exists decides who writes it.
+  const body = `{ { iptables-save 2>/dev/null | ${owners}; ${ipv6}; } | sort; cat ${sysctls}; ${printRecords()};${more} } | cksum`;
   return at(ns).exec("sh", "-c", body);
 }
 

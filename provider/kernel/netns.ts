@@ -4,6 +4,7 @@ import { deleteLink } from "./link";
 import { markNamespace } from "./mark";
 import { at, isPresent } from "./namespace";
 import { bestEffort, creation, type IpArgs, type Script, script, sequence, step } from "./script";
+import { forgetRecordsStep } from "./sysctl";
 
 export interface NamespaceState {
   exists: boolean;
@@ -93,7 +94,8 @@ export function deleteIfIdle(name: string): Script {
     ["-j"],
   );
   const idle = `[ -z "$(${command("ip", "netns", "pids", name)} 2>/dev/null)" ]`;
-  const del = ns.ifExists(`if ${idle}; then ${command("ip", "netns", "del", name)}; fi`);
+  // Its sysctl records go with it (the inode they are named by is the next namespace's).
+  const del = ns.ifExists(`if ${idle}; then ${forgetRecordsStep(ns)}; ${command("ip", "netns", "del", name)}; fi`);
   return script([
     bestEffort(ns.printPresence()),
     bestEffort(ns.ifExists(veths)),
@@ -149,7 +151,7 @@ export function takenAlong(
 /** For a namespace a process still runs in: deletes its veths one by one (peers go with them), then the namespace. */
 export function unlinkAndDelete(name: string, deletion: Deletion): Script {
   const unlink = deletion.veths.map((v) => deleteLink(at(name), v.ifname));
-  return sequence(...unlink, command("ip", "netns", "del", name));
+  return sequence(...unlink, forgetRecordsStep(at(name)), command("ip", "netns", "del", name));
 }
 
 // The kernel takes a deleted namespace's interfaces down within milliseconds;

@@ -112,8 +112,13 @@ function ownersIn(saved: SavedTables): Owner[] {
 export interface AddPlan {
   /** The comment every rule of the new owner carries, claims included. */
   comment: string;
-  /** Sysctls to switch to 1, each with the value a failed create puts back. */
-  switchOn: Array<{ key: SysctlKey; was: string }>;
+  /**
+   * Sysctls to switch to 1, each with the value a failed create puts back, and whether this owner writes
+   * the record (none exists: it is the one switching it on; sysctl.ts switchOnStep).
+   */
+  switchOn: Array<{ key: SysctlKey; was: string; record: boolean }>;
+  /** Table claims of "0" no record holds yet (a table this owner brings, or an older owner did): recorded now. */
+  recordTables: string[];
 }
 
 /**
@@ -128,16 +133,29 @@ export function planAdd(
   current: Record<string, string>,
   rules: Rule[],
   sysctls: SysctlKey[],
+  recorded: Record<string, string> = {},
 ): AddPlan {
   const owners = ownersIn(saved);
   const inherited = (key: string) => owners.find((o) => o.claims[key] !== undefined)?.claims[key];
   const claims: Record<string, string> = {};
-  for (const key of sysctls) claims[key] = inherited(key) ?? current[key] ?? "0";
+  // A switch's original is its record's (an owner switched it on: its rules may be flushed, comments can be
+  // forged); without one, a switch that is not 1 is this owner's to switch on from what it is now; only a
+  // switch found on, unrecorded, takes an older owner's claim (one made before records existed).
+  for (const key of sysctls)
+    claims[key] = recorded[key] ?? (current[key] !== "1" ? (current[key] ?? "0") : (inherited(key) ?? "1"));
+  // A table's too: a record says this package brought it, whatever the owners the host shows.
   for (const table of new Set(rules.map(tableKey)))
-    claims[TABLE_CLAIM[table]] = inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
+    claims[TABLE_CLAIM[table]] =
+      recorded[TABLE_CLAIM[table]] ?? inherited(TABLE_CLAIM[table]) ?? (saved.tables.has(table) ? "1" : "0");
+  const tableClaims = new Set<string>(Object.values(TABLE_CLAIM));
   return {
+    recordTables: Object.keys(claims).filter(
+      (k) => tableClaims.has(k) && claims[k] === "0" && recorded[k] === undefined,
+    ),
     comment: ownerComment(kind, id, claims),
-    switchOn: sysctls.filter((key) => current[key] !== "1").map((key) => ({ key, was: current[key] ?? "0" })),
+    switchOn: sysctls
+      .filter((key) => current[key] !== "1")
+      .map((key) => ({ key, was: current[key] ?? "0", record: recorded[key] === undefined })),
   };
 }
 

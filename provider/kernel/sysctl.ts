@@ -18,10 +18,17 @@ export const SYSCTLS = {
 
 export type SysctlKey = keyof typeof SYSCTLS;
 
-/** Prints "key=value" per line. /proc/sys/net is per network namespace, hence `ip netns exec`. */
+/**
+ * Prints "key=value" per line, and "key.was=value" for each key with a record
+ * (switchOnStep). /proc/sys/net is per network namespace, hence `ip netns exec`.
+ */
 export function readSysctlsScript(ns: Namespace, keys: SysctlKey[]): string {
-  const body = keys.map((k) => `printf '%s=%s\\n' ${k} "$(cat ${SYSCTLS[k]})"`).join("; ");
-  return ns.exec("sh", "-c", body);
+  const values = keys.map((k) => `printf '%s=%s\\n' ${k} "$(cat ${SYSCTLS[k]})"; `).join("");
+  // Every record of the namespace, of sysctls and tables alike (recordFile).
+  const records =
+    `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do [ ! -f "$f" ] || { k=\${f#${RECORD_PREFIX}}; ` +
+    `printf '%s.was=%s\\n' "\${k%.*}" "$(sed -n 's/^was=//p' "$f" | head -n 1)"; }; done`;
+  return ns.exec("sh", "-c", values + records);
 }
 
 export function parseSysctls(text: string): Record<string, string> {
@@ -30,6 +37,20 @@ export function parseSysctls(text: string): Record<string, string> {
     const m = /^([a-z0-9]+)=(\d+)$/.exec(line.trim());
     // Only the keys this package reads: anything else on the line is not a value of ours.
     if (m && m[1] in SYSCTLS) values[m[1]] = m[2];
+  }
+  return values;
+}
+
+/**
+ * The values records hold (readSysctlsScript's "key.was=" lines), by claim key:
+ * what each switch was before this package switched it on, and "0" for each
+ * table it brought into being.
+ */
+export function parseRecords(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([a-z0-9]+)\.was=(\d+)$/.exec(line.trim());
+    if (m) values[m[1]] = m[2];
   }
   return values;
 }
@@ -48,43 +69,84 @@ function checked(key: SysctlKey, value: string): string {
  * per-interface values. Writing the switch rewrites every interface's own
  * `forwarding` and default's (IPv6 even when the switch does not change:
  * measured on 6.18), so an interface a person had set to 1 while the switch
- * was 0 would come back 0. The interfaces that were 1 are recorded when this
- * package switches forwarding on, and set back when it puts the switch back.
+ * was 0 would come back 0.
  */
 const PER_INTERFACE: Partial<Record<SysctlKey, string>> = {
   ipfw: "/proc/sys/net/ipv4/conf",
   ip6fw: "/proc/sys/net/ipv6/conf",
 };
 
-/**
- * Where the record of one namespace's interfaces lives: /run (gone after a
- * reboot, as the switch's value is), named by the network namespace's inode so
- * two namespaces (or lab hosts sharing /run) never share one.
- */
-const recordFile = (key: SysctlKey) => `"/run/pulumi-netns.${key}.$(readlink /proc/self/ns/net | tr -dc 0-9)"`;
+const RECORD_PREFIX = "/run/pulumi-netns.";
+const NETNS_INODE = "$(readlink /proc/self/ns/net | tr -dc 0-9)";
 
-/** Switches `key` on (it is not 1 now), first recording the interfaces whose own forwarding is 1. */
-export function switchOnStep(ns: Namespace, key: SysctlKey): string {
+/**
+ * The record of one switch in one network namespace: written when this
+ * package switches it on, gone when the last owner puts it back. It holds the
+ * value before ("was=0") and, for a forwarding switch, the interfaces whose
+ * own forwarding was 1 ("IFINDEX NAME"; default as 0). Its existence is what
+ * an owner's claim is taken from, since owner comments can be flushed or
+ * forged: a firewall reload hides the first owner, the record stays. In /run
+ * (gone after a reboot, as the switch's value is), named by the namespace's
+ * inode, so lab hosts sharing /run never share one; a Namespace's delete
+ * removes its namespace's records (forgetRecordsStep), as the inode is reused.
+ */
+const recordFile = (key: string) => {
+  if (!/^[a-z0-9]+$/.test(key)) throw new Error(`no record is named ${JSON.stringify(key)}`);
+  return `"${RECORD_PREFIX}${key}.${NETNS_INODE}"`;
+};
+
+/** Records that this package brought a table (claim key, e.g. "tnat") into being: its last owner drops it. */
+export const recordTableStep = (ns: Namespace, claimKey: string): string =>
+  ns.exec("sh", "-c", `echo was=0 > ${recordFile(claimKey)}`);
+
+/** Removes the record of a claim (its last owner is gone). */
+export const forgetRecordStep = (ns: Namespace, claimKey: string): string =>
+  ns.exec("sh", "-c", `rm -f ${recordFile(claimKey)}`);
+
+/** Prints every record of the namespace (for the owner digest: a plan depends on them). */
+export const printRecords = (): string =>
+  `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do [ ! -f "$f" ] || { echo "$f"; cat "$f"; }; done`;
+
+/** Removes the records of a namespace about to be deleted (run inside it). */
+export const forgetRecordsStep = (ns: Namespace): string =>
+  ns.exec("sh", "-c", `rm -f ${RECORD_PREFIX}*.${NETNS_INODE}`);
+
+/**
+ * Switches `key` on (it is not 1 now). With `record` (no record exists: this
+ * owner is the one switching it on from `was`), first writes the record.
+ */
+export function switchOnStep(ns: Namespace, key: SysctlKey, record: boolean, was: string): string {
+  if (!record) return writeSysctlStep(ns, key, "1");
   const dir = PER_INTERFACE[key];
-  if (!dir) return writeSysctlStep(ns, key, "1");
-  const record =
-    `f=${recordFile(key)}; for p in ${dir}/*/forwarding; do case "$p" in ${dir}/all/forwarding) continue;; esac; ` +
-    `[ "$(cat "$p")" != 1 ] || printf '%s\n' "$p"; done > "$f"`;
-  return ns.exec("sh", "-c", `${record} && echo 1 > ${SYSCTLS[key]}`);
+  const interfaces = dir
+    ? `for d in /sys/class/net/*; do n=\${d##*/}; [ "$(cat "${dir}/$n/forwarding" 2>/dev/null)" != 1 ] || ` +
+      `printf '%s %s\\n' "$(cat "$d/ifindex")" "$n"; done; [ "$(cat ${dir}/default/forwarding)" != 1 ] || echo "0 default"; `
+    : "";
+  const write = `{ echo was=${checked(key, was)}; ${interfaces}} > "$f.new" && mv "$f.new" "$f"`;
+  return ns.exec("sh", "-c", `f=${recordFile(key)}; ${write} && echo 1 > ${SYSCTLS[key]}`);
 }
 
 /**
- * Puts `key` back to `value` (the value before the first owner), written only
- * if it differs (an IPv6 write of the same value still rewrites every
- * interface), then sets back to 1 the interfaces recorded when it was switched
- * on, those still there.
+ * Puts `key` back to the value its record holds (none: `fallback`, the owner's
+ * claim), written only if it differs (an IPv6 write of the same value still
+ * rewrites every interface), then sets back to 1 each recorded interface that
+ * is still there under its ifindex (renamed, it is found by that; gone, or its
+ * index taken by another, nothing is written), and removes the record.
  */
-export function putBackStep(ns: Namespace, key: SysctlKey, value: string): string {
-  const write = `[ "$(cat ${SYSCTLS[key]})" = ${checked(key, value)} ] || echo ${value} > ${SYSCTLS[key]}`;
+export function putBackStep(ns: Namespace, key: SysctlKey, fallback: string): string {
   const dir = PER_INTERFACE[key];
-  if (!dir) return ns.exec("sh", "-c", write);
-  const restore =
-    `f=${recordFile(key)}; [ ! -f "$f" ] || while read -r p; do case "$p" in ${dir}/*/forwarding) ` +
-    `[ ! -e "$p" ] || echo 1 > "$p";; esac; done < "$f"; rm -f "$f"`;
-  return ns.exec("sh", "-c", `${write} && { ${restore}; }`);
+  const restore = dir
+    ? `while read -r i n; do case "$i" in *[!0-9]*|"") continue;; esac; ` +
+      `if [ "$i" = 0 ]; then [ "$n" != default ] || echo 1 > ${dir}/default/forwarding; continue; fi; ` +
+      `for d in /sys/class/net/*; do [ "$(cat "$d/ifindex" 2>/dev/null)" != "$i" ] || ` +
+      `{ p="${dir}/\${d##*/}/forwarding"; [ ! -e "$p" ] || echo 1 > "$p"; }; done; done < "$f"; `
+    : "";
+  return ns.exec(
+    "sh",
+    "-c",
+    `f=${recordFile(key)}; was=${checked(key, fallback)}; ` +
+      `if [ -f "$f" ]; then r=$(sed -n 's/^was=//p' "$f" | head -n 1); case "$r" in ""|*[!0-9]*) ;; *) was=$r;; esac; fi; ` +
+      `[ "$(cat ${SYSCTLS[key]})" = "$was" ] || echo "$was" > ${SYSCTLS[key]}; ` +
+      `if [ -f "$f" ]; then ${restore}rm -f "$f"; fi`,
+  );
 }

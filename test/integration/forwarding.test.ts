@@ -40,6 +40,24 @@ describe("interface forwarding values survive up and destroy (lab host, real eng
     if (lab) await lab.stop();
   });
 
+  const masq = (id: string, source: string, more = "") =>
+    program(`new netns.MasqueradeRule("${id}", { connection, source: "${source}", outInterface: "eth0"${more} });`);
+  const stackOf = (name: string, source: string) => {
+    const stack = new (testingKit().PulumiStack)({
+      programDir: writeProgram(name, source),
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+    });
+    stacks.push(stack);
+    return stack;
+  };
+  const v4 = () => Promise.all([get(`${V4}/all`), get(`${V4}/eth0`)]);
+  /** The records (sysctl.ts) of the namespace with this inode (the lab's own by default); /run may be shared with other labs. */
+  const records = async (inode?: string) => {
+    const of = inode ?? (await lab.exec(["readlink", "/proc/self/ns/net"])).stdout.replace(/\D/g, "");
+    return (await lab.exec(["sh", "-c", `ls /run | grep '^pulumi-netns[.].*[.]${of}$' || true`])).stdout.trim();
+  };
+
   async function upAndDestroy(name: string, during: () => Promise<void>): Promise<void> {
     const dir = writeProgram(name, program(BODY));
     const stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
@@ -80,6 +98,98 @@ describe("interface forwarding values survive up and destroy (lab host, real eng
     const before = await testingKit().fingerprint(lab);
     await upAndDestroy("fwd-on", async () => undefined);
     assert.deepEqual([await get(`${V4}/eth0`), await get(`${V6}/eth0`)], ["0", "0"], "eth0 v4, eth0 v6 after destroy");
+    assert.equal(await testingKit().fingerprint(lab), before);
+  });
+
+  // Attacker trial of stop 20, each seen failing on 3260827.
+  it("a firewall reload hides the first owner: a second owner still takes the original from the record, and the last destroy puts it back", async () => {
+    await set([
+      [`${V4}/all`, "0"],
+      [`${V4}/eth0`, "1"],
+    ]);
+    const before = await testingKit().fingerprint(lab);
+    const s1 = stackOf("fwd-h1a", masq("h1a", "10.77.0.0/24"));
+    const s2 = stackOf("fwd-h1b", masq("h1b", "10.88.0.0/24"));
+    ok(await s1.up(), log);
+    await lab.exec(["sh", "-c", "iptables -w -t nat -F; iptables -w -F"]);
+    const up2 = await s2.up();
+    ok(up2, log);
+    assert.match(
+      JSON.stringify(up2.outputs ?? {}) + log.join("\n"),
+      /masq\/[0-9a-f]+\/ipfw=0/,
+      "the second owner's claim",
+    );
+    ok(await s1.destroy(), log);
+    ok(await s2.destroy(), log);
+    assert.deepEqual(await v4(), ["0", "1"], "ip_forward, eth0 forwarding");
+    assert.equal(await records(), "", "no record left in /run");
+    assert.equal(await testingKit().fingerprint(lab), before);
+  });
+
+  it("ip_forward switched off by hand, then a second owner: the first owner's record (eth0's 1) survives", async () => {
+    const before = await testingKit().fingerprint(lab);
+    const s1 = stackOf("fwd-h2a", masq("h2a", "10.77.0.0/24"));
+    const s2 = stackOf("fwd-h2b", masq("h2b", "10.88.0.0/24"));
+    ok(await s1.up(), log);
+    await set([[`${V4}/all`, "0"]]);
+    ok(await s2.up(), log);
+    ok(await s1.destroy(), log);
+    ok(await s2.destroy(), log);
+    assert.deepEqual(await v4(), ["0", "1"], "ip_forward, eth0 forwarding");
+    assert.equal(await testingKit().fingerprint(lab), before);
+  });
+
+  it("an interface renamed and another made under its old name: the renamed one gets its 1 back, the newcomer is left alone", async () => {
+    await set([[`${V4}/all`, "0"]]);
+    await lab.exec(["sh", "-c", `ip link add fx0 type veth peer name fx0p && echo 1 > ${V4}/fx0/forwarding`]);
+    try {
+      const s = stackOf("fwd-m3", masq("m3", "10.77.0.0/24"));
+      ok(await s.up(), log);
+      await lab.exec([
+        "sh",
+        "-c",
+        `ip link set fx0 name fx1 && ip link add fx0 type veth peer name fx0q && echo 0 > ${V4}/fx0/forwarding`,
+      ]);
+      ok(await s.destroy(), log);
+      assert.deepEqual([await get(`${V4}/fx1`), await get(`${V4}/fx0`)], ["1", "0"], "fx1 (renamed), fx0 (new)");
+    } finally {
+      await lab.exec(["sh", "-c", "ip link del fx1; ip link del fx0"], { allowFailure: true });
+    }
+  });
+
+  it("a MasqueradeRule inside a Namespace deleted first: the namespace's record goes with it", async () => {
+    const s = stackOf(
+      "fwd-m4",
+      program(`
+new netns.Namespace("fx-ns", { connection, name: "fxns" });
+new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "fxns" });
+`),
+    );
+    // A plain string names the namespace: no dependency, the engine may delete the Namespace first.
+    ok(await s.up(), log);
+    const inode = (await lab.exec(["ip", "netns", "exec", "fxns", "readlink", "/proc/self/ns/net"])).stdout.replace(
+      /\D/g,
+      "",
+    );
+    assert.ok((await records(inode)).split("\n").includes(`pulumi-netns.ipfw.${inode}`), "the record for fxns");
+    ok(await s.destroy(), log);
+    assert.equal(await records(inode), "", "no record left in /run");
+  });
+
+  it("a create that fails after its rules went in takes them out again, and the tables it brought", async () => {
+    const before = await testingKit().fingerprint(lab);
+    assert.equal((await lab.exec(["nft", "list", "ruleset"])).stdout.trim(), "", "the lab has no table to begin with");
+    const inode = (await lab.exec(["readlink", "/proc/self/ns/net"])).stdout.replace(/\D/g, "");
+    // A directory where the record is written: the switch-on fails after the rules are in.
+    await lab.exec(["mkdir", `/run/pulumi-netns.ipfw.${inode}.new`]);
+    try {
+      const up = await stackOf("fwd-m6", masq("m6", "10.77.0.0/24")).up();
+      assert.equal(up.ok, false, "the up failed");
+      assert.equal((await lab.exec(["nft", "list", "ruleset"])).stdout.trim(), "", "no table left");
+      assert.equal(await records(), "", "no record left");
+    } finally {
+      await lab.exec(["rmdir", `/run/pulumi-netns.ipfw.${inode}.new`], { allowFailure: true });
+    }
     assert.equal(await testingKit().fingerprint(lab), before);
   });
 });

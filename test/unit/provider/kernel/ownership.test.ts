@@ -107,14 +107,29 @@ describe("kernel/ownership: planAdd", () => {
     const { id } = commentOf("masq", "masq");
     const plan = planAdd("masq", id, saved("none"), { ipfw: "0" }, masquerade, ["ipfw"]);
     assert.equal(plan.comment, commentOf("masq", "masq").comment, "the comment the provider wrote on the host");
-    assert.deepEqual(plan.switchOn, [{ key: "ipfw", was: "0" }]);
+    assert.deepEqual(plan.switchOn, [{ key: "ipfw", was: "0", record: true }]);
   });
 
   it("a later owner inherits a claim another holds (the original, not the 1 it set) and claims anew what nobody does", () => {
     const { id } = commentOf("masq-pfwd", "pfwd");
     const plan = planAdd("pfwd", id, saved("masq"), { ipfw: "1", rtlocal: "0" }, portForward, ["ipfw", "rtlocal"]);
     assert.equal(plan.comment, commentOf("masq-pfwd", "pfwd").comment);
-    assert.deepEqual(plan.switchOn, [{ key: "rtlocal", was: "0" }], "ip_forward is already on");
+    assert.deepEqual(plan.switchOn, [{ key: "rtlocal", was: "0", record: true }], "ip_forward is already on");
+  });
+
+  it("a record is the original whatever the visible owners say: their rules flushed, or a forged comment", () => {
+    // Attacker trial (stop 20) HIGH 1: the first owner's rules flushed, a second owner read ip_forward=1 as the original.
+    const flushed = planAdd("masq", "0c", saved("none"), { ipfw: "1" }, masquerade, ["ipfw"], { ipfw: "0" });
+    assert.equal(flushed.comment, "pulumi-netns/masq/0c/ipfw=0,tnat=0,tfilter=0");
+    assert.deepEqual(flushed.switchOn, []);
+    // HIGH 2: switched off by hand while an owner holds it: switched on again, its record left as it is.
+    const drifted = planAdd("masq", "0d", saved("masq"), { ipfw: "0" }, masquerade, ["ipfw"], { ipfw: "0" });
+    assert.deepEqual(drifted.switchOn, [{ key: "ipfw", was: "0", record: false }]);
+    // MED 5a: a rule forging a claim of ipfw=1 while the switch is 0: this owner switches it on from 0, and says so.
+    const forged = `-A POSTROUTING -s 10.200.0.0/24 -m comment --comment "${OWNER_PREFIX}masq/deadbeef/ipfw=1" -j RETURN`;
+    const plan = planAdd("masq", "0e", parseSave(`*nat\n${forged}\nCOMMIT\n`), { ipfw: "0" }, masquerade, ["ipfw"]);
+    assert.match(plan.comment, /\/ipfw=0,/);
+    assert.deepEqual(plan.switchOn, [{ key: "ipfw", was: "0", record: true }]);
   });
 
   it("records a table that existed before as 1", () => {
@@ -127,7 +142,7 @@ describe("kernel/ownership: planAdd", () => {
   it("takes a sysctl it could not read for 0, the kernel's default", () => {
     const plan = planAdd("masq", "0a", saved("none"), {}, masquerade, ["ipfw"]);
     assert.equal(plan.comment, "pulumi-netns/masq/0a/ipfw=0,tnat=0,tfilter=0");
-    assert.deepEqual(plan.switchOn, [{ key: "ipfw", was: "0" }]);
+    assert.deepEqual(plan.switchOn, [{ key: "ipfw", was: "0", record: true }]);
   });
 
   it("with no sysctl to need (a bridge), claims only its tables and switches nothing on", () => {

@@ -1,6 +1,12 @@
 import { strict as assert } from "node:assert";
 import { at } from "../../../../provider/kernel/namespace";
-import { parseSysctls, putBackStep, switchOnStep, writeSysctlStep } from "../../../../provider/kernel/sysctl";
+import {
+  parseRecords,
+  parseSysctls,
+  putBackStep,
+  switchOnStep,
+  writeSysctlStep,
+} from "../../../../provider/kernel/sysctl";
 import { fixture } from "../../support";
 
 const ROWS: Array<[string, string, Record<string, string>]> = [
@@ -28,25 +34,29 @@ describe("kernel/sysctl: writeSysctlStep", () => {
 
 describe("kernel/sysctl: forwarding switched on and put back", () => {
   for (const bad of ["", "0; reboot", "1\n"])
-    it(`putBackStep refuses to write ${JSON.stringify(bad)}`, () => {
+    it(`putBackStep and switchOnStep refuse to write ${JSON.stringify(bad)}`, () => {
       assert.throws(() => putBackStep(at("red"), "ip6fw", bad), /refusing to write/);
+      assert.throws(() => switchOnStep(at("red"), "ip6fw", true, bad), /refusing to write/);
     });
 
-  it("switching a forwarding switch on first records the interfaces whose own forwarding is 1", () => {
-    const text = switchOnStep(at(undefined), "ipfw");
-    assert.ok(
-      text.indexOf("/proc/sys/net/ipv4/conf/*/forwarding") < text.indexOf("echo 1 > /proc/sys/net/ipv4/ip_forward"),
-      text,
-    );
-    assert.match(switchOnStep(at(undefined), "ip6fw"), /\/proc\/sys\/net\/ipv6\/conf\/\*\/forwarding/);
-    // route_localnet does not rewrite the interfaces': nothing to record.
-    assert.equal(switchOnStep(at(undefined), "rtlocal"), writeSysctlStep(at(undefined), "rtlocal", "1"));
+  it("the owner switching a forwarding switch on first records it and the interfaces whose own forwarding is 1", () => {
+    const text = switchOnStep(at(undefined), "ipfw", true, "0");
+    assert.ok(text.indexOf("echo was=0") < text.indexOf("echo 1 > /proc/sys/net/ipv4/ip_forward"), text);
+    assert.match(text, /\/proc\/sys\/net\/ipv4\/conf\/\$n\/forwarding/);
+    assert.match(switchOnStep(at(undefined), "ip6fw", true, "0"), /\/proc\/sys\/net\/ipv6\/conf/);
+    // Another owner's record stands: a plain write.
+    assert.equal(switchOnStep(at(undefined), "ipfw", false, "0"), writeSysctlStep(at(undefined), "ipfw", "1"));
   });
 
-  it("putting back writes only a changed value, then sets the recorded interfaces back", () => {
+  it("putting back writes only a changed value (the record's before the claim), then the recorded interfaces", () => {
     const text = putBackStep(at(undefined), "ip6fw", "0");
-    assert.match(text, /\[ "\$\(cat \/proc\/sys\/net\/ipv6\/conf\/all\/forwarding\)" = 0 \] \|\| echo 0 >/);
-    assert.ok(text.indexOf("echo 0 >") < text.indexOf('echo 1 > "$p"'), text);
+    assert.match(text, /\[ "\$\(cat \/proc\/sys\/net\/ipv6\/conf\/all\/forwarding\)" = "\$was" \] \|\| echo "\$was" >/);
+    assert.ok(text.indexOf('echo "$was"') < text.indexOf('echo 1 > "$p"'), text);
     assert.doesNotMatch(putBackStep(at(undefined), "rtlocal", "0"), /while read/);
+  });
+
+  it("reads the records beside the values", () => {
+    assert.deepEqual(parseRecords("ipfw=1\nipfw.was=0\nrtlocal=0\nip6fw.was=x\n"), { ipfw: "0" });
+    assert.deepEqual(parseSysctls("ipfw=1\nipfw.was=0\n"), { ipfw: "1" });
   });
 });

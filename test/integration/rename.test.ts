@@ -1,0 +1,79 @@
+import { strict as assert } from "node:assert";
+import type { LabHost, PulumiStack } from "../../provider/testing";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { program } from "./programs";
+import { changes, labConfig, ok, ping } from "./support";
+
+/**
+ * A namespace renamed in an IsolatedNetwork that forwards a host port to it
+ * (new-user trial, stop 20): the engine makes the new namespace, its cable
+ * with the same address and its forward before it deletes the old ones. The
+ * forward was refused as a second forward of the port, every later `up` too;
+ * with no forward, neighbours kept the old namespace's MAC for the address
+ * (~20 s unreachable). One `up` must converge, and the address answer at once.
+ */
+const net = (second: string) => `
+new netns.IsolatedNetwork("rn", {
+  connection,
+  bridge: "v-rn",
+  subnet: "192.168.47.0/24",
+  gateway: "192.168.47.1",
+  namespaces: [{ name: "rn-red", address: "192.168.47.10" }, { name: "${second}", address: "192.168.47.20" }],
+  portForwards: [{ namespace: "${second}", hostPort: 8091, port: 80 }],
+  verify: true,
+});
+`;
+
+describe("a namespace renamed in an IsolatedNetwork with a port forward, through the real engine", function () {
+  this.timeout(600_000);
+  let lab: LabHost;
+  let stack: PulumiStack | undefined;
+  let pristine: string;
+  const log: string[] = [];
+
+  before(async () => {
+    lab = await testingKit().startLabHost({ name: `it-rename-${process.pid}` });
+    pristine = await testingKit().fingerprint(lab);
+  });
+
+  after(async () => {
+    if (stack) await stack.destroy().catch(() => undefined);
+    if (lab) await lab.stop();
+  });
+
+  it("one up renames it: the forward moves, the host and red reach the new namespace at once, refresh sees nothing", async () => {
+    const dir = writeProgram("rename", program(net("rn-blue")));
+    stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
+    ok(await stack.up(), log);
+    // The old namespace's MAC in the host's and red's neighbour caches, as after any traffic.
+    assert.equal((await ping(lab, "192.168.47.20")).code, 0, "host -> rn-blue");
+    assert.equal((await ping(lab, "192.168.47.20", "rn-red")).code, 0, "rn-red -> rn-blue");
+    rewriteProgram(dir, program(net("rn-green")));
+    ok(await stack.up(), log);
+    const [green] = JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: "rn-green" })).stdout).filter(
+      (l: { ifname: string }) => l.ifname !== "lo",
+    );
+    const neighbour = JSON.parse(
+      (await lab.exec(["ip", "-j", "neigh", "show", "to", "192.168.47.20", "dev", "v-rn"])).stdout || "[]",
+    );
+    assert.deepEqual(
+      neighbour.map((n: { lladdr?: string }) => n.lladdr),
+      [green.address],
+      "the host's neighbour entry is the new namespace's MAC",
+    );
+    assert.equal((await ping(lab, "192.168.47.20", "rn-red")).code, 0, "rn-red -> rn-green, first ping");
+    const dnat = (await lab.exec(["iptables", "-w", "-t", "nat", "-S", "PREROUTING"])).stdout
+      .split("\n")
+      .filter((l) => l.includes("--dport 8091"));
+    assert.equal(dnat.length, 1, `one forward of 8091: ${dnat.join("\n")}`);
+    const refreshed = await stack.refresh();
+    ok(refreshed, log);
+    assert.equal(changes(refreshed), 0, `refresh saw drift: ${JSON.stringify(refreshed.steps)}`);
+  });
+
+  it("destroy leaves the lab as it was", async () => {
+    ok(await stack!.destroy(), log);
+    stack = undefined;
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
+});
