@@ -17,11 +17,14 @@ import { at, isPresent } from "../kernel/namespace";
 import { parseOwners, planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import {
+  type ChainOf,
+  dropChainStep,
   forgetRecordStep,
   parseRecords,
   parseSysctls,
   putBackStep,
   readSysctlsScript,
+  recordChainStep,
   recordTableStep,
   SYSCTLS,
   type SysctlKey,
@@ -79,6 +82,7 @@ export async function createRuleSet(
       // Tables this set brings into being: a failed create drops them again once empty.
       const brought = [...new Set(rules.map(tableKey))].filter((t) => !saved.tables.has(t));
       const steps = [
+        ...chainsOf(rules).map((c) => recordChainStep(at(ns), c)),
         ...rules.map((r) => addRuleStep(ns, r, comment)),
         ...switchOn.map(({ key, record, was }) => switchOnStep(at(ns), key, record, was)),
         ...recordTables.map((key) => recordTableStep(at(ns), key)),
@@ -93,6 +97,7 @@ export async function createRuleSet(
           record ? putBackStep(at(ns), key, was) : writeSysctlStep(at(ns), key, was),
         ),
         ...recordTables.map((key) => forgetRecordStep(at(ns), key)),
+        ...chainsOf(rules).map((c) => dropChainStep(at(ns), c)),
         ...brought.map((table) => dropEmptyTableScript(ns, table)),
       ];
       // After a dropped connection, undo as a delete does: a sysctl goes back only if no other owner needs it.
@@ -115,6 +120,14 @@ export async function createRuleSet(
     checks,
   );
   return { ruleId, comment, rules: rules.map((r) => describeRule(r, comment)) };
+}
+
+/** The base chains the rules go in, each once. */
+function chainsOf(rules: Rule[]): ChainOf[] {
+  const seen = new Map<string, ChainOf>();
+  for (const r of rules)
+    seen.set(`${r.family ?? 4} ${r.table} ${r.chain}`, { table: r.table, chain: r.chain, family: r.family });
+  return [...seen.values()];
 }
 
 /** A lockedCommit that returns its plan's result. */
@@ -261,6 +274,7 @@ export async function deleteRuleSet(
     const steps = [
       ...removal,
       ...restore.map(({ key, value }) => putBackStep(place, key, value)),
+      ...chainsOf(rules).map((c) => dropChainStep(place, c)),
       ...drop.map((table) => dropEmptyTableScript(ns, table)),
       ...tablesReleased.map((key) => forgetRecordStep(place, key)),
     ];

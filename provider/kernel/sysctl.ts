@@ -150,3 +150,50 @@ export function putBackStep(ns: Namespace, key: SysctlKey, fallback: string): st
       `if [ -f "$f" ]; then ${restore}rm -f "$f"; fi`,
   );
 }
+
+/**
+ * A base chain of a table that exists, which the first rule in it brings into
+ * being on an nf_tables host (iptables-nft makes a table's built-in chains one
+ * by one, as rules need them: a user's `table ip nat` with only POSTROUTING
+ * gains PREROUTING and OUTPUT from a PortForward). Recorded when this package
+ * brings it; its last rule's owner deletes it again once empty (`nft delete
+ * chain` refuses a chain with rules: another owner's stay). A chain of a table
+ * this package brought goes with the table.
+ */
+export interface ChainOf {
+  table: string;
+  chain: string;
+  family?: 6;
+}
+
+const chainRecordKey = (c: ChainOf) => {
+  if (!/^[a-z]+$/.test(c.table) || !/^[A-Z]+$/.test(c.chain)) throw new Error(`no chain ${c.table} ${c.chain}`);
+  return `ch${c.family === 6 ? "6" : ""}${c.table}${c.chain.toLowerCase()}`;
+};
+
+const nftOnly = (c: ChainOf) =>
+  `command -v nft >/dev/null 2>&1 && ${c.family === 6 ? "ip6tables" : "iptables"} -V 2>/dev/null | grep -q nf_tables`;
+const nftTable = (c: ChainOf) => `${c.family === 6 ? "ip6" : "ip"} ${c.table}`;
+
+/** Records the chain when its table exists without it (run before the rules go in). */
+export function recordChainStep(ns: Namespace, c: ChainOf): string {
+  const t = nftTable(c);
+  return ns.exec(
+    "sh",
+    "-c",
+    `if ${nftOnly(c)} && nft list table ${t} >/dev/null 2>&1 && ! nft list chain ${t} ${c.chain} >/dev/null 2>&1; ` +
+      `then echo was=0 > ${recordFile(chainRecordKey(c))}; fi; true`,
+  );
+}
+
+/** Deletes a recorded chain once it is empty, with its record; a record whose table is gone goes too. */
+export function dropChainStep(ns: Namespace, c: ChainOf): string {
+  const t = nftTable(c);
+  return ns.exec(
+    "sh",
+    "-c",
+    `f=${recordFile(chainRecordKey(c))}; if [ -f "$f" ]; then ` +
+      `if ! nft list table ${t} >/dev/null 2>&1; then rm -f "$f"; ` +
+      `elif nft delete chain ${t} ${c.chain} 2>/dev/null; then rm -f "$f"; fi; fi; true`,
+  );
+}

@@ -192,4 +192,50 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
     }
     assert.equal(await testingKit().fingerprint(lab), before);
   });
+
+  it("a table the host had keeps only its chains: those our rules brought into it go at destroy (nf_tables)", async () => {
+    // New-user trial of stop 20: a user's nat table with POSTROUTING only gained PREROUTING and OUTPUT for good.
+    await lab.exec([
+      "iptables",
+      "-w",
+      "-t",
+      "nat",
+      "-A",
+      "POSTROUTING",
+      "-s",
+      "10.66.0.0/24",
+      "-o",
+      "eth0",
+      "-j",
+      "MASQUERADE",
+    ]);
+    try {
+      const before = await testingKit().fingerprint(lab);
+      assert.doesNotMatch(
+        (await lab.exec(["nft", "list", "table", "ip", "nat"])).stdout,
+        /PREROUTING/,
+        "no PREROUTING yet",
+      );
+      const s = stackOf(
+        "fwd-chains",
+        program(`new netns.PortForward("pf", { connection, hostPort: 8093, toAddress: "10.66.0.2", toPort: 80 });`),
+      );
+      ok(await s.up(), log);
+      assert.match(
+        (await lab.exec(["nft", "list", "table", "ip", "nat"])).stdout,
+        /chain PREROUTING/,
+        "the forward's chain",
+      );
+      ok(await s.destroy(), log);
+      assert.equal(await testingKit().fingerprint(lab), before);
+      assert.equal(await records(), "", "no record left");
+    } finally {
+      await lab.exec(
+        ["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", "10.66.0.0/24", "-o", "eth0", "-j", "MASQUERADE"],
+        {
+          allowFailure: true,
+        },
+      );
+    }
+  });
 });
