@@ -204,10 +204,18 @@ export class IsolatedNetwork extends pulumi.ComponentResource {
         ["-ipv6", pf.toAddress6],
       ])
         if (toAddress)
+          // Named by the host port, which the network forwards once: a forward moved to another namespace
+          // (one renamed, whose derived addresses change with its name) is then this resource replaced,
+          // the old rule deleted first, not a second forward of the port refused beside the first. The
+          // alias is its name before (with the namespace's), so a stack made then keeps it.
           new PortForward(
-            `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}${suffix}`,
+            `${name}-${pf.protocol}-${pf.hostPort}${suffix}`,
             { connection, hostPort: pf.hostPort, toAddress, toPort: pf.port, protocol: pf.protocol },
-            { ...child, dependsOn: [cables.get(pf.namespace)!] },
+            {
+              ...child,
+              dependsOn: [cables.get(pf.namespace)!],
+              aliases: [{ name: `${name}-${pf.namespace}-${pf.protocol}-${pf.hostPort}${suffix}` }],
+            },
           );
 
     this.probes = {};

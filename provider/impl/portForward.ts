@@ -87,6 +87,32 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
         "MASQUERADE",
       ]),
     );
+  // route_localnet=1 (what lets the host's own 127.0.0.1 connections be forwarded) also routes packets
+  // addressed to 127.0.0.0/8 that come from outside, so a LAN host could reach services bound to loopback
+  // only (kube-proxy's CVE-2020-8558): as kube-proxy does, such packets are dropped unless they belong to
+  // a connection (replies) or were DNATed.
+  if (i.fromHost && !ipv6)
+    rules.push(
+      rule(
+        "filter",
+        "INPUT",
+        [
+          "!",
+          "-s",
+          "127.0.0.0/8",
+          "-d",
+          "127.0.0.0/8",
+          "-m",
+          "conntrack",
+          "!",
+          "--ctstate",
+          "RELATED,ESTABLISHED,DNAT",
+          "-j",
+          "DROP",
+        ],
+        true,
+      ),
+    );
   return rules;
 }
 

@@ -108,7 +108,9 @@ export async function createRuleSet(
           `list them with ${(hasIpv6(rules) ? ["iptables-save", "ip6tables-save"] : ["iptables-save"])
             .map((save) => `${ns ? `ip netns exec ${ns} ` : ""}${save} | grep -- ${comment}`)
             .join(" and ")} and delete each by hand ` +
-          `(iptables${hasIpv6(rules) ? " or ip6tables" : ""} -t <table> -D <rule as listed>); the next up adds the rules again under a new comment`,
+          `(iptables${hasIpv6(rules) ? " or ip6tables" : ""} -t <table> -D <rule as listed>); the next up adds the rules again under a new comment. ` +
+          "Once no pulumi-netns rule is left on the host, also remove its records: rm /run/pulumi-netns.*.$(readlink /proc/self/ns/net | tr -dc 0-9)" +
+          (ns ? ` (run in the namespace: ip netns exec ${ns} sh -c '...')` : ""),
         undo: (cleanup: Remote) => deleteRuleSet(cleanup, ns, rules, comment, ruleId),
       };
       return {

@@ -26,7 +26,7 @@ export function readSysctlsScript(ns: Namespace, keys: SysctlKey[]): string {
   const values = keys.map((k) => `printf '%s=%s\\n' ${k} "$(cat ${SYSCTLS[k]})"; `).join("");
   // Every record of the namespace, of sysctls and tables alike (recordFile).
   const records =
-    `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do [ ! -f "$f" ] || { k=\${f#${RECORD_PREFIX}}; ` +
+    `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do ${IS_RECORD} || { k=\${f#${RECORD_PREFIX}}; ` +
     `printf '%s.was=%s\\n' "\${k%.*}" "$(sed -n 's/^was=//p' "$f" | head -n 1)"; }; done`;
   return ns.exec("sh", "-c", values + records);
 }
@@ -95,9 +95,19 @@ const recordFile = (key: string) => {
   return `"${RECORD_PREFIX}${key}.${NETNS_INODE}"`;
 };
 
+/** Shell test, true when "$f" is NOT a record: a record is a regular file, never a link (which would point elsewhere). */
+const IS_RECORD = '{ [ ! -f "$f" ] || [ -L "$f" ]; }';
+
+/**
+ * Writes what `print` prints as the record "$f": into a new file of mktemp's
+ * (made exclusively), then renamed over "$f", so a link someone put at the
+ * record's path is replaced, never written through.
+ */
+const writeRecord = (print: string) => `t=$(mktemp "$f.XXXXXX") && ${print} > "$t" && mv -f "$t" "$f"`;
+
 /** Records that this package brought a table (claim key, e.g. "tnat") into being: its last owner drops it. */
 export const recordTableStep = (ns: Namespace, claimKey: string): string =>
-  ns.exec("sh", "-c", `echo was=0 > ${recordFile(claimKey)}`);
+  ns.exec("sh", "-c", `f=${recordFile(claimKey)}; ${writeRecord("echo was=0")}`);
 
 /** Removes the record of a claim (its last owner is gone). */
 export const forgetRecordStep = (ns: Namespace, claimKey: string): string =>
@@ -105,7 +115,7 @@ export const forgetRecordStep = (ns: Namespace, claimKey: string): string =>
 
 /** Prints every record of the namespace (for the owner digest: a plan depends on them). */
 export const printRecords = (): string =>
-  `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do [ ! -f "$f" ] || { echo "$f"; cat "$f"; }; done`;
+  `for f in ${RECORD_PREFIX}*.${NETNS_INODE}; do ${IS_RECORD} || { echo "$f"; cat "$f"; }; done`;
 
 /** Removes the records of a namespace about to be deleted (run inside it). */
 export const forgetRecordsStep = (ns: Namespace): string =>
@@ -122,7 +132,7 @@ export function switchOnStep(ns: Namespace, key: SysctlKey, record: boolean, was
     ? `for d in /sys/class/net/*; do n=\${d##*/}; [ "$(cat "${dir}/$n/forwarding" 2>/dev/null)" != 1 ] || ` +
       `printf '%s %s\\n' "$(cat "$d/ifindex")" "$n"; done; [ "$(cat ${dir}/default/forwarding)" != 1 ] || echo "0 default"; `
     : "";
-  const write = `{ echo was=${checked(key, was)}; ${interfaces}} > "$f.new" && mv "$f.new" "$f"`;
+  const write = writeRecord(`{ echo was=${checked(key, was)}; ${interfaces}}`);
   return ns.exec("sh", "-c", `f=${recordFile(key)}; ${write} && echo 1 > ${SYSCTLS[key]}`);
 }
 
@@ -145,9 +155,9 @@ export function putBackStep(ns: Namespace, key: SysctlKey, fallback: string): st
     "sh",
     "-c",
     `f=${recordFile(key)}; was=${checked(key, fallback)}; ` +
-      `if [ -f "$f" ]; then r=$(sed -n 's/^was=//p' "$f" | head -n 1); case "$r" in ""|*[!0-9]*) ;; *) was=$r;; esac; fi; ` +
+      `if ! ${IS_RECORD}; then r=$(sed -n 's/^was=//p' "$f" | head -n 1); case "$r" in ""|*[!0-9]*) ;; *) was=$r;; esac; fi; ` +
       `[ "$(cat ${SYSCTLS[key]})" = "$was" ] || echo "$was" > ${SYSCTLS[key]}; ` +
-      `if [ -f "$f" ]; then ${restore}rm -f "$f"; fi`,
+      `if ! ${IS_RECORD}; then ${restore}:; fi; rm -f "$f"`,
   );
 }
 
@@ -182,7 +192,7 @@ export function recordChainStep(ns: Namespace, c: ChainOf): string {
     "sh",
     "-c",
     `if ${nftOnly(c)} && nft list table ${t} >/dev/null 2>&1 && ! nft list chain ${t} ${c.chain} >/dev/null 2>&1; ` +
-      `then echo was=0 > ${recordFile(chainRecordKey(c))}; fi; true`,
+      `then f=${recordFile(chainRecordKey(c))}; ${writeRecord("echo was=0")}; fi; true`,
   );
 }
 
@@ -192,7 +202,7 @@ export function dropChainStep(ns: Namespace, c: ChainOf): string {
   return ns.exec(
     "sh",
     "-c",
-    `f=${recordFile(chainRecordKey(c))}; if [ -f "$f" ]; then ` +
+    `f=${recordFile(chainRecordKey(c))}; if ! ${IS_RECORD}; then ` +
       `if ! nft list table ${t} >/dev/null 2>&1; then rm -f "$f"; ` +
       `elif nft delete chain ${t} ${c.chain} 2>/dev/null; then rm -f "$f"; fi; fi; true`,
   );

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { testingKit, writeProgram } from "../support/harness";
+import { CLIENT, SERVER, waitListening } from "../support/tcp";
 import { program } from "./programs";
 import { labConfig, ok } from "./support";
 
@@ -236,6 +237,39 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
           allowFailure: true,
         },
       );
+    }
+  });
+
+  it("a fromHost forward's route_localnet does not open the host's loopback-only services to the LAN", async () => {
+    // New-user trial round 2 (kube-proxy's CVE-2020-8558): with route_localnet=1 a LAN host routing
+    // 127.0.0.1 to the lab reached a server bound to 127.0.0.1 only.
+    const server = lab.spawn(SERVER("loopback only", 7000, "127.0.0.1"));
+    const lanSetup = [
+      "sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.lan0.route_localnet=1",
+      "ip route add 127.0.0.1/32 via 203.0.113.2 dev lan0 src 203.0.113.1 table 100",
+      "ip rule add pref 10 to 127.0.0.1/32 lookup 100",
+      "ip rule add pref 100 lookup local",
+      "ip rule del pref 0",
+    ];
+    const lanUndo =
+      "ip rule add pref 0 lookup local; ip rule del pref 10; ip rule del pref 100; ip route flush table 100; " +
+      "sysctl -qw net.ipv4.conf.all.route_localnet=0 net.ipv4.conf.lan0.route_localnet=0";
+    try {
+      await waitListening(server);
+      const s = stackOf(
+        "fwd-localnet",
+        program(`new netns.PortForward("pf", { connection, hostPort: 8094, toAddress: "10.66.0.2", toPort: 80 });`),
+      );
+      ok(await s.up(), log);
+      const localnet = (await lab.exec(["cat", "/proc/sys/net/ipv4/conf/all/route_localnet"])).stdout.trim();
+      assert.equal(localnet, "1", "the forward switched route_localnet on");
+      await lab.execLan(["sh", "-c", lanSetup.join(" && ")]);
+      const reached = await lab.execLan(CLIENT("127.0.0.1", 7000), { allowFailure: true });
+      assert.notEqual(reached.stdout.trim(), "loopback only", "the LAN reached the lab's 127.0.0.1:7000");
+      ok(await s.destroy(), log);
+    } finally {
+      await lab.execLan(["sh", "-c", lanUndo], { allowFailure: true });
+      await server.kill();
     }
   });
 });

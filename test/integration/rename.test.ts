@@ -18,6 +18,9 @@ new netns.IsolatedNetwork("rn", {
   bridge: "v-rn",
   subnet: "192.168.47.0/24",
   gateway: "192.168.47.1",
+  // Attacker trial round 2: the IPv6 address is derived from the name, so the renamed namespace's IPv6
+  // forward goes elsewhere and was refused as a second forward of the port.
+  subnet6: "fd00:47::/64",
   namespaces: [{ name: "rn-red", address: "192.168.47.10" }, { name: "${second}", address: "192.168.47.20" }],
   portForwards: [{ namespace: "${second}", hostPort: 8091, port: 80 }],
   verify: true,
@@ -66,6 +69,14 @@ describe("a namespace renamed in an IsolatedNetwork with a port forward, through
       .split("\n")
       .filter((l) => l.includes("--dport 8091"));
     assert.equal(dnat.length, 1, `one forward of 8091: ${dnat.join("\n")}`);
+    const green6 = JSON.parse(
+      (await lab.exec(["ip", "-6", "-j", "addr", "show", "scope", "global"], { namespace: "rn-green" })).stdout,
+    ).flatMap((l: { addr_info: Array<{ local: string }> }) => l.addr_info.map((a) => a.local));
+    const dnat6 = (await lab.exec(["ip6tables", "-w", "-t", "nat", "-S", "PREROUTING"])).stdout
+      .split("\n")
+      .filter((l) => l.includes("--dport 8091"));
+    assert.equal(dnat6.length, 1, `one IPv6 forward of 8091: ${dnat6.join("\n")}`);
+    assert.ok(dnat6[0].includes(`[${green6[0]}]:80`), `to rn-green's ${green6[0]}: ${dnat6[0]}`);
     const refreshed = await stack.refresh();
     ok(refreshed, log);
     assert.equal(changes(refreshed), 0, `refresh saw drift: ${JSON.stringify(refreshed.steps)}`);

@@ -237,8 +237,8 @@ describe("components/IsolatedNetwork: exposed objects and verify (under the SDK'
       [byName("ds-red-default6").inputs.destination, byName("ds-red-default6").inputs.via],
       ["default6", "fd00:15::1"],
     );
-    assert.equal(byName("ds-blue-tcp-8080-ipv6").inputs.toAddress, six);
-    assert.equal(byName("ds-blue-tcp-8080").inputs.toAddress, "192.168.15.2");
+    assert.equal(byName("ds-tcp-8080-ipv6").inputs.toAddress, six);
+    assert.equal(byName("ds-tcp-8080").inputs.toAddress, "192.168.15.2");
     const addresses6 = await new Promise((r) => net.addresses6.apply(r));
     assert.deepEqual(Object.keys(addresses6 as object).sort(), ["blue", "green", "red"]);
     assert.equal(await new Promise((r) => net.gateway6.apply(r)), "fd00:15::1");
