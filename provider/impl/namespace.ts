@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
+import { announce } from "../kernel/link";
 import { markNamespace, markUnlessRetained, notOursWarning, refuseMarkedAdoption } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
@@ -16,12 +17,12 @@ import {
   unlinkAndDelete,
   waitForPeers,
 } from "../kernel/netns";
-import { sequence } from "../kernel/script";
+import { bestEffort, script, sequence } from "../kernel/script";
 import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { tookAlong } from "./declaredVeths";
+import { holdersOf, tookAlong } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -131,6 +132,14 @@ async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   // operation, before or after this delete: declaredVeths): a VethPair removed with the namespace, or a
   // destroy, takes it along as asked.
   const deletion = await deleteNamespaceWithPeers(remote, props.name);
+  // An address of this namespace another declared end now holds (a namespace renamed in an IsolatedNetwork,
+  // whose cable goes with the namespace: no VethPair delete runs): that end announces itself, or neighbours
+  // keep this namespace's MAC for it. Best effort.
+  const takers = holdersOf(props.connection, deletion.addresses, []).filter((t) => t.namespace !== props.name);
+  if (takers.length > 0)
+    await runScript(remote, script(takers.map((t) => bestEffort(announce(at(t.namespace), t.name))))).catch(
+      () => undefined,
+    );
   if (deletion.existed)
     tookAlong(
       props.connection,

@@ -89,8 +89,9 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
     );
   // route_localnet=1 (what lets the host's own 127.0.0.1 connections be forwarded) also routes packets
   // addressed to 127.0.0.0/8 that come from outside, so a LAN host could reach services bound to loopback
-  // only (kube-proxy's CVE-2020-8558): as kube-proxy does, such packets are dropped unless they belong to
-  // a connection (replies) or were DNATed.
+  // only (kube-proxy's CVE-2020-8558): such packets are dropped unless they belong to a connection
+  // (replies) or were DNATed. By the interface, not by kube-proxy's `! -s 127.0.0.0/8`: a LAN host
+  // sending from 127.0.0.2 (not a martian once route_localnet is on) got past that (attacker trial).
   if (i.fromHost && !ipv6)
     rules.push(
       rule(
@@ -98,8 +99,8 @@ export function rulesOf(i: PortForwardInputs): Rule[] {
         "INPUT",
         [
           "!",
-          "-s",
-          "127.0.0.0/8",
+          "-i",
+          "lo",
           "-d",
           "127.0.0.0/8",
           "-m",

@@ -75,6 +75,8 @@ export interface Deletion {
   veths: IpVeth[];
   /** The names of the namespaces its veths' peers are in, by its ids for them. */
   peerNamespaces: Map<number, string | undefined>;
+  /** Its interfaces' global addresses (without prefix), as they were before the delete. */
+  addresses: string[];
 }
 
 /**
@@ -90,6 +92,7 @@ export function deleteIfIdle(name: string): Script {
     [
       ["link", "show", "type", "veth"],
       ["netns", "list-id"],
+      ["addr", "show", "scope", "global"],
     ],
     ["-j"],
   );
@@ -105,14 +108,23 @@ export function deleteIfIdle(name: string): Script {
 }
 
 export function parseDeletion([before, json = "", , after = ""]: string[], name: string): Deletion {
-  const deletion: Deletion = { existed: isPresent(before), deleted: false, veths: [], peerNamespaces: new Map() };
+  const deletion: Deletion = {
+    existed: isPresent(before),
+    deleted: false,
+    veths: [],
+    peerNamespaces: new Map(),
+    addresses: [],
+  };
   if (!deletion.existed) return deletion;
   deletion.deleted = !isPresent(after);
-  const [vethText = "", idText = ""] = json.trim().split("\n");
+  const [vethText = "", idText = "", addrText = ""] = json.trim().split("\n");
   try {
     deletion.veths = parseIpJson<IpVeth>(vethText, `ip -n ${name} link show type veth`);
     const ids = parseIpJson<IpNsId>(idText, `ip -n ${name} netns list-id`);
     deletion.peerNamespaces = new Map(ids.map((n) => [n.nsid, n.name]));
+    deletion.addresses = parseIpJson<{ addr_info?: Array<{ local?: string }> }>(addrText, `ip -n ${name} addr show`)
+      .flatMap((l) => l.addr_info ?? [])
+      .flatMap((a) => (typeof a.local === "string" ? [a.local] : []));
   } catch {
     // Unreadable: nothing to wait for.
   }

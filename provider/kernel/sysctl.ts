@@ -101,9 +101,12 @@ const IS_RECORD = '{ [ ! -f "$f" ] || [ -L "$f" ]; }';
 /**
  * Writes what `print` prints as the record "$f": into a new file of mktemp's
  * (made exclusively), then renamed over "$f", so a link someone put at the
- * record's path is replaced, never written through.
+ * record's path is replaced, never written through; a directory there fails the step (mv would move
+ * the file into it).
  */
-const writeRecord = (print: string) => `t=$(mktemp "$f.XXXXXX") && ${print} > "$t" && mv -f "$t" "$f"`;
+const writeRecord = (print: string) =>
+  `{ [ ! -d "$f" ] || { echo "$f is a directory, not a record of pulumi-netns" >&2; false; }; } && ` +
+  `t=$(mktemp "$f.XXXXXX") && ${print} > "$t" && mv -f "$t" "$f"`;
 
 /** Records that this package brought a table (claim key, e.g. "tnat") into being: its last owner drops it. */
 export const recordTableStep = (ns: Namespace, claimKey: string): string =>
@@ -204,6 +207,8 @@ export function dropChainStep(ns: Namespace, c: ChainOf): string {
     "-c",
     `f=${recordFile(chainRecordKey(c))}; if ! ${IS_RECORD}; then ` +
       `if ! nft list table ${t} >/dev/null 2>&1; then rm -f "$f"; ` +
-      `elif nft delete chain ${t} ${c.chain} 2>/dev/null; then rm -f "$f"; fi; fi; true`,
+      // `nft delete chain` takes a chain's rules with it (measured on 6.18): only an empty one goes.
+      `elif ! nft -j list chain ${t} ${c.chain} 2>/dev/null | grep -q '"rule"' && nft delete chain ${t} ${c.chain} 2>/dev/null; ` +
+      `then rm -f "$f"; fi; fi; true`,
   );
 }

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import type { LabHost, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../support/harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { CLIENT, SERVER, waitListening } from "../support/tcp";
 import { program } from "./programs";
 import { labConfig, ok } from "./support";
@@ -181,16 +181,16 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
     const before = await testingKit().fingerprint(lab);
     assert.equal((await lab.exec(["nft", "list", "ruleset"])).stdout.trim(), "", "the lab has no table to begin with");
     const inode = (await lab.exec(["readlink", "/proc/self/ns/net"])).stdout.replace(/\D/g, "");
-    // A directory where the record is written: the switch-on fails after the rules are in.
-    await lab.exec(["mkdir", `/run/pulumi-netns.ipfw.${inode}.new`]);
+    // A directory at the record's path: the switch-on fails after the rules are in.
+    await lab.exec(["mkdir", `/run/pulumi-netns.ipfw.${inode}`]);
     try {
       const up = await stackOf("fwd-m6", masq("m6", "10.77.0.0/24")).up();
       assert.equal(up.ok, false, "the up failed");
       assert.equal((await lab.exec(["nft", "list", "ruleset"])).stdout.trim(), "", "no table left");
-      assert.equal(await records(), "", "no record left");
     } finally {
-      await lab.exec(["rmdir", `/run/pulumi-netns.ipfw.${inode}.new`], { allowFailure: true });
+      await lab.exec(["rmdir", `/run/pulumi-netns.ipfw.${inode}`], { allowFailure: true });
     }
+    assert.equal(await records(), "", "no record left");
     assert.equal(await testingKit().fingerprint(lab), before);
   });
 
@@ -217,15 +217,27 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
         /PREROUTING/,
         "no PREROUTING yet",
       );
-      const s = stackOf(
-        "fwd-chains",
-        program(`new netns.PortForward("pf", { connection, hostPort: 8093, toAddress: "10.66.0.2", toPort: 80 });`),
-      );
+      const pf = (port: number) =>
+        `new netns.PortForward("pf${port}", { connection, hostPort: ${port}, toAddress: "10.66.0.2", toPort: 80 });`;
+      const s = stackOf("fwd-chains", program(pf(8093)));
       ok(await s.up(), log);
       assert.match(
         (await lab.exec(["nft", "list", "table", "ip", "nat"])).stdout,
         /chain PREROUTING/,
         "the forward's chain",
+      );
+      // Attacker round 3 HIGH: the forward that brought the chains went while another's rules were in them,
+      // and `nft delete chain` took those rules along.
+      rewriteProgram(s.programDir, program(`${pf(8093)}\n${pf(8095)}`));
+      ok(await s.up(), log);
+      rewriteProgram(s.programDir, program(pf(8095)));
+      ok(await s.up(), log);
+      const dnat = (await lab.exec(["iptables", "-w", "-t", "nat", "-S", "PREROUTING"])).stdout;
+      assert.match(dnat, /--dport 8095 .*-j DNAT/, "the other forward's DNAT is still there");
+      assert.match(
+        (await lab.exec(["iptables", "-w", "-S", "INPUT"])).stdout,
+        /-d 127\.0\.0\.0\/8/,
+        "its INPUT guard too",
       );
       ok(await s.destroy(), log);
       assert.equal(await testingKit().fingerprint(lab), before);
@@ -266,6 +278,28 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
       await lab.execLan(["sh", "-c", lanSetup.join(" && ")]);
       const reached = await lab.execLan(CLIENT("127.0.0.1", 7000), { allowFailure: true });
       assert.notEqual(reached.stdout.trim(), "loopback only", "the LAN reached the lab's 127.0.0.1:7000");
+      // Attacker round 3: from a 127.x source (not a martian once route_localnet is on), UDP got past kube-proxy's `! -s 127.0.0.0/8`.
+      const udp = lab.spawn([
+        process.execPath,
+        "-e",
+        `const s = require("dgram").createSocket("udp4"); s.on("message", (m, r) => console.log("GOT " + r.address)); s.bind(7001, "127.0.0.1", () => console.log("listening"));`,
+      ]);
+      try {
+        await waitListening(udp);
+        await lab.execLan([
+          process.execPath,
+          "-e",
+          `const s = require("dgram").createSocket("udp4"); s.bind(0, "127.0.0.2", () => s.send("x", 7001, "127.0.0.1", () => setTimeout(() => s.close(), 200)));`,
+        ]);
+        await new Promise((r) => setTimeout(r, 500));
+        assert.doesNotMatch(
+          udp.stdout(),
+          /GOT/,
+          "a UDP packet from 127.0.0.2 on the LAN reached the lab's 127.0.0.1:7001",
+        );
+      } finally {
+        await udp.kill();
+      }
       ok(await s.destroy(), log);
     } finally {
       await lab.execLan(["sh", "-c", lanUndo], { allowFailure: true });

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import type { LabHost, PulumiStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { program } from "./programs";
@@ -46,13 +48,35 @@ describe("a namespace renamed in an IsolatedNetwork with a port forward, through
 
   it("one up renames it: the forward moves, the host and red reach the new namespace at once, refresh sees nothing", async () => {
     const dir = writeProgram("rename", program(net("rn-blue")));
-    stack = new (testingKit().PulumiStack)({ programDir: dir, config: labConfig(lab), log: (l) => log.push(l) });
+    const trace = path.join(dir, "commands.jsonl");
+    stack = new (testingKit().PulumiStack)({
+      programDir: dir,
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+      env: { PULUMI_NETNS_TRACE: trace },
+    });
     ok(await stack.up(), log);
     // The old namespace's MAC in the host's and red's neighbour caches, as after any traffic.
     assert.equal((await ping(lab, "192.168.47.20")).code, 0, "host -> rn-blue");
     assert.equal((await ping(lab, "192.168.47.20", "rn-red")).code, 0, "rn-red -> rn-blue");
     rewriteProgram(dir, program(net("rn-green")));
+    const offset = fs.existsSync(trace) ? fs.statSync(trace).size : 0;
     ok(await stack.up(), log);
+    // The cable goes with rn-blue (deletedWith: no VethPair delete runs), and neighbours that got rn-blue's
+    // MAC for .20 while both were on the bridge (the first ARP reply wins) keep it unless rn-green then
+    // announces itself: after rn-blue's delete, rn-green's veth sets its MAC to itself (link.ts ANNOUNCE).
+    const commands = fs
+      .readFileSync(trace, "utf8")
+      .slice(offset)
+      .split("\n")
+      .filter((l) => l.includes('"event":"command"'))
+      .map((l) => JSON.parse(l).command as string);
+    const deleted = commands.findIndex((c) => /ip netns del rn-blue/.test(c));
+    assert.ok(deleted >= 0, "rn-blue's delete is traced");
+    assert.ok(
+      commands.slice(deleted + 1).some((c) => c.includes("ip netns exec rn-green") && c.includes("announce")),
+      "rn-green announced itself after rn-blue's delete",
+    );
     const [green] = JSON.parse((await lab.exec(["ip", "-j", "link", "show"], { namespace: "rn-green" })).stdout).filter(
       (l: { ifname: string }) => l.ifname !== "lo",
     );
