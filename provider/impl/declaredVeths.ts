@@ -1,6 +1,11 @@
 import type { Connection } from "../connection";
+import { announce } from "../kernel/link";
+import { at } from "../kernel/namespace";
+import { bestEffort, script } from "../kernel/script";
+import type { Remote } from "../transport";
 import { hopPath } from "../transport/knownKeys";
 import { progress } from "../transport/progress";
+import { runScript } from "./executor";
 
 /**
  * The veths the program declares in this engine operation, as the VethPairs'
@@ -79,8 +84,8 @@ export function tookAlong(
  * for the delete of a VethPair whose address another declared end now holds
  * (a namespace renamed in an IsolatedNetwork: the new one is made, with the
  * same address, before the old one goes). Neighbours then still hold the
- * deleted end's MAC for the address, for ~20 s; the delete has the new holder
- * announce itself.
+ * deleted end's MAC for the address, for ~20 s; the VethPair's delete, or the
+ * Namespace's that takes the cable along, has the new holder announce itself.
  */
 const holders = new Map<string, Array<{ namespace?: string; name: string; addresses: string[] }>>();
 
@@ -100,18 +105,24 @@ export function declareAddresses(
   }
 }
 
-/** The declared ends on the host of `connection` holding one of `addresses`, other than the `except` ones. */
-export function holdersOf(
+/**
+ * Has each declared end on the host of `connection` that holds one of
+ * `addresses` (the addresses of ends just deleted), other than those `gone`
+ * names, announce itself (kernel/link announce). Best effort: such an end may
+ * not exist (yet).
+ */
+export async function announceNewHolders(
+  remote: Remote,
   connection: unknown,
   addresses: string[],
-  except: Array<{ name: string; namespace?: string }>,
-): Array<{ namespace?: string; name: string }> {
+  gone: (end: { name: string; namespace?: string }) => boolean,
+): Promise<void> {
   const host = hostOf(connection);
-  if (host === undefined) return [];
+  if (host === undefined) return;
   const wanted = new Set(addresses.map((a) => a.split("/")[0]));
-  const same = (x: { name: string; namespace?: string }, y: { name: string; namespace?: string }) =>
-    x.name === y.name && (x.namespace ?? undefined) === (y.namespace ?? undefined);
-  return (holders.get(host) ?? []).filter(
-    (h) => h.addresses.some((a) => wanted.has(a)) && !except.some((e) => same(e, h)),
+  const takers = (holders.get(host) ?? []).filter((h) => h.addresses.some((a) => wanted.has(a)) && !gone(h));
+  if (takers.length === 0) return;
+  await runScript(remote, script(takers.map((t) => bestEffort(announce(at(t.namespace), t.name))))).catch(
+    () => undefined,
   );
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { endpoint } from "../connection";
-import { announce } from "../kernel/link";
 import { markNamespace, markUnlessRetained, notOursWarning, refuseMarkedAdoption } from "../kernel/mark";
 import { at } from "../kernel/namespace";
 import {
@@ -17,12 +16,12 @@ import {
   unlinkAndDelete,
   waitForPeers,
 } from "../kernel/netns";
-import { bestEffort, script, sequence } from "../kernel/script";
+import { sequence } from "../kernel/script";
 import { NAMESPACE } from "../resourceSchemas";
 import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { holdersOf, tookAlong } from "./declaredVeths";
+import { announceNewHolders, tookAlong } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import type { InputsOf, OutputsOf, ProviderOf } from "./types";
@@ -135,11 +134,7 @@ async function remove(_id: string, props: NamespaceOutputs): Promise<void> {
   // An address of this namespace another declared end now holds (a namespace renamed in an IsolatedNetwork,
   // whose cable goes with the namespace: no VethPair delete runs): that end announces itself, or neighbours
   // keep this namespace's MAC for it. Best effort.
-  const takers = holdersOf(props.connection, deletion.addresses, []).filter((t) => t.namespace !== props.name);
-  if (takers.length > 0)
-    await runScript(remote, script(takers.map((t) => bestEffort(announce(at(t.namespace), t.name))))).catch(
-      () => undefined,
-    );
+  await announceNewHolders(remote, props.connection, deletion.addresses, (end) => end.namespace === props.name);
   if (deletion.existed)
     tookAlong(
       props.connection,

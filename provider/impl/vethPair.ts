@@ -34,7 +34,7 @@ import { CommandError, type Remote } from "../transport";
 import { progress } from "../transport/progress";
 import { isIpv6, isUnknown } from "../validate";
 import { fromSchema, plain, recordHostKeys, remoteFor } from "./common";
-import { declareAddresses, declareVeths, holdersOf } from "./declaredVeths";
+import { announceNewHolders, declareAddresses, declareVeths } from "./declaredVeths";
 import { readAll, runScript } from "./executor";
 import { advised } from "./opErrors";
 import { settleBridge, settleIpv6 } from "./settle";
@@ -414,15 +414,14 @@ async function remove(_id: string, props: VethPairOutputs): Promise<void> {
   );
   // An address of the ends another declared end now holds: that one announces itself, or neighbours would
   // keep the deleted end's MAC for it (~20 s). Best effort: it may not exist (yet).
-  const takers = holdersOf(
+  const same = (x: { name: string; namespace?: string }, y: { name: string; namespace?: string }) =>
+    x.name === y.name && (x.namespace ?? undefined) === (y.namespace ?? undefined);
+  await announceNewHolders(
+    remote,
     props.connection,
     mine.flatMap((end) => end.addresses ?? []),
-    [a, b],
+    (end) => same(end, a) || same(end, b),
   );
-  if (takers.length > 0)
-    await runScript(remote, script(takers.map((t) => bestEffort(announce(at(t.namespace), t.name))))).catch(
-      () => undefined,
-    );
   const gone = mine.flatMap((end, i) => parseRoutesOver(printed[i]).map((r) => `${describeRoute(r)} in ${where(end)}`));
   if (gone.length > 0)
     progress(

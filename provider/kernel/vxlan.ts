@@ -18,9 +18,6 @@ export const FLOOD_MAC = "00:00:00:00:00:00";
  */
 export const VXLAN_OVERHEAD = 50;
 
-/** The same over IPv6: its header is 40 bytes, not 20 (the kernel's VXLAN6_HEADROOM). */
-export const VXLAN6_OVERHEAD = 70;
-
 /** The IANA port of VXLAN (the kernel's default is Linux's old 8472). */
 export const VXLAN_PORT = 4789;
 
