@@ -1,4 +1,5 @@
 import * as ipaddr from "ipaddr.js";
+import { fromBig, toBig } from "../provider/kernel/cidr";
 import { ipv6Address, ipv6Network, show } from "../provider/validate";
 
 /**
@@ -8,13 +9,6 @@ import { ipv6Address, ipv6Network, show } from "../provider/validate";
  * the longest run of zeros compressed), so what the plan says, what state
  * holds and what `ip -j addr` prints are the same strings.
  */
-
-const toBig = (address: string) => ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
-
-function fromBig(n: bigint): string {
-  const parts = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(16 * (7 - i))) & 0xffffn));
-  return new ipaddr.IPv6(parts).toRFC5952String();
-}
 
 /**
  * A dual-stack network's IPv6 subnet: a unique local or global unicast network

@@ -8,15 +8,17 @@ const label = (text: string) => `"${text.replace(/"/g, "'")}"`;
 /** A Mermaid flowchart of a pod network: per node its bridge and pods, and the routes (or the VXLAN overlay) between the nodes. */
 export function podDiagramOf(plan: PodNetworkPlan): string {
   const lines = ["flowchart LR"];
+  // Dual stack: each label gains its IPv6 line.
+  const and6 = (v6: string | undefined) => (v6 ? `<br/>${v6}` : "");
   for (const node of plan.nodes) {
     const bridge = id("br", node.name);
     lines.push(
-      `  subgraph ${id("node", node.name)}[${label(`node ${node.name} ${node.nodeAddress}<br/>pods ${node.podCidr}`)}]`,
+      `  subgraph ${id("node", node.name)}[${label(`node ${node.name} ${node.nodeAddress}${node.nodeAddress6 ? ` ${node.nodeAddress6}` : ""}<br/>pods ${node.podCidr}${node.podCidr6 ? ` ${node.podCidr6}` : ""}`)}]`,
     );
-    lines.push(`    ${bridge}[${label(`bridge ${plan.bridge}<br/>${node.bridgeCidr}`)}]`);
+    lines.push(`    ${bridge}[${label(`bridge ${plan.bridge}<br/>${node.bridgeCidr}${and6(node.bridgeCidr6)}`)}]`);
     for (const pod of node.pods) {
       const p = id("pod", pod.name);
-      lines.push(`    ${p}([${label(`pod ${pod.name}<br/>${pod.cidr}`)}])`);
+      lines.push(`    ${p}([${label(`pod ${pod.name}<br/>${pod.cidr}${and6(pod.cidr6)}`)}])`);
       lines.push(`    ${p} --- ${bridge}`);
     }
     if (node.vxlan) {
@@ -27,7 +29,7 @@ export function podDiagramOf(plan: PodNetworkPlan): string {
     }
     if (node.masquerade)
       lines.push(
-        `    ${id("nat", node.name)}{{${label(`MASQUERADE ${node.masquerade.source}<br/>not to ${node.masquerade.exceptDestination}`)}}}`,
+        `    ${id("nat", node.name)}{{${label(`MASQUERADE ${node.masquerade.source}<br/>not to ${node.masquerade.exceptDestination}${node.masquerade6 ? `<br/>${node.masquerade6.source}<br/>not to ${node.masquerade6.exceptDestination}` : ""}`)}}}`,
       );
     lines.push("  end");
   }
@@ -40,6 +42,9 @@ export function podDiagramOf(plan: PodNetworkPlan): string {
         );
   for (const node of plan.nodes)
     for (const r of node.routes)
+      lines.push(`  ${id("br", node.name)} -->|${label(`${r.destination} via ${r.via}`)}| ${id("br", r.toNode)}`);
+  for (const node of plan.nodes)
+    for (const r of node.routes6)
       lines.push(`  ${id("br", node.name)} -->|${label(`${r.destination} via ${r.via}`)}| ${id("br", r.toNode)}`);
   return `${lines.join("\n")}\n`;
 }

@@ -31,6 +31,10 @@ export class PodNetwork extends pulumi.ComponentResource {
   readonly podCidrs: pulumi.Output<Record<string, string>>;
   /** Pod name -> address (without prefix). */
   readonly addresses: pulumi.Output<Record<string, string>>;
+  /** Dual stack (clusterCidr6): node name -> IPv6 pod CIDR; empty without clusterCidr6. */
+  readonly podCidrs6: pulumi.Output<Record<string, string>>;
+  /** Dual stack: pod name -> IPv6 address (without prefix); empty without clusterCidr6. */
+  readonly addresses6: pulumi.Output<Record<string, string>>;
   /** A Mermaid flowchart of the nodes, pods and routes. */
   readonly diagram: pulumi.Output<string>;
   readonly plan: PodNetworkPlan;
@@ -49,7 +53,12 @@ export class PodNetwork extends pulumi.ComponentResource {
       // Other nodes' pods open connections to this node's pods: the bridge lets the cluster's sources in.
       const bridge = new Bridge(
         `${at}-bridge`,
-        { connection, name: plan.bridge, addresses: [node.bridgeCidr], forwardFrom: [plan.clusterCidr] },
+        {
+          connection,
+          name: plan.bridge,
+          addresses: [node.bridgeCidr, ...(node.bridgeCidr6 ? [node.bridgeCidr6] : [])],
+          forwardFrom: [plan.clusterCidr, ...(plan.clusterCidr6 ? [plan.clusterCidr6] : [])],
+        },
         child,
       );
       for (const pod of node.pods) {
@@ -61,7 +70,11 @@ export class PodNetwork extends pulumi.ComponentResource {
           `${at}-${pod.name}-veth`,
           {
             connection,
-            a: { name: pod.vethName, namespace: namespace.name, addresses: [pod.cidr] },
+            a: {
+              name: pod.vethName,
+              namespace: namespace.name,
+              addresses: [pod.cidr, ...(pod.cidr6 ? [pod.cidr6] : [])],
+            },
             b: { name: pod.bridgePortName, bridge: bridge.name },
             ...(node.podMtu !== undefined ? { mtu: node.podMtu } : {}),
           },
@@ -72,6 +85,12 @@ export class PodNetwork extends pulumi.ComponentResource {
           { connection, namespace: pod.name, destination: node.podRouteDestination, via: node.bridgeAddress },
           { ...livesIn, dependsOn: [cable], replaceWith: [cable] },
         );
+        if (node.podRouteDestination6 && node.bridgeAddress6)
+          new Route(
+            `${at}-${pod.name}-route6`,
+            { connection, namespace: pod.name, destination: node.podRouteDestination6, via: node.bridgeAddress6 },
+            { ...livesIn, dependsOn: [cable], replaceWith: [cable] },
+          );
       }
       // Mode vxlan: the overlay is a port of the bridge; node.routes is empty (see NodeVxlanPlan).
       if (node.vxlan)
@@ -91,6 +110,8 @@ export class PodNetwork extends pulumi.ComponentResource {
         );
       for (const r of node.routes)
         new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
+      for (const r of node.routes6)
+        new Route(`${at}-to-${r.toNode}-ipv6`, { connection, destination: r.destination, via: r.via }, child);
       // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on
       // (and puts it back), and its FORWARD accepts let this node's pods out where the policy is DROP:
       // only from the bridge (inInterface), so a LAN host forging a pod address is not forwarded.
@@ -114,13 +135,46 @@ export class PodNetwork extends pulumi.ComponentResource {
             },
         { ...child, dependsOn: [bridge] },
       );
+      // Dual stack: the same for IPv6 (ip6tables; it switches IPv6 forwarding on and puts it back).
+      const cluster6 = plan.clusterCidr6;
+      if (cluster6)
+        new MasqueradeRule(
+          `${at}-forward6`,
+          node.masquerade6
+            ? {
+                connection,
+                source: node.masquerade6.source,
+                excludeDestination: node.masquerade6.exceptDestination,
+                inInterface: plan.bridge,
+              }
+            : {
+                connection,
+                source: cluster6,
+                outInterface: plan.bridge,
+                excludeDestination: cluster6,
+                inInterface: plan.bridge,
+              },
+          { ...child, dependsOn: [bridge] },
+        );
     }
     this.pods = pods;
     this.podCidrs = pulumi.output(Object.fromEntries(plan.nodes.map((n) => [n.name, n.podCidr])));
     this.addresses = pulumi.output(
       Object.fromEntries(plan.nodes.flatMap((n) => n.pods.map((p) => [p.name, p.address]))),
     );
+    this.podCidrs6 = pulumi.output(
+      Object.fromEntries(plan.nodes.flatMap((n) => (n.podCidr6 ? [[n.name, n.podCidr6]] : []))),
+    );
+    this.addresses6 = pulumi.output(
+      Object.fromEntries(plan.nodes.flatMap((n) => n.pods.flatMap((p) => (p.address6 ? [[p.name, p.address6]] : [])))),
+    );
     this.diagram = pulumi.output(podDiagramOf(plan));
-    this.registerOutputs({ podCidrs: this.podCidrs, addresses: this.addresses, diagram: this.diagram });
+    this.registerOutputs({
+      podCidrs: this.podCidrs,
+      addresses: this.addresses,
+      podCidrs6: this.podCidrs6,
+      addresses6: this.addresses6,
+      diagram: this.diagram,
+    });
   }
 }

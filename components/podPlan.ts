@@ -4,6 +4,7 @@ import { toAddress, toNumber } from "../provider/kernel/cidr";
 import { VXLAN_OVERHEAD, VXLAN_PORT } from "../provider/kernel/vxlan";
 import { integerIn, interfaceName, ipv4Address, ipv4Network, namespaceName, oneOf, show } from "../provider/validate";
 import { fitName, fnv1a, unknownKeys } from "./plan";
+import { planPodIpv6, wrongFamily } from "./podPlan6";
 
 /**
  * A PodNetwork as plain data: which pod CIDR each node gets, each pod's
@@ -36,14 +37,28 @@ export interface PodNetworkSpec {
   bridge?: string;
   /** MASQUERADE for pod traffic leaving clusterCidr, and a default route in each pod (default true). */
   outboundNat?: boolean;
+  /**
+   * Dual stack: the cluster's IPv6 network besides clusterCidr, e.g. "fd00:10:244::/56" (unique local or
+   * global). Every node then gets an IPv6 pod CIDR (a /podCidrPrefix6 block, the one with its IPv4 block's
+   * index), every pod an IPv6 address (its IPv4 address's offset in the block), and everything IPv4 has
+   * gets its IPv6 twin: bridge address, pod routes, node routes (mode "routes": via nodeAddress6),
+   * forwarding and, with outboundNat, IPv6 masquerade.
+   */
+  clusterCidr6?: string;
+  /** The size of each node's IPv6 block (default 64). */
+  podCidrPrefix6?: number;
   nodes: Array<{
     name: string;
     /** The node's address on the network the nodes share. */
     nodeAddress: string;
+    /** Dual stack, mode "routes": the node's IPv6 address on that network, the next hop to its IPv6 pods. */
+    nodeAddress6?: string;
     /** Pins the node's pod CIDR (a /podCidrPrefix block of clusterCidr) instead of deriving it from the name. */
     podCidr?: string;
+    /** Dual stack: pins the node's IPv6 pod CIDR (a /podCidrPrefix6 block of clusterCidr6). */
+    podCidr6?: string;
     /** Each pod is a namespace on that node; names are unique across the cluster. */
-    pods: Array<{ name: string; address?: string }>;
+    pods: Array<{ name: string; address?: string; address6?: string }>;
   }>;
 }
 
@@ -53,6 +68,9 @@ export interface PodPlan {
   address: string;
   /** With the pod CIDR's prefix, e.g. "10.244.3.17/24". */
   cidr: string;
+  /** Dual stack: the IPv6 address, and with the IPv6 pod CIDR's prefix. */
+  address6?: string;
+  cidr6?: string;
   /** The veth end inside the pod. */
   vethName: string;
   /** Its peer on the node's bridge. */
@@ -98,6 +116,13 @@ export interface NodePlan {
   pods: PodPlan[];
   /** Host routes on this node, one per other node (mode "routes"; none in mode "vxlan"). */
   routes: NodeRoutePlan[];
+  /** Dual stack: the node's IPv6 pod CIDR, the bridge's IPv6 address (`::1` of it), with its prefix, and nodeAddress6. */
+  podCidr6?: string;
+  bridgeAddress6?: string;
+  bridgeCidr6?: string;
+  nodeAddress6?: string;
+  /** Dual stack, mode "routes": host routes to the other nodes' IPv6 pod CIDRs via their nodeAddress6. */
+  routes6: NodeRoutePlan[];
   /** Mode "vxlan": this node's VXLAN device, a port of its bridge. */
   vxlan?: NodeVxlanPlan;
   /** Mode "vxlan": the MTU of the pods' veths, leaving room for the encapsulation. */
@@ -106,6 +131,10 @@ export interface NodePlan {
   podRouteDestination: string;
   /** With outboundNat: MASQUERADE traffic from `source` (the cluster) unless it goes to `exceptDestination` (pod to pod keeps its address). */
   masquerade?: { source: string; exceptDestination: string };
+  /** Dual stack: "default6" with outboundNat, else clusterCidr6. */
+  podRouteDestination6?: string;
+  /** Dual stack with outboundNat: the IPv6 masquerade (clusterCidr6, not to clusterCidr6). */
+  masquerade6?: { source: string; exceptDestination: string };
 }
 
 export interface PodNetworkPlan {
@@ -114,6 +143,9 @@ export interface PodNetworkPlan {
   mode: "routes" | "vxlan";
   bridge: string;
   outboundNat: boolean;
+  /** Dual stack: clusterCidr6 and podCidrPrefix6. */
+  clusterCidr6?: string;
+  podCidrPrefix6?: number;
   nodes: NodePlan[];
 }
 
@@ -147,17 +179,25 @@ const SPEC_FIELDS: Record<keyof PodNetworkSpec, true> = {
   mode: true,
   bridge: true,
   outboundNat: true,
+  clusterCidr6: true,
+  podCidrPrefix6: true,
   nodes: true,
 };
 // `connection` is PodNetwork's own, beside the plain data.
 const NODE_FIELDS: Record<keyof PodNetworkSpec["nodes"][number] | "connection", true> = {
   name: true,
   nodeAddress: true,
+  nodeAddress6: true,
   podCidr: true,
+  podCidr6: true,
   pods: true,
   connection: true,
 };
-const POD_FIELDS: Record<keyof PodNetworkSpec["nodes"][number]["pods"][number], true> = { name: true, address: true };
+const POD_FIELDS: Record<keyof PodNetworkSpec["nodes"][number]["pods"][number], true> = {
+  name: true,
+  address: true,
+  address6: true,
+};
 
 function unknownFields(spec: PodNetworkSpec): string[] {
   const problems: string[] = [];
@@ -215,7 +255,12 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
     throw new PodPlanError([`the arguments: ${show(spec)} is not an object like { clusterCidr, nodes }`]);
   const problems = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
-  reason("clusterCidr", ipv4Network(spec.clusterCidr));
+  const family = (field: string, v: unknown) => {
+    const r = wrongFamily(field, v, false);
+    if (r) problems.push(r);
+    return Boolean(r);
+  };
+  if (!family("clusterCidr", spec.clusterCidr)) reason("clusterCidr", ipv4Network(spec.clusterCidr));
   const mode = spec.mode ?? "routes";
   reason("mode", oneOf("routes", "vxlan")(mode));
   const bridge = spec.bridge ?? "v-net-0";
@@ -257,6 +302,7 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
       else nodeNames.set(node.name, i);
     }
     if (
+      !family(`${field}.nodeAddress`, node.nodeAddress) &&
       !reason(`${field}.nodeAddress`, ipv4Address(node.nodeAddress)) &&
       !reason(`${field}.nodeAddress`, unusableNodeAddress(node.nodeAddress))
     ) {
@@ -273,7 +319,12 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
       problems.push(
         `podCidrPrefix: a /${podCidrPrefix} holds ${podRoom} pods (network, broadcast and bridge address taken); node ${show(node.name)} has ${node.pods.length}; use a shorter podCidrPrefix`,
       );
-    if (node.podCidr === undefined || reason(`${field}.podCidr`, ipv4Network(node.podCidr))) continue;
+    if (
+      node.podCidr === undefined ||
+      family(`${field}.podCidr`, node.podCidr) ||
+      reason(`${field}.podCidr`, ipv4Network(node.podCidr))
+    )
+      continue;
     const [base, prefix] = node.podCidr.split("/");
     const n = toNumber(base);
     if (Number(prefix) !== podCidrPrefix || !inCluster(n))
@@ -347,7 +398,11 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
           `${field}.name: pod ${show(pod.name)}'s bridge port ${show(port)} (derived from the name) is also ${portOwner}: ports share the node's namespace; rename one of them`,
         );
       else ports.set(port, `pod ${show(pod.name)}'s (${field})`);
-      if (pod.address !== undefined && !reason(`${field}.address`, ipv4Address(pod.address))) {
+      if (
+        pod.address !== undefined &&
+        !family(`${field}.address`, pod.address) &&
+        !reason(`${field}.address`, ipv4Address(pod.address))
+      ) {
         const n = toNumber(pod.address);
         if (n < first || n > last)
           problems.push(
@@ -376,10 +431,40 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
       bridgeCidr: `${bridgeAddress}/${podCidrPrefix}`,
       pods: pods.map((p) => ({ ...(p as PodPlan), cidr: `${p.address}/${podCidrPrefix}` })),
       routes: [],
+      routes6: [],
       podRouteDestination: "",
     };
   });
   if (problems.length) throw new PodPlanError(problems);
+
+  const ipv6 = planPodIpv6(
+    spec,
+    mode as "routes" | "vxlan",
+    {
+      blockSize4: blockSize,
+      nodes: nodes.map((node, i) => ({
+        slot: slots.get(i) as number,
+        pods: node.pods.map((p) => ({
+          name: p.name,
+          offset: toNumber(p.address) - toNumber(node.podCidr.split("/")[0]),
+        })),
+      })),
+    },
+    problems,
+  );
+  if (problems.length) throw new PodPlanError(problems);
+  if (ipv6)
+    for (const [i, node] of nodes.entries()) {
+      const six = ipv6.nodes[i];
+      node.podCidr6 = six.podCidr6;
+      node.bridgeAddress6 = six.bridgeAddress6;
+      node.bridgeCidr6 = `${six.bridgeAddress6}/${mode === "vxlan" ? ipv6.clusterCidr6.split("/")[1] : ipv6.podCidrPrefix6}`;
+      if (six.nodeAddress6) node.nodeAddress6 = six.nodeAddress6;
+      for (const pod of node.pods) {
+        pod.address6 = six.addresses6.get(pod.name) as string;
+        pod.cidr6 = `${pod.address6}/${ipv6.podCidrPrefix6}`;
+      }
+    }
 
   const outboundNat = spec.outboundNat ?? true;
   for (const node of nodes) {
@@ -396,11 +481,31 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
         mtu: VXLAN_MTU,
       };
       node.podMtu = VXLAN_MTU;
-    } else node.routes = others.map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
+    } else {
+      node.routes = others.map((o) => ({ destination: o.podCidr, via: o.nodeAddress, toNode: o.name }));
+      if (ipv6)
+        node.routes6 = others.map((o) => ({
+          destination: o.podCidr6 as string,
+          via: o.nodeAddress6 as string,
+          toNode: o.name,
+        }));
+    }
     node.podRouteDestination = outboundNat ? "default" : spec.clusterCidr;
     // The whole cluster as source: the rule's FORWARD accepts then also take other nodes' pods' new
     // connections into this node's pods, on hosts whose FORWARD policy is DROP (Docker's).
     if (outboundNat) node.masquerade = { source: spec.clusterCidr, exceptDestination: spec.clusterCidr };
+    if (ipv6) {
+      node.podRouteDestination6 = outboundNat ? "default6" : ipv6.clusterCidr6;
+      if (outboundNat) node.masquerade6 = { source: ipv6.clusterCidr6, exceptDestination: ipv6.clusterCidr6 };
+    }
   }
-  return { clusterCidr: spec.clusterCidr, podCidrPrefix, mode: mode as "routes" | "vxlan", bridge, outboundNat, nodes };
+  return {
+    clusterCidr: spec.clusterCidr,
+    podCidrPrefix,
+    mode: mode as "routes" | "vxlan",
+    bridge,
+    outboundNat,
+    ...(ipv6 ? { clusterCidr6: ipv6.clusterCidr6, podCidrPrefix6: ipv6.podCidrPrefix6 } : {}),
+    nodes,
+  };
 }

@@ -34,3 +34,13 @@ export function toNumber(address: string): number {
 export function toAddress(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
+
+/** An IPv6 address as a BigInt (for address arithmetic in the planners). */
+export const toBig = (address: string): bigint =>
+  ipaddr.IPv6.parse(address).parts.reduce((n, part) => (n << 16n) | BigInt(part), 0n);
+
+/** A BigInt as an IPv6 address in the kernel's spelling, RFC 5952 (toBig's inverse). */
+export function fromBig(n: bigint): string {
+  const parts = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(16 * (7 - i))) & 0xffffn));
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}

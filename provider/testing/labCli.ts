@@ -16,10 +16,10 @@ Commands:
         The private key is a throwaway generated for this lab only.
         --heavy-shell   root's ~/.bashrc sleeps 0.15 s (a slow login shell)
         --forward-drop  iptables FORWARD policy DROP inside the lab (like Docker)
-  link --labs A,B[,...] [--subnet CIDR] [--device D]
+  link --labs A,B[,...] [--subnet CIDR] [--subnet6 CIDR6] [--device D]
         Put running labs on one network, as machines on one switch: each gets device D
         (default eth1) with the next address of CIDR (default 192.0.2.0/24), and print
-        them as JSON: {subnet, device, members: [{lab, address, cidr}]}. The segment
+        them as JSON: {subnet, device, members: [{lab, address, cidr, address6?, cidr6?}]}. The segment
         goes when any of its labs is stopped.
   stop <name>|--all   Kill everything in the lab and remove every trace of it (and
                       any segment it is linked to); prints what it stopped.
@@ -58,17 +58,19 @@ async function main(argv: string[]): Promise<void> {
     case "link": {
       let labs: string[] | undefined;
       let subnet: string | undefined;
+      let subnet6: string | undefined;
       let device: string | undefined;
       for (let i = 0; i < rest.length; i++) {
         const [flag, inline] = rest[i].startsWith("--") ? rest[i].split(/=(.*)/s, 2) : [rest[i], undefined];
         const value = () => inline ?? rest[++i] ?? fail(`link: ${flag} needs a value`);
         if (flag === "--labs") labs = value().split(",").filter(Boolean);
         else if (flag === "--subnet") subnet = value();
+        else if (flag === "--subnet6") subnet6 = value();
         else if (flag === "--device") device = value();
         else fail(`link: unknown argument ${rest[i]}`);
       }
-      if (!labs) fail("usage: link --labs A,B[,...] [--subnet CIDR] [--device D]");
-      const segment = await linkRecordedLabs(labs, { subnet, device, log });
+      if (!labs) fail("usage: link --labs A,B[,...] [--subnet CIDR] [--subnet6 CIDR6] [--device D]");
+      const segment = await linkRecordedLabs(labs, { subnet, subnet6, device, log });
       const { members } = segment;
       process.stdout.write(`${JSON.stringify({ subnet: segment.subnet, device: segment.device, members }, null, 2)}\n`);
       log(`linked ${describeSegment(segment)}; it goes when one of these labs is stopped`);

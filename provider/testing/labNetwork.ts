@@ -1,5 +1,6 @@
 import * as ipaddr from "ipaddr.js";
-import { interfaceName, ipv4Network, show } from "../validate";
+import { fromBig, toBig } from "../kernel/cidr";
+import { interfaceName, ipv4Network, ipv6Network, show } from "../validate";
 import { type LabExecOptions, type LabExecResult, namespaceLink, runCommand, sleep } from "./commands";
 import type { LabHost } from "./labHost";
 import { type LabAttachment, LabHostImpl } from "./labHost";
@@ -18,6 +19,8 @@ import { isLabAlive, readLabState, removeSegmentState, type SegmentState, writeS
 export interface LinkLabHostsOptions {
   /** The shared subnet (IPv4 CIDR); lab i gets its (i+1)-th address. Default "192.0.2.0/24" (TEST-NET-1). */
   subnet?: string;
+  /** An IPv6 subnet besides, e.g. "2001:db8:2::/64": lab i gets its (i+1)-th address too (no DAD). Default: none. */
+  subnet6?: string;
   /** The interface name inside each lab. Default "eth1" (eth0 is the lab's uplink). */
   device?: string;
   /** Receives progress lines. */
@@ -31,6 +34,9 @@ export interface LabSegmentMember {
   address: string;
   /** The same with the subnet's prefix, e.g. "192.0.2.1/24". */
   cidr: string;
+  /** With subnet6: its IPv6 address, e.g. "2001:db8:2::1", and with the prefix. */
+  address6?: string;
+  cidr6?: string;
 }
 
 export interface LabSegment {
@@ -73,6 +79,16 @@ export function segmentAddresses(subnet: string, count: number): string[] {
     const n = base + 1 + i;
     return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
   });
+}
+
+/** The IPv6 addresses lab 0..count-1 get: the subnet's ::1, ::2, ... Throws naming the field when they do not fit. */
+export function segmentAddresses6(subnet6: string, count: number): string[] {
+  const bad = ipv6Network(subnet6);
+  if (bad) throw new Error(`linkLabHosts: subnet6: ${bad}`);
+  const [network, prefix] = subnet6.split("/");
+  if (BigInt(count) >= 1n << BigInt(128 - Number(prefix)))
+    throw new Error(`linkLabHosts: subnet6: ${show(subnet6)} is too small for ${count} labs; use a larger subnet6`);
+  return Array.from({ length: count }, (_, i) => fromBig(toBig(network) + BigInt(i + 1)));
 }
 
 /** What linking needs of a lab: its name, a way to run commands in it, and (for labs of this process) to be told of the segment. */
@@ -150,7 +166,14 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
   if (badDevice) throw new Error(`linkLabHosts: device: ${badDevice}`);
   const addresses = segmentAddresses(subnet, labs.length);
   const prefix = subnet.split("/")[1];
-  const members = labs.map((l, i) => ({ lab: l.name, address: addresses[i], cidr: `${addresses[i]}/${prefix}` }));
+  const addresses6 = opts.subnet6 === undefined ? undefined : segmentAddresses6(opts.subnet6, labs.length);
+  const prefix6 = opts.subnet6?.split("/")[1];
+  const members: LabSegmentMember[] = labs.map((l, i) => ({
+    lab: l.name,
+    address: addresses[i],
+    cidr: `${addresses[i]}/${prefix}`,
+    ...(addresses6 ? { address6: addresses6[i], cidr6: `${addresses6[i]}/${prefix6}` } : {}),
+  }));
 
   // Detached, the switch outlives this process (no pdeathsig, its own session), as a CLI lab does.
   const guard = detached ? [] : ["setpriv", "--pdeathsig", "KILL", "--"];
@@ -231,7 +254,10 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
       linked.push(lab);
       await runCommand([...inSwitch, "ip", "link", "set", port, "master", SWITCH_BRIDGE, "up"]);
       await lab.exec(["ip", "-batch", "-"], {
-        input: `addr add ${members[i].cidr} dev ${device}\nlink set ${device} up\n`,
+        input:
+          `addr add ${members[i].cidr} dev ${device}\n` +
+          (members[i].cidr6 ? `addr add ${members[i].cidr6} dev ${device} nodad\n` : "") +
+          `link set ${device} up\n`,
       });
     }
     // Returned settled: carrier up and IPv6 duplicate address detection done, so a fingerprint taken

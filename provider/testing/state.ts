@@ -111,7 +111,7 @@ export interface SegmentState {
   /** That namespace as a `net:[...]` link: the pid is only trusted while it still holds it. */
   netNs: string;
   /** Each lab by name and holder pid (a later lab of the same name is not on the segment). */
-  members: Array<{ lab: string; holderPid: number; address: string; cidr: string }>;
+  members: Array<{ lab: string; holderPid: number; address: string; cidr: string; address6?: string; cidr6?: string }>;
 }
 
 const SEGMENT_DIR = path.join(LAB_STATE_DIR, "segments");
@@ -154,7 +154,7 @@ export function segmentsOf(state: Pick<LabHostState, "name" | "holderPid">): Seg
 export function describeSegment(segment: {
   subnet: string;
   device: string;
-  members: ReadonlyArray<{ lab: string; address: string }>;
+  members: ReadonlyArray<{ lab: string; address: string; address6?: string }>;
 }): string {
-  return `${segment.subnet} (${segment.device}): ${segment.members.map((m) => `${m.lab} ${m.address}`).join(", ")}`;
+  return `${segment.subnet} (${segment.device}): ${segment.members.map((m) => `${m.lab} ${m.address}${m.address6 ? ` ${m.address6}` : ""}`).join(", ")}`;
 }

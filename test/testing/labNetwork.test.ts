@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { fingerprint, type LabHost, type LabSegment, linkLabHosts, startLabHost } from "../../provider/testing";
-import { segmentAddresses } from "../../provider/testing/labNetwork";
+import { segmentAddresses, segmentAddresses6 } from "../../provider/testing/labNetwork";
 
 /** Every process of this machine whose network namespace is `netNs` (a `net:[...]` link). */
 function processesIn(netNs: string): number[] {
@@ -58,6 +58,16 @@ describe("lab kit: lab hosts that share a network (linkLabHosts)", function () {
       /subnet: "192.0.2.0\/30" has 2 usable addresses for 3 labs/,
     );
     assert.throws(() => segmentAddresses("192.0.2.1/24", 2), /subnet: .*host bits set/);
+  });
+
+  it("with subnet6, lab i gets the IPv6 subnet's (i+1)-th address, in the kernel's spelling; a bad or small subnet6 is refused by name", () => {
+    assert.deepEqual(segmentAddresses6("2001:db8:2::/64", 3), ["2001:db8:2::1", "2001:db8:2::2", "2001:db8:2::3"]);
+    assert.throws(
+      () => segmentAddresses6("2001:db8:2::/127", 2),
+      /subnet6: "2001:db8:2::\/127" is too small for 2 labs/,
+    );
+    assert.throws(() => segmentAddresses6("2001:db8:2::1/64", 2), /subnet6: .*host bits set/);
+    assert.throws(() => segmentAddresses6("192.0.2.0/24", 2), /subnet6: /);
   });
 
   it("two labs ping each other's eth1 address; remove() leaves each lab's fingerprint as it was and frees the switch namespace", async () => {

@@ -88,6 +88,30 @@ describe("diagramOf (Mermaid text, checked with the real mermaid parser)", funct
     assert.ok(g.edges.every((e) => !e.text.includes(" via ")));
   });
 
+  it("a dual-stack pod network parses: bridges and pods carry their IPv6 side, each IPv6 node route is an edge", async () => {
+    const plan = planPodNetwork({
+      clusterCidr: "10.244.0.0/16",
+      clusterCidr6: "fd00:10:244::/56",
+      nodes: ["a", "b"].map((n, i) => ({
+        name: `node-${n}`,
+        nodeAddress: `192.0.2.${i + 1}`,
+        nodeAddress6: `2001:db8:2::${i + 1}`,
+        pods: [{ name: `p${n}` }],
+      })),
+    });
+    const g = await parse(podDiagramOf(plan));
+    const [a, b] = plan.nodes;
+    assert.ok(vertexWith(g, "bridge v-net-0", a.bridgeCidr, a.bridgeCidr6!), JSON.stringify([...g.vertices.values()]));
+    assert.ok(vertexWith(g, "pod pb", b.pods[0].cidr, b.pods[0].cidr6!));
+    assert.ok(vertexWith(g, "MASQUERADE 10.244.0.0/16", "fd00:10:244::/56"));
+    const routes6 = g.edges.filter((e) => e.text.includes(" via 2001:db8:2::"));
+    // node-a's route to node-b's pods via node-b's address, and the mirror.
+    assert.deepEqual(
+      routes6.map((e) => e.text).sort(),
+      [`${b.podCidr6} via 2001:db8:2::2`, `${a.podCidr6} via 2001:db8:2::1`].sort(),
+    );
+  });
+
   it("the lesson network parses; namespaces carry their veth and address, the bridge its gateway, NAT and the port forward are edges", async () => {
     const text = diagramOf(planNetwork(LESSON), "host 10.20.0.2");
     const g = await parse(text);
