@@ -8,6 +8,12 @@
  * the kernel, prints the topology as a Mermaid diagram, runs `pulumi destroy`,
  * shows the host is back exactly as it was, and removes everything it made,
  * also on failure and on Ctrl-C.
+ *
+ * Then, unless `--lesson-only` is given, the examples that take under a minute
+ * each, the same way: examples/dual-stack on that lab host (IPv6 beside IPv4),
+ * and examples/pod-network on two more lab hosts linked on one segment (pods
+ * on two nodes reaching each other without NAT). Each is proven on the kernel
+ * and destroyed, its hosts back as they were.
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -23,15 +29,111 @@ type Stack = import("../../provider/testing").PulumiStack;
 type Result = import("../../provider/testing").OperationResult;
 
 const SCRATCH = path.join(REPO, ".scratch", `demo-${process.pid}`);
-const EXAMPLE = path.join(REPO, "examples", "lesson-bridge");
-const TOTAL = 15;
+const EXAMPLES = path.join(REPO, "examples");
+const LESSON_ONLY = process.argv.includes("--lesson-only");
+for (const arg of process.argv.slice(2))
+  if (arg !== "--lesson-only") {
+    console.error(`npm run demo: unknown argument ${JSON.stringify(arg)} (the one option is --lesson-only)`);
+    process.exit(2);
+  }
+const TOTAL = LESSON_ONLY ? 15 : 23;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const green = (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s);
 const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
 const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
 
 let lab: Lab | undefined;
-let stack: Stack | undefined;
+/** Every lab host and stack the demo made, for cleanup (the lesson's lab first). */
+const labs: Lab[] = [];
+const stacks: Stack[] = [];
+
+/**
+ * The examples after the lesson (skipped with --lesson-only): examples/dual-stack on the lesson's
+ * lab host, then examples/pod-network on two more lab hosts linked on one segment.
+ */
+async function beyondTheLesson(
+  kit: Kit,
+  theLab: Lab,
+  before: string,
+  exampleStack: (example: string, config: Record<string, string>) => Stack,
+  connectionConfig: (l: Lab, suffix?: string) => Record<string, string>,
+  upOf: (of: Stack) => Promise<Result>,
+  destroyAndCompare: (of: Stack, hosts: Array<{ lab: Lab; before: string }>) => Promise<number>,
+): Promise<void> {
+  console.log(`\n${dim("beyond the lesson: the examples that take under a minute (skip them with --lesson-only)")}`);
+  const dual = exampleStack("dual-stack", connectionConfig(theLab));
+  const dualUp = await step(
+    "pulumi up examples/dual-stack (the lesson with IPv6 beside IPv4, verify: true)",
+    () => upOf(dual),
+    (r) => `${r.counts.create} created; blue ${(r.outputs.addresses6 as Record<string, string> | undefined)?.blue}`,
+  );
+  await step(
+    "red pings blue over IPv6 (fd00:15::a -> fd00:15::b), then the IPv6 'internet' 2001:db8:100::1 through NAT",
+    async () => {
+      expect(
+        (dualUp.outputs.addresses6 as Record<string, string> | undefined)?.blue === "fd00:15::b",
+        `addresses6: ${JSON.stringify(dualUp.outputs.addresses6)}`,
+      );
+      return `${await ping("red", "fd00:15::b")}; ${await ping("red", theLab.lan.internetAddress6)}`;
+    },
+    (t) => t,
+  );
+  await step(
+    "pulumi destroy examples/dual-stack; the lab host is back exactly as it was",
+    () => destroyAndCompare(dual, [{ lab: theLab, before }]),
+    (n) => `${n} deleted`,
+  );
+
+  const [nodeA, nodeB] = await step(
+    "start two more lab hosts and link them on one segment (eth1, 192.0.2.0/24)",
+    async () => {
+      const made = await Promise.all(
+        ["a", "b"].map((x) =>
+          kit.startLabHost({ name: `demo-node-${x}-${process.pid}` }).then((l) => {
+            labs.push(l);
+            return l;
+          }),
+        ),
+      );
+      await kit.linkLabHosts(made, { subnet: "192.0.2.0/24" });
+      return made;
+    },
+    (m) => m.map((l) => `${l.name} ssh ${l.connection.host}:${l.connection.port}`).join(", "),
+  );
+  const nodes = await step(
+    "fingerprint both",
+    () => Promise.all([kit.fingerprint(nodeA), kit.fingerprint(nodeB)]),
+    (f) => f.map((x) => `${x.split("\n").length} lines`).join(", "),
+  );
+  const pods = exampleStack("pod-network", {
+    ...connectionConfig(nodeA, "A"),
+    ...connectionConfig(nodeB, "B"),
+    nodeAddressA: "192.0.2.1",
+    nodeAddressB: "192.0.2.2",
+  });
+  const podsUp = await step(
+    "pulumi up examples/pod-network (PodNetwork, mode routes: web and api on node-a, db on node-b)",
+    () => upOf(pods),
+    (r) => `${r.counts.create} created; pod CIDRs ${JSON.stringify(r.outputs.podCidrs)}`,
+  );
+  await step(
+    "web (node-a) pings db (node-b) across the nodes, and db pings web",
+    async () => {
+      const address = podsUp.outputs.addresses as Record<string, string>;
+      return `${await ping("web", address.db, nodeA)}; ${await ping("db", address.web, nodeB)}`;
+    },
+    (t) => t,
+  );
+  await step(
+    "pulumi destroy examples/pod-network; both lab hosts are back exactly as they were",
+    () =>
+      destroyAndCompare(pods, [
+        { lab: nodeA, before: nodes[0] },
+        { lab: nodeB, before: nodes[1] },
+      ]),
+    (n) => `${n} deleted`,
+  );
+}
 let stepNo = 0;
 let cleaning: Promise<string> | undefined;
 let interrupted = false;
@@ -75,10 +177,10 @@ function cleanup(): Promise<string> {
   cleaning ??= (async () => {
     await cancelInFlight();
     const t0 = Date.now();
-    if (lab) await lab.stop().catch((e) => console.error(`could not stop the lab host: ${e}`));
+    for (const l of labs) await l.stop().catch((e) => console.error(`could not stop lab host ${l.name}: ${e}`));
     const t1 = Date.now();
     fs.rmSync(SCRATCH, { recursive: true, force: true });
-    return `lab host stopped in ${t1 - t0} ms, scratch project removed in ${Date.now() - t1} ms`;
+    return `${labs.length} lab host${labs.length === 1 ? "" : "s"} stopped in ${t1 - t0} ms, scratch project removed in ${Date.now() - t1} ms`;
   })();
   return cleaning;
 }
@@ -94,10 +196,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   });
 
 /** One ping; a second and third try only if the first is lost, and then the result says so. */
-async function ping(from: string, to: string): Promise<string> {
+async function ping(from: string, to: string, on: Lab = lab!): Promise<string> {
   let r: { code: number; stdout: string; stderr: string } | undefined;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    r = await lab!.exec(["ping", "-c", "1", "-W", "2", to], { namespace: from, allowFailure: true });
+    r = await on.exec(["ping", "-c", "1", "-W", "2", to], { namespace: from, allowFailure: true });
     if (r.code === 0) {
       const rtt = /time=([\d.]+ ms)/.exec(r.stdout)?.[1] ?? "";
       return attempt === 1 ? rtt : `${rtt} (attempt ${attempt})`;
@@ -191,7 +293,11 @@ async function main(): Promise<void> {
 
   lab = await step(
     "start a throwaway lab host (netns + sshd + LAN peer)",
-    () => kit.startLabHost({ name: `demo-${process.pid}` }),
+    async () => {
+      const started = await kit.startLabHost({ name: `demo-${process.pid}` });
+      labs.push(started);
+      return started;
+    },
     (l) => `ssh root@${l.connection.host}:${l.connection.port}, LAN peer ${l.lan.peerAddress}`,
   );
   const theLab = lab;
@@ -201,29 +307,35 @@ async function main(): Promise<void> {
     (f) => `${f.split("\n").length} lines`,
   );
 
-  // The example as a user has it: Pulumi.yaml and index.ts, with node_modules (the installed tarball) beside them.
-  const programDir = path.join(dir, "programs", "lesson-bridge");
-  fs.mkdirSync(programDir, { recursive: true });
-  for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(EXAMPLE, f), path.join(programDir, f));
-  fs.symlinkSync(path.join("..", "..", "node_modules"), path.join(programDir, "node_modules"));
-  stack = new kit.PulumiStack({
-    programDir,
-    pulumiRoot: cli.root,
-    // Type-checked, as `pulumi up` does by default.
-    typeCheck: true,
-    config: {
-      host: theLab.connection.host,
-      port: String(theLab.connection.port),
-      privateKey: theLab.connection.privateKey,
-      hostKey: theLab.connection.hostKey,
-      lanSubnet: "203.0.113.0/24",
-    },
-    log: (l) => {
-      cliLog.push(l);
-      if (cliLog.length > 200) cliLog.shift();
-    },
+  /** An example as a user has it: Pulumi.yaml and index.ts, with node_modules (the installed tarball) beside them. */
+  const exampleStack = (example: string, config: Record<string, string>): Stack => {
+    const programDir = path.join(dir, "programs", example);
+    fs.mkdirSync(programDir, { recursive: true });
+    for (const f of ["Pulumi.yaml", "index.ts"])
+      fs.copyFileSync(path.join(EXAMPLES, example, f), path.join(programDir, f));
+    fs.symlinkSync(path.join("..", "..", "node_modules"), path.join(programDir, "node_modules"));
+    const made = new kit.PulumiStack({
+      programDir,
+      pulumiRoot: cli.root,
+      // Type-checked, as `pulumi up` does by default.
+      typeCheck: true,
+      config,
+      log: (l) => {
+        cliLog.push(l);
+        if (cliLog.length > 200) cliLog.shift();
+      },
+    });
+    stacks.push(made);
+    return made;
+  };
+  /** A lab host's connection as an example's config, its keys suffixed (pod-network's hostA, ...). */
+  const connectionConfig = (l: Lab, suffix = "") => ({
+    [`host${suffix}`]: l.connection.host,
+    [`port${suffix}`]: String(l.connection.port),
+    [`privateKey${suffix}`]: l.connection.privateKey,
+    [`hostKey${suffix}`]: l.connection.hostKey,
   });
-  const theStack = stack;
+  const theStack = exampleStack("lesson-bridge", { ...connectionConfig(theLab), lanSubnet: "203.0.113.0/24" });
   const up = await step(
     "pulumi up examples/lesson-bridge (the real CLI, local file backend, secrets by passphrase)",
     async () => {
@@ -322,25 +434,38 @@ async function main(): Promise<void> {
   );
   console.log(`\n\`\`\`mermaid\n${diagram}\`\`\`\n`);
 
-  await step(
-    "pulumi destroy; the lab host is back exactly as it was (fingerprint equal)",
-    async () => {
-      const r = await operation((signal) => theStack.destroy({ signal }));
-      ensureOk(r);
-      const after = await kit.fingerprint(theLab);
-      if (after !== before) {
-        const a = before.split("\n");
+  /** `pulumi destroy`, then each lab's fingerprint must equal the one taken before the stack's first up. */
+  const destroyAndCompare = async (of: Stack, hosts: Array<{ lab: Lab; before: string }>) => {
+    const r = await operation((signal) => of.destroy({ signal }));
+    ensureOk(r);
+    for (const h of hosts) {
+      const after = await kit.fingerprint(h.lab);
+      if (after !== h.before) {
+        const a = h.before.split("\n");
         const b = after.split("\n");
         const diff = b.filter((l, i) => l !== a[i]).slice(0, 5);
-        throw new Error(`the lab differs after destroy:\n  ${diff.join("\n  ")}`);
+        throw new Error(`lab host ${h.lab.name} differs after destroy:\n  ${diff.join("\n  ")}`);
       }
-      return r.counts.delete;
-    },
+    }
+    return r.counts.delete;
+  };
+  /** `pulumi up` of a stack, which must succeed. */
+  const upOf = async (of: Stack) => {
+    const r = await operation((signal) => of.up({ signal }));
+    ensureOk(r);
+    return r;
+  };
+
+  await step(
+    "pulumi destroy; the lab host is back exactly as it was (fingerprint equal)",
+    () => destroyAndCompare(theStack, [{ lab: theLab, before }]),
     (n) => `${n} deleted`,
   );
 
+  if (!LESSON_ONLY) await beyondTheLesson(kit, theLab, before, exampleStack, connectionConfig, upOf, destroyAndCompare);
+
   await step(
-    "stop the lab host and remove the scratch project",
+    `stop the lab host${labs.length > 1 ? "s" : ""} and remove the scratch project`,
     () => cleanup(),
     (t) => t,
   );
@@ -352,10 +477,9 @@ main().then(
   async (err) => {
     if (interrupted) return; // the signal handler cleans up and exits 130
     console.error(`\n${red("demo failed")}: ${err instanceof StepFailed ? err.message : (err?.stack ?? err)}`);
-    if (stack && lab) {
-      // Best effort: take the stack down first so a failure report is about the failure, not leftovers.
-      const theStack = stack;
-      await operation((signal) => theStack.destroy({ signal })).catch(() => undefined);
+    if (stacks.length && lab) {
+      // Best effort: take the stacks down first so a failure report is about the failure, not leftovers.
+      for (const s of stacks) await operation((signal) => s.destroy({ signal })).catch(() => undefined);
     }
     await cleanup();
     console.error("cleaned up: lab host stopped, scratch project removed.");
