@@ -208,7 +208,11 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const problems: string[] = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("bridge", interfaceName(spec.bridge));
-  reason("subnet", ipv4Network(spec.subnet));
+  // A subnet needs room for a gateway and a namespace: its prefix is 1-30, not the 1-32 of any network.
+  reason(
+    "subnet",
+    ipv4Network(spec.subnet)?.replace("it must be 1-32", "it must be 1-30 (room for a gateway and a namespace)"),
+  );
   if (problems.length) throw new PlanError(problems);
 
   const [networkText, prefixText] = spec.subnet.split("/");

@@ -67,7 +67,9 @@ async function create(inputs: NamespaceInputs): Promise<pulumi.dynamic.CreateRes
       if (e instanceof CommandError && (await observe(remote, inputs.name)).exists && !inputs.adopt)
         throw new Error(
           `namespace ${JSON.stringify(inputs.name)} already exists on ${remote.label}; nothing was changed. ` +
-            "Set adopt: true to take it over, or choose another name.",
+            "Set adopt: true on the Namespace to take it over, or choose another name " +
+            // The components make their Namespaces without adopt: the user's fix is in their own fields.
+            `(an IsolatedNetwork's namespaces[].name or a PodNetwork's pods[].name, which do not adopt: rename it, or remove the existing one: ip netns delete ${inputs.name}).`,
         );
       throw e;
     }

@@ -333,6 +333,10 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
     master: olds.bridge,
     addresses: olds.addresses,
   };
+  // A device deleted by hand: say so, rather than the kernel's "Cannot find device" from the first change.
+  const before = await readVxlan(remote, news);
+  if (!before)
+    throw new Error(`vxlan ${news.name} is gone from ${where(news)} on ${remote.label}; run refresh, then up`);
   // retainOnDelete turned on takes the mark off (destroy will leave the device), turned off puts one on.
   let mark = olds.mark;
   const marking: IpArgs[] = [];
@@ -343,7 +347,7 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
         news.name,
         news.namespace,
         remote.label,
-        (await readVxlan(remote, news))?.link.ifalias,
+        before.link.ifalias,
         "retainOnDelete",
       );
     mark = markUnlessRetained("vxlan", randomBytes(4).toString("hex"), news.retainOnDelete);

@@ -267,6 +267,24 @@ describe("Vxlan and PodNetwork mode vxlan on two linked lab hosts, through the r
       rewriteProgram(stack.programDir, standalone(42, ["192.0.2.9"]));
     });
 
+    it("a device deleted by hand, then an update: refused saying it is gone and to refresh, not the kernel's text; refresh and up bring it back", async () => {
+      await a.exec(["ip", "link", "delete", "vx9"]);
+      // The program now changes vx-a's remotes: an update of a device that is not there.
+      const up = await stack.up();
+      assert.equal(up.ok, false, "the update of a deleted device succeeded");
+      assert.match(up.error ?? "", /vxlan vx9 is gone from the host namespace on [^;]+; run refresh, then up/);
+      assert.doesNotMatch(up.error ?? "", /Cannot find device/);
+      rewriteProgram(stack.programDir, standalone(42));
+      ok(await stack.refresh(), log);
+      const again = await stack.up();
+      ok(again, log);
+      assert.ok(
+        again.steps.some((st) => st.op === "create" && st.urn.endsWith("::vx-a")),
+        `vx-a created again: ${JSON.stringify(again.steps)}`,
+      );
+      assert.equal((await ping(a, "10.99.0.2")).code, 0, "the overlay works again");
+    });
+
     it("destroy leaves both labs as they were", async () => {
       ok(await stack.destroy(), log);
       assert.deepEqual(await fingerprints(), pristine);

@@ -137,6 +137,10 @@ describe("planNetwork (the IsolatedNetwork planner, pure data)", () => {
       assert.deepEqual(problemsOf({ bridge: "br0", subnet, namespaces: auto("a") }), [
         `subnet: "${subnet}" has no room for a gateway and a namespace (use /30 or larger)`,
       ]);
+    // A prefix no IPv4 network has gets the subnet's range, not any network's 1-32.
+    assert.deepEqual(problemsOf({ bridge: "br0", subnet: "10.0.0.0/33", namespaces: auto("a") }), [
+      'subnet: "10.0.0.0/33" has prefix length "33"; it must be 1-30 (room for a gateway and a namespace)',
+    ]);
     assert.equal(addressesOf({ bridge: "br0", subnet: "10.0.0.4/30", namespaces: auto("a") }).a, "10.0.0.6");
     assert.match(
       problemsOf({ bridge: "br0", subnet: "10.0.0.4/30", namespaces: auto("a", "b") }).join(),
