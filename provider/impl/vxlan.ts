@@ -342,14 +342,7 @@ async function update(_id: string, olds: VxlanOutputs, news: VxlanInputs): Promi
   const marking: IpArgs[] = [];
   if ((olds.retainOnDelete ?? false) !== news.retainOnDelete) {
     if (!news.retainOnDelete)
-      refuseMarkedLink(
-        "vxlan",
-        news.name,
-        news.namespace,
-        remote.label,
-        before.link.ifalias,
-        "retainOnDelete",
-      );
+      refuseMarkedLink("vxlan", news.name, news.namespace, remote.label, before.link.ifalias, "retainOnDelete");
     mark = markUnlessRetained("vxlan", randomBytes(4).toString("hex"), news.retainOnDelete);
     marking.push(mark ? setMark(news.name, mark) : clearMark(news.name));
   }

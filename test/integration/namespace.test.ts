@@ -136,7 +136,10 @@ describe("Namespace through the real Pulumi engine, from the packed tarball", fu
     });
     const result = await other.up();
     assert.equal(result.ok, false);
-    assert.match(result.error ?? "", /namespace "blue" already exists .*Set adopt: true on the Namespace.*PodNetwork.s pods\[\]\.name.*ip netns delete blue\)/s);
+    assert.match(
+      result.error ?? "",
+      /namespace "blue" already exists .*Set adopt: true on the Namespace.*PodNetwork.s pods\[\]\.name.*ip netns delete blue\)/s,
+    );
     assert.deepEqual(await namespacesOn(lab), ["blue", "red"]);
     await lab.exec(["ip", "netns", "del", "blue"]);
   });
