@@ -14,7 +14,15 @@ import {
   tableKey,
 } from "../kernel/iptables";
 import { at, isPresent } from "../kernel/namespace";
-import { parseOwners, planAdd, planRelease, widenClaims, withoutOwner } from "../kernel/ownership";
+import {
+  narrowClaims,
+  parseOwners,
+  planAdd,
+  planRelease,
+  planReleaseOf,
+  widenClaims,
+  withoutOwner,
+} from "../kernel/ownership";
 import { allOrNothing, lookingUp, sequence } from "../kernel/script";
 import {
   type ChainOf,
@@ -209,9 +217,12 @@ const sameRule = (a: Rule, b: Rule) =>
  * Takes the set from `oldRules` to `newRules` under the same owner comment,
  * in one locked commit after `checks`: the new rules that are missing go in
  * before the old ones that are no longer wanted come out. Returns the owner
- * comment from then on: the same, unless the new rules reach a table of a
- * family the old ones did not (widenClaims): then every new rule goes in under
- * the widened comment before every old one comes out.
+ * comment from then on: the same, unless the new rules reach a table the old
+ * ones did not (widenClaims) or no longer reach one they did (narrowClaims):
+ * then every new rule goes in under the new comment before every old one comes
+ * out, and the tables no longer reached are released as a delete would (the
+ * chains and tables this owner brought, when empty and no other owner claims
+ * them, and their records).
  */
 export async function replaceRules(
   remote: Remote,
@@ -223,18 +234,41 @@ export async function replaceRules(
   ruleId?: string,
 ): Promise<string> {
   const oldTables = new Set(oldRules.map(tableKey));
+  const newTables = new Set(newRules.map(tableKey));
   const widens = ruleId !== undefined && newRules.some((r) => !oldTables.has(tableKey(r)));
-  // Only a set that gains a table reads the tables: any other update is as it always was.
-  const reads = [checkRulesScript(ns, newRules, comment), ...(widens ? [saveScript(ns, hasIpv6(newRules))] : [])];
+  const narrows = ruleId !== undefined && oldRules.some((r) => !newTables.has(tableKey(r)));
+  // Only a set that gains or loses a table reads the tables: any other update is as it always was.
+  const reads = [
+    checkRulesScript(ns, newRules, comment),
+    ...(widens || narrows ? [saveScript(ns, hasIpv6(newRules) || hasIpv6(oldRules))] : []),
+  ];
   return await commitGuarded(
     remote,
     ns,
     reads,
     ([codes, saveText]) => {
       const present = codes.trim().split("\n");
-      const widened = widens ? widenClaims(comment, ruleId, parseSave(saveText), newRules) : comment;
+      const saved = widens || narrows ? parseSave(saveText) : undefined;
+      const widened = widens && saved ? widenClaims(comment, ruleId, saved, newRules) : comment;
+      const { comment: next, released } =
+        narrows && ruleId !== undefined ? narrowClaims(widened, ruleId, newRules) : { comment: widened, released: {} };
+      const place = at(ns);
+      // Planned as the host will be once the old rules are out (the new ones reach none of the released tables).
+      const release =
+        saved && ruleId !== undefined && Object.keys(released).length
+          ? planReleaseOf(withoutOwner(saved, comment), released, ruleId)
+          : undefined;
+      const releaseSteps = release
+        ? [
+            ...chainsOf(oldRules.filter((r) => !newTables.has(tableKey(r)))).map((c) => dropChainStep(place, c)),
+            ...release.drop.map((table) => dropEmptyTableScript(ns, table)),
+            ...Object.keys(released)
+              .filter((key) => release.kept[key] === undefined)
+              .map((key) => forgetRecordStep(place, key)),
+          ]
+        : [];
       const steps =
-        widened === comment
+        next === comment
           ? [
               ...newRules.filter((_, i) => present[i] !== "0").map((r) => addRuleStep(ns, r, comment)),
               ...oldRules
@@ -242,10 +276,11 @@ export async function replaceRules(
                 .map((r) => deleteRuleScript(ns, r, comment)),
             ]
           : [
-              ...newRules.map((r) => addRuleStep(ns, r, widened)),
+              ...newRules.map((r) => addRuleStep(ns, r, next)),
               ...oldRules.map((r) => deleteRuleScript(ns, r, comment)),
+              ...releaseSteps,
             ];
-      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: widened };
+      return { script: lookingUp(sequence(...steps), lookup("namespace", ns, "namespace")), result: next };
     },
     checks,
   );

@@ -178,6 +178,30 @@ export function widenClaims(comment: string, id: string, saved: SavedTables, rul
   return ownerComment(ours.kind, id, claims);
 }
 
+/**
+ * The comment of an owner whose rules no longer reach some tables its claims
+ * name (an update removing its last IPv6 rule: a Bridge's IPv6 forwardFrom
+ * dropped), without those tables' claims, and the claims taken out, for their
+ * release (planRelease) as at a delete: widenClaims's mirror. Else `comment`
+ * itself and nothing released.
+ */
+export function narrowClaims(
+  comment: string,
+  id: string,
+  rules: Rule[],
+): { comment: string; released: Record<string, string> } {
+  const ours = parseOwners(`--comment ${comment}`).get(id);
+  if (!ours) return { comment, released: {} };
+  const reached = new Set([...new Set(rules.map(tableKey))].map((t) => TABLE_CLAIM[t]));
+  const tableClaims = new Set(Object.values(TABLE_CLAIM));
+  const released = Object.fromEntries(
+    Object.entries(ours.claims).filter(([key]) => tableClaims.has(key) && !reached.has(key)),
+  );
+  if (Object.keys(released).length === 0) return { comment, released };
+  const kept = Object.fromEntries(Object.entries(ours.claims).filter(([key]) => !(key in released)));
+  return { comment: ownerComment(ours.kind, id, kept), released };
+}
+
 export interface ReleasePlan {
   /** Sysctls no other owner claims, each back to the value recorded before the first owner. */
   restore: Array<{ key: SysctlKey; value: string }>;
@@ -203,12 +227,16 @@ function untouched(saved: SavedTables, table: Table): boolean {
  * does not name owner `id` claims nothing.
  */
 export function planRelease(remaining: SavedTables, comment: string, id: string): ReleasePlan {
-  const plan: ReleasePlan = { restore: [], drop: [], kept: {} };
   const ours = parseOwners(`--comment ${comment}`).get(id);
-  if (!ours) return plan;
+  return ours ? planReleaseOf(remaining, ours.claims, id) : { restore: [], drop: [], kept: {} };
+}
+
+/** planRelease of some claims of owner `id` (all of them at a delete; those narrowClaims took out at an update). */
+export function planReleaseOf(remaining: SavedTables, claims: Record<string, string>, id: string): ReleasePlan {
+  const plan: ReleasePlan = { restore: [], drop: [], kept: {} };
   const others = ownersIn(remaining).filter((o) => o.id !== id);
   const tableOf = (key: string) => (Object.keys(TABLE_CLAIM) as Table[]).find((t) => TABLE_CLAIM[t] === key);
-  for (const [key, value] of Object.entries(ours.claims)) {
+  for (const [key, value] of Object.entries(claims)) {
     const holders = others.filter((o) => o.claims[key] !== undefined).map((o) => o.id);
     if (holders.length > 0) {
       plan.kept[key] = holders;

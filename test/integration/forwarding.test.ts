@@ -194,6 +194,35 @@ new netns.MasqueradeRule("m4", { connection, source: "10.5.0.0/24", namespace: "
     assert.equal(await testingKit().fingerprint(lab), before);
   });
 
+  it("a Bridge's IPv6 forwardFrom added, then removed again: the IPv6 table it brought goes with it, and its record (the host as under IPv4 only)", async () => {
+    // Attacker trial of the dual-stack PodNetwork: clusterCidr6 removed from a live stack left an empty
+    // `ip6 filter` and its record until destroy (the Bridge's comment kept claiming it).
+    const bridge = (forwardFrom: string[]) =>
+      program(`new netns.Bridge("nb", { connection, name: "nb0", forwardFrom: ${JSON.stringify(forwardFrom)} });`);
+    const stack = stackOf("fwd-narrow", bridge(["10.78.0.0/16"]));
+    ok(await stack.up(), log);
+    const ipv4Only = await testingKit().fingerprint(lab);
+    const recordsIpv4Only = await records();
+    const tables = async () => (await lab.exec(["nft", "list", "tables"])).stdout.trim();
+    assert.doesNotMatch(await tables(), /ip6 filter/, "the lab has no IPv6 filter table under IPv4 only");
+
+    rewriteProgram(stack.programDir, bridge(["10.78.0.0/16", "fd00:78::/48"]));
+    ok(await stack.up(), log);
+    assert.match(await tables(), /ip6 filter/, "the IPv6 forwardFrom brought the IPv6 filter table");
+
+    rewriteProgram(stack.programDir, bridge(["10.78.0.0/16"]));
+    const narrowed = await stack.up();
+    ok(narrowed, log);
+    assert.doesNotMatch(await tables(), /ip6 filter/, "the IPv6 filter table is still there");
+    assert.equal(await records(), recordsIpv4Only, "the IPv6 table's record is still there");
+    assert.equal(await testingKit().fingerprint(lab), ipv4Only);
+    // And the claims follow: a second up changes nothing, and destroy still leaves the lab as it was.
+    const again = await stack.up();
+    ok(again, log);
+    assert.equal(again.counts.update + again.counts.create + again.counts.delete + again.counts.replace, 0);
+    ok(await stack.destroy(), log);
+  });
+
   it("a table the host had keeps only its chains: those our rules brought into it go at destroy (nf_tables)", async () => {
     // New-user trial of stop 20: a user's nat table with POSTROUTING only gained PREROUTING and OUTPUT for good.
     await lab.exec([

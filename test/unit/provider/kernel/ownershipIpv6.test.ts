@@ -2,10 +2,12 @@ import { strict as assert } from "node:assert";
 import { IP6_SAVE_MARK, parseSave, type Rule, saveScript } from "../../../../provider/kernel/iptables";
 import { at } from "../../../../provider/kernel/namespace";
 import {
+  narrowClaims,
   ownerComment,
   parseOwners,
   planAdd,
   planRelease,
+  planReleaseOf,
   widenClaims,
   withoutOwner,
 } from "../../../../provider/kernel/ownership";
@@ -86,5 +88,27 @@ describe("kernel/ownership: IPv6 rules and ip6fw, as for IPv4", () => {
     assert.equal(widenClaims(bridge, "ab", parseSave(text("dual-none")), [v4, v6]), `${bridge},t6filter=0`);
     // Nothing new reached: the same comment, so an IPv4-only update rewrites nothing.
     assert.equal(widenClaims(bridge, "ab", parseSave(text("dual-masq")), [v4]), bridge);
+  });
+
+  it("an update whose rules no longer reach an IPv6 table narrows the claims, and releases that table as a delete would", () => {
+    const bridge = "pulumi-netns/bridge/ab/tfilter=1,t6filter=0";
+    const v4: Rule = { table: "filter", chain: "FORWARD", insert: true, spec: ["-i", "b", "-o", "b", "-j", "ACCEPT"] };
+    const v6: Rule = { ...v4, family: 6 };
+    assert.deepEqual(narrowClaims(bridge, "ab", [v4]), {
+      comment: "pulumi-netns/bridge/ab/tfilter=1",
+      released: { t6filter: "0" },
+    });
+    // Both families still reached, or another owner's comment: nothing changes.
+    assert.deepEqual(narrowClaims(bridge, "ab", [v4, v6]), { comment: bridge, released: {} });
+    assert.deepEqual(narrowClaims(bridge, "zz", [v4]), { comment: bridge, released: {} });
+    // Released: dropped when nobody else claims it and it holds nothing; kept while another owner claims it.
+    assert.deepEqual(planReleaseOf(parseSave(text("dual-none")), { t6filter: "0" }, "ab"), {
+      restore: [],
+      drop: ["6filter"],
+      kept: {},
+    });
+    const held = planReleaseOf(parseSave(text("dual-masq")), { t6filter: "0" }, "ab");
+    assert.deepEqual(held.drop, []);
+    assert.deepEqual(Object.keys(held.kept), ["t6filter"]);
   });
 });
