@@ -48,9 +48,14 @@ export interface Ipv6Plan {
 /**
  * Plans the IPv6 side: the gateway (default: the subnet's first address after
  * the subnet-router anycast one, `::1`) and an address per namespace: the one
- * given, else one derived from `hash(name)` and probed upward in name order,
- * so adding or removing a namespace leaves the others' addresses alone (as the
- * IPv4 side). Problems are pushed, named by field; undefined when any.
+ * given, else one derived from `hash(name)` alone (the next one when that is
+ * the gateway's). Two namespaces that meet are refused, naming address6 to
+ * pin one of them, never moved: a moved address is one the namespace that
+ * keeps it must take over from a namespace still there, which the same `up`
+ * deletes only afterwards, and IPv6 duplicate address detection then fails it
+ * for good (as an attacker's trial of PodNetwork found; see podPlan6). So
+ * adding or removing a namespace never moves another's IPv6 address.
+ * Problems are pushed, named by field; undefined when any.
  */
 export function planIpv6(
   spec: { subnet6?: unknown; gateway6?: unknown },
@@ -98,21 +103,21 @@ export function planIpv6(
   }
   // Derived addresses come from the low 32 bits' worth of the subnet (all of it when smaller).
   const span = last - first + 1n < 1n << 32n ? last - first + 1n : 1n << 32n;
-  const wanting = namespaces
-    .filter((ns) => ns.address6 === undefined)
-    .map((ns) => ns.name)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (BigInt(wanting.length) > span - BigInt(taken.size))
-    problems.push(
-      `namespaces: ${subnet} has too few free IPv6 addresses for ${wanting.length} namespaces without address6`,
-    );
-  else
-    for (const name of wanting) {
-      let n = first + (BigInt(hash(name)) % span);
-      while (taken.has(n)) n = n === first + span - 1n ? first : n + 1n;
-      taken.set(n, `namespace ${show(name)}'s address6`);
-      chosen.set(name, n);
+  for (const ns of namespaces) {
+    if (ns.address6 !== undefined) continue;
+    let n = first + (BigInt(hash(ns.name)) % span);
+    // The gateway is fixed by the network, not by other namespaces: stepping past it moves nobody later.
+    if (n === gateway) n = n === first + span - 1n ? first : n + 1n;
+    const other = taken.get(n);
+    if (other) {
+      problems.push(
+        `${ns.field}.address6: namespace ${show(ns.name)}'s IPv6 address derived from its name, ${fromBig(n)}, is already ${other}; pin one of them with address6 (any other usable address of ${subnet})`,
+      );
+      continue;
     }
+    taken.set(n, `namespace ${show(ns.name)}'s address6 (derived from its name)`);
+    chosen.set(ns.name, n);
+  }
   if (problems.length > before || gateway === undefined) return undefined;
   return {
     subnet,

@@ -40,7 +40,7 @@ export interface PodNetworkSpec {
   /**
    * Dual stack: the cluster's IPv6 network besides clusterCidr, e.g. "fd00:10:244::/56" (unique local or
    * global). Every node then gets an IPv6 pod CIDR (a /podCidrPrefix6 block, the one with its IPv4 block's
-   * index), every pod an IPv6 address (its IPv4 address's offset in the block), and everything IPv4 has
+   * index), every pod an IPv6 address (derived from its name alone: see podPlan6), and everything IPv4 has
    * gets its IPv6 twin: bridge address, pod routes, node routes (mode "routes": via nodeAddress6),
    * forwarding and, with outboundNat, IPv6 masquerade.
    */
@@ -440,16 +440,7 @@ export function planPodNetwork(spec: PodNetworkSpec): PodNetworkPlan {
   const ipv6 = planPodIpv6(
     spec,
     mode as "routes" | "vxlan",
-    {
-      blockSize4: blockSize,
-      nodes: nodes.map((node, i) => ({
-        slot: slots.get(i) as number,
-        pods: node.pods.map((p) => ({
-          name: p.name,
-          offset: toNumber(p.address) - toNumber(node.podCidr.split("/")[0]),
-        })),
-      })),
-    },
+    { nodes: nodes.map((_, i) => ({ slot: slots.get(i) as number })) },
     problems,
   );
   if (problems.length) throw new PodPlanError(problems);

@@ -1,17 +1,24 @@
 import * as ipaddr from "ipaddr.js";
 import { fromBig, toBig } from "../provider/kernel/cidr";
 import { integerIn, ipv6Address, ipv6Network, isIpv6, show } from "../provider/validate";
+import { fnv1a } from "./plan";
 
 /**
  * The IPv6 half of a dual-stack PodNetwork (`clusterCidr6`), as plain data,
  * laid over the IPv4 plan so that the two read alike: a node's IPv6 pod CIDR
  * is the block with the same index as its IPv4 one (10.244.147.0/24 ->
- * fd00:10:244:93::/64 in fd00:10:244::/56), and a pod's IPv6 address has its
- * IPv4 address's offset in the block (10.244.147.33 -> fd00:10:244:93::21).
- * Both are then as stable as the IPv4 side (a node's name, a pod's name) and
- * unique where it is. Where clusterCidr6 has fewer blocks than clusterCidr,
- * the index wraps; two nodes that then meet are refused, naming podCidr6 to
- * pin one of them (as the IPv4 side names podCidr).
+ * fd00:10:244:93::/64 in fd00:10:244::/56). Where clusterCidr6 has fewer
+ * blocks than clusterCidr, the index wraps; two nodes that then meet are
+ * refused, naming podCidr6 to pin one of them (as the IPv4 side names podCidr).
+ *
+ * A pod's IPv6 address is derived from its name alone: the block's `::2` plus
+ * the name's 32-bit FNV-1a (modulo the block's room). Two pods that meet are
+ * refused, naming address6 to pin one of them, never moved: a moved address
+ * is one the pod that keeps it must take over from a pod still there, which
+ * the same `up` deletes only afterwards, and IPv6 duplicate address detection
+ * then fails it for good (an attacker's trial: removing a pod left the stack
+ * unable to converge). The IPv4 side probes past a meeting instead (its /24
+ * has too little room to refuse; IPv4 has no duplicate address detection).
  *
  * Addresses are BigInts here; text is the kernel's spelling (RFC 5952).
  */
@@ -28,11 +35,9 @@ export interface PodIpv6Spec {
   }>;
 }
 
-/** What the IPv6 half needs of the IPv4 plan: each node's block index, each pod's offset in its block. */
+/** What the IPv6 half needs of the IPv4 plan: each node's block index. */
 export interface PodIpv4Layout {
-  /** The number of addresses in an IPv4 pod CIDR (2 ** (32 - podCidrPrefix)). */
-  blockSize4: number;
-  nodes: Array<{ slot: number; pods: Array<{ name: string; offset: number }> }>;
+  nodes: Array<{ slot: number }>;
 }
 
 export interface PodIpv6Plan {
@@ -57,7 +62,21 @@ const UNUSABLE_NODE6: Record<string, string> = {
   linkLocal:
     "is link-local (fe80::/10): a route via it would need the device too; give the node's global or ULA (fd00::/8) address",
   ipv4Mapped: "is an IPv4-mapped address: give the node's IPv6 address",
+  rfc6052: "is a NAT64 address (64:ff9b::/96), an IPv4 host's: give the node's own IPv6 address",
+  "6to4": "is a 6to4 address (2002::/16), a tunnel's: give the node's address on the network the nodes share",
+  teredo: "is a Teredo address (2001::/32), a tunnel's: give the node's address on the network the nodes share",
+  deprecatedSiteLocal: "is a site-local address (fec0::/10, deprecated): give a global or ULA (fd00::/8) address",
 };
+
+/** Unique local (fc00::/7) or global unicast (2000::/3), all of it: a network's first and last addresses both. */
+function usableNetwork(cidr: string): boolean {
+  const [addr, prefix] = cidr.split("/");
+  const first = ipaddr.IPv6.parse(addr);
+  const last = fromBig(toBig(addr) + (1n << BigInt(128 - Number(prefix))) - 1n);
+  const within = (space: string, bits: number) => Number(prefix) >= bits && first.match(ipaddr.IPv6.parse(space), bits);
+  const ok = (a: ipaddr.IPv6) => a.range() === "uniqueLocal" || a.range() === "unicast";
+  return (within("fc00::", 7) || within("2000::", 3)) && ok(first) && ok(ipaddr.IPv6.parse(last));
+}
 
 /** The problem when an IPv6 field holds IPv4 or an IPv4 field holds IPv6: the other field is named. */
 export function wrongFamily(field: string, value: unknown, ipv6Field: boolean): string | undefined {
@@ -99,20 +118,16 @@ export function planPodIpv6(
     return Boolean(r);
   };
 
-  if (family("clusterCidr6", spec.clusterCidr6) || reason("clusterCidr6", ipv6Network(spec.clusterCidr6)))
-    return undefined;
+  if (family("clusterCidr6", spec.clusterCidr6)) return undefined;
+  const notUsable = (v: unknown) =>
+    typeof v === "string" && ipaddr.IPv6.isValidCIDR(v) && !v.includes("%") && !usableNetwork(v)
+      ? `${show(v)} is not a unique local (fc00::/7) or global unicast (2000::/3) network, not all of it; use e.g. fd00:10:244::/56`
+      : undefined;
+  if (reason("clusterCidr6", notUsable(spec.clusterCidr6) ?? ipv6Network(spec.clusterCidr6))) return undefined;
   const cluster = spec.clusterCidr6 as string;
   const [clusterText, clusterPrefixText] = cluster.split("/");
   const clusterPrefix = Number(clusterPrefixText);
-  const range = ipaddr.IPv6.parse(clusterText).range();
-  if (range !== "uniqueLocal" && range !== "unicast") {
-    problems.push(
-      `clusterCidr6: ${show(cluster)} is not a unique local (fd00::/8) or global unicast network (it is ${range}); use e.g. fd00:10:244::/56`,
-    );
-    return undefined;
-  }
   const prefix6 = spec.podCidrPrefix6 ?? DEFAULT_PREFIX6;
-  // Each IPv4 pod offset must fit a block: a /24 of IPv4 needs 8 bits of IPv6 host part at least.
   if (reason("podCidrPrefix6", integerIn(Math.max(clusterPrefix, 1), 120)(prefix6))) {
     problems[problems.length - 1] +=
       spec.podCidrPrefix6 === undefined
@@ -125,10 +140,9 @@ export function planPodIpv6(
   const blockSize = 1n << BigInt(128 - podCidrPrefix6);
   const blocks = 1n << BigInt(podCidrPrefix6 - clusterPrefix);
   const blockCidr = (slot: bigint) => `${fromBig(clusterBase + slot * blockSize)}/${podCidrPrefix6}`;
-  // Every IPv4 offset must fit, not only today's pods': a pod added later must not be refused for it.
-  if (blockSize < BigInt(layout.blockSize4)) {
+  if (BigInt(spec.nodes.length) > blocks) {
     problems.push(
-      `podCidrPrefix6: a /${podCidrPrefix6} is smaller than the IPv4 pod CIDRs (${layout.blockSize4} addresses), whose pod addresses it mirrors; use a shorter podCidrPrefix6`,
+      `nodes: clusterCidr6 ${cluster} holds ${blocks} IPv6 pod CIDRs of /${podCidrPrefix6} for ${spec.nodes.length} nodes; use a larger clusterCidr6 or a longer podCidrPrefix6`,
     );
     return undefined;
   }
@@ -187,7 +201,9 @@ export function planPodIpv6(
         `${field}: ${show(address)} is inside clusterCidr6 ${cluster}: the network the nodes share must not overlap the pods'; use another clusterCidr6`,
       );
     else if (nodeAddresses.has(address))
-      problems.push(`${field}: ${show(address)} is also ${nodeAddresses.get(address)}'s`);
+      problems.push(
+        `${field}: ${show(address)} is also ${nodeAddresses.get(address)}'s; each node has its own address`,
+      );
     else nodeAddresses.set(address, `nodes[${i}]`);
   }
   if (problems.length > before) return undefined;
@@ -201,6 +217,9 @@ export function planPodIpv6(
       [bridge, "the bridge's address"],
     ]);
     const chosen = new Map<string, bigint>();
+    const cidr = blockCidr(slots.get(i) as bigint);
+    // Derived addresses: ::2 on, 32 bits' worth of the block at most (all of it when smaller).
+    const room = blockSize - 2n < 1n << 32n ? blockSize - 2n : 1n << 32n;
     for (const [j, pod] of node.pods.entries()) {
       const field = `nodes[${i}].pods[${j}].address6`;
       if (pod.address6 === undefined || family(field, pod.address6) || reason(field, ipv6Address(pod.address6)))
@@ -208,25 +227,29 @@ export function planPodIpv6(
       const n = toBig(pod.address6 as string);
       if (n < base || n > last)
         problems.push(
-          `${field}: ${show(pod.address6)} is not in node ${show(node.name)}'s IPv6 pod CIDR ${blockCidr(slots.get(i) as bigint)}`,
+          `${field}: ${show(pod.address6)} is not in node ${show(node.name)}'s IPv6 pod CIDR ${cidr}; give one of ${fromBig(base + 2n)}-${fromBig(last)}, or leave address6 out to derive it from the pod's name`,
         );
-      else if (taken.has(n)) problems.push(`${field}: ${show(pod.address6)} is already ${taken.get(n)}`);
+      else if (taken.has(n))
+        problems.push(
+          `${field}: ${show(pod.address6)} is already ${taken.get(n)}; give another, or leave address6 out to derive it from the pod's name`,
+        );
       else {
-        taken.set(n, `pod ${show(pod.name)}'s address6`);
+        taken.set(n, `pod ${show(pod.name)}'s address6 (nodes[${i}].pods[${j}])`);
         chosen.set(pod.name, n);
       }
     }
-    // The others mirror their IPv4 offset, probing upward past a pinned address6 (in name order, as IPv4).
-    const offsets = new Map(layout.nodes[i].pods.map((p) => [p.name, p.offset]));
-    const wanting = node.pods
-      .filter((p) => p.address6 === undefined)
-      .map((p) => p.name)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const name of wanting) {
-      let n = base + BigInt(offsets.get(name) ?? 2);
-      while (taken.has(n)) n = n === last ? base + 2n : n + 1n;
-      taken.set(n, `pod ${show(name)}'s address6`);
-      chosen.set(name, n);
+    for (const [j, pod] of node.pods.entries()) {
+      if (pod.address6 !== undefined) continue;
+      const n = base + 2n + (BigInt(fnv1a(pod.name)) % room);
+      const other = taken.get(n);
+      if (other) {
+        problems.push(
+          `nodes[${i}].pods[${j}].address6: pod ${show(pod.name)}'s IPv6 address derived from its name, ${fromBig(n)}, is already ${other}; pin one of them with address6 (any other address of ${cidr} but its ::0 and ::1)`,
+        );
+        continue;
+      }
+      taken.set(n, `pod ${show(pod.name)}'s address6 (derived from its name, nodes[${i}].pods[${j}])`);
+      chosen.set(pod.name, n);
     }
     return {
       podCidr6: blockCidr(slots.get(i) as bigint),

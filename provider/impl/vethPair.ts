@@ -304,6 +304,9 @@ async function read(id: string, props: VethPairOutputs): Promise<pulumi.dynamic.
   };
 }
 
+/** The MTU `ip link add ... type veth` gives both ends (measured on 6.18). */
+const VETH_DEFAULT_MTU = 1500;
+
 async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs): Promise<pulumi.dynamic.UpdateResult> {
   const remote = await remoteFor({ connection: news.connection, knownHostKeys: olds.knownHostKeys });
   const asState = (o: VethEndOutput, m: number | undefined): LinkState => ({
@@ -315,7 +318,8 @@ async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs):
     master: o.bridge,
     addresses: o.addresses,
   });
-  const pairMtu = news.mtu !== olds.mtu ? news.mtu : undefined;
+  // mtu removed: back to what a pair made without it has (the kernel's veth default), not left as it was.
+  const pairMtu = news.mtu !== olds.mtu ? (news.mtu ?? VETH_DEFAULT_MTU) : undefined;
   const announceAfter = movesAddresses([olds.a, olds.b], [news.a, news.b]);
   // The kernel removes a gateway route whose gateway leaves the device's connected subnets, even for a
   // moment (the old address goes before the new one comes): the routes over an end whose addresses
@@ -333,6 +337,12 @@ async function update(_id: string, olds: VethPairOutputs, news: VethPairInputs):
   const restore = readdressed.flatMap((end, i) =>
     before[i].map((r) => at(end.namespace).ip(...readdRoute(r, end.name, end.addresses))),
   );
+  // A new MTU makes a named namespace's cached route exceptions stale (path MTUs learned under the old
+  // one, and ICMP redirects: a PodNetwork leaving mode vxlan left its pods redirected past their gateway,
+  // unreachable for up to 5 minutes, until `ip route flush cache`). The host's own cache is left alone.
+  if (pairMtu !== undefined)
+    for (const ns of new Set([news.a.namespace, news.b.namespace].filter((n) => n !== undefined)))
+      restore.push(at(ns).ip("route", "flush", "cache"), at(ns).ip("-6", "route", "flush", "cache"));
   await configure(
     remote,
     [news.a, news.b],

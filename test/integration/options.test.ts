@@ -299,6 +299,21 @@ describe("options never applied to a host before, through the real engine on a l
     assert.equal(changes(again), 0, JSON.stringify(again.steps));
   });
 
+  it("VethPair mtu removed: both ends go back to 1500, what a pair made without it has (an update)", async () => {
+    // Trials of the dual-stack PodNetwork: leaving mode vxlan left the pods' veths at its 1450.
+    const without = (ADOPTED + LINKS + FORWARDS).replace("  mtu: 1400,\n", "");
+    assert.notEqual(without, ADOPTED + LINKS + FORWARDS, "the program had mtu: 1400");
+    rewriteProgram(dir, program(without));
+    const up = await stack.up();
+    ok(up, log);
+    assert.equal(up.counts.update, 1, JSON.stringify(up.steps));
+    assert.equal((await link(lab, "veth-opt", "opt"))?.mtu, 1500, "veth-opt");
+    assert.equal((await link(lab, "veth-opt-br"))?.mtu, 1500, "veth-opt-br");
+    const again = await stack.up();
+    ok(again, log);
+    assert.equal(changes(again), 0, JSON.stringify(again.steps));
+  });
+
   it("destroy removes the adopted objects too (retainOnDelete keeps one), and leaves the lab as it was", async () => {
     for (const s of servers.splice(0)) await s.kill();
     ok(await stack.destroy(), log);

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { podDiagramOf } from "../../components/podDiagram";
 import { type PodNetworkSpec, planPodNetwork } from "../../components/podPlan";
 import type { LabHost, LabSegment, OperationResult, PulumiStack } from "../../provider/testing";
-import { testingKit, writeProgram } from "../support/harness";
+import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
 import { changes, labConfig, ok, ping } from "./support";
 
 /** Two dual-stack nodes on a segment with both families (192.0.2.1/.2 and 2001:db8:2::1/::2), two pods on node-a. */
@@ -185,6 +185,42 @@ describe("PodNetwork dual stack (clusterCidr6) on two linked lab hosts, through 
       const again = await stack.up();
       ok(again, log);
       assert.equal(changes(again), 0, JSON.stringify(again.steps));
+    });
+
+    it("a pod removed whose IPv4 address another pod had probed past: one up converges, the other keeps its IPv6 address and answers on both", async () => {
+      // Attacker trial: app12 and app20 derive one IPv4 address; app20 took the next. IPv6 mirrored the IPv4
+      // offset, so removing app12 moved app20's IPv6 address onto the one app12 still held (its delete comes
+      // after the update): DAD failed, and no later up could converge.
+      const withApps: PodNetworkSpec = {
+        ...ROUTES,
+        nodes: [{ ...NODES[0], pods: [...NODES[0].pods, { name: "app12" }, { name: "app20" }] }, NODES[1]],
+      };
+      const withoutApp12: PodNetworkSpec = {
+        ...ROUTES,
+        nodes: [{ ...NODES[0], pods: [...NODES[0].pods, { name: "app20" }] }, NODES[1]],
+      };
+      assert.notEqual(
+        podOf(withApps, "app20").address,
+        podOf(withoutApp12, "app20").address,
+        "the IPv4 side moves app20",
+      );
+      rewriteProgram(stack.programDir, programOf(withApps));
+      const first = await stack.up();
+      ok(first, log);
+      const app20 = (first.outputs.addresses6 as Record<string, string>).app20;
+      rewriteProgram(stack.programDir, programOf(withoutApp12));
+      const removed = await stack.up();
+      ok(removed, log);
+      assert.equal((removed.outputs.addresses6 as Record<string, string>).app20, app20, "app20's IPv6 address moved");
+      assert.equal((await ping(b, app20, "db")).code, 0, "db -> app20 over IPv6");
+      assert.equal((await ping(b, podOf(withoutApp12, "app20").address, "db")).code, 0, "db -> app20 over IPv4");
+      const addrs = JSON.parse((await a.exec(["ip", "-6", "-j", "addr", "show"], { namespace: "app20" })).stdout);
+      const flags = addrs.flatMap((l: { addr_info: Array<{ dadfailed?: boolean; tentative?: boolean }> }) =>
+        l.addr_info.filter((x) => x.dadfailed || x.tentative),
+      );
+      assert.deepEqual(flags, [], "an address of app20 failed DAD or is still tentative");
+      rewriteProgram(stack.programDir, programOf(ROUTES));
+      ok(await stack.up(), log);
     });
 
     it("destroy leaves both labs as they were (IPv6 routes and forwarding included)", async () => {

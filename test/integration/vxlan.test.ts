@@ -184,6 +184,23 @@ describe("Vxlan and PodNetwork mode vxlan on two linked lab hosts, through the r
       assert.equal((await ping(b, address("web"), "db")).code, 0, "db (node b) -> web (node a) after the repair");
     });
 
+    it("switched to mode routes in one up: the pods' veths back to 1500 and their redirect caches flushed, so pods reach each other at once", async () => {
+      // Trials of the dual-stack PodNetwork: the pods kept MTU 1450 and the ICMP redirects the vxlan bridge
+      // (a /16 on one link) sent them, so IPv4 across the nodes failed for up to 5 minutes.
+      assert.equal((await ping(a, address("db"), "web")).code, 0, "web -> db over the overlay first");
+      const cached = (await a.exec(["ip", "route", "show", "cache"], { namespace: "web" })).stdout;
+      assert.match(cached, /redirected/, "web holds a redirect from the vxlan bridge (the case is real)");
+      rewriteProgram(stack.programDir, POD_PROGRAM.replace('"mode":"vxlan"', '"mode":"routes"'));
+      const up = await stack.up();
+      ok(up, log);
+      assert.equal((await ping(a, address("db"), "web")).code, 0, "web (node a) -> db (node b) right after the switch");
+      assert.equal((await ping(b, address("web"), "db")).code, 0, "db (node b) -> web (node a) right after the switch");
+      const [veth] = JSON.parse(
+        (await a.exec(["ip", "-j", "link", "show", "dev", "veth-web"], { namespace: "web" })).stdout,
+      );
+      assert.equal(veth.mtu, 1500);
+    });
+
     it("destroy leaves both labs as they were", async () => {
       ok(await stack.destroy(), log);
       assert.deepEqual(await fingerprints(), pristine);

@@ -435,12 +435,49 @@ describe("planNetwork: dual stack (subnet6, gateway6, address6)", () => {
       );
   });
 
-  it("a /126 holds the gateway and two namespaces; a third is refused naming the subnet", () => {
+  it("removing a namespace never moves another's IPv6 address (an IPv6 update could not take one over: DAD)", () => {
+    const names = ["red", "blue", "green", "a1", "a2", "b1", "web", "db", "cache"];
+    const six = (list: string[]) =>
+      new Map(
+        planNetwork({ ...LESSON, portForwards: [], subnet6: "fd00:15::/64", namespaces: auto(...list) }).namespaces.map(
+          (n) => [n.name, n.address6],
+        ),
+      );
+    const all = six(names);
+    for (const gone of names)
+      for (const [name, address6] of six(names.filter((n) => n !== gone)))
+        assert.equal(address6, all.get(name), `${name} moved when ${gone} went`);
+  });
+
+  it("a /126 holds the gateway and two namespaces; names that meet are refused naming address6 (never moved), pins resolve it", () => {
     const small = { ...LESSON, portForwards: [], subnet6: "fd00:15::/126" };
-    const plan = planNetwork({ ...small, namespaces: auto("a", "b") });
+    // Derived from the name alone, skipping the gateway (::1): ::2 or ::3.
+    const alone = (name: string) => planNetwork({ ...small, namespaces: auto(name) }).namespaces[0].address6;
+    const names = ["a", "b", "c", "d", "e", "f"];
+    const at2 = names.filter((n) => alone(n) === "fd00:15::2");
+    const at3 = names.filter((n) => alone(n) === "fd00:15::3");
+    assert.equal(at2.length + at3.length, names.length, "every name derives ::2 or ::3");
+    assert.ok(at2.length >= 2 && at3.length >= 1, `${at2} / ${at3}`);
+    const plan = planNetwork({ ...small, namespaces: auto(at2[0], at3[0]) });
     assert.deepEqual(plan.namespaces.map((n) => n.address6).sort(), ["fd00:15::2", "fd00:15::3"]);
-    const [problem] = problemsOf({ ...small, namespaces: auto("a", "b", "c") });
-    assert.match(problem, /^namespaces: fd00:15::\/126 has too few free IPv6 addresses for 3 namespaces/);
+    const [problem] = problemsOf({ ...small, namespaces: auto(at2[0], at2[1]) });
+    assert.match(
+      problem,
+      new RegExp(
+        `address6: namespace "${at2[1]}"'s IPv6 address derived from its name, fd00:15::2, is already namespace "${at2[0]}"'s address6 .*; pin one of them with address6`,
+      ),
+    );
+    const pinned = planNetwork({
+      ...small,
+      namespaces: [
+        { name: at2[0], address6: "fd00:15::3" },
+        { name: at2[1], address6: "fd00:15::2" },
+      ],
+    });
+    assert.deepEqual(
+      pinned.namespaces.map((n) => n.address6),
+      ["fd00:15::3", "fd00:15::2"],
+    );
   });
 
   it("refuses bad IPv6 fields, each problem naming its field, its value and the fix", () => {

@@ -1,5 +1,7 @@
 import { strict as assert } from "node:assert";
+import { fnv1a } from "../../../components/plan";
 import { type PodNetworkSpec, PodPlanError, planPodNetwork } from "../../../components/podPlan";
+import { fromBig, toBig } from "../../../provider/kernel/cidr";
 
 /** Two nodes, dual stack, mode routes: the IPv6 side mirrors the IPv4 one. */
 const DUAL: PodNetworkSpec = {
@@ -33,7 +35,7 @@ const withNode = (i: number, change: object): PodNetworkSpec => ({
 });
 
 describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
-  it("gives each node the IPv6 block with its IPv4 block's index and each pod its IPv4 offset; the bridge ::1", () => {
+  it("gives each node the IPv6 block with its IPv4 block's index, each pod ::2 plus its name's FNV-1a; the bridge ::1", () => {
     const plan = planPodNetwork(DUAL);
     assert.equal(plan.clusterCidr6, "fd00:10:244::/56");
     assert.equal(plan.podCidrPrefix6, 64);
@@ -46,8 +48,8 @@ describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
     assert.equal(a.bridgeCidr6, "fd00:10:244:93::1/64");
     for (const node of plan.nodes)
       for (const pod of node.pods) {
-        const offset = Number(pod.address.split(".")[3]);
-        assert.equal(pod.address6, `${node.podCidr6!.split("::")[0]}::${offset.toString(16)}`, pod.name);
+        const base = toBig(node.podCidr6!.split("/")[0]);
+        assert.equal(pod.address6, fromBig(base + 2n + BigInt(fnv1a(pod.name))), pod.name);
         assert.equal(pod.cidr6, `${pod.address6}/64`);
       }
     assert.deepEqual(a.routes6, [{ destination: "fd00:10:244:26::/64", via: "2001:db8:2::2", toNode: "node-b" }]);
@@ -83,20 +85,51 @@ describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
     assert.equal(vx.nodes[0].nodeAddress6, undefined);
   });
 
-  it("a pinned address6 is kept; a derived one it would meet moves up; pinned podCidr6 is kept", () => {
+  it("a pinned address6 and podCidr6 are kept; a derived address a pin would take is refused, naming both and the fix, never moved", () => {
     const a = planPodNetwork(DUAL).nodes[0];
     const web6 = a.pods.find((p) => p.name === "web")!.address6!;
     const plan = planPodNetwork(
       withNode(0, {
         podCidr6: "fd00:10:244:ff::/64",
-        pods: [{ name: "web" }, { name: "api", address6: web6.replace(":93::", ":ff::") }],
+        pods: [{ name: "web" }, { name: "api", address6: "fd00:10:244:ff::a" }],
       }),
     );
     const [web, api] = plan.nodes[0].pods;
     assert.equal(plan.nodes[0].podCidr6, "fd00:10:244:ff::/64");
-    assert.equal(api.address6, web6.replace(":93::", ":ff::"));
-    assert.notEqual(web.address6, api.address6);
-    assert.equal(web.address6!.replace(/::.*/, ""), "fd00:10:244:ff");
+    assert.equal(api.address6, "fd00:10:244:ff::a");
+    assert.equal(web.address6, web6.replace(":93::", ":ff::"), "web's derived address, in the pinned block");
+    refused(
+      withNode(0, { pods: [{ name: "web" }, { name: "api", address6: web6 }] }),
+      new RegExp(
+        `nodes\\[0\\]\\.pods\\[0\\]\\.address6: pod "web"'s IPv6 address derived from its name, ${web6}, is already pod "api"'s address6 \\(nodes\\[0\\]\\.pods\\[1\\]\\); pin one of them with address6`,
+      ),
+    );
+  });
+
+  it("removing or adding pods never moves another pod's IPv6 address (what an IPv6 update could not take over: DAD)", () => {
+    // app12 and app20 meet on IPv4 (the IPv4 side moves app20 when app12 goes); IPv6 must not.
+    const pods = ["web", "api", "app12", "app20", "x1", "x2", "x3", "cache", "queue"];
+    const six = (names: string[]) =>
+      new Map(
+        planPodNetwork(withNode(0, { pods: names.map((name) => ({ name })) })).nodes[0].pods.map((p) => [
+          p.name,
+          p.address6,
+        ]),
+      );
+    const all = six(pods);
+    for (const gone of pods) {
+      const without = six(pods.filter((p) => p !== gone));
+      for (const [name, address6] of without) assert.equal(address6, all.get(name), `${name} moved when ${gone} went`);
+    }
+    const v4 = (names: string[]) =>
+      planPodNetwork(withNode(0, { pods: names.map((name) => ({ name })) })).nodes[0].pods.find(
+        (p) => p.name === "app20",
+      )!.address;
+    assert.notEqual(
+      v4(pods),
+      v4(pods.filter((p) => p !== "app12")),
+      "the IPv4 side does move app20 (the case is real)",
+    );
   });
 
   it("an address of the wrong family is refused at its field, naming the field it belongs in", () => {
@@ -170,8 +203,26 @@ describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
       /podCidrPrefix6: 64 .*the default \/64 does not fit clusterCidr6/,
     );
     refused(
-      { ...DUAL, podCidrPrefix: 22, clusterCidr6: "fd00:10:244::/112", podCidrPrefix6: 120 },
-      /podCidrPrefix6: a \/120 is smaller than the IPv4 pod CIDRs \(1024 addresses\)/,
+      { ...DUAL, clusterCidr6: "fd00:10:244::/64", podCidrPrefix6: 64 },
+      /nodes: clusterCidr6 fd00:10:244::\/64 holds 1 IPv6 pod CIDRs of \/64 for 2 nodes; use a larger clusterCidr6 or a longer podCidrPrefix6/,
+    );
+    for (const wide of ["8000::/1", "e000::/3", "4000::/2", "fec0::/64", "::/0"])
+      refused(
+        { ...DUAL, clusterCidr6: wide },
+        new RegExp(
+          `clusterCidr6: "${wide.replace(/[/]/g, "\\/")}" is not a unique local \\(fc00::/7\\) or global unicast`,
+        ),
+      );
+    for (const [address, why] of [
+      ["64:ff9b::c000:201", /NAT64/],
+      ["2002::1", /6to4/],
+      ["2001::1", /Teredo/],
+      ["fec0::1", /site-local/],
+    ] as const)
+      refused(withNode(1, { nodeAddress6: address }), why);
+    refused(
+      withNode(0, { pods: [{ name: "web", address6: "fd00:10:244:26::9" }] }),
+      /give one of fd00:10:244:93::2-fd00:10:244:93:ffff:ffff:ffff:ffff, or leave address6 out/,
     );
   });
 
