@@ -141,7 +141,9 @@ const RULES: Rule[] = [
       const through = device ? ` through device ${JSON.stringify(device.value)}` : "";
       return (
         `${via.field}: ${via.value} is not in a subnet connected in ${where(via.namespace)} on ${step.host}${through}: ` +
-        `give an interface there that is up an address in the gateway's subnet (not its broadcast address), or fix ${via.field}`
+        `no interface there that is up has an address in its subnet (other than as the broadcast address): give one such an address, or fix ${via.field} ` +
+        // The Route a PodNetwork makes per pair of nodes goes via the other node's address as the program gave it.
+        "(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6: it must be on a link this node shares)"
       );
     },
   },
@@ -166,6 +168,23 @@ const RULES: Rule[] = [
       return (
         `${via.field}: ${via.value} is an address of ${where(via.namespace)} itself on ${step.host}: ` +
         `a gateway is another host's address: fix ${via.field} (or route by device alone)`
+      );
+    },
+  },
+  {
+    // `ip addr add <IPv6> dev X` where X has disable_ipv6=1 (or default/all had it when X was made).
+    said: /IPv6 is disabled on this device/,
+    tell: (_, _lookups, step) => {
+      const line = failedLine(step);
+      const m = /addr(?:ess)? (?:add|replace|change) '?([0-9a-f:]+\/\d+)'? dev '?([^'\s]+)'?/.exec(line);
+      if (!m) return undefined;
+      const [, cidr, dev] = m;
+      const ns = actsIn(line) ?? actsIn(step.command);
+      return (
+        `${cidr}: IPv6 is disabled on ${JSON.stringify(dev)} in ${where(ns ?? undefined)} on ${step.host} ` +
+        `(net.ipv6.conf.${dev}.disable_ipv6 is 1, or default's was when it was made): switch it on there ` +
+        `(sysctl -w net.ipv6.conf.${dev}.disable_ipv6=0, and net.ipv6.conf.default.disable_ipv6=0 for what is made later), ` +
+        "or give no IPv6 address (no subnet6 or clusterCidr6)"
       );
     },
   },

@@ -141,4 +141,36 @@ describe("kernel errors through the real Pulumi engine: field, value and fix, no
     assert.ok(d.ok, d.error);
     assert.equal(await testingKit().fingerprint(lab), pristine);
   });
+
+  it("IPv6 disabled on the host: a Bridge's IPv6 address is refused naming the address, the device and the sysctl, and nothing is left", async () => {
+    // Trials of the dual-stack PodNetwork: the kernel's "IPv6 is disabled on this device" came with the whole ip batch.
+    const sysctl = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+    await lab.exec(["sh", "-c", `echo 1 > ${sysctl}`]);
+    const v6off = new (testingKit().PulumiStack)({
+      programDir: writeProgram(
+        "kernel-errors-v6off",
+        program(`new netns.Bridge("br6off", { connection, name: "br6off", addresses: ["fd00:99::1/64"] });`),
+      ),
+      config: labConfig(lab),
+      log: (l) => log.push(l),
+    });
+    try {
+      const up = await v6off.up();
+      assert.equal(up.ok, false, "the bridge was made with IPv6 disabled");
+      const errors = up.diagnostics
+        .filter((d) => d.severity === "error")
+        .map((d) => d.message)
+        .join("\n");
+      assert.match(
+        errors,
+        /fd00:99::1\/64: IPv6 is disabled on "br6off" in the host namespace on \S+ \(net\.ipv6\.conf\.br6off\.disable_ipv6 is 1.*sysctl -w net\.ipv6\.conf\.br6off\.disable_ipv6=0/,
+        errors,
+      );
+      assert.doesNotMatch(errors, SCRIPT_TEXT, errors);
+    } finally {
+      await lab.exec(["sh", "-c", `echo 0 > ${sysctl}`]);
+      await v6off.destroy().catch(() => undefined);
+    }
+    assert.equal(await testingKit().fingerprint(lab), pristine);
+  });
 });

@@ -84,8 +84,9 @@ describe("impl/executor: running scripts (on a local shell)", () => {
         assert.equal(e.command, failing, "the step stays on the error, for code that reads it");
         assert.equal(
           e.message,
-          'via: 10.55.0.1 is not in a subnet connected in namespace "mgmt" on local: give an interface there that is up ' +
-            "an address in the gateway's subnet (not its broadcast address), or fix via\n" +
+          'via: 10.55.0.1 is not in a subnet connected in namespace "mgmt" on local: no interface there that is up ' +
+            "has an address in its subnet (other than as the broadcast address): give one such an address, or fix via " +
+            "(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6: it must be on a link this node shares)\n" +
             "(ip said: Error: Nexthop has invalid gateway.)",
         );
         assert.ok(!e.stack?.includes("printf"), e.stack);

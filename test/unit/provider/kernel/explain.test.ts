@@ -37,8 +37,12 @@ const TOLD: Record<string, [RegExp, string]> = {
     /^namespace: namespace "ke-none" does not exist on root@lab:22: declare it \(a Namespace, and pass its name output as namespace so that it is made first\) or fix the name\n/,
     'Cannot open network namespace "ke-none": No such file or directory',
   ],
+  "address6-ipv6-disabled": [
+    /^fd00:99::1\/64: IPv6 is disabled on "kx0" in namespace "kecap" on root@lab:22 \(net\.ipv6\.conf\.kx0\.disable_ipv6 is 1, .*sysctl -w net\.ipv6\.conf\.kx0\.disable_ipv6=0.*or give no IPv6 address/,
+    "Error: ipv6: IPv6 is disabled on this device.",
+  ],
   "route-gateway-not-connected": [
-    /^via: 10\.55\.0\.1 is not in a subnet connected in namespace "ke-a" on root@lab:22: give an interface there that is up an address in the gateway's subnet/,
+    /^via: 10\.55\.0\.1 is not in a subnet connected in namespace "ke-a" on root@lab:22: no interface there that is up has an address in its subnet .*give one such an address, or fix via \(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6/,
     "Error: Nexthop has invalid gateway.",
   ],
   "route-gateway-via-down-device": [
