@@ -109,7 +109,34 @@ interface Rule {
   tell(name: string, lookups: readonly Lookup[], step: FailedStep): string | undefined;
 }
 
+/** The package each tool the provider runs on a host comes from (Debian's names), for a tool missing there. */
+const PACKAGE_OF: Record<string, string> = {
+  ip: "iproute2",
+  bridge: "iproute2",
+  tc: "iproute2",
+  iptables: "iptables",
+  ip6tables: "iptables",
+  "iptables-save": "iptables",
+  "ip6tables-save": "iptables",
+  nft: "nftables",
+  flock: "util-linux",
+  nsenter: "util-linux",
+  sysctl: "procps",
+};
+
 const RULES: Rule[] = [
+  {
+    // A tool the step runs is not on the host (sh: "ip6tables: not found", bash: "command not found").
+    said: /(?:^|\n)(?:sh|bash|\S*\/sh): (?:(?:line )?\d+: )?([\w.+-]+): (?:command )?not found/,
+    tell: (tool, _lookups, step) => {
+      const pkg = PACKAGE_OF[tool];
+      if (!pkg) return undefined;
+      return (
+        `${step.host} has no ${tool} (package ${pkg}), which this step needs: install it there ` +
+        `(apt-get install ${pkg}, or your distribution's package), then run up again`
+      );
+    },
+  },
   {
     // `ip -n NS ...` and `ip netns exec NS ...` for a namespace that does not exist.
     said: /Cannot open network namespace "([^"]+)": No such file or directory/,

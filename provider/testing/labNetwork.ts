@@ -203,6 +203,7 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
   const detachers: Array<() => void> = [];
   const linked: LinkTarget[] = []; // the labs whose device this segment made
   let removing: Promise<void> | undefined;
+  let linkingFailed = false;
   const attachment: LabAttachment = {
     remove: () => segment.remove(),
     removeSync: () => {
@@ -231,7 +232,11 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
         // The kernel frees the namespace, and the veths in it, asynchronously.
         for (const lab of linked) await deviceGone(lab, device).catch((e) => log(String(e)));
         if (record) removeSegmentState(record);
-        log(`segment ${subnet}: removed`);
+        log(
+          linkingFailed
+            ? `segment ${subnet}: linking failed; removed the parts this call had made (no other segment was touched)`
+            : `segment ${subnet}: removed`,
+        );
       })();
       return removing;
     },
@@ -264,6 +269,7 @@ async function link(labs: LinkTarget[], opts: LinkLabHostsOptions, detached: boo
     // now is the one the labs keep (the kernel flips eth1's operstate and "tentative" a moment later).
     for (const lab of labs) await settled(lab, device);
   } catch (err) {
+    linkingFailed = true;
     await segment.remove();
     throw err;
   }

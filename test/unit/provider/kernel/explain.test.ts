@@ -178,6 +178,19 @@ describe("kernel/explain: failures captured on a lab host, told as field, value 
     assert.equal(explainFailure(other, lookup("a.bridge", "br0", "bridge", "a")), undefined);
   });
 
+  it("a tool missing on the host names the tool, its package and the fix (dash's and bash's words); an unknown one is left alone", () => {
+    // Attacker trial of the dual-stack PodNetwork: a host without ip6tables gave "sh: 5: ip6tables: not found".
+    const dash = { host: HOST, command: "ip6tables -w -S", stderr: "sh: 5: ip6tables: not found" };
+    assert.match(
+      explainFailure(dash, []) ?? "",
+      /^root@lab:22 has no ip6tables \(package iptables\), which this step needs: install it there \(apt-get install iptables/,
+    );
+    const bash = { host: HOST, command: "nft -j list tables", stderr: "bash: line 1: nft: command not found" };
+    assert.match(explainFailure(bash, []) ?? "", /has no nft \(package nftables\)/);
+    const unknown = { host: HOST, command: "frob", stderr: "sh: 1: frob: not found" };
+    assert.equal(explainFailure(unknown, []), undefined);
+  });
+
   it("names the namespace even when no field holds it, and cuts a long stderr to one short line", () => {
     const long = `Cannot open network namespace "zz": No such file or directory\n${"x".repeat(500)}`;
     const told = explainFailure({ host: HOST, command: "ip -n zz link show", stderr: long }, []) ?? "";
