@@ -15,16 +15,27 @@ const connectionOf = (suffix: "A" | "B"): netns.ConnectionArgs => ({
   hostKey: cfg.get(`hostKey${suffix}`),
 });
 
+// Dual stack, when the config has clusterCidr6 (e.g. fd00:10:244::/56) and the nodes' IPv6
+// addresses on the shared link (nodeAddress6A, nodeAddress6B): every pod then has an IPv6 address too.
+const clusterCidr6 = cfg.get("clusterCidr6");
 const cluster = new netns.PodNetwork("cluster", {
   clusterCidr: "10.244.0.0/16",
+  clusterCidr6,
   nodes: [
     {
       name: "node-a",
       connection: connectionOf("A"),
       nodeAddress: cfg.require("nodeAddressA"),
+      nodeAddress6: clusterCidr6 ? cfg.require("nodeAddress6A") : undefined,
       pods: [{ name: "web" }, { name: "api" }],
     },
-    { name: "node-b", connection: connectionOf("B"), nodeAddress: cfg.require("nodeAddressB"), pods: [{ name: "db" }] },
+    {
+      name: "node-b",
+      connection: connectionOf("B"),
+      nodeAddress: cfg.require("nodeAddressB"),
+      nodeAddress6: clusterCidr6 ? cfg.require("nodeAddress6B") : undefined,
+      pods: [{ name: "db" }],
+    },
   ],
 });
 
@@ -32,5 +43,8 @@ const cluster = new netns.PodNetwork("cluster", {
 export const podCidrs = cluster.podCidrs;
 /** Pod name -> address. */
 export const addresses = cluster.addresses;
+/** With clusterCidr6: node name -> IPv6 pod CIDR, and pod name -> IPv6 address (empty without). */
+export const podCidrs6 = cluster.podCidrs6;
+export const addresses6 = cluster.addresses6;
 /** A Mermaid flowchart of the nodes, pods and routes. */
 export const diagram = cluster.diagram;

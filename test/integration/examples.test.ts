@@ -26,17 +26,21 @@ const exampleConfig = (lab: LabHost, suffix = "") => ({
  * into a program directory of the scratch project, whose node_modules holds the
  * installed tarball (what `npm install` in the example would give a user).
  */
-function copyExample(name: string): string {
+function copyExample(name: string, as = name): string {
   const source = path.join(EXAMPLES, name);
-  const dir = programDir(name);
+  const dir = programDir(as);
   for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) fs.copyFileSync(path.join(source, f), path.join(dir, f));
   return dir;
 }
 
 interface Case {
+  /** The example's directory, when the case is a variant of one (its key is then not a directory). */
+  example?: string;
   labs: number;
   /** The labs share a segment on this subnet (linkLabHosts): lab i is its (i+1)-th address, eth1. */
   linked?: string;
+  /** And on this IPv6 subnet too (linkLabHosts subnet6). */
+  linked6?: string;
   config?: (labs: LabHost[]) => Record<string, string>;
   check: (labs: LabHost[], outputs: Record<string, unknown>) => Promise<void>;
 }
@@ -216,6 +220,31 @@ const CASES: Record<string, Case> = {
       );
     },
   },
+  // The same example with its dual-stack config (examples/pod-network/README.md, "Dual stack").
+  "pod-network-dual-stack": {
+    example: "pod-network",
+    labs: 2,
+    linked: "192.0.2.0/24",
+    linked6: "2001:db8:2::/64",
+    config: () => ({
+      nodeAddressA: "192.0.2.1",
+      nodeAddressB: "192.0.2.2",
+      clusterCidr6: "fd00:10:244::/56",
+      nodeAddress6A: "2001:db8:2::1",
+      nodeAddress6B: "2001:db8:2::2",
+    }),
+    async check([a, b], outputs) {
+      const cidrs6 = outputs.podCidrs6 as Record<string, string>;
+      const addresses6 = outputs.addresses6 as Record<string, string>;
+      assert.deepEqual(cidrs6, { "node-a": "fd00:10:244:93::/64", "node-b": "fd00:10:244:26::/64" });
+      assert.deepEqual(Object.keys(addresses6).sort(), ["api", "db", "web"]);
+      assert.equal((await ping(a, addresses6.db, "web")).code, 0, "web (node-a) -> db (node-b) over IPv6");
+      assert.equal((await ping(b, addresses6.api, "db")).code, 0, "db (node-b) -> api (node-a) over IPv6");
+      assert.equal((await ping(b, b.lan.internetAddress6, "db")).code, 0, "db -> the lab's IPv6 internet (NAT)");
+      const addresses = outputs.addresses as Record<string, string>;
+      assert.equal((await ping(a, addresses.db, "web")).code, 0, "web -> db over IPv4 still");
+    },
+  },
 };
 
 describe("examples/ run as written, against lab hosts", function () {
@@ -242,7 +271,7 @@ describe("examples/ run as written, against lab hosts", function () {
       .filter((d) => d.isDirectory() && d.name !== "demo")
       .map((d) => d.name)
       .sort();
-    assert.deepEqual(dirs, Object.keys(CASES).sort());
+    assert.deepEqual(dirs, [...new Set(Object.entries(CASES).map(([key, c]) => c.example ?? key))].sort());
     for (const d of dirs) {
       for (const f of ["Pulumi.yaml", "package.json", "index.ts", "README.md"])
         assert.ok(fs.existsSync(path.join(EXAMPLES, d, f)), `examples/${d}/${f} is missing`);
@@ -270,12 +299,14 @@ describe("examples/ run as written, against lab hosts", function () {
       Object.assign(config, c.config?.(used) ?? {});
       const log: string[] = [];
       const stack = new kit.PulumiStack({
-        programDir: copyExample(name),
+        programDir: copyExample(c.example ?? name, name),
         config,
         log: (l) => log.push(l),
         typeCheck: true,
       });
-      const segment = c.linked ? await kit.linkLabHosts(used, { subnet: c.linked }) : undefined;
+      const segment = c.linked
+        ? await kit.linkLabHosts(used, { subnet: c.linked, ...(c.linked6 ? { subnet6: c.linked6 } : {}) })
+        : undefined;
       try {
         // What destroy must leave: the labs as they are with their link (the test's, not the example's).
         const before = segment ? await Promise.all(used.map((lab) => kit.fingerprint(lab))) : pristine;
