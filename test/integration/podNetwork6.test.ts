@@ -3,6 +3,7 @@ import { podDiagramOf } from "../../components/podDiagram";
 import { type PodNetworkSpec, planPodNetwork } from "../../components/podPlan";
 import type { LabHost, LabSegment, OperationResult, PulumiStack } from "../../provider/testing";
 import { rewriteProgram, testingKit, writeProgram } from "../support/harness";
+import { CLIENT, WHO_SERVER, waitListening } from "../support/tcp";
 import { changes, labConfig, ok, ping } from "./support";
 
 /** Two dual-stack nodes on a segment with both families (192.0.2.1/.2 and 2001:db8:2::1/::2), two pods on node-a. */
@@ -45,18 +46,6 @@ export const addresses = net.addresses;
 export const addresses6 = net.addresses6;
 export const diagram = net.diagram;
 `;
-
-/** A TCP server on [::]:port that answers each connection with the address it came from. */
-const PEER_ECHO = (port: number) => [
-  process.execPath,
-  "-e",
-  `require("net").createServer((s) => s.end(s.remoteAddress + "\\n")).listen(${port}, "::", () => console.log("listening"))`,
-];
-const CONNECT = (host: string, port: number) => [
-  process.execPath,
-  "-e",
-  `const s = require("net").connect(${port}, ${JSON.stringify(host)}); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => process.stdout.write(d)); s.on("error", (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => process.exit(2), 3000).unref();`,
-];
 
 /** The provider's steps that changed something, as "op name", sorted. */
 const changedSteps = (r: OperationResult) =>
@@ -151,11 +140,10 @@ describe("PodNetwork dual stack (clusterCidr6) on two linked lab hosts, through 
         ["2001:db8:2::2"],
       );
 
-      const server = a.spawn(PEER_ECHO(8080), { namespace: "web" });
+      const server = a.spawn(WHO_SERVER(8080), { namespace: "web" });
       try {
-        for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
-          await new Promise((r) => setTimeout(r, 100));
-        const seen = await b.exec(CONNECT(web6, 8080), { namespace: "db" });
+        await waitListening(server);
+        const seen = await b.exec(CLIENT(web6, 8080), { namespace: "db" });
         assert.equal(seen.stdout.trim(), db6, `the server on node a saw another address than db's: ${seen.stderr}`);
       } finally {
         await server.kill();
@@ -250,11 +238,10 @@ describe("PodNetwork dual stack (clusterCidr6) on two linked lab hosts, through 
           `${lab.name}: ${JSON.stringify(cluster)}`,
         );
       }
-      const server = b.spawn(PEER_ECHO(8081), { namespace: "db" });
+      const server = b.spawn(WHO_SERVER(8081), { namespace: "db" });
       try {
-        for (let i = 0; i < 50 && !server.stdout().includes("listening"); i++)
-          await new Promise((r) => setTimeout(r, 100));
-        const seen = await a.exec(CONNECT(db6, 8081), { namespace: "web" });
+        await waitListening(server);
+        const seen = await a.exec(CLIENT(db6, 8081), { namespace: "web" });
         assert.equal(seen.stdout.trim(), web6, `the server on node b saw another address than web's: ${seen.stderr}`);
       } finally {
         await server.kill();
