@@ -143,7 +143,7 @@ describe("PodNetwork dual stack (clusterCidr6) on two linked lab hosts, through 
       const server = a.spawn(WHO_SERVER(8080), { namespace: "web" });
       try {
         await waitListening(server);
-        const seen = await b.exec(CLIENT(web6, 8080), { namespace: "db" });
+        const seen = await b.exec(CLIENT(web6, 8080), { namespace: "db", allowFailure: true });
         assert.equal(seen.stdout.trim(), db6, `the server on node a saw another address than db's: ${seen.stderr}`);
       } finally {
         await server.kill();
@@ -241,7 +241,7 @@ describe("PodNetwork dual stack (clusterCidr6) on two linked lab hosts, through 
       const server = b.spawn(WHO_SERVER(8081), { namespace: "db" });
       try {
         await waitListening(server);
-        const seen = await a.exec(CLIENT(db6, 8081), { namespace: "web" });
+        const seen = await a.exec(CLIENT(db6, 8081), { namespace: "web", allowFailure: true });
         assert.equal(seen.stdout.trim(), web6, `the server on node b saw another address than web's: ${seen.stderr}`);
       } finally {
         await server.kill();
