@@ -208,17 +208,15 @@ export function planNetwork(spec: NetworkSpec): NetworkPlan {
   const problems: string[] = unknownFields(spec);
   const reason = (field: string, r: string | undefined) => r && problems.push(`${field}: ${r}`);
   reason("bridge", interfaceName(spec.bridge));
-  // A subnet needs room for a gateway and a namespace: its prefix is 1-30, not the 1-32 of any network.
-  reason(
-    "subnet",
-    ipv4Network(spec.subnet)?.replace("it must be 1-32", "it must be 1-30 (room for a gateway and a namespace)"),
-  );
+  // A subnet needs room for a gateway and a namespace: any prefix over 30 (a /33 too) is told so, not "1-32".
+  const prefixText = typeof spec.subnet === "string" ? spec.subnet.split("/")[1] : undefined;
+  if (prefixText !== undefined && /^\d+$/.test(prefixText) && Number(prefixText) > 30)
+    problems.push(`subnet: ${show(spec.subnet)} has no room for a gateway and a namespace (use /30 or larger)`);
+  else reason("subnet", ipv4Network(spec.subnet));
   if (problems.length) throw new PlanError(problems);
 
-  const [networkText, prefixText] = spec.subnet.split("/");
+  const [networkText] = spec.subnet.split("/");
   const prefixLength = Number(prefixText);
-  if (prefixLength > 30)
-    throw new PlanError([`subnet: ${show(spec.subnet)} has no room for a gateway and a namespace (use /30 or larger)`]);
   const network = toNumber(networkText);
   const size = 2 ** (32 - prefixLength);
   const first = network + 1;

@@ -18,12 +18,29 @@ import { ipv6Address, ipv6Network, show } from "../provider/validate";
 export function ipv6Subnet(v: unknown): string | undefined {
   const reason = ipv6Network(v);
   if (reason) return reason;
-  const [address, prefix] = (v as string).split("/");
+  const prefix = (v as string).split("/")[1];
   if (Number(prefix) < 48 || Number(prefix) > 126)
     return `${show(v)} has prefix length ${show(prefix)}; it must be 48-126`;
-  const range = ipaddr.IPv6.parse(address).range();
-  if (range !== "uniqueLocal" && range !== "unicast")
-    return `${show(v)} is ${RANGE_WORDS[range] ?? `a ${range}`} network, not a unique local (fd00::/8) or global unicast one`;
+  return notUnicastNetwork(v as string);
+}
+
+/**
+ * Why an IPv6 network (checked text) is not wholly unique local or global
+ * unicast: outside 2000::/3 and fc00::/7, or by the range its first or last
+ * address falls in (ipaddr.js's names); undefined when it is.
+ */
+export function notUnicastNetwork(cidr: string): string | undefined {
+  const [address, prefix] = cidr.split("/");
+  const last = fromBig(toBig(address) + (1n << BigInt(128 - Number(prefix))) - 1n);
+  const within = (space: string, bits: number) =>
+    Number(prefix) >= bits && ipaddr.IPv6.parse(address).match(ipaddr.IPv6.parse(space), bits);
+  if (!within("2000::", 3) && !within("fc00::", 7) && !within("fe80::", 10) && !within("ff00::", 8))
+    return `${show(cidr)} is not inside the global unicast (2000::/3) or unique local (fc00::/7) space, not a unique local (fd00::/8) or global unicast one`;
+  for (const a of [address, last]) {
+    const range = ipaddr.IPv6.parse(a).range();
+    if (range !== "uniqueLocal" && range !== "unicast")
+      return `${show(cidr)} is ${a === address ? "" : `not all unicast (its last address ${a} is) `}${RANGE_WORDS[range] ?? `a ${range}`} network, not a unique local (fd00::/8) or global unicast one`;
+  }
   return undefined;
 }
 
@@ -35,6 +52,8 @@ const RANGE_WORDS: Record<string, string> = {
   teredo: "a Teredo",
   rfc6052: "an IPv4-translated (64:ff9b::/96)",
   "6to4": "a 6to4",
+  deprecatedSiteLocal: "a site-local (fec0::/10, deprecated)",
+  unspecified: "the unspecified (::/128)",
 };
 
 export interface Ipv6Plan {

@@ -8,7 +8,7 @@ import { VethPair } from "../provider/resources/vethPair";
 import { Vxlan } from "../provider/resources/vxlan";
 import { childOptions, planFor } from "./plan";
 import { podDiagramOf } from "./podDiagram";
-import { type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
+import { type NodePlan, type PodNetworkPlan, type PodNetworkSpec, planPodNetwork } from "./podPlan";
 
 /** A PodNetwork's nodes: the plain data of PodNetworkSpec, and the host each node is. */
 export interface PodNetworkArgs extends Omit<PodNetworkSpec, "nodes"> {
@@ -85,7 +85,7 @@ export class PodNetwork extends pulumi.ComponentResource {
           { connection, namespace: pod.name, destination: node.podRouteDestination, via: node.bridgeAddress },
           { ...livesIn, dependsOn: [cable], replaceWith: [cable] },
         );
-        if (node.podRouteDestination6 && node.bridgeAddress6)
+        if (node.podRouteDestination6)
           new Route(
             `${at}-${pod.name}-route6`,
             { connection, namespace: pod.name, destination: node.podRouteDestination6, via: node.bridgeAddress6 },
@@ -108,50 +108,35 @@ export class PodNetwork extends pulumi.ComponentResource {
           },
           { ...child, dependsOn: [bridge] },
         );
-      for (const r of node.routes)
-        new Route(`${at}-to-${r.toNode}`, { connection, destination: r.destination, via: r.via }, child);
-      for (const r of node.routes6)
-        new Route(`${at}-to-${r.toNode}-ipv6`, { connection, destination: r.destination, via: r.via }, child);
+      for (const [routes, suffix] of [
+        [node.routes, ""],
+        [node.routes6, "-ipv6"],
+      ] as const)
+        for (const r of routes)
+          new Route(`${at}-to-${r.toNode}${suffix}`, { connection, destination: r.destination, via: r.via }, child);
       // Forwarding is what routes mode needs on every node; MasqueradeRule is what switches it on
       // (and puts it back), and its FORWARD accepts let this node's pods out where the policy is DROP:
       // only from the bridge (inInterface), so a LAN host forging a pod address is not forwarded.
       // Without outboundNat the MASQUERADE matches only traffic leaving the cluster through the bridge,
       // which never happens: forwarding, no NAT.
-      new MasqueradeRule(
-        `${at}-forward`,
-        node.masquerade
-          ? {
-              connection,
-              source: node.masquerade.source,
-              excludeDestination: node.masquerade.exceptDestination,
-              inInterface: plan.bridge,
-            }
-          : {
-              connection,
-              source: plan.clusterCidr,
-              outInterface: plan.bridge,
-              excludeDestination: plan.clusterCidr,
-              inInterface: plan.bridge,
-            },
-        { ...child, dependsOn: [bridge] },
-      );
       // Dual stack: the same for IPv6 (ip6tables; it switches IPv6 forwarding on and puts it back).
-      const cluster6 = plan.clusterCidr6;
-      if (cluster6)
+      const families: Array<[string, NodePlan["masquerade"], string]> = [[plan.clusterCidr, node.masquerade, ""]];
+      if (plan.clusterCidr6) families.push([plan.clusterCidr6, node.masquerade6, "6"]);
+      for (const [cluster, masquerade, suffix] of families)
         new MasqueradeRule(
-          `${at}-forward6`,
-          node.masquerade6
+          `${at}-forward${suffix}`,
+          masquerade
             ? {
                 connection,
-                source: node.masquerade6.source,
-                excludeDestination: node.masquerade6.exceptDestination,
+                source: masquerade.source,
+                excludeDestination: masquerade.exceptDestination,
                 inInterface: plan.bridge,
               }
             : {
                 connection,
-                source: cluster6,
+                source: cluster,
                 outInterface: plan.bridge,
-                excludeDestination: cluster6,
+                excludeDestination: cluster,
                 inInterface: plan.bridge,
               },
           { ...child, dependsOn: [bridge] },

@@ -2,6 +2,7 @@ import * as ipaddr from "ipaddr.js";
 import { fromBig, toBig } from "../provider/kernel/cidr";
 import { integerIn, ipv6Address, ipv6Network, isIpv6, show } from "../provider/validate";
 import { fnv1a } from "./plan";
+import { notUnicastNetwork } from "./plan6";
 
 /**
  * The IPv6 half of a dual-stack PodNetwork (`clusterCidr6`), as plain data,
@@ -54,29 +55,18 @@ export interface PodIpv6Plan {
 
 const DEFAULT_PREFIX6 = 64;
 
-/** Why an IPv6 address cannot be a node's next hop for the other nodes (ipaddr.js range names). */
+/**
+ * Why an IPv6 address cannot be a node's next hop for the other nodes (ipaddr.js range names); the
+ * unspecified, loopback, multicast and IPv4-mapped ones ipv6Address refuses first.
+ */
 const UNUSABLE_NODE6: Record<string, string> = {
-  unspecified: "is the unspecified address",
-  loopback: "is the loopback address: each host has it for itself",
-  multicast: "is a multicast address (ff00::/8): it names a group, not a node",
   linkLocal:
     "is link-local (fe80::/10): a route via it would need the device too; give the node's global or ULA (fd00::/8) address",
-  ipv4Mapped: "is an IPv4-mapped address: give the node's IPv6 address",
   rfc6052: "is a NAT64 address (64:ff9b::/96), an IPv4 host's: give the node's own IPv6 address",
   "6to4": "is a 6to4 address (2002::/16), a tunnel's: give the node's address on the network the nodes share",
   teredo: "is a Teredo address (2001::/32), a tunnel's: give the node's address on the network the nodes share",
   deprecatedSiteLocal: "is a site-local address (fec0::/10, deprecated): give a global or ULA (fd00::/8) address",
 };
-
-/** Unique local (fc00::/7) or global unicast (2000::/3), all of it: a network's first and last addresses both. */
-function usableNetwork(cidr: string): boolean {
-  const [addr, prefix] = cidr.split("/");
-  const first = ipaddr.IPv6.parse(addr);
-  const last = fromBig(toBig(addr) + (1n << BigInt(128 - Number(prefix))) - 1n);
-  const within = (space: string, bits: number) => Number(prefix) >= bits && first.match(ipaddr.IPv6.parse(space), bits);
-  const ok = (a: ipaddr.IPv6) => a.range() === "uniqueLocal" || a.range() === "unicast";
-  return (within("fc00::", 7) || within("2000::", 3)) && ok(first) && ok(ipaddr.IPv6.parse(last));
-}
 
 /** The problem when an IPv6 field holds IPv4 or an IPv4 field holds IPv6: the other field is named. */
 export function wrongFamily(field: string, value: unknown, ipv6Field: boolean): string | undefined {
@@ -119,14 +109,31 @@ export function planPodIpv6(
   };
 
   if (family("clusterCidr6", spec.clusterCidr6)) return undefined;
-  const notUsable = (v: unknown) =>
-    typeof v === "string" && ipaddr.IPv6.isValidCIDR(v) && !v.includes("%") && !usableNetwork(v)
-      ? `${show(v)} is not a unique local (fc00::/7) or global unicast (2000::/3) network, not all of it; use e.g. fd00:10:244::/56`
-      : undefined;
-  if (reason("clusterCidr6", notUsable(spec.clusterCidr6) ?? ipv6Network(spec.clusterCidr6))) return undefined;
+  // "::/0" and the like: ipv6Network would speak of an interface's address.
+  const fromUnspecified = typeof spec.clusterCidr6 === "string" && /^::\/\d+$/.test(spec.clusterCidr6);
+  if (
+    reason(
+      "clusterCidr6",
+      fromUnspecified
+        ? `${show(spec.clusterCidr6)} starts at the unspecified address ::, not a unique local (fd00::/8) or global unicast network; use e.g. fd00:10:244::/56`
+        : ipv6Network(spec.clusterCidr6),
+    )
+  )
+    return undefined;
   const cluster = spec.clusterCidr6 as string;
   const [clusterText, clusterPrefixText] = cluster.split("/");
   const clusterPrefix = Number(clusterPrefixText);
+  const problem = notUnicastNetwork(cluster);
+  if (problem) {
+    problems.push(`clusterCidr6: ${problem}; use e.g. fd00:10:244::/56`);
+    return undefined;
+  }
+  if (clusterPrefix > 120) {
+    problems.push(
+      `clusterCidr6: ${show(cluster)} is smaller than one pod CIDR can be (/120 at most, room for a bridge and 254 pods); use /120 or a shorter prefix`,
+    );
+    return undefined;
+  }
   const prefix6 = spec.podCidrPrefix6 ?? DEFAULT_PREFIX6;
   if (reason("podCidrPrefix6", integerIn(Math.max(clusterPrefix, 1), 120)(prefix6))) {
     problems[problems.length - 1] +=
@@ -244,7 +251,7 @@ export function planPodIpv6(
       const other = taken.get(n);
       if (other) {
         problems.push(
-          `nodes[${i}].pods[${j}].address6: pod ${show(pod.name)}'s IPv6 address derived from its name, ${fromBig(n)}, is already ${other}; pin one of them with address6 (any other address of ${cidr} but its ::0 and ::1)`,
+          `nodes[${i}].pods[${j}].address6: pod ${show(pod.name)}'s IPv6 address derived from its name, ${fromBig(n)}, is already ${other}; pin one of them with address6 (any other of ${fromBig(base + 2n)}-${fromBig(last)})`,
         );
         continue;
       }

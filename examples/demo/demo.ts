@@ -87,14 +87,14 @@ async function beyondTheLesson(
   const [nodeA, nodeB] = await step(
     "start two more lab hosts and link them on one segment (eth1, 192.0.2.0/24)",
     async () => {
-      const made = await Promise.all(
-        ["a", "b"].map((x) =>
-          kit.startLabHost({ name: `demo-node-${x}-${process.pid}` }).then((l) => {
-            labs.push(l);
-            return l;
-          }),
-        ),
+      // Both starts settle before either is judged, so cleanup knows every lab that did start.
+      const started = await Promise.allSettled(
+        ["a", "b"].map((x) => kit.startLabHost({ name: `demo-node-${x}-${process.pid}` })),
       );
+      for (const r of started) if (r.status === "fulfilled") labs.push(r.value);
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      const made = started.map((r) => (r as PromiseFulfilledResult<Lab>).value);
       await kit.linkLabHosts(made, { subnet: "192.0.2.0/24" });
       return made;
     },
@@ -438,6 +438,8 @@ async function main(): Promise<void> {
   const destroyAndCompare = async (of: Stack, hosts: Array<{ lab: Lab; before: string }>) => {
     const r = await operation((signal) => of.destroy({ signal }));
     ensureOk(r);
+    // Destroyed: a failure later need not destroy it again.
+    stacks.splice(stacks.indexOf(of), 1);
     for (const h of hosts) {
       const after = await kit.fingerprint(h.lab);
       if (after !== h.before) {
@@ -482,7 +484,7 @@ main().then(
       for (const s of stacks) await operation((signal) => s.destroy({ signal })).catch(() => undefined);
     }
     await cleanup();
-    console.error("cleaned up: lab host stopped, scratch project removed.");
+    console.error("cleaned up: lab hosts stopped, scratch project removed.");
     process.exit(1);
   },
 );

@@ -18,8 +18,8 @@ import {
   narrowClaims,
   parseOwners,
   planAdd,
-  planRelease,
   planReleaseOf,
+  type ReleasePlan,
   widenClaims,
   withoutOwner,
 } from "../kernel/ownership";
@@ -252,21 +252,16 @@ export async function replaceRules(
       const widened = widens && saved ? widenClaims(comment, ruleId, saved, newRules) : comment;
       const { comment: next, released } =
         narrows && ruleId !== undefined ? narrowClaims(widened, ruleId, newRules) : { comment: widened, released: {} };
-      const place = at(ns);
       // Planned as the host will be once the old rules are out (the new ones reach none of the released tables).
-      const release =
+      const releaseSteps =
         saved && ruleId !== undefined && Object.keys(released).length
-          ? planReleaseOf(withoutOwner(saved, comment), released, ruleId)
-          : undefined;
-      const releaseSteps = release
-        ? [
-            ...chainsOf(oldRules.filter((r) => !newTables.has(tableKey(r)))).map((c) => dropChainStep(place, c)),
-            ...release.drop.map((table) => dropEmptyTableScript(ns, table)),
-            ...Object.keys(released)
-              .filter((key) => release.kept[key] === undefined)
-              .map((key) => forgetRecordStep(place, key)),
-          ]
-        : [];
+          ? releasing(
+              ns,
+              oldRules.filter((r) => !newTables.has(tableKey(r))),
+              released,
+              planReleaseOf(withoutOwner(saved, comment), released, ruleId),
+            )
+          : [];
       const steps =
         next === comment
           ? [
@@ -303,20 +298,29 @@ export async function deleteRuleSet(
     const removal = rules.map((r) => deleteRuleScript(ns, r, comment));
     if (!isPresent(presence)) return { script: sequence(...removal), result: undefined }; // the namespace is gone, and everything in it
     // Planned as the host will be once this owner's rules are gone: removed, restored and dropped in one locked commit.
-    const { restore, drop, kept } = planRelease(withoutOwner(parseSave(saveText), comment), comment, ruleId);
-    // The last owner of a table claim takes its record (a sysctl's goes with its put-back).
-    const tablesReleased = Object.keys(parseOwners(`--comment ${comment}`).get(ruleId)?.claims ?? {}).filter(
-      (key) => !(key in SYSCTLS) && kept[key] === undefined,
-    );
-    const steps = [
-      ...removal,
-      ...restore.map(({ key, value }) => putBackStep(place, key, value)),
-      ...chainsOf(rules).map((c) => dropChainStep(place, c)),
-      ...drop.map((table) => dropEmptyTableScript(ns, table)),
-      ...tablesReleased.map((key) => forgetRecordStep(place, key)),
-    ];
-    return { script: sequence(...steps), result: undefined };
+    const claims = parseOwners(`--comment ${comment}`).get(ruleId)?.claims ?? {};
+    const plan = planReleaseOf(withoutOwner(parseSave(saveText), comment), claims, ruleId);
+    return { script: sequence(...removal, ...releasing(ns, rules, claims, plan)), result: undefined };
   });
+}
+
+/**
+ * The steps that release `claims` once `rules` are out (a delete: all of an
+ * owner's; an update: those of the tables it no longer reaches): sysctls put
+ * back, the base chains the rules went in dropped where ours and empty, the
+ * tables the plan drops, and the records of the table claims no other owner holds
+ * (a sysctl's record goes with its put-back).
+ */
+function releasing(ns: string | undefined, rules: Rule[], claims: Record<string, string>, plan: ReleasePlan): string[] {
+  const place = at(ns);
+  return [
+    ...plan.restore.map(({ key, value }) => putBackStep(place, key, value)),
+    ...chainsOf(rules).map((c) => dropChainStep(place, c)),
+    ...plan.drop.map((table) => dropEmptyTableScript(ns, table)),
+    ...Object.keys(claims)
+      .filter((key) => !(key in SYSCTLS) && plan.kept[key] === undefined)
+      .map((key) => forgetRecordStep(place, key)),
+  ];
 }
 
 /** What a resource made of one rule set stores (MasqueradeRule, PortForward). */

@@ -106,6 +106,8 @@ function failedLine(step: FailedStep): string {
 interface Rule {
   /** What the tool says, with the name it quotes (if any) as group 1. */
   said: RegExp;
+  /** Who said it, for the line with its words (default "ip"). */
+  by?: string;
   tell(name: string, lookups: readonly Lookup[], step: FailedStep): string | undefined;
 }
 
@@ -126,8 +128,10 @@ const PACKAGE_OF: Record<string, string> = {
 
 const RULES: Rule[] = [
   {
-    // A tool the step runs is not on the host (sh: "ip6tables: not found", bash: "command not found").
-    said: /(?:^|\n)(?:sh|bash|\S*\/sh): (?:(?:line )?\d+: )?([\w.+-]+): (?:command )?not found/,
+    // A tool the step runs is not on the host (sh: "ip6tables: not found", bash: "command not found";
+    // `ip netns exec NS tool`: 'exec of "tool" failed: No such file or directory').
+    said: /(?:(?:^|\n)(?:\S*\/)?(?:sh|bash): (?:(?:line )?\d+: )?([\w.+-]+): (?:command )?not found|exec of "([\w.+-]+)" failed: No such file or directory)/,
+    by: "the host",
     tell: (tool, _lookups, step) => {
       const pkg = PACKAGE_OF[tool];
       if (!pkg) return undefined;
@@ -168,9 +172,10 @@ const RULES: Rule[] = [
       const through = device ? ` through device ${JSON.stringify(device.value)}` : "";
       return (
         `${via.field}: ${via.value} is not in a subnet connected in ${where(via.namespace)} on ${step.host}${through}: ` +
-        `no interface there that is up has an address in its subnet (other than as the broadcast address): give one such an address, or fix ${via.field} ` +
+        `no interface there that is up has an address whose subnet holds it (other than as its broadcast address): ` +
+        `add such an address to an interface there, or fix ${via.field} ` +
         // The Route a PodNetwork makes per pair of nodes goes via the other node's address as the program gave it.
-        "(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6: it must be on a link this node shares)"
+        "(for a PodNetwork's route to another node: that node's nodeAddress or nodeAddress6, which must be on a link both nodes share)"
       );
     },
   },
@@ -210,7 +215,7 @@ const RULES: Rule[] = [
       return (
         `${cidr}: IPv6 is disabled on ${JSON.stringify(dev)} in ${where(ns ?? undefined)} on ${step.host} ` +
         `(net.ipv6.conf.${dev}.disable_ipv6 is 1, or default's was when it was made): switch it on there ` +
-        `(sysctl -w net.ipv6.conf.${dev}.disable_ipv6=0, and net.ipv6.conf.default.disable_ipv6=0 for what is made later), ` +
+        `(sysctl -w net.ipv6.conf.${dev}.disable_ipv6=0${ns ? ` run inside namespace ${JSON.stringify(ns)}` : ""}, and net.ipv6.conf.default.disable_ipv6=0 for what is made later), ` +
         "or give no IPv6 address (no subnet6 or clusterCidr6)"
       );
     },
@@ -250,8 +255,8 @@ export function explainFailure(step: FailedStep, lookups: readonly Lookup[]): st
   for (const rule of RULES) {
     const m = rule.said.exec(step.stderr);
     if (!m) continue;
-    const told = rule.tell(m[1] ?? "", lookups, step);
-    if (told) return `${told}\n(ip said: ${toolSaid(step.stderr)})`;
+    const told = rule.tell(m[1] ?? m[2] ?? "", lookups, step);
+    if (told) return `${told}\n(${rule.by ?? "ip"} said: ${toolSaid(step.stderr)})`;
   }
   return undefined;
 }

@@ -193,6 +193,8 @@ describe("Vxlan and PodNetwork mode vxlan on two linked lab hosts, through the r
       rewriteProgram(stack.programDir, POD_PROGRAM.replace('"mode":"vxlan"', '"mode":"routes"'));
       const up = await stack.up();
       ok(up, log);
+      const after = (await a.exec(["ip", "route", "show", "cache"], { namespace: "web" })).stdout;
+      assert.doesNotMatch(after, /redirected/, "web still holds the vxlan bridge's redirect");
       assert.equal((await ping(a, address("db"), "web")).code, 0, "web (node a) -> db (node b) right after the switch");
       assert.equal((await ping(b, address("web"), "db")).code, 0, "db (node b) -> web (node a) right after the switch");
       const [veth] = JSON.parse(

@@ -193,7 +193,10 @@ describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
       withNode(0, { pods: [{ name: "web", address6: "fd00:10:244:93::1" }] }),
       /address6: "fd00:10:244:93::1" is already the bridge's address/,
     );
-    refused({ ...DUAL, clusterCidr6: "fe80::/56" }, /clusterCidr6: "fe80::\/56" is not a unique local/);
+    refused(
+      { ...DUAL, clusterCidr6: "fe80::/56" },
+      /clusterCidr6: "fe80::\/56" is a link-local network, not a unique local/,
+    );
     refused(
       { ...DUAL, clusterCidr6: "fd00:10:244::/56", podCidrPrefix6: 48 },
       /podCidrPrefix6: 48 .*at least clusterCidr6's \/56/,
@@ -210,7 +213,7 @@ describe("planPodNetwork dual stack (clusterCidr6, pure data)", () => {
       refused(
         { ...DUAL, clusterCidr6: wide },
         new RegExp(
-          `clusterCidr6: "${wide.replace(/[/]/g, "\\/")}" is not a unique local \\(fc00::/7\\) or global unicast`,
+          `clusterCidr6: "${wide.replace(/[/]/g, "\\/")}" (is|starts at) .*not a unique local \\(fd00::/8\\) or global unicast`,
         ),
       );
     for (const [address, why] of [

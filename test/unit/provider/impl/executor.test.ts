@@ -85,8 +85,8 @@ describe("impl/executor: running scripts (on a local shell)", () => {
         assert.equal(
           e.message,
           'via: 10.55.0.1 is not in a subnet connected in namespace "mgmt" on local: no interface there that is up ' +
-            "has an address in its subnet (other than as the broadcast address): give one such an address, or fix via " +
-            "(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6: it must be on a link this node shares)\n" +
+            "has an address whose subnet holds it (other than as its broadcast address): add such an address to an interface there, or fix via " +
+            "(for a PodNetwork's route to another node: that node's nodeAddress or nodeAddress6, which must be on a link both nodes share)\n" +
             "(ip said: Error: Nexthop has invalid gateway.)",
         );
         assert.ok(!e.stack?.includes("printf"), e.stack);

@@ -42,7 +42,7 @@ const TOLD: Record<string, [RegExp, string]> = {
     "Error: ipv6: IPv6 is disabled on this device.",
   ],
   "route-gateway-not-connected": [
-    /^via: 10\.55\.0\.1 is not in a subnet connected in namespace "ke-a" on root@lab:22: no interface there that is up has an address in its subnet .*give one such an address, or fix via \(a PodNetwork's route to another node goes via that node's nodeAddress or nodeAddress6/,
+    /^via: 10\.55\.0\.1 is not in a subnet connected in namespace "ke-a" on root@lab:22: no interface there that is up has an address whose subnet holds it .*add such an address to an interface there, or fix via \(for a PodNetwork's route to another node: that node's nodeAddress or nodeAddress6/,
     "Error: Nexthop has invalid gateway.",
   ],
   "route-gateway-via-down-device": [
@@ -187,6 +187,17 @@ describe("kernel/explain: failures captured on a lab host, told as field, value 
     );
     const bash = { host: HOST, command: "nft -j list tables", stderr: "bash: line 1: nft: command not found" };
     assert.match(explainFailure(bash, []) ?? "", /has no nft \(package nftables\)/);
+    // In a namespace (`ip netns exec NS ip6tables ...`), and the words' line says who said them.
+    const inNs = {
+      host: HOST,
+      command: "ip netns exec pod ip6tables -w -S",
+      stderr: 'exec of "ip6tables" failed: No such file or directory',
+    };
+    assert.equal(
+      explainFailure(inNs, []),
+      "root@lab:22 has no ip6tables (package iptables), which this step needs: install it there (apt-get install iptables, or your distribution's package), then run up again\n" +
+        '(the host said: exec of "ip6tables" failed: No such file or directory)',
+    );
     const unknown = { host: HOST, command: "frob", stderr: "sh: 1: frob: not found" };
     assert.equal(explainFailure(unknown, []), undefined);
   });
